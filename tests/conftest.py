@@ -12,6 +12,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.pcsc",
     "tests.fixtures.mqtt",
+    "tests.fixtures.serial",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

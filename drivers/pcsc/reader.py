@@ -1,0 +1,224 @@
+"""The PC/SC card reader: pyscard's SCard API to pcscd, behind :class:`~drivers.base.CardReader`.
+
+* Card operations (connect, transmit, control) run on the device's one executor thread, with
+  a PC/SC context of their own; monitoring runs on :class:`~drivers.pcsc.monitor.ReaderMonitor`
+  with another context. Nothing here blocks the loop.
+* ``SCARD_SHARE_EXCLUSIVE`` by default: nobody else talks to the card during a payment.
+* T=0 and T=1: the active protocol comes from SCardConnect; the transport layer above handles
+  61xx / 6Cxx (EMV 4.4 Book 1, 9.3).
+* pcscd restart: the first call that gets SCARD_E_NO_SERVICE / INVALID_HANDLE raises
+  :class:`~drivers.errors.ReaderRemoved` and drops the context; the monitor establishes a new
+  one as soon as the service is back and reports the reader again; the next ``power_on`` works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from smartcard import scard
+
+from drivers.base import CardReader, ReaderEventKind
+from drivers.errors import DriverError, NoCard, ProtocolError, ReaderRemoved
+from drivers.executor import LoopBridge, join_thread
+from drivers.pcsc.errors import S_SUCCESS, SERVICE_GONE, translate
+from drivers.pcsc.features import CM_IOCTL_GET_FEATURE_REQUEST, parse_features
+from drivers.pcsc.monitor import ReaderMonitor
+
+__all__ = ["PROTOCOLS", "SHARE_MODES", "PcscReader"]
+
+SHARE_MODES = {"exclusive": scard.SCARD_SHARE_EXCLUSIVE, "shared": scard.SCARD_SHARE_SHARED}
+PROTOCOLS = {
+    "any": scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+    "T=0": scard.SCARD_PROTOCOL_T0,
+    "T=1": scard.SCARD_PROTOCOL_T1,
+}
+
+
+class PcscReader(CardReader):
+    """A reader slot named by exact name or glob (``pcsc://*Contactless*``)."""
+
+    #: Seconds to wait for the service to report a removal after an answer without SW.
+    EMPTY_ANSWER_GRACE = 1.5
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        pattern: str,
+        share: str = "exclusive",
+        protocol: str = "any",
+        timeout: float | None = 5.0,
+        clock: Any = time.monotonic,
+    ) -> None:
+        """Create the reader (no I/O until ``open``).
+
+        Args:
+            url: Device URL.
+            pattern: Reader name or glob pattern.
+            share: ``"exclusive"`` or ``"shared"`` access to the card.
+            protocol: ``"any"``, ``"T=0"`` or ``"T=1"``.
+            timeout: Seconds allowed for one exchange.
+            clock: Monotonic clock.
+        """
+        super().__init__(url=url, name=pattern, timeout=timeout, clock=clock)
+        self.pattern = pattern
+        self._share = SHARE_MODES[share]
+        self._protocols = PROTOCOLS[protocol]
+        self._context: Any = None
+        self._card: Any = None
+        self._active_protocol = 0
+        self._monitor: ReaderMonitor | None = None
+        self._bridge: LoopBridge | None = None
+        self.reader_present = False
+        self._epoch = 0  # bumped when the reader goes away: contexts from before are stale
+        self._context_epoch = 0
+
+    @property
+    def protocol(self) -> str | None:
+        """``"T=0"`` or ``"T=1"`` while a card session is open."""
+        if self._card is None:
+            return None
+        return "T=0" if self._active_protocol == scard.SCARD_PROTOCOL_T0 else "T=1"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        self._bridge = LoopBridge()
+        self._monitor = ReaderMonitor(self.pattern, self._bridge.wrap(self._on_monitor))
+        self._monitor.start()
+        await self.executor.run(self._monitor.ready.wait, 10.0)
+        if self._monitor.reader is None:
+            await self._stop_monitor()
+            raise ReaderRemoved("no reader matches the pattern", device=self.pattern)
+
+    async def _close(self) -> None:
+        await self._stop_monitor()
+        await self.executor.run(self._release_all)
+
+    async def _stop_monitor(self) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.stop()
+            await join_thread(monitor.thread)
+
+    def _on_monitor(self, kind: ReaderEventKind, name: str, atr: bytes | None) -> None:
+        if kind is ReaderEventKind.READER_ADDED:
+            self.name, self.reader_present = name, True
+        elif kind is ReaderEventKind.READER_REMOVED:
+            self.reader_present = False
+            self._epoch += 1
+        self._emit(kind, atr)
+
+    # -- blocking calls, on the executor thread --------------------------------------------
+
+    def _ensure_context(self) -> Any:
+        if self._context is not None and self._context_epoch != self._epoch:
+            self._release_all()
+        if self._context is None:
+            self._context_epoch = self._epoch
+            hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+            if hresult != S_SUCCESS:
+                raise translate(hresult, "establish context", self.name)
+            self._context = context
+        return self._context
+
+    def _fail(self, hresult: int, operation: str) -> DriverError:
+        if hresult & 0xFFFFFFFF in SERVICE_GONE:
+            self._release_all()
+        return translate(hresult, operation, self.name)
+
+    def _release_card(self) -> None:
+        card, self._card = self._card, None
+        if card is not None:
+            scard.SCardDisconnect(card, scard.SCARD_UNPOWER_CARD)
+
+    def _release_all(self) -> None:
+        try:
+            self._release_card()
+        finally:
+            context, self._context = self._context, None
+            if context is not None:
+                scard.SCardReleaseContext(context)
+
+    def _connect_blocking(self) -> bytes:
+        self._release_card()
+        context = self._ensure_context()
+        hresult, card, protocol = scard.SCardConnect(
+            context, self.name, self._share, self._protocols
+        )
+        if hresult != S_SUCCESS:
+            raise self._fail(hresult, "connect")
+        self._card, self._active_protocol = card, protocol
+        hresult, _reader, _state, _proto, atr = scard.SCardStatus(card)
+        if hresult != S_SUCCESS:
+            raise self._fail(hresult, "status")
+        self._read_features(card)
+        return bytes(atr)
+
+    def _read_features(self, card: Any) -> None:
+        hresult, answer = scard.SCardControl(card, CM_IOCTL_GET_FEATURE_REQUEST, [])
+        if hresult == S_SUCCESS:
+            # a reader with a broken feature list simply has no PIN pad for us
+            with contextlib.suppress(DriverError):
+                self.pin_pad = parse_features(bytes(answer))
+
+    def _transmit_blocking(self, capdu: bytes) -> bytes:
+        card = self._card
+        if card is None:
+            raise NoCard("card not connected", device=self.name)
+        hresult, response = scard.SCardTransmit(card, self._active_protocol, list(capdu))
+        if hresult != S_SUCCESS:
+            raise self._transmit_failure(hresult)
+        if len(response) < 2:
+            raise self._no_status_word(card)
+        return bytes(response)
+
+    def _no_status_word(self, card: Any) -> DriverError:
+        # A reader answering without SW1 SW2 lost the card link (vpcd does this when the
+        # virtual ICC drops mid-command). The service sees the removal at its next presence
+        # poll (400 ms in pcscd): wait for it, briefly, on this (device) thread.
+        deadline = time.monotonic() + self.EMPTY_ANSWER_GRACE
+        while time.monotonic() < deadline:
+            status, *_ = scard.SCardStatus(card)
+            if status != S_SUCCESS:
+                error = self._fail(status, "transmit")
+                if isinstance(error, ReaderRemoved | NoCard):
+                    self._card = None
+                return error
+            time.sleep(0.02)
+        return ProtocolError("card answered without a status word", device=self.name)
+
+    def _transmit_failure(self, hresult: int) -> DriverError:
+        error = self._fail(hresult, "transmit")
+        card = self._card
+        if card is not None and not isinstance(error, ReaderRemoved | NoCard):
+            # a failed exchange may be the card leaving mid-command: ask the service
+            status, *_ = scard.SCardStatus(card)
+            if status != S_SUCCESS:
+                error = self._fail(status, "transmit")
+        if isinstance(error, ReaderRemoved | NoCard):
+            self._card = None
+        return error
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    async def _connect(self) -> bytes:
+        if not self.reader_present:
+            raise ReaderRemoved("reader not present", device=self.name)
+        return await self.executor.run(self._connect_blocking)
+
+    async def _disconnect(self) -> None:
+        await self.executor.run(self._release_card)
+
+    async def _transceive(self, capdu: bytes) -> bytes:
+        return await self.executor.run(self._transmit_blocking, capdu)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Adds reader presence and the active protocol."""
+        return {
+            **super().diagnostics(),
+            "reader_present": self.reader_present,
+            "protocol": self.protocol,
+        }

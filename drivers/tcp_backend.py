@@ -1,0 +1,189 @@
+"""Caisse-AP over IP: the ``tcp://`` payment terminal backend.
+
+URL: ``tcp://192.168.1.50:8888?protocol=caisse-ap`` (options as for ``serial://``, see
+:mod:`drivers.serial`, plus ``settle`` and ``connect_timeout`` in seconds).
+
+Caisse-AP over IP sends the bare tag message on a raw TCP socket, one connection per
+transaction (github.com/akretion/caisse-ap-ip); there is no ENQ/ACK and no length prefix. The
+answer is complete when the received bytes end on a field boundary, hold the status tag AE, and
+no further byte comes for ``settle`` seconds (or the terminal closes the socket). A second copy
+of the same message in that window is a duplicated answer (dropped, counted); each message
+starts with CZ, which is how copies are told apart.
+
+After a cancel the connection stays open in the background until ``answer_timeout``: an answer
+that still comes is reported as a late answer (see :mod:`drivers.serial.terminal`). Between
+transactions the idle probe is a TCP connect every ``keepalive`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from drivers.errors import ConfigurationError
+from drivers.protocols import caisse_ap as cap
+from drivers.protocols.errors import ProtocolError
+from drivers.registry import DeviceUrl, parse_url
+from drivers.serial import parse_options
+from drivers.serial.channel import LinkClosed, TcpChannel
+from drivers.serial.codecs import CaisseApCodec
+from drivers.serial.results import TerminalUnavailable
+from drivers.serial.terminal import TpeTerminal
+
+__all__ = ["TcpTerminal", "create"]
+
+
+class TcpTerminal(TpeTerminal):
+    """A Caisse-AP terminal reached over TCP (see the module docstring)."""
+
+    def __init__(self, *, host: str, port: int, settle: float = 0.05,
+                 connect_timeout: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.host = host
+        self.port = port
+        self.settle = settle
+        self.connect_timeout = connect_timeout
+        self._chan: TcpChannel | None = None
+        self._idle_task: asyncio.Task[None] | None = None
+
+    async def _dial(self) -> TcpChannel:
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                return await TcpChannel.connect(self.host, self.port)
+        except (LinkClosed, TimeoutError) as exc:
+            self._set_alive(False)
+            raise TerminalUnavailable(f"cannot reach {self.host}:{self.port}",
+                                      device=self.url) from exc
+
+    def _set_alive(self, alive: bool) -> None:
+        if self.alive is not alive:
+            self._emit("link_up" if alive else "link_down")
+        if not alive:
+            self.counters["probes_failed"] += 1
+        self.alive = alive
+
+    async def _connect(self) -> None:
+        chan = await self._dial()
+        await chan.aclose()
+        self._set_alive(True)
+
+    async def _hang_up(self) -> None:
+        chan, self._chan = self._chan, None
+        if chan is not None:
+            await chan.aclose()
+
+    async def _disconnect(self) -> None:
+        await self._hang_up()
+
+    async def _send_request(self, body: bytes) -> None:
+        await self._hang_up()
+        chan = await self._dial()
+        try:
+            await chan.write(body)
+        except LinkClosed as exc:
+            await chan.aclose()
+            raise TerminalUnavailable("connection lost while sending", device=self.url) \
+                from exc
+        self._chan = chan
+        self._set_alive(True)
+
+    async def _receive_answer(self) -> bytes:
+        chan = self._chan
+        if chan is None:
+            raise LinkClosed("no connection")
+        async with asyncio.timeout(self.answer_timeout):
+            body = await self._read_message(chan)
+        await self._hang_up()
+        return body
+
+    async def _read_message(self, chan: TcpChannel) -> bytes:
+        buf = bytearray()
+        closed = False
+        while True:
+            fields, used = cap.scan_fields(bytes(buf))
+            complete = used == len(buf) and any(tag == "AE" for tag, _ in fields)
+            if closed or complete:
+                if not complete:
+                    raise LinkClosed("connection closed before a complete answer")
+                try:
+                    async with asyncio.timeout(self.settle):
+                        data = await chan.read()
+                except (TimeoutError, LinkClosed):
+                    break
+            else:
+                try:
+                    data = await chan.read()
+                except LinkClosed:
+                    closed = True
+                    continue
+            buf += data
+        messages = cap.split_messages(fields)
+        first = cap.encode_fields(messages[0])
+        for extra in messages[1:]:
+            if cap.encode_fields(extra) == first:
+                self.counters["duplicate_answers"] += 1
+                self._emit("duplicate_answer")
+            else:
+                self.counters["unexpected_answers"] += 1
+                self._emit("unexpected_answer")
+        return first
+
+    async def _pause_idle(self) -> None:
+        task, self._idle_task = self._idle_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._hang_up()
+
+    def _resume_idle(self) -> None:
+        if self._idle_task is None or self._idle_task.done():
+            self._idle_task = asyncio.create_task(self._idle(), name=f"{self.name}.idle")
+
+    async def _idle(self) -> None:
+        if self._abandoned is not None and self._chan is not None:
+            with contextlib.suppress(TimeoutError, LinkClosed, ProtocolError):
+                async with asyncio.timeout(self.answer_timeout):
+                    body = await self._read_message(self._chan)
+                self._unsolicited(body)
+            await self._hang_up()
+        if self.keepalive is None:
+            return
+        while True:
+            await asyncio.sleep(self.keepalive)
+            with contextlib.suppress(TerminalUnavailable):
+                chan = await self._dial()
+                await chan.aclose()
+                self._set_alive(True)
+
+
+def create(url: DeviceUrl | str, **kwargs: Any) -> TcpTerminal:
+    """Create (not open) the terminal a ``tcp://host:port`` URL names.
+
+    Raises:
+        ConfigurationError: Malformed URL or option, or a protocol other than Caisse-AP.
+    """
+    parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
+    raw = parsed.raw or str(url)
+    host, _, port_text = parsed.target.rpartition(":")
+    host = host.strip("[]")
+    if parsed.scheme != "tcp" or not host or not port_text.isdigit() or \
+            not 0 < int(port_text) < 65536:
+        raise ConfigurationError("tcp URL must be tcp://host:port", device=raw)
+    query = dict(parsed.params)
+    opts = parse_options(raw, query, default_protocol="caisse-ap")
+    if opts.protocol.lower().replace("_", "-") not in ("caisse-ap", "concert-v3"):
+        raise ConfigurationError("only Caisse-AP runs over TCP", device=raw)
+    try:
+        settle = float(query.pop("settle", "0.05"))
+        connect_timeout = float(query.pop("connect_timeout", "5"))
+    except ValueError:
+        raise ConfigurationError("settle/connect_timeout must be numbers", device=raw) \
+            from None
+    if query:
+        raise ConfigurationError(f"unknown option(s): {', '.join(sorted(query))}", device=raw)
+    return TcpTerminal(url=raw, host=host, port=int(port_text), settle=settle,
+                       connect_timeout=connect_timeout, name=f"tpe[{parsed.target}]",
+                       codec=CaisseApCodec(pos_number=opts.pos),
+                       answer_timeout=opts.answer_timeout, cancel_grace=opts.cancel_grace,
+                       keepalive=opts.keepalive, **kwargs)

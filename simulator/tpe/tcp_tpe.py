@@ -1,0 +1,114 @@
+"""A virtual Caisse-AP terminal on TCP (Caisse-AP over IP: bare tag messages on a socket).
+
+One request per connection, as github.com/akretion/caisse-ap-ip does: the terminal reads until
+the bytes end on a field boundary and hold the mandatory CD tag, with no further byte for a
+short settle time, then answers and keeps the connection until the till closes it. Faults
+(:mod:`simulator.tpe.faults`): ``silent`` (never answers), ``slow``, ``disconnect`` (closes
+after the request), ``duplicate`` (answer twice), ``noise`` (a NUL byte inside the answer: there
+is no checksum on TCP, so only damage the parser can see is simulated), ``drop`` (one byte
+missing: the answer never completes). Link-level faults (busy, nak, no_ack, bad_lrc) have no meaning
+without the serial link layer and are ignored here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from drivers.protocols import caisse_ap as cap
+from drivers.protocols.errors import ProtocolError
+from simulator.tpe.brain import TerminalBrain
+from simulator.tpe.faults import Faults
+
+__all__ = ["VirtualTcpTpe"]
+
+
+class VirtualTcpTpe:
+    """A virtual Caisse-AP terminal listening on ``host:port`` (port 0: any free port)."""
+
+    def __init__(self, brain: TerminalBrain | None = None, *, faults: Faults | None = None,
+                 host: str = "127.0.0.1", port: int = 0, settle: float = 0.02) -> None:
+        self.brain = brain or TerminalBrain(protocol="caisse-ap")
+        self.faults = faults or Faults()
+        self.host = host
+        self.port = port
+        self.settle = settle
+        self.connections = 0
+        self.answered = 0
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        """Start listening; returns the port."""
+        self._server = await asyncio.start_server(self._client, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection (idempotent)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for task in list(self._clients):
+            task.cancel()
+        await asyncio.gather(*self._clients, return_exceptions=True)
+
+    async def __aenter__(self) -> VirtualTcpTpe:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        self.connections += 1
+        try:
+            await self._converse(reader, writer)
+        except (ProtocolError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._clients.discard(task)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> bytes | None:
+        buf = b""
+        while True:
+            fields, used = cap.scan_fields(buf)
+            if buf and used == len(buf) and any(tag == "CD" for tag, _ in fields):
+                try:
+                    more = await asyncio.wait_for(reader.read(4096), self.settle)
+                except TimeoutError:
+                    return buf
+            else:
+                more = await reader.read(4096)
+            if not more:
+                return None
+            buf += more
+
+    async def _converse(self, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        request = await self._read_request(reader)
+        if request is None or self.faults.disconnect:
+            return
+        answer = self.brain.answer(request)
+        if self.faults.silent:
+            await reader.read()  # until the till gives up and closes
+            return
+        if self.faults.slow:
+            await asyncio.sleep(self.faults.slow)
+        wire = answer
+        if self.faults.noise:  # a NUL in the middle: no checksum on TCP, the parser sees it
+            wire = wire[: len(wire) // 2] + b"\x00" + wire[len(wire) // 2 :]
+        if self.faults.drop:
+            wire = wire[: len(wire) // 3] + wire[len(wire) // 3 + 1 :]
+        writer.write(wire)
+        if self.faults.duplicate:
+            writer.write(answer)
+        await writer.drain()
+        self.answered += 1
+        await reader.read()  # the till closes when it has the answer

@@ -1,0 +1,190 @@
+"""Caisse-AP end to end: over a real pseudo-terminal (Concert link) and over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from drivers import Money, TransactionKind, TransactionStatus
+from drivers.errors import ConfigurationError, Timeout
+from drivers.protocols.errors import ProtocolError
+from drivers.serial import TerminalEvent, TerminalUnavailable
+from drivers.serial import create as create_serial
+from drivers.tcp_backend import TcpTerminal
+from drivers.tcp_backend import create as create_tcp
+from simulator.tpe import Faults, VirtualTcpTpe
+
+EUR = "978"
+FAST = "answer_timeout=2&cancel_grace=0.1&keepalive=0&settle=0.02"
+
+
+def tcp_url(tpe: VirtualTcpTpe, extra: str = "") -> str:
+    return f"tcp://127.0.0.1:{tpe.port}?protocol=caisse-ap&{FAST}{extra}"
+
+
+async def opened(tpe: VirtualTcpTpe, extra: str = "", **kw: Any) -> TcpTerminal:
+    term = create_tcp(tcp_url(tpe, extra), **kw)
+    await term.open()
+    return term
+
+
+@pytest.mark.serial
+async def test_caisse_ap_over_serial_payment_and_status(tpe_factory: Any) -> None:
+    tpe = await tpe_factory(protocol="caisse-ap")
+    term = create_serial(f"serial://{tpe.path}?protocol=caisse-ap&ack_timeout=0.3"
+                         "&frame_timeout=0.3&eot_timeout=0.1&answer_timeout=2&keepalive=0")
+    async with term:
+        paid = await term.pay(Money(2500, EUR), reference="T-1")
+        status = await term.last_transaction_status()
+        declined = await term.pay(Money(1013, EUR))
+    assert paid.approved
+    assert paid.masked_pan == "497010######0014"
+    assert paid.auth_code
+    assert paid.reference == "T-1"
+    assert paid.extra["reading_mode"] == "1"
+    assert status is not None
+    assert status.approved
+    assert status.amount == Money(2500, EUR)
+    assert status.extra["action"] == "status"
+    assert declined.status is TransactionStatus.DECLINED
+    assert declined.extra["detail"] == "04"
+
+
+async def test_tcp_payment_refund_void_status_end_of_day(tcp_tpe_factory: Any) -> None:
+    tpe = await tcp_tpe_factory()
+    async with await opened(tpe) as term:
+        paid = await term.pay(Money(1995, EUR))
+        refund = await term.refund(Money(1000, EUR))
+        void = await term.void(Money(1000, EUR))
+        status = await term.last_transaction_status()
+        eod = await term.end_of_day()
+        abandoned = await term.pay(Money(499, EUR))
+    assert paid.approved
+    assert paid.auth_code is not None
+    assert refund.approved
+    assert refund.kind is TransactionKind.REFUND
+    assert void.approved
+    assert void.extra["action"] == "cancellation"
+    assert status is not None
+    assert status.approved
+    assert status.amount.minor_units == 1000
+    assert eod.ok
+    assert abandoned.status is TransactionStatus.CANCELLED  # red key at the terminal: AF 11
+    assert [p.action for p in tpe.brain.processed] == [
+        "payment", "refund", "cancellation", "payment"]
+
+
+async def test_tcp_declined(tcp_tpe_factory: Any) -> None:
+    tpe = await tcp_tpe_factory()
+    async with await opened(tpe) as term:
+        result = await term.pay(Money(2_000_000, EUR))
+    assert result.status is TransactionStatus.DECLINED
+
+
+async def test_tcp_cancel_then_late_answer(tcp_tpe_factory: Any) -> None:
+    tpe = await tcp_tpe_factory(faults=Faults(slow=0.5))
+    events: list[TerminalEvent] = []
+    got = asyncio.Event()
+
+    def record(event: TerminalEvent) -> None:
+        events.append(event)
+        got.set()
+
+    async with await opened(tpe, on_event=record) as term:
+        task = asyncio.create_task(term.pay(Money(3000, EUR)))
+        await asyncio.sleep(0.1)
+        await term.cancel()
+        result = await task
+        assert result.status is TransactionStatus.CANCELLED
+        assert result.extra["confirmed"] is False
+        async with asyncio.timeout(3):
+            while "late_answer" not in [e.kind for e in events]:
+                got.clear()
+                await got.wait()
+        late = term._last  # the driver's record (status over TCP asks the terminal)
+        from_terminal = await term.last_transaction_status()
+    assert late is not None
+    assert late.approved
+    assert late.extra["late"] is True
+    assert from_terminal is not None
+    assert from_terminal.amount.minor_units == 3000
+
+
+async def test_tcp_slow_and_silent_are_timeouts(tcp_tpe_factory: Any) -> None:
+    for faults in (Faults(slow=1.0), Faults(silent=True)):
+        tpe = await tcp_tpe_factory(faults=faults)
+        async with await opened(tpe, "&answer_timeout=0.3") as term:
+            with pytest.raises(Timeout) as info:
+                await term.pay(Money(100, EUR))
+            assert info.value.delivered  # type: ignore[attr-defined]
+
+
+async def test_tcp_disconnect_mid_transaction(tcp_tpe_factory: Any) -> None:
+    tpe = await tcp_tpe_factory(faults=Faults(disconnect=True))
+    async with await opened(tpe) as term:
+        with pytest.raises(TerminalUnavailable) as info:
+            await term.pay(Money(100, EUR))
+    assert info.value.delivered  # type: ignore[attr-defined]
+
+
+async def test_tcp_duplicate_answer(tcp_tpe_factory: Any) -> None:
+    tpe = await tcp_tpe_factory(faults=Faults(duplicate=True))
+    async with await opened(tpe) as term:
+        result = await term.pay(Money(100, EUR))
+        assert term.diagnostics()["duplicate_answers"] == 1
+    assert result.approved
+    assert len(tpe.brain.processed) == 1
+
+
+async def test_tcp_line_noise_is_protocol_error(tcp_tpe_factory: Any) -> None:
+    tpe = await tcp_tpe_factory(faults=Faults(noise=1))
+    async with await opened(tpe) as term:
+        with pytest.raises(ProtocolError) as info:
+            await term.pay(Money(100, EUR))
+    assert info.value.field is not None
+    assert info.value.offset is not None
+
+
+async def test_tcp_dropped_byte_never_completes(tcp_tpe_factory: Any) -> None:
+    tpe = await tcp_tpe_factory(faults=Faults(drop=1))
+    async with await opened(tpe, "&answer_timeout=0.3") as term:
+        with pytest.raises((Timeout, ProtocolError)):
+            await term.pay(Money(100, EUR))
+
+
+async def test_tcp_terminal_not_listening() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    term = create_tcp(f"tcp://127.0.0.1:{port}?connect_timeout=1")
+    with pytest.raises(TerminalUnavailable):
+        await term.open()
+
+
+@pytest.mark.parametrize("bad", [
+    "tcp://host", "tcp://:80", "tcp://h:99999", "tcp://h:80?protocol=concert-v2",
+    "tcp://h:80?settle=x", "tcp://h:80?bogus=1", "tcp://h:80?answer_timeout=-1",
+])
+def test_tcp_bad_urls(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        create_tcp(bad)
+
+
+@pytest.mark.parametrize("bad", [
+    "serial://dev/ttyACM0", "serial:///dev/x?framing=9N2", "serial:///dev/x?baud=fast",
+    "serial:///dev/x?protocol=zvt", "serial://usb/12:34", "serial:///dev/x?tries=0",
+    "serial:///dev/x?unknown=1", "pcsc:///dev/x",
+])
+def test_serial_bad_urls(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        create_serial(bad)
+
+
+async def test_usb_device_not_plugged_in() -> None:
+    term = create_serial("serial://usb/0B00:0080:NOPE?protocol=concert-v2&keepalive=0")
+    assert term.device == "usb:0B00:0080:NOPE"
+    with pytest.raises(TerminalUnavailable):
+        await term.open()

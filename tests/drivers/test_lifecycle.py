@@ -1,0 +1,58 @@
+"""DeviceSupervisor: not ready, jittered backoff, recovery, diagnostics (sim backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from drivers import Backoff, DeviceSupervisor, DeviceUnavailable, SupervisorState, open_device
+from drivers.base import Device
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.5)
+    assert [backoff.delay(n, 0.0) for n in range(5)] == [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert backoff.delay(2, 0.5) == 3.0  # 4 * (1 - 0.5 * 0.5)
+
+
+async def test_supervisor_retries_until_ready_then_recovers_from_loss() -> None:
+    attempts = 0
+    slept: list[float] = []
+    clock = iter(range(1000, 2000)).__next__
+
+    async def setup() -> Device:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 3:
+            raise DeviceUnavailable("reader not plugged in", device="sim://sup")
+        return await open_device("sim://sup")
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    supervisor: DeviceSupervisor[Device] = DeviceSupervisor(
+        "lane[1].reader", setup, backoff=Backoff(initial=1.0, maximum=3.0, jitter=0.5),
+        random=lambda: 0.0, sleep=fake_sleep, clock=lambda: float(clock()),
+    )  # fmt: skip
+    async with asyncio.TaskGroup() as group:
+        group.create_task(supervisor.run(), name="lane[1].reader")
+        async with asyncio.timeout(5):
+            device = await supervisor.wait_ready()
+        assert slept == [1.0, 2.0, 3.0]
+        diagnostics = supervisor.diagnostics()
+        json.dumps(diagnostics)  # JSON-safe for the status page
+        assert diagnostics["state"] == "ready"
+        assert diagnostics["failures"] == 3
+        assert "reader not plugged in" in diagnostics["last_error"]
+        assert diagnostics["last_success"] is not None
+        supervisor.report_failure(DeviceUnavailable("gone", device="sim://sup"))
+        async with asyncio.timeout(5):
+            while supervisor.counters["losses"] == 0 or supervisor.device is None:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+        assert supervisor.device is not device
+        assert supervisor.state is SupervisorState.READY
+        assert supervisor.diagnostics()["setups"] == 2
+        await supervisor.stop()
+    assert supervisor.state is SupervisorState.STOPPED
+    await supervisor.stop()  # idempotent
