@@ -1,1 +1,1 @@
-"""posgw simulator: virtual cards, readers, terminals, acquirer and head office, all runnable here."""
+"""posgw simulator: virtual cards, readers, terminals, acquirer and head office, all local."""

@@ -11,7 +11,10 @@ import sys
 from simulator import cli
 
 # A real contactless answer: the PPSE FCI of a Visa card, then its GPO response (qVSDC).
-SAMPLE_PPSE = "6F2D840E325041592E5359532E4444463031A51BBF0C1861164F07A0000000031010500B56495341204352454449549000"[:-4]
+SAMPLE_PPSE = (
+    "6F2D840E325041592E5359532E4444463031A51BBF0C1861164F07A0000000031010"
+    "500B5649534120435245444954"
+)
 SAMPLE_GPO = (
     "7757820220005F34010157114761739001010010D221220111438444895F201656495341204352454449542F43"
     "415244484F4C4445529F100706010A03A000009F260848325309BE82CBA29F2701809F360200779F6C029000"
@@ -30,8 +33,9 @@ def main() -> int:
     status |= cli.main(["decode", SAMPLE_GPO])
     if importlib.util.find_spec("simulator.cli_pay") is not None:
         _stage("3. posgw-sim pay: a contact payment with a virtual Visa card")
-        status |= cli.main(["pay", "--card", "visa-credit", "--amount", "12.50",
-                            "--currency", "EUR"])
+        status |= cli.main(
+            ["pay", "--card", "visa-credit", "--amount", "12.50", "--currency", "EUR"]
+        )
     return status
 
 

@@ -15,7 +15,7 @@ the tag; no other exception escapes :func:`decode`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from terminal.errors import TlvError
 
@@ -50,11 +50,14 @@ class Tlv:
         tag: The tag as an integer (``0x9F26``).
         value: The raw value bytes (for a constructed object: its encoded children).
         children: Decoded children of a constructed object, ``None`` for a primitive one.
+        offset: Where the value starts in the decoded input (-1 for a constructed-by-hand
+            object); not part of equality.
     """
 
     tag: int
     value: bytes
     children: tuple[Tlv, ...] | None = None
+    offset: int = field(default=-1, compare=False)
 
     @property
     def constructed(self) -> bool:
@@ -176,9 +179,10 @@ def decode(data: bytes, *, _base: int = 0, _depth: int = 0) -> list[Tlv]:
             )
         value = data[i:stop]
         if first & 0x20:
-            out.append(Tlv(tag, value, tuple(decode(value, _base=_base + i, _depth=_depth + 1))))
+            children = tuple(decode(value, _base=_base + i, _depth=_depth + 1))
+            out.append(Tlv(tag, value, children, _base + i))
         else:
-            out.append(Tlv(tag, value, None))
+            out.append(Tlv(tag, value, None, _base + i))
         i = stop
     return out
 

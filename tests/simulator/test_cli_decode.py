@@ -34,5 +34,7 @@ def test_decode_masks_pan() -> None:
 def test_decode_bad_input_prints_typed_error_and_exits_2() -> None:
     out = _run("decode", "9F0205AABB")
     assert out.returncode == 2
-    assert "runs past the end" in out.stderr and "tag 9F02" in out.stderr and "offset 0" in out.stderr
+    assert (
+        "runs past the end" in out.stderr and "tag 9F02" in out.stderr and "offset 0" in out.stderr
+    )
     assert _run("decode", "XYZ").returncode == 2

@@ -1,0 +1,290 @@
+"""``posgw-sim pay`` and ``posgw-sim replay``: run the EMV kernel against a card and print it all.
+
+``pay`` runs one transaction against a virtual card in process (``--card PROFILE``) or against
+whatever card is in a reader (``--reader pcsc://NAME``: a scheme test card, or a virtual card
+attached through vpcd), with the simulated issuer answering (``--host``). ``replay`` runs the
+kernel against a recorded contactless transcript.
+
+Exit status: 0 approved, 1 not approved (declined, terminated, another interface...), 2 bad
+input, 3 the card or reader failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from terminal.currency import CurrencyError, currency, to_minor_units
+from terminal.describe import describe_tlvs
+from terminal.environment import Environment, TransactionRequest, TransactionType
+from terminal.errors import EmvError
+from terminal.result import TraceEntry
+from terminal.tlv import decode
+
+EXIT_APPROVED, EXIT_NOT_APPROVED, EXIT_BAD_INPUT, EXIT_CARD_FAILED = 0, 1, 2, 3
+
+_TYPES = {
+    "purchase": TransactionType.PURCHASE,
+    "cashback": TransactionType.CASHBACK,
+    "refund": TransactionType.REFUND,
+}
+
+
+def register(sub: Any) -> None:
+    """Add ``pay`` and ``replay`` to the ``posgw-sim`` subcommands."""
+    pay = sub.add_parser("pay", help="run one transaction: virtual card in process, or a reader")
+    where = pay.add_mutually_exclusive_group()
+    where.add_argument(
+        "--card", default="visa_credit", help="virtual card profile (posgw-sim cards)"
+    )
+    where.add_argument("--reader", help="a reader URL, e.g. pcsc://'Virtual PCD*'")
+    pay.add_argument("--interface", choices=("contact", "contactless"), default="contact")
+    pay.add_argument("--amount", required=True, help="decimal amount, e.g. 12.50")
+    pay.add_argument("--currency", default="EUR", help="ISO 4217 code, alphabetic or numeric")
+    pay.add_argument("--type", choices=sorted(_TYPES), default="purchase")
+    pay.add_argument("--cashback", help="cashback amount (implies --type cashback)")
+    pay.add_argument("--pin", default="1234", help="the PIN the virtual cardholder types")
+    pay.add_argument(
+        "--pin-mode", choices=("enter", "bypass", "cancel", "not_working"), default="enter"
+    )
+    pay.add_argument("--host", choices=("approve", "decline", "offline"), default="approve")
+    pay.add_argument("--terminal-config", type=Path, help="kernel configuration file (JSON)")
+    pay.add_argument("--brand", help="AID the cardholder picks on a co-badged card")
+    pay.add_argument(
+        "--latency-ms",
+        type=float,
+        default=15.0,
+        help="per-APDU latency of a virtual contactless card",
+    )
+    pay.add_argument(
+        "--random-draw",
+        type=int,
+        choices=range(1, 100),
+        metavar="1..99",
+        help="fix the random transaction selection draw (reproducible runs)",
+    )
+    pay.add_argument("--json", action="store_true", help="JSON output")
+    pay.set_defaults(func=_cmd_pay)
+
+    replay = sub.add_parser("replay", help="run the kernel against a recorded transcript")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--json", action="store_true", help="JSON output")
+    replay.set_defaults(func=_cmd_replay)
+
+
+# --- pay -------------------------------------------------------------------------------------
+
+
+def _request(args: argparse.Namespace) -> TransactionRequest:
+    cur = currency(args.currency)
+    kind = _TYPES["cashback" if args.cashback else args.type]
+    cashback = to_minor_units(args.cashback, cur) if args.cashback else 0
+    amount = to_minor_units(args.amount, cur) + cashback
+    choose = None
+    if args.brand:
+        wanted = bytes.fromhex(args.brand)
+
+        async def choose(candidates: list[Any]) -> Any:
+            for candidate in candidates:
+                if bytes(getattr(candidate, "aid", b"")) == wanted:
+                    return candidate
+            return None
+
+    return TransactionRequest(
+        amount=amount,
+        amount_other=cashback,
+        currency_code=cur.numeric,
+        currency_exponent=cur.exponent,
+        transaction_type=kind,
+        choose_application=choose,
+    )
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The kernel configuration, trusting the simulator's own test CA keys as well."""
+    from simulator.keys import DEFAULT_KEYS_DIR
+    from terminal.config import DEFAULT_CONFIG_FILE, TerminalConfig
+
+    config = (
+        TerminalConfig.load(args.terminal_config)
+        if args.terminal_config
+        else TerminalConfig.default()
+    )
+    sim_keys = str(DEFAULT_KEYS_DIR / "capk_sim.json")
+    keys = list(config.ca_keys or [str(DEFAULT_CONFIG_FILE.parent / "capk_test.json")])
+    if sim_keys not in keys:
+        keys.append(sim_keys)
+    return config.model_copy(update={"ca_keys": keys})
+
+
+async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntry], bool]:
+    from simulator.acquirer_inprocess import InProcessAcquirer
+    from simulator.pinpad import VirtualPinPad
+
+    request = _request(args)
+    config = _config(args)
+    env = Environment.system()
+    if args.random_draw is not None:
+        draw = args.random_draw
+        env = Environment(env.clock, env.unpredictable_number, lambda: draw)
+    acquirer = InProcessAcquirer(args.host)
+    pinpad = VirtualPinPad(args.pin, mode=args.pin_mode)
+    if args.reader:
+        from drivers.registry import open_device
+
+        reader: Any = await open_device(args.reader)
+        try:
+            await reader.wait_for_card()
+            await reader.power_on()
+            return await _run(args.interface, reader, config, request, env, acquirer, pinpad)
+        finally:
+            await reader.close()
+    from simulator.card import CardInField, VirtualCard
+
+    card = VirtualCard.from_profile(args.card)
+    channel: Any = card
+    if args.interface == "contactless":
+        channel = CardInField(card, latency_s=args.latency_ms / 1000)
+    else:
+        channel = _SyncChannel(card)
+    return await _run(args.interface, channel, config, request, env, acquirer, pinpad)
+
+
+class _SyncChannel:
+    """A virtual card inserted in process: ``transceive`` calls its synchronous ``process``."""
+
+    def __init__(self, card: Any) -> None:
+        self._card = card
+
+    async def transceive(self, capdu: bytes) -> bytes:
+        return bytes(self._card.process(capdu))
+
+
+async def _run(
+    interface: str,
+    channel: Any,
+    config: Any,
+    request: TransactionRequest,
+    env: Environment,
+    acquirer: Any,
+    pinpad: Any,
+) -> tuple[dict[str, Any], list[TraceEntry], bool]:
+    if interface == "contact":
+        from terminal.contact.flow import run_contact_transaction
+
+        result = await run_contact_transaction(
+            channel, config=config, request=request, env=env, online=acquirer, pinpad=pinpad
+        )
+        summary = result.to_json()
+        summary.pop("trace", None)
+        summary["interface"] = "contact"
+        return summary, result.trace, result.approved
+    from simulator.contactless_pay import pay_contactless
+
+    return await pay_contactless(
+        channel, config=config, request=request, env=env, acquirer=acquirer, pinpad=pinpad
+    )
+
+
+def _cmd_pay(args: argparse.Namespace) -> int:
+    try:
+        summary, trace, approved = asyncio.run(_pay(args))
+    except (CurrencyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except EmvError as exc:
+        print(f"error: card session failed: {exc}", file=sys.stderr)
+        return EXIT_CARD_FAILED
+    except Exception as exc:
+        if type(exc).__module__.startswith(("drivers", "simulator")):
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_CARD_FAILED
+        raise
+    if args.json:
+        summary["trace"] = [entry.to_json() for entry in trace]
+        print(json.dumps(summary, indent=2))
+    else:
+        print("\n".join(format_summary(summary)))
+        print("\n".join(format_trace(trace)))
+    return EXIT_APPROVED if approved else EXIT_NOT_APPROVED
+
+
+# --- replay ----------------------------------------------------------------------------------
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from terminal.contactless.replay import replay_transcript
+
+    try:
+        result = replay_transcript(args.file)
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except EmvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CARD_FAILED
+    summary = replay_summary(result)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print("\n".join(format_summary(summary)))
+        print("\n".join(format_trace(result.trace)))
+    return EXIT_APPROVED
+
+
+def replay_summary(result: Any) -> dict[str, Any]:
+    """The JSON the issue asks of ``replay``: outcome, kernel, AID, ODA, CID, TVR, matches."""
+    stats = result.replay
+    return {
+        "outcome": result.outcome.value,
+        "kernel": result.kernel_id,
+        "aid": result.aid.hex().upper() if result.aid else None,
+        "label": result.label,
+        "masked_pan": result.masked_pan,
+        "oda_method": result.oda_method,
+        "oda_verified": result.oda_verified,
+        "cid": result.cid.hex().upper() if result.cid else None,
+        "tvr": result.tvr.hex().upper() if result.tvr else None,
+        "commands_sent": stats.sent if stats else None,
+        "commands_recorded": stats.recorded if stats else None,
+        "commands_matching": stats.matched if stats else None,
+        "commands_unconsumed": stats.unconsumed if stats else None,
+    }
+
+
+# --- printing --------------------------------------------------------------------------------
+
+
+def format_summary(summary: dict[str, Any]) -> list[str]:
+    """``key: value`` lines of a (masked) result summary, the long ICC data left out."""
+    lines = []
+    for key, value in summary.items():
+        if key in ("icc_data", "trace") or value in (None, "", [], {}):
+            continue
+        lines.append(f"{key}: {value}")
+    return lines
+
+
+def format_trace(trace: list[TraceEntry]) -> list[str]:
+    """The masked APDU trace, each response's TLV data decoded with tag names."""
+    lines = ["trace:"]
+    for entry in trace:
+        lines.append(f"  > {entry.command:<20} {entry.capdu}")
+        lines.append(f"  < {entry.sw:04X} {entry.ms:7.2f} ms  {entry.rapdu}")
+        lines.extend("      " + line for line in decode_masked(entry.rapdu))
+    return lines
+
+
+def decode_masked(rapdu_hex: str) -> list[str]:
+    """Decode the data of a masked R-APDU hex (masked digits stand in as zeros; lengths kept)."""
+    text = rapdu_hex.replace("*", "0")
+    if len(text) <= 4 or len(text) % 2:
+        return []
+    try:
+        return describe_tlvs(decode(bytes.fromhex(text[:-4])), masked_hex=rapdu_hex[:-4])
+    except (EmvError, ValueError):
+        return []
