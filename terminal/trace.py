@@ -145,10 +145,12 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def _holds_pan(run: str) -> bool:
-    """True when some 12-19 digit window of ``run`` passes the Luhn check."""
+    """True when some 12-19 digit window of ``run`` could be a PAN: it passes the Luhn check
+    and does not start with 0 (ISO/IEC 7812-1: card PANs have a major industry identifier 1-9).
+    """
     for size in range(12, min(19, len(run)) + 1):
         for start in range(len(run) - size + 1):
-            if _luhn_ok(run[start : start + size]):
+            if run[start] != "0" and _luhn_ok(run[start : start + size]):
                 return True
     return False
 
