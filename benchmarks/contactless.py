@@ -10,7 +10,9 @@ Run: ``.venv/bin/python benchmarks/contactless.py``. Prints one figure per line,
   through :func:`terminal.transport.exchange` alone, as the in-process baseline;
 * ``card_in_field_mchip_cda_median``: wall time from the first C-APDU to the response that
   lets the card go (``card_removable_at``), M/Chip CDA virtual card at 15 ms per APDU (target
-  <= 200 ms); ``transaction_wall_mchip_cda_median`` the whole call.
+  <= 200 ms); ``apdus_in_field_mchip_cda`` the exchanges up to that point (the virtual card's
+  AFL starts with ``08010100``, read because the kernel does not offer mag-stripe mode, Book
+  C-2 S3.31); ``transaction_wall_mchip_cda_median`` the whole call.
 """
 
 from __future__ import annotations
@@ -83,9 +85,11 @@ class _Timed:
         return rapdu
 
 
-def card_in_field(loop: asyncio.AbstractEventLoop, runs: int = 8) -> tuple[list[float],
-                                                                          list[float]]:
-    """Wall ms the M/Chip CDA virtual card must stay in the field, and per whole call."""
+def card_in_field(
+    loop: asyncio.AbstractEventLoop, runs: int = 8
+) -> tuple[list[float], list[float], int]:
+    """Wall ms the M/Chip CDA virtual card must stay in the field, per whole call, and the
+    number of exchanges the card is needed for."""
     keys = str(Path(simulator.__file__).resolve().parent / "data" / "keys" / "capk_sim.json")
     base = TerminalConfig.default()
     config = base.model_copy(update={"ca_keys": [keys], "aids": [
@@ -93,6 +97,7 @@ def card_in_field(loop: asyncio.AbstractEventLoop, runs: int = 8) -> tuple[list[
     env = Environment.fixed(datetime.datetime(2026, 11, 25, 12, 0), bytes.fromhex("12345678"))
     in_field: list[float] = []
     whole: list[float] = []
+    apdus = 0
     for _ in range(runs):
         channel = _Timed(CardInField(VirtualCard.from_profile("ctls_mc_cda_offline"), 0.015))
         start = time.perf_counter()
@@ -103,7 +108,8 @@ def card_in_field(loop: asyncio.AbstractEventLoop, runs: int = 8) -> tuple[list[
             raise SystemExit(f"unexpected outcome {result.outcome.name}")
         last = result.card_removable_at if result.card_removable_at is not None else -1
         in_field.append((channel.marks[last][1] - channel.marks[0][0]) * 1e3)
-    return in_field, whole
+        apdus = len(channel.marks[: last + 1]) if last >= 0 else len(channel.marks)
+    return in_field, whole, apdus
 
 
 def main() -> None:
@@ -123,8 +129,9 @@ def main() -> None:
         print(f"kernel_cpu_mchip_cda_median: {k_med:.3f} ms")
         print(f"transport_only_median: {t_med:.3f} ms")
         print(f"kernel_vs_transport_ratio: {k_med / t_med:.2f} x")
-        in_field, whole = card_in_field(loop)
+        in_field, whole, apdus = card_in_field(loop)
         print(f"card_in_field_mchip_cda_median: {statistics.median(in_field):.1f} ms")
+        print(f"apdus_in_field_mchip_cda: {apdus} count")
         print(f"transaction_wall_mchip_cda_median: {statistics.median(whole):.1f} ms")
     finally:
         loop.close()

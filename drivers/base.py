@@ -39,7 +39,7 @@ from drivers.events import (
     ReaderEventKind,
     classify_interface,
 )
-from drivers.executor import DeviceExecutor
+from drivers.executor import DeviceExecutor, Watchdog
 
 __all__ = [
     "CardReader",
@@ -56,6 +56,8 @@ __all__ = [
 log = logging.getLogger("posgw.drivers")
 
 Clock = Callable[[], float]
+
+
 class DeviceState(enum.Enum):
     """Where a device object is in its life."""
 
@@ -205,6 +207,7 @@ class CardReader(Device):
         self._session_end: DriverError | None = None
         self._subscribers: list[asyncio.Queue[ReaderEvent]] = []
         self._counters = {"apdus": 0, "errors": 0, "timeouts": 0}
+        self._watchdog = Watchdog()
 
     @property
     def interface(self) -> Interface:
@@ -263,13 +266,17 @@ class CardReader(Device):
             raise self._session_end or NoCard("card not powered on", device=self.name)
         if len(capdu) < 4:
             raise ProtocolError("C-APDU shorter than 4 bytes", device=self.name)
-        start = time.perf_counter()
+        trace = log.isEnabledFor(logging.DEBUG)  # the hot path does no tracing work otherwise
+        start = time.perf_counter() if trace else 0.0
+        timeout = self.timeout
         try:
-            if self.timeout is None:
+            if timeout is None:
                 rapdu = await self._transceive(capdu)
-            else:
-                async with asyncio.timeout(self.timeout):
+            elif self._watchdog.busy or (task := asyncio.current_task()) is None:
+                async with asyncio.timeout(timeout):  # concurrent exchanges: one timer each
                     rapdu = await self._transceive(capdu)
+            else:
+                rapdu = await self._watched(task, timeout, capdu)
         except DriverError as exc:
             self._counters["errors"] += 1
             if isinstance(exc, NoCard | DeviceUnavailable):
@@ -278,7 +285,7 @@ class CardReader(Device):
         except TimeoutError as exc:
             self._counters["timeouts"] += 1
             self.atr = None  # the card's state is unknown now: a new session is needed
-            raise Timeout(f"no answer in {self.timeout} s", device=self.name) from exc
+            raise Timeout(f"no answer in {timeout} s", device=self.name) from exc
         except OSError as exc:
             self._counters["errors"] += 1
             self.atr = None
@@ -286,7 +293,7 @@ class CardReader(Device):
         self._counters["apdus"] += 1
         if len(rapdu) < 2:
             raise ProtocolError("R-APDU shorter than 2 bytes", device=self.name)
-        if log.isEnabledFor(logging.DEBUG):
+        if trace:
             log.debug(
                 "%s: C %s Lc+data=%d -> R %d bytes SW=%s in %.3f ms",
                 self.name,
@@ -297,6 +304,23 @@ class CardReader(Device):
                 (time.perf_counter() - start) * 1e3,
             )
         return rapdu
+
+    async def _watched(self, task: asyncio.Task[Any], limit: float, capdu: bytes) -> bytes:
+        """The backend exchange under the device's :class:`~drivers.executor.Watchdog`."""
+        watchdog = self._watchdog
+        watchdog.arm(task, limit)
+        try:
+            return await self._transceive(capdu)
+        except asyncio.CancelledError as exc:
+            if watchdog.disarm(cancelled=True):
+                raise TimeoutError from exc
+            raise
+        finally:
+            watchdog.disarm()
+
+    async def _release(self) -> None:
+        self._watchdog.close()
+        await super()._release()
 
     def events(self) -> EventStream:
         """Subscribe from now on: every event after this call is queued for the caller.

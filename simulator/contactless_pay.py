@@ -2,8 +2,11 @@
 
 The Entry Point returns as soon as the card may leave the field; an ONLINE REQUEST is then sent
 to the acquirer (with the online PIN block when the CVM asks for one) after the card is gone
-(EMV Contactless Book A, 6.2 and Book B, 3.5). A "see phone" outcome is followed by the second
-tap with the restart context, as the cardholder would do after confirming on the phone.
+(EMV Contactless Book A, 6.2 and Book B, 3.5): "card read OK, please remove card" (Book A,
+9.4 message '17', status Card Read Successfully) is always shown before the authorisation
+starts. A "see phone" outcome (kernel 3 Try Again, or kernel 2 End Application with Start B)
+is followed by the second tap with the restart context, as the cardholder would do after
+confirming on the phone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from terminal.config import TerminalConfig
 from terminal.contact.online import OnlineAuthoriser, OnlineRequest
 from terminal.contactless import ContactlessResult, Outcome, run_contactless_transaction
 from terminal.contactless.outcome import CvmOutcome
+from terminal.contactless.session import UiCallback
 from terminal.environment import Environment, TransactionRequest
 from terminal.pinpad import OnlinePinBlock, PinPad
 from terminal.result import TraceEntry
@@ -33,8 +37,18 @@ async def pay_contactless(
     env: Environment,
     acquirer: OnlineAuthoriser,
     pinpad: PinPad | None,
+    ui: UiCallback | None = None,
 ) -> tuple[dict[str, Any], list[TraceEntry], bool]:
-    """Tap, re-tap when asked, authorise online when asked.
+    """Tap, re-tap when asked, authorise online when asked (Book A, 6.2; Book B, 3.5).
+
+    Args:
+        channel: The card channel (a card in the field).
+        config: Terminal configuration.
+        request: Amount, currency, transaction type.
+        env: Injected clock and unpredictable number.
+        acquirer: Answers the online request (after the card has left the field).
+        pinpad: Takes the online PIN when the CVM asks for it.
+        ui: Receives every UI request of every tap, in order.
 
     Returns:
         A masked summary, the card trace of every tap, and whether the payment is approved.
@@ -44,7 +58,7 @@ async def pay_contactless(
     restart = None
     for _ in range(MAX_TAPS):
         result = await run_contactless_transaction(
-            channel, config=config, request=request, env=env, restart=restart
+            channel, config=config, request=request, env=env, restart=restart, ui=ui
         )
         trace.extend(result.trace)
         if result.restart is None:

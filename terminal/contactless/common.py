@@ -45,6 +45,9 @@ HOLD_MS = 1300
 
 #: Data objects sent to the acquirer with an online request or a clearing record
 #: (Book 4, 12.2 and the kernel's data record: Book C-2, Table 4.x; Book C-3, 5.x).
+#: Track 2 (57) and the PAN (5A) are deliberately absent: the PAN travels in
+#: :attr:`ContactlessResult.pan <terminal.contactless.result.ContactlessResult.pan>`, which
+#: never reaches a repr, ``to_json`` or a log.
 ICC_DATA_TAGS = (
     0x82,
     0x84,
@@ -189,12 +192,14 @@ def masked_pan_of(card: dict[int, bytes]) -> str | None:
 
 
 def refund_outcome() -> OutcomeParameters:
-    """A refund ends with the card's AAC as the clearing record (Book C-2, S910.x; Book A,
-    6.2): END APPLICATION with a data record, the card read successfully."""
+    """The outcome of an AAC on a transaction that is not a purchase or cash (a refund): END
+    APPLICATION with the card's data record for clearing and "clear display" ('1E'), status
+    Not Ready, no hold time (Book C-2, S910.74-S910.75; kernel 3 ends a refund the same way).
+    """
     return OutcomeParameters(
         Outcome.END_APPLICATION,
         data_record_present=True,
-        ui_on_outcome=UiRequest(Message.CARD_READ_OK, UiStatus.CARD_READ_SUCCESSFULLY, HOLD_MS),
+        ui_on_outcome=UiRequest(Message.CLEAR_DISPLAY, UiStatus.NOT_READY, 0),
     )
 
 

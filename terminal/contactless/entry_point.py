@@ -9,13 +9,17 @@ from the previous outcome when this call is a restart (3.2.1.1).
 
 Start C - combination selection (Book B, 3.3): SELECT PPSE and build the ordered Candidate
 List (:mod:`.selection`); with several brands and a cardholder-choice callback, the cardholder
-picks the brand as in the contact kernel (EMV 4.4 Book 1, 12.4). No PPSE or no candidate: END
-APPLICATION with "insert, swipe or try another card" (3.3.2.2, 3.3.3.1).
+picks the brand as in the contact kernel (EMV 4.4 Book 1, 12.4). No PPSE (3.3.2.3) or no
+candidate left (3.3.2.7): END APPLICATION with "insert, swipe or try another card" ('1C'),
+status Ready to Read.
 
-Final selection (Book B, 3.4) and kernel activation (3.5): SELECT the candidate's ADF; kernel
-2 or 3 runs (:mod:`.kernel2`, :mod:`.kernel3`). A card refusing the SELECT, or a kernel
-returning SELECT NEXT, removes the candidate and goes back to final selection with the next one
-(3.3.3.5, 3.5.1.2).
+Final combination selection (Book B, 3.3.3) and kernel activation (3.4): SELECT the
+candidate's ADF (with the Extended Selection when supported, 3.3.3.3); a Visa AID for kernel 3
+whose PDOL lacks the TTQ is a kernel 1 card, not supported here (3.3.3.6); kernel 2 or 3 runs
+(:mod:`.kernel2`, :mod:`.kernel3`). A card refusing the SELECT (3.3.3.5), a kernel 1 card, or a
+kernel returning SELECT NEXT (3.5.1.4) removes the candidate and goes back to Start C with the
+next one. A communication error (3.3.3.7: back to Start B) is raised as ``TransportError``: the
+caller polls for the card again.
 
 Outcome processing (Book B, 3.5.1; Book A, 6.2-7.1): the UI request on outcome is shown; an
 outcome with Start B carries a :class:`~.result.RestartContext` that the caller passes to the
@@ -39,6 +43,7 @@ from terminal.contactless.outcome import (
     UiRequest,
     UiStatus,
     end_application,
+    entry_point_end_application,
 )
 from terminal.contactless.preprocessing import Kernel2Settings, all_not_allowed, combinations
 from terminal.contactless.result import ContactlessResult, RestartContext
@@ -49,6 +54,7 @@ from terminal.contactless.selection import (
     final_select,
     order_candidates,
     select_ppse,
+    visa_legacy,
 )
 from terminal.contactless.session import CardSession, UiCallback
 from terminal.environment import Environment, TransactionRequest
@@ -95,7 +101,7 @@ async def run_contactless_transaction(
         session.show(UiRequest(Message.PRESENT_CARD, UiStatus.READY_TO_READ, amount=request.amount))
     entries = await select_ppse(session)
     if entries is None:
-        return _finish(session, ContactlessResult(end_application(L2Error.NO_PPSE)))
+        return _finish(session, ContactlessResult(entry_point_end_application(L2Error.NO_PPSE)))
     ordered = order_candidates(build_candidates(entries, combos), config.cobadge_brand_priority)
     candidates = await _cardholder_choice(request, ordered)
     if candidates is None:
@@ -109,7 +115,7 @@ async def run_contactless_transaction(
     while candidates:
         candidate = candidates.pop(0)
         selected = await final_select(session, candidate)
-        if selected is None:
+        if selected is None or visa_legacy(selected):
             continue
         result = await activate_kernel(
             session, selected, config=config, request=request, env=env, kernel2=kernel2
@@ -118,7 +124,7 @@ async def run_contactless_transaction(
             break
     if result is None or result.parameters.outcome is Outcome.SELECT_NEXT:
         last = result
-        result = ContactlessResult(end_application(L2Error.EMPTY_CANDIDATE_LIST))
+        result = ContactlessResult(entry_point_end_application(L2Error.EMPTY_CANDIDATE_LIST))
         if last is not None:
             result.kernel_id, result.aid, result.label = last.kernel_id, last.aid, last.label
     return _finish(session, result)

@@ -4,27 +4,41 @@ The kernel runs on the contact kernel's :class:`~terminal.contact.state.Transact
 that the steps the two share are the same code: processing restrictions (Book 3, 10.4), CVM
 conditions (Annex C3), terminal action analysis and the cryptogram ranking (10.7-10.8).
 
-1. GET PROCESSING OPTIONS (C-2, S3.x): PDOL data; a status other than 9000 is SELECT NEXT; a
+1. GET PROCESSING OPTIONS (C-2, S3): PDOL data; a status other than 9000 is SELECT NEXT; a
    missing AIP/AFL is END APPLICATION (CARD DATA MISSING); an AIP without "EMV mode" is a
    mag-stripe card: mag-stripe mode is not implemented, so END APPLICATION with MAGSTRIPE NOT
-   SUPPORTED and "insert, swipe or try another card".
+   SUPPORTED and "insert, swipe or try another card" ('1C', S3.x with mag-stripe mode not
+   supported in the Kernel Configuration).
 2. Relay resistance (C-2, 5.x) when card and reader support it (:mod:`.relay`), else TVR
    "relay resistance performed" = not performed.
-3. READ RECORD of the Active AFL (C-2, S3.x and S4.x; a first entry ``08010100`` is the
-   mag-stripe record, skipped in EMV mode): a repeated tag or a non-70 record ends the transaction.
+3. READ RECORD of the Active AFL (S3.30-S3.32: the first entry ``08010100``, the mag-stripe
+   record, is left out only when the Kernel Configuration offers mag-stripe mode; S4): a
+   repeated tag or a non-70 record ends the transaction.
 4. Mandatory data (5A, 5F24, 8C), the Reader Contactless Transaction Limit (on-device CVM or
-   not; above it SELECT NEXT with MAX LIMIT EXCEEDED), processing restrictions, ODA method
-   (CDA only; TVR "ODA not performed" otherwise), CVM selection (:mod:`.kernel2_cvm`), floor
-   limit and exception file, terminal action analysis (C-2, S456.x).
-5. GENERATE AC with CDOL1, CDA requested for a TC or ARQC (C-2, S456.x; Book 3, 6.5.5); then
-   the card may leave the field.
-6. After removal (C-2, S910.x): "see phone" (AAC with POS Cardholder Interaction Information
-   DF4B & ``00030F`` non-zero) ends with a restart at B; CDA is verified (a failure is END
-   APPLICATION, CAM FAILED); TC approves, ARQC asks for online authorisation, AAC declines
-   (a refund, for which terminal action analysis asks an AAC, ends with its data record).
+   not; Amount, Authorised *above* it: SELECT NEXT with MAX LIMIT EXCEEDED), processing
+   restrictions, ODA method (CDA only; TVR "ODA not performed" otherwise), CVM selection
+   (:mod:`.kernel2_cvm`, CVM Required Limit: *above*), floor limit (*above*) and exception
+   file, terminal action analysis (C-2, S456).
+5. GENERATE AC with CDOL1, CDA requested for a TC or ARQC (C-2, S456; Book 3, 6.5.5); then
+   "card read OK": the card may leave the field.
+6. After removal (C-2, S910):
+   * CDA (S910.1-S910.7): the signature is verified; a failure is END APPLICATION, CAM FAILED,
+     TVR "CDA failed". CDA requested and a TC or ARQC without SDAD: END APPLICATION, CARD DATA
+     ERROR (S910.34-S910.37); an AAC without SDAD is valid (S910.35).
+   * S910.70-S910.73: with POS Cardholder Interaction Information (DF4B) & ``00030F`` non-zero
+     the card asks for a second tap, whatever the cryptogram: END APPLICATION, Start B, "see
+     phone" ('20') on the outcome (Not Ready) and on restart (Ready to Read).
+   * S910.74-S910.75: TC approves ("approved", or "approved - sign"), ARQC asks for online
+     authorisation ("authorising"). AAC on a purchase, cash or cashback: DECLINED when the
+     reader has no contact interface or the card is a device that cannot be inserted (Third
+     Party Data 9F6E: Unique Identifier byte 1 bit 8 clear and Device Type other than
+     ``3030``), else TRY ANOTHER INTERFACE with "insert card" ('1D'); on any other transaction
+     type (refund) END APPLICATION with "clear display" ('1E'). Every one carries the data
+     record (S910.70).
 
 Data read: 9F38, 82, 94, records, 8C, 8E, 9F07, 9F08, 5F24, 5F25, 5F28, IACs, CA/issuer/ICC
-keys, 9F27, 9F36, 9F26, 9F10, 9F4B, DF4B. Data written: 9F33 byte 2, 95, 9F34, the outcome.
+keys, 9F27, 9F36, 9F26, 9F10, 9F4B, 9F6E, DF4B. Data written: 9F33 byte 2, 95, 9F34, the
+outcome.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from terminal.contact.action_analysis import cryptogram_allowed, terminal_action
 from terminal.contact.restrictions import check_processing_restrictions
 from terminal.contact.state import Transaction
 from terminal.contactless.common import (
+    HOLD_MS,
     RecordError,
     capk_store,
     icc_data,
@@ -50,6 +65,7 @@ from terminal.contactless.common import (
 )
 from terminal.contactless.kernel2_cvm import select_cvm
 from terminal.contactless.outcome import (
+    AlternateInterface,
     CvmOutcome,
     L2Error,
     Message,
@@ -67,7 +83,7 @@ from terminal.contactless.result import ContactlessResult
 from terminal.contactless.selection import SelectedApplication
 from terminal.contactless.session import CardSession
 from terminal.dol import parse_dol
-from terminal.environment import Environment, TransactionRequest, TransactionType
+from terminal.environment import Environment, TransactionRequest
 from terminal.errors import CardDataError, DolError, TlvError
 from terminal.oda import (
     OdaFailure,
@@ -83,14 +99,18 @@ KERNEL_ID = 2
 MAGSTRIPE_AFL_ENTRY = bytes.fromhex("08010100")
 _CDA_DATA = (0x8F, 0x90, 0x9F32, 0x9F46, 0x9F47)
 
-#: The "see phone" outcome (Book C-2, S910.x; Book A, 9.4 message 20).
+#: The "see phone" outcome (Book C-2, S910.71-S910.73, default Phone Message Table: "see
+#: phone", Not Ready; on restart the same message with Ready to Read and no hold time).
 SEE_PHONE = OutcomeParameters(
     Outcome.END_APPLICATION,
     start=Start.B,
-    ui_on_outcome=UiRequest(Message.SEE_PHONE, UiStatus.NOT_READY, 1300),
-    ui_on_restart=UiRequest(Message.PRESENT_CARD_AGAIN, UiStatus.READY_TO_READ),
-    field_off_hold_ms=1300,
+    ui_on_outcome=UiRequest(Message.SEE_PHONE, UiStatus.NOT_READY, HOLD_MS),
+    ui_on_restart=UiRequest(Message.SEE_PHONE, UiStatus.READY_TO_READ, 0),
+    data_record_present=True,
 )
+#: Transaction types on which an AAC sends the cardholder to the contact interface
+#: (C-2, S910.74: purchase, cash, cashback, cash disbursement).
+_PURCHASE_OR_CASH = frozenset({0x00, 0x01, 0x09, 0x17})
 
 
 async def run_kernel2(
@@ -178,7 +198,8 @@ async def _transaction(
     elif settings.rrp_reported_in_tvr:
         txn.tvr.rrp = RrpStatus.NOT_PERFORMED
         txn.terminal[0x95] = txn.tvr.bytes()
-    collector = await read_afl_records(session, active_afl(gpo.afl), txn.card, unique=True)
+    afl = active_afl(gpo.afl, magstripe_mode_supported=settings.magstripe_mode_supported)
+    collector = await read_afl_records(session, afl, txn.card, unique=True)
     missing = next((t for t in (0x5A, 0x5F24, 0x8C) if not txn.card.get(t)), None)
     if missing is not None:
         return end_application(L2Error.CARD_DATA_MISSING, f"tag {missing:02X}")
@@ -208,13 +229,18 @@ async def _transaction(
         txn.card[tag] = value
     result.cid = genac.cid
     session.card_read_complete()
-    return _after_removal(txn, genac.cryptogram_type, response.data, cda, cvm, result)
+    sdad = genac.sdad is not None
+    return _after_removal(txn, genac.cryptogram_type, response.data, (cda, sdad), cvm, result)
 
 
-def active_afl(afl: bytes) -> bytes:
-    """The Active AFL in EMV mode (Book C-2, S3.x): a first entry ``08 01 01 00`` names the
-    mag-stripe data record (SFI 1, record 1), which EMV mode does not read."""
-    if afl[:4] == MAGSTRIPE_AFL_ENTRY and len(afl) > 4:
+def active_afl(afl: bytes, *, magstripe_mode_supported: bool) -> bytes:
+    """The Active AFL in EMV mode (Book C-2, S3.30-S3.32).
+
+    When the Kernel Configuration offers mag-stripe mode, a first entry ``08 01 01 00`` names
+    the mag-stripe data record (SFI 1, record 1), which EMV mode does not read (S3.32);
+    otherwise the AFL is read as it is (S3.31).
+    """
+    if magstripe_mode_supported and afl[:4] == MAGSTRIPE_AFL_ENTRY and len(afl) > 4:
         return afl[4:]
     return afl
 
@@ -276,35 +302,57 @@ def _risk_management(txn: Transaction) -> None:
         txn.set_tvr(TvrBit.CARD_ON_EXCEPTION_FILE)
 
 
-def _see_phone(txn: Transaction, kind: CryptogramType) -> bool:
-    """AAC with POS Cardholder Interaction Information asking for the phone (C-2, S910.x)."""
+def _see_phone(txn: Transaction) -> bool:
+    """POS Cardholder Interaction Information asks for a second tap (C-2, S910.71):
+    DF4B & ``00030F`` is not zero."""
     pcii = txn.card.get(0xDF4B)
-    if kind is not CryptogramType.AAC or pcii is None or len(pcii) < 3:
+    if pcii is None or len(pcii) < 3:
         return False
     return bool(pcii[1] & 0x03 or pcii[2] & 0x0F)
+
+
+def _declines_aac(txn: Transaction) -> bool:
+    """An AAC on a purchase or cash is a decline, not "insert card" (C-2, S910.74): the reader
+    has no contact interface (Terminal Capabilities byte 1 bit 6), or Third Party Data (9F6E)
+    shows a device that cannot be inserted (Unique Identifier byte 1 bit 8 clear and a Device
+    Type other than ``3030``, "card")."""
+    caps = bytes.fromhex(txn.config.terminal_capabilities)
+    if not caps[0] & 0x20:
+        return True
+    third_party = txn.card.get(0x9F6E)
+    if third_party is None or len(third_party) < 4 or third_party[2] & 0x80:
+        return False
+    device_type = third_party[4:6] if len(third_party) >= 6 else None
+    return device_type != b"00"
 
 
 def _after_removal(
     txn: Transaction,
     kind: CryptogramType,
     response_data: bytes,
-    cda: bool,
+    cda_sdad: tuple[bool, bool],
     cvm: CvmOutcome,
     result: ContactlessResult,
 ) -> OutcomeParameters:
-    """CDA verification and the outcome, once the card has gone (Book C-2, S910.x)."""
-    if _see_phone(txn, kind):
-        return SEE_PHONE
+    """CDA verification and the outcome, once the card has gone (Book C-2, S910).
+
+    ``cda_sdad`` is (CDA requested, SDAD 9F4B in the GENERATE AC response).
+    """
+    cda, sdad = cda_sdad
     if txn.oda_method is OdaMethod.CDA:
         result.oda_method = OdaMethod.CDA.value
-    if cda and kind is not CryptogramType.AAC:
+    if cda and sdad:
         verified = _verify_cda(txn, response_data)
         result.oda_verified = verified
         if not verified:
             txn.set_tvr(TvrBit.CDA_FAILED)
             return end_application(L2Error.CAM_FAILED, "CDA")
+    elif cda and kind is not CryptogramType.AAC:
+        return end_application(L2Error.CARD_DATA_ERROR, "CDA requested, no SDAD (9F4B)")
     elif txn.tvr.is_set(TvrBit.CDA_FAILED):
         result.oda_verified = False
+    if _see_phone(txn):
+        return SEE_PHONE.with_changes(cvm=cvm)
     if kind is CryptogramType.TC:
         signature = cvm is CvmOutcome.SIGNATURE
         return OutcomeParameters(
@@ -322,10 +370,18 @@ def _after_removal(
             ui_on_outcome=ui_online(),
             data_record_present=True,
         )
-    if txn.request.transaction_type is TransactionType.REFUND:
+    if int(txn.request.transaction_type) not in _PURCHASE_OR_CASH:
         return refund_outcome()
+    if _declines_aac(txn):
+        return OutcomeParameters(
+            Outcome.DECLINED, cvm=cvm, ui_on_outcome=ui_declined(), data_record_present=True
+        )
     return OutcomeParameters(
-        Outcome.DECLINED, ui_on_outcome=ui_declined(), data_record_present=True
+        Outcome.TRY_ANOTHER_INTERFACE,
+        cvm=cvm,
+        ui_on_outcome=UiRequest(Message.INSERT_CARD, UiStatus.NOT_READY, HOLD_MS),
+        alternate_interface=AlternateInterface.CONTACT_CHIP,
+        data_record_present=True,
     )
 
 

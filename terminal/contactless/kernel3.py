@@ -3,17 +3,27 @@
 Flow (one function per step, each names its clause):
 
 1. :func:`_gpo` - Book C-3, 5.2: PDOL data with the Entry Point's TTQ copy, GET PROCESSING
-   OPTIONS; ``6984`` Try Another Interface, ``6985`` Select Next, ``6986`` "See Phone" (Try
-   Again, restart at B), anything else End Application.
-2. :func:`_cryptogram_type` - C-3, 5.3: CID 9F27, else Issuer Application Data byte 5 bits 6-5.
-3. Records named by the AFL (C-3, 5.3), then "card read complete": the card may leave.
-4. :func:`_decide` - C-3, 5.4-5.8 after the card is gone: a cashback the CTQ sends to contact
-   is TRY ANOTHER INTERFACE; AAC declines (a refund's AAC ends with its data record); ARQC
-   goes online unless the reader cannot ("unable to go online" declines); TC needs a valid
-   fDDA (9F4B in the GPO, 9F69 card authentication related data, Book C-3 Annex C) and an
-   unexpired application, else the CTQ decides (go online, switch interface, or decline).
-5. :func:`_cvm` - C-3, 5.5 (Table 5-x): CTQ-driven CVM: online PIN, consumer device CVM,
-   signature; "CVM required" (TTQ byte 2 bit 7) with none possible declines.
+   OPTIONS; ``6984`` Try Another Interface ("insert card", contact chip), ``6985`` Select
+   Next, ``6986`` "see phone" (Try Again, restart at B with the field off for the hold time),
+   anything else End Application. (A Visa PDOL without the TTQ never reaches this kernel: the
+   Entry Point removes such a kernel 1 candidate, Book B 3.3.3.6.)
+2. :func:`_cryptogram_type` - C-3, 5.4.3.1: CID 9F27, else Issuer Application Data byte 5
+   (CVR byte 2) bits 6-5: ``00`` AAC, ``01`` TC, ``10`` ARQC (the Visa IAD formats 0/1/3;
+   anything else is no usable cryptogram type).
+3. Records named by the AFL, then "card read OK": the card may leave the field.
+4. :func:`_decide` - after the card is gone: a TC while the reader asked for an online
+   cryptogram (TTQ byte 2 bit 8) goes online (5.4.3.2); an AAC declines (a refund's AAC ends
+   with its data record); for a TC, processing restrictions (5.5.1: an expired or missing
+   expiry date goes online when CTQ byte 1 bit 4 says so, else declines; a card on the
+   exception file declines) and fDDA (5.6: 9F4B over UN, amount, currency and 9F69; a failure
+   goes online or to the contact interface when the CTQ says so and the reader can, else
+   declines); the CVM (:func:`_cvm`); the Visa "unable to go online" rule: an online request
+   the reader cannot make (not online capable, or TTQ "offline-only reader") declines.
+5. :func:`_cvm` - C-3, 5.7.1: without CTQ and "CVM required", signature if supported, else
+   online PIN if supported (forcing online), else decline; with CTQ: online PIN required and
+   supported (forcing online), consumer device CVM performed (valid when 9F69's copy of the CTQ
+   matches, or without that copy on an ARQC), signature required and supported; "CVM required"
+   with none of these declines.
 
 Data read: 9F38, 82, 94, 57, 5A, 5F24, 9F10, 9F26, 9F27, 9F36, 9F4B, 9F69, 9F6C, 8F, 90, 92,
 9F32, 9F46-9F48, 9F4A. Data written: 9F66 (sent), 95 (ODA and expiry bits).
@@ -27,6 +37,7 @@ from terminal.commands import get_processing_options
 from terminal.config import TerminalConfig
 from terminal.contact.restrictions import parse_yymmdd
 from terminal.contactless.common import (
+    HOLD_MS,
     RecordError,
     capk_store,
     icc_data,
@@ -77,9 +88,9 @@ _TC, _ARQC, _AAC = 0x40, 0x80, 0x00
 SEE_PHONE = OutcomeParameters(
     Outcome.TRY_AGAIN,
     start=Start.B,
-    ui_on_outcome=UiRequest(Message.SEE_PHONE, UiStatus.NOT_READY, 1300),
+    ui_on_outcome=UiRequest(Message.SEE_PHONE, UiStatus.NOT_READY, HOLD_MS),
     ui_on_restart=UiRequest(Message.PRESENT_CARD_AGAIN, UiStatus.READY_TO_READ),
-    field_off_hold_ms=1300,
+    field_off_hold_ms=HOLD_MS,
 )
 
 
@@ -143,6 +154,7 @@ async def _transaction(
 ) -> OutcomeParameters:
     pdol = selected.pdol
     if pdol is None or not any(tag == 0x9F66 for tag, _ in parse_dol(pdol)):
+        # Unreachable for a Visa AID (the Entry Point's 3.3.3.6); kept for other RIDs.
         return end_application(L2Error.CARD_DATA_MISSING, "PDOL without TTQ (9F66)")
     gpo = await _gpo(session, pdol, terminal, card)
     if isinstance(gpo, OutcomeParameters):
@@ -167,11 +179,7 @@ async def _gpo(
     response = await session.send(get_processing_options(build_dol(entries, terminal)), dol=entries)
     sw = response.sw
     if sw == 0x6984:
-        return OutcomeParameters(
-            Outcome.TRY_ANOTHER_INTERFACE,
-            ui_on_outcome=UiRequest(Message.INSERT_CARD, UiStatus.PROCESSING_ERROR, 1300),
-            alternate_interface=AlternateInterface.CONTACT_CHIP,
-        )
+        return _insert_card()
     if sw == 0x6985:
         return select_next(L2Error.STATUS_BYTES, "GPO", sw=sw)
     if sw == 0x6986:
@@ -217,29 +225,44 @@ def _decide(
     collector: StaticDataCollector | None,
     result: ContactlessResult,
 ) -> OutcomeParameters:
-    """The outcome once the card has left the field (Book C-3, 5.4-5.8)."""
+    """The outcome once the card has left the field (Book C-3, 5.4.3-5.8)."""
     ttq = Ttq(terminal[0x9F66])
     ctq_raw = card.get(0x9F6C)
     ctq = Ctq(ctq_raw) if ctq_raw is not None and len(ctq_raw) == 2 else None
     online_capable = config.online_capable and not ttq.offline_only_reader
     if ctq is not None and request.is_cashback and ctq.is_set(CtqBit.SWITCH_INTERFACE_FOR_CASHBACK):
-        return OutcomeParameters(
-            Outcome.TRY_ANOTHER_INTERFACE,
-            ui_on_outcome=UiRequest(Message.INSERT_CARD, UiStatus.PROCESSING_ERROR, 1300),
-            alternate_interface=AlternateInterface.CONTACT_CHIP,
-        )
+        return _insert_card()
     if kind == _AAC:
         if request.transaction_type is TransactionType.REFUND:
             return refund_outcome()
-        return OutcomeParameters(Outcome.DECLINED, ui_on_outcome=ui_declined())
-    if kind == _ARQC:
+        return _declined()
+    online = kind == _ARQC or ttq.online_cryptogram_required  # 5.4.3.2
+    if not online:
+        refused = _restrictions(config, env, card, tvr, ctq)  # 5.5.1
+        if refused is not None:
+            return refused if isinstance(refused, OutcomeParameters) else _declined()
+        online = ctq is not None and ctq.online_if_application_expired and _expired(env, card)
+    if not online:
+        failure = _offline_checks(combo, config, env, terminal, card, tvr, collector, result)
+        if failure is not None:  # 5.6.1.2
+            if ctq is not None and ctq.online_if_oda_fails and online_capable:
+                online = True
+            elif (
+                ctq is not None
+                and ctq.switch_interface_if_oda_fails
+                and ttq.is_set(TtqBit.EMV_CONTACT_CHIP_SUPPORTED)
+            ):
+                return _insert_card()
+            else:
+                return _declined()
+    cvm, forces_online = _cvm(ttq, ctq, card, kind)
+    if cvm is None:
+        return _declined()
+    if online or forces_online:
         if not online_capable:
-            # Visa "unable to go online": the card asked for authorisation the reader
-            # cannot obtain (Book C-3, 5.8).
-            return OutcomeParameters(Outcome.DECLINED, ui_on_outcome=ui_declined())
-        cvm = _cvm(ttq, ctq, online=True)
-        if cvm is None:
-            return OutcomeParameters(Outcome.DECLINED, ui_on_outcome=ui_declined())
+            # Visa "unable to go online": qVSDC has no second cryptogram, so an
+            # authorisation the reader cannot obtain is a decline (Book C-3, 5.8).
+            return _declined()
         return OutcomeParameters(
             Outcome.ONLINE_REQUEST,
             online_response_data="N/A",
@@ -247,30 +270,6 @@ def _decide(
             ui_on_outcome=ui_online(),
             data_record_present=True,
         )
-    # TC: offline approval needs a valid application and a verified fDDA.
-    failure = _offline_checks(combo, config, env, terminal, card, tvr, collector, result)
-    if failure is not None:
-        if ctq is not None and ctq.online_if_oda_fails and online_capable:
-            return OutcomeParameters(
-                Outcome.ONLINE_REQUEST,
-                cvm=_cvm(ttq, ctq, True) or CvmOutcome.NO_CVM,
-                ui_on_outcome=ui_online(),
-                data_record_present=True,
-            )
-        if (
-            ctq is not None
-            and ctq.switch_interface_if_oda_fails
-            and ttq.is_set(TtqBit.EMV_CONTACT_CHIP_SUPPORTED)
-        ):
-            return OutcomeParameters(
-                Outcome.TRY_ANOTHER_INTERFACE,
-                ui_on_outcome=UiRequest(Message.INSERT_CARD, UiStatus.PROCESSING_ERROR, 1300),
-                alternate_interface=AlternateInterface.CONTACT_CHIP,
-            )
-        return OutcomeParameters(Outcome.DECLINED, ui_on_outcome=ui_declined())
-    cvm = _cvm(ttq, ctq, online=False)
-    if cvm is None:
-        return OutcomeParameters(Outcome.DECLINED, ui_on_outcome=ui_declined())
     signature = cvm is CvmOutcome.SIGNATURE
     return OutcomeParameters(
         Outcome.APPROVED,
@@ -279,6 +278,49 @@ def _decide(
         receipt=signature,
         data_record_present=True,
     )
+
+
+def _declined() -> OutcomeParameters:
+    return OutcomeParameters(Outcome.DECLINED, ui_on_outcome=ui_declined())
+
+
+def _insert_card() -> OutcomeParameters:
+    """TRY ANOTHER INTERFACE: "insert card" ('1D'), the contact chip (Book C-3, 5.2.2; 5.6)."""
+    return OutcomeParameters(
+        Outcome.TRY_ANOTHER_INTERFACE,
+        ui_on_outcome=UiRequest(Message.INSERT_CARD, UiStatus.PROCESSING_ERROR, HOLD_MS),
+        alternate_interface=AlternateInterface.CONTACT_CHIP,
+    )
+
+
+def _expired(env: Environment, card: dict[int, bytes]) -> bool:
+    """No usable Application Expiration Date (5F24), or one before today (Book C-3, 5.5.1.1)."""
+    expiry = parse_yymmdd(card.get(0x5F24, b""))
+    return expiry is None or expiry < env.clock().date()
+
+
+def _restrictions(
+    config: TerminalConfig,
+    env: Environment,
+    card: dict[int, bytes],
+    tvr: Tvr,
+    ctq: Ctq | None,
+) -> OutcomeParameters | str | None:
+    """Processing restrictions of a TC (Book C-3, 5.5.1.1-5.5.1.2).
+
+    Returns:
+        Why the TC is refused (a decline), or ``None``: an expired application whose CTQ says
+        "go online if application expired" is not refused here (the caller goes online).
+    """
+    if _expired(env, card):
+        tvr.set(TvrBit.EXPIRED_APPLICATION)
+        if ctq is None or not ctq.online_if_application_expired:
+            return "application expired"
+    pan = pan_of(card)
+    if pan is not None and config.on_exception_file(pan, None):
+        tvr.set(TvrBit.CARD_ON_EXCEPTION_FILE)
+        return "card on exception file"
+    return None
 
 
 def _offline_checks(
@@ -291,20 +333,11 @@ def _offline_checks(
     collector: StaticDataCollector | None,
     result: ContactlessResult,
 ) -> str | None:
-    """Expiry, exception file and fDDA for an offline approval (Book C-3, 5.4, 5.6, 5.7).
+    """fDDA for an offline approval (Book C-3, 5.6; Annex C).
 
     Returns:
         Why the offline approval is refused, or ``None``.
     """
-    today = env.clock().date()
-    expiry = parse_yymmdd(card.get(0x5F24, b""))
-    if 0x5F24 in card and (expiry is None or expiry < today):
-        tvr.set(TvrBit.EXPIRED_APPLICATION)
-        return "application expired"
-    pan = card.get(0x5A)
-    if pan is not None and config.on_exception_file(pan.hex().upper(), None):
-        tvr.set(TvrBit.CARD_ON_EXCEPTION_FILE)
-        return "card on exception file"
     result.oda_method = OdaMethod.FDDA.value
     failure = _fdda(combo, config, env, terminal, card, collector)
     if failure is not None:
@@ -345,22 +378,34 @@ def _fdda(
     return verified if isinstance(verified, OdaFailure) else None
 
 
-def _cvm(ttq: Ttq, ctq: Ctq | None, online: bool) -> CvmOutcome | None:
-    """The CVM of a qVSDC transaction (Book C-3, 5.5); ``None`` when none is possible."""
-    required = ttq.cvm_required
-    if ctq is not None:
-        if ctq.online_pin_required and online and ttq.is_set(TtqBit.ONLINE_PIN_SUPPORTED):
-            return CvmOutcome.ONLINE_PIN
-        if ctq.cdcvm_performed:
-            return CvmOutcome.CONFIRMATION_CODE_VERIFIED
-        if ctq.signature_required and ttq.is_set(TtqBit.SIGNATURE_SUPPORTED):
-            return CvmOutcome.SIGNATURE
-        if ctq.online_pin_required or ctq.signature_required:
-            return None
-    if not required:
-        return CvmOutcome.NO_CVM
-    if ttq.is_set(TtqBit.SIGNATURE_SUPPORTED):
-        return CvmOutcome.SIGNATURE
-    if online and ttq.is_set(TtqBit.ONLINE_PIN_SUPPORTED):
-        return CvmOutcome.ONLINE_PIN
-    return None
+def _cvm(ttq: Ttq, ctq: Ctq | None, card: dict[int, bytes], kind: int) -> tuple[
+    CvmOutcome | None, bool
+]:
+    """The CVM of a qVSDC transaction (Book C-3, 5.7.1).
+
+    Returns:
+        The CVM (``None``: none possible, the transaction declines) and whether it forces an
+        online request (online PIN).
+    """
+    if ctq is None:  # 5.7.1.1
+        if not ttq.cvm_required:
+            return CvmOutcome.NO_CVM, False
+        if ttq.is_set(TtqBit.SIGNATURE_SUPPORTED):
+            return CvmOutcome.SIGNATURE, False
+        if ttq.is_set(TtqBit.ONLINE_PIN_SUPPORTED):
+            return CvmOutcome.ONLINE_PIN, True
+        return None, False
+    if ctq.online_pin_required and ttq.is_set(TtqBit.ONLINE_PIN_SUPPORTED):  # 5.7.1.2
+        return CvmOutcome.ONLINE_PIN, True
+    if ctq.cdcvm_performed:
+        auth_data = card.get(0x9F69)
+        if auth_data is not None and len(auth_data) >= 7:
+            valid = auth_data[5:7] == ctq.bytes()  # 9F69's copy of the CTQ (signed by fDDA)
+        else:
+            valid = kind == _ARQC
+        return (CvmOutcome.CONFIRMATION_CODE_VERIFIED if valid else None), False
+    if ctq.signature_required and ttq.is_set(TtqBit.SIGNATURE_SUPPORTED):
+        return CvmOutcome.SIGNATURE, False
+    if ttq.cvm_required:  # 5.7.1.3
+        return None, False
+    return CvmOutcome.NO_CVM, False

@@ -28,6 +28,7 @@ __all__ = [
     "UiRequest",
     "UiStatus",
     "end_application",
+    "entry_point_end_application",
     "select_next",
 ]
 
@@ -250,6 +251,17 @@ def end_application(
         Outcome.END_APPLICATION,
         ui_on_outcome=UiRequest(message, UiStatus.NOT_READY, 1300),
         error=ErrorIndication(l2, sw, detail),
+    )
+
+
+def entry_point_end_application(l2: L2Error, detail: str = "") -> OutcomeParameters:
+    """The Entry Point's own END APPLICATION (Book B, 3.3.2.7 and 3.3.3.5): the Candidate List
+    is empty (no PPSE, no matching entry, every candidate refused). "Insert, swipe or try
+    another card" ('1C') with the status Ready to Read, no hold time."""
+    return OutcomeParameters(
+        Outcome.END_APPLICATION,
+        ui_on_outcome=UiRequest(Message.INSERT_SWIPE_OR_OTHER_CARD, UiStatus.READY_TO_READ),
+        error=ErrorIndication(l2, None, detail),
     )
 
 

@@ -2,24 +2,41 @@
 
 Before the field is switched on, the Entry Point looks at the amount and at each configured
 combination of AID and kernel and sets the *Entry Point Pre-Processing Indicators*
-(Book B, 3.1.1, Table 3-2):
+(Book B, 3.1.1; Book A, Table 5-3). Clause numbers are those of Book B v2.5 and later:
 
-* 3.1.1.1 - reset the indicators; copy the configured TTQ with byte 2 bits 8-7 cleared;
-* 3.1.1.2 - status check: a single unit of currency with status check supported sets
+* 3.1.1.1 - reset the indicators;
+* 3.1.1.2 - copy the configured TTQ with byte 2 bits 8-7 ("online cryptogram required", "CVM
+  required") reset;
+* 3.1.1.3 - Status Check Support flag set and Amount, Authorised a single unit of currency:
   "Status Check Requested";
-* 3.1.1.3 - zero amount: not allowed sets "Contactless Application Not Allowed", else "Zero
-  Amount";
-* 3.1.1.4 - Amount >= Reader Contactless Transaction Limit sets "Contactless Application Not
-  Allowed";
-* 3.1.1.5/6 - Amount > Reader Contactless Floor Limit (else the Terminal Floor Limit 9F1B) sets
-  "Reader Contactless Floor Limit Exceeded";
-* 3.1.1.7 - Amount >= Reader CVM Required Limit sets "Reader CVM Required Limit Exceeded";
-* 3.1.1.8-11 - on the TTQ copy: "Online cryptogram required" for a floor limit exceeded, a status
-  check or a zero amount; "CVM required" for the CVM limit exceeded;
-* 3.1.1.12 - when every combination is "not allowed": Outcome TRY ANOTHER INTERFACE.
+* 3.1.1.4 - Amount, Authorised zero: Zero Amount Allowed flag 0 sets "Contactless Application
+  Not Allowed", else "Zero Amount";
+* 3.1.1.5 - Amount, Authorised **greater than or equal to** the Reader Contactless Transaction
+  Limit: "Contactless Application Not Allowed";
+* 3.1.1.6 - Amount, Authorised **greater than** the Reader Contactless Floor Limit: "Reader
+  Contactless Floor Limit Exceeded";
+* 3.1.1.7 - no Reader Contactless Floor Limit: the same against the Terminal Floor Limit
+  (9F1B), **greater than**;
+* 3.1.1.8 - Amount, Authorised **greater than or equal to** the Reader CVM Required Limit:
+  "Reader CVM Required Limit Exceeded";
+* 3.1.1.9-3.1.1.12 - on the TTQ copy: "online cryptogram required" for a floor limit exceeded
+  (9), a status check (10) or a zero amount on an online-capable reader (11; on an offline-only
+  reader, TTQ byte 1 bit 4, a zero amount makes the combination "not allowed"); "CVM required"
+  for the CVM limit exceeded (12);
+* 3.1.1.13 - when every combination is "not allowed": Outcome TRY ANOTHER INTERFACE with
+  "Please insert or swipe card" ('18'), status Processing Error, alternate interface N/A.
 
-Kernel 2 does its own limit checks from its configuration (Book C-2, 3.x); the indicators are
+Kernel 2 compares with its own limits inside the kernel (Book C-2, Annex A: the Reader
+Contactless Transaction Limit, Reader Contactless Floor Limit and Reader CVM Required Limit are
+each "the amount *above* which", so C-2 uses ``>`` where Book B uses ``>=``); the indicators are
 still computed for it, as the Entry Point does for every combination.
+
+:class:`Kernel2Settings` holds the kernel 2 configuration that
+:class:`terminal.config.AidConfig` does not carry (the CVM capability bytes, the Kernel
+Configuration bits and the relay resistance timings). It lives here, beside the Entry Point
+configuration it completes, because ``terminal/config.py`` is shared with the contact kernel;
+moving these into ``AidConfig`` (per-AID kernel 2 configuration, as C-2 Annex A defines it) is
+a follow-up for the owner of the configuration.
 """
 
 from __future__ import annotations
@@ -28,7 +45,6 @@ from dataclasses import dataclass, field
 
 from terminal.config import AidConfig, TerminalConfig
 from terminal.contactless.outcome import (
-    AlternateInterface,
     Message,
     Outcome,
     OutcomeParameters,
@@ -70,10 +86,18 @@ class Kernel2Settings:
     """Kernel 2 configuration that :class:`~terminal.config.AidConfig` does not carry.
 
     Book C-2, Annex A data objects: CVM Capability - CVM Required (DF8118) and - No CVM
-    Required (DF8119), Kernel Configuration (DF811B: on-device CVM, relay resistance), and the
-    relay resistance timing parameters (DF8132-DF8137).
+    Required (DF8119), Kernel Configuration (DF811B: mag-stripe mode, on-device CVM, relay
+    resistance), and the relay resistance timing parameters (DF8132-DF8137). The same
+    settings apply to every kernel 2 combination (see the module docstring for why they are
+    not in ``AidConfig``).
 
     Attributes:
+        magstripe_mode_supported: Kernel Configuration byte 1 bit 8 inverted. This kernel
+            has no mag-stripe mode, so a mag-stripe-only card ends with MAGSTRIPE NOT
+            SUPPORTED either way; the flag decides the Active AFL (C-2, S3.30-S3.32): set,
+            an AFL whose first entry is ``08010100`` (the mag-stripe data record) is read
+            without that entry; clear (the default: the kernel does not offer mag-stripe
+            mode), the AFL is read as it is.
         cvm_capability_cvm_required: Terminal Capabilities byte 2 above the CVM limit.
         cvm_capability_no_cvm_required: Terminal Capabilities byte 2 up to the CVM limit.
         rrp_supported: The kernel runs the relay resistance protocol with cards that support it.
@@ -84,6 +108,7 @@ class Kernel2Settings:
         rr_accuracy_threshold_ms: DF8136 in milliseconds.
     """
 
+    magstripe_mode_supported: bool = False
     cvm_capability_cvm_required: int = 0x60
     cvm_capability_no_cvm_required: int = 0x08
     rrp_supported: bool = True
@@ -128,7 +153,7 @@ class Combination:
 
 
 def preprocess(aid: AidConfig, request: TransactionRequest) -> Indicators:
-    """Compute the pre-processing indicators of one combination (Book B, 3.1.1.1-3.1.1.11).
+    """Compute the pre-processing indicators of one combination (Book B, 3.1.1.1-3.1.1.12).
 
     Args:
         aid: The combination's configuration (limits, TTQ, status check, zero amount).
@@ -139,27 +164,32 @@ def preprocess(aid: AidConfig, request: TransactionRequest) -> Indicators:
     """
     amount = request.amount
     ttq = bytearray(bytes.fromhex(aid.ttq))
-    ttq[1] &= 0x3F  # 3.1.1.1: reset "online cryptogram required" and "CVM required"
+    ttq[1] &= 0x3F  # 3.1.1.2: reset "online cryptogram required" and "CVM required"
     status_check = aid.status_check_supported and amount == 10**request.currency_exponent
     not_allowed = False
     zero = False
-    if amount == 0:
+    if amount == 0:  # 3.1.1.4
         if aid.zero_amount_allowed:
             zero = True
         else:
             not_allowed = True
     limit = aid.reader_ctls_transaction_limit
-    if limit is not None and amount >= limit:
+    if limit is not None and amount >= limit:  # 3.1.1.5
         not_allowed = True
     floor = aid.reader_ctls_floor_limit
-    if floor is None:
+    if floor is None:  # 3.1.1.7
         floor = aid.floor_limit
-    floor_exceeded = amount > floor
+    floor_exceeded = amount > floor  # 3.1.1.6 / 3.1.1.7
     cvm_limit = aid.reader_cvm_required_limit
-    cvm_exceeded = cvm_limit is not None and amount >= cvm_limit
-    if floor_exceeded or status_check or zero:
+    cvm_exceeded = cvm_limit is not None and amount >= cvm_limit  # 3.1.1.8
+    if floor_exceeded or status_check:  # 3.1.1.9, 3.1.1.10
         ttq[1] |= 0x80
-    if cvm_exceeded:
+    if zero:  # 3.1.1.11
+        if ttq[0] & 0x08:  # offline-only reader
+            not_allowed = True
+        else:
+            ttq[1] |= 0x80
+    if cvm_exceeded:  # 3.1.1.12
         ttq[1] |= 0x40
     return Indicators(status_check, not_allowed, zero, floor_exceeded, cvm_exceeded, bytes(ttq))
 
@@ -182,16 +212,15 @@ def combinations(config: TerminalConfig, request: TransactionRequest) -> list[Co
 
 
 def all_not_allowed(combos: list[Combination]) -> OutcomeParameters | None:
-    """The outcome when no combination may be used (Book B, 3.1.1.12), else ``None``.
+    """The outcome when no combination may be used (Book B, 3.1.1.13), else ``None``.
 
     Every combination "Contactless Application Not Allowed" (or none configured) gives TRY
-    ANOTHER INTERFACE with "Insert, swipe or try another card" and the contact chip as the
-    alternate interface.
+    ANOTHER INTERFACE with "Please insert or swipe card" ('18'), status Processing Error; the
+    alternate interface preference is N/A (the cashier chooses contact chip or swipe).
     """
     if combos and not all(c.indicators.not_allowed for c in combos):
         return None
     return OutcomeParameters(
         Outcome.TRY_ANOTHER_INTERFACE,
-        ui_on_outcome=UiRequest(Message.INSERT_SWIPE_OR_OTHER_CARD, UiStatus.PROCESSING_ERROR),
-        alternate_interface=AlternateInterface.CONTACT_CHIP,
+        ui_on_outcome=UiRequest(Message.INSERT_OR_SWIPE, UiStatus.PROCESSING_ERROR),
     )

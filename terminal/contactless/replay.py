@@ -11,7 +11,9 @@ unpredictable number), ``date`` (YYMMDD), ``time`` (HHMMSS), ``transaction-req``
   their terminal-sourced values (9F1A, 9F35, 9F33, 9F40, 9F66, 9F1C, 9F15, 9F16, 9F4E, 9F01,
   9F09) become the terminal configuration. The CVM capability kernel 2 wrote into 9F33 byte 2
   comes from the GENERATE AC data; a TVR whose "relay resistance performed" bits are ``00``
-  for a card without RRP means the recording kernel predated RRP reporting (C-2 < v2.6);
+  for a card without RRP means the recording kernel predated RRP reporting (C-2 < v2.6); the
+  recording kernels offered mag-stripe mode, so their Active AFL left out a first ``08010100``
+  entry (C-2, S3.32) and the replay does the same;
 * runs :func:`~terminal.contactless.run_contactless_transaction` on a :class:`ReplayChannel`.
 
 What the recordings do not carry is fixed here and documented (:data:`REPLAY_AIDS`): per-AID
@@ -32,6 +34,7 @@ import asyncio
 import datetime
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -263,22 +266,20 @@ def replay_setup(transcript: Mapping[str, Any]) -> ReplaySetup:
             if aid["kernel_id"] == 3:
                 aid["ttq"] = ttq.hex().upper()
     config = TerminalConfig.model_validate({**fields, "aids": aids})
-    settings = Kernel2Settings()
+    # The recording kernels offered mag-stripe mode: their Active AFL leaves out a first
+    # 08010100 entry (Book C-2, S3.32), as the recordings show.
+    settings = Kernel2Settings(magstripe_mode_supported=True)
     caps = from_cdol.get(0x9F33)
     if caps is not None and len(caps) == 3:
         above = amount > 5_000
-        settings = Kernel2Settings(
+        settings = replace(
+            settings,
             cvm_capability_cvm_required=caps[1] if above else 0x60,
             cvm_capability_no_cvm_required=0x08 if above else caps[1],
         )
     tvr = from_cdol.get(0x95)
     if tvr is not None and len(tvr) == 5 and tvr[4] & 0x03 == 0:
-        settings = Kernel2Settings(
-            settings.cvm_capability_cvm_required,
-            settings.cvm_capability_no_cvm_required,
-            rrp_supported=False,
-            rrp_reported_in_tvr=False,
-        )
+        settings = replace(settings, rrp_supported=False, rrp_reported_in_tvr=False)
     return ReplaySetup(config, request, Environment.fixed(when, un), settings, apdus)
 
 

@@ -3,14 +3,18 @@
 * :func:`build_candidates` (Book B, 3.3.2): SELECT ``2PAY.SYS.DDF01``, then for every directory
   entry (``61`` in ``BF0C``) and every supported combination, keep the entry when its ADF Name
   (4F) matches the configured AID (full match, or a partial match when the AID allows it), its
-  requested kernel (9F2A, else the RID's default, Table 3-6) is the combination's kernel, and
-  the combination is not "Contactless Application Not Allowed".
+  Requested Kernel ID (9F2A, else the RID's default, Table 3-6; zero: any kernel) is the
+  combination's kernel, and the combination is not "Contactless Application Not Allowed".
 * :func:`order_candidates` (Book B, 3.3.3): highest Application Priority Indicator (87) first
   (1 is highest; absent or 0 ranks last), PPSE order among equals; a configured co-badged brand
   priority (EU IFR art. 8) ranks first when several brands are offered.
-* :func:`final_select` (Book B, 3.4): SELECT the ADF Name (with the Extended Selection, 9F29,
-  appended when the combination supports it); a non-9000 answer or an FCI that is not a ``6F``
-  template removes the candidate.
+* :func:`final_select` (Book B, 3.3.3.3-3.3.3.5): SELECT the ADF Name (with the Extended
+  Selection, 9F29, appended when the entry carries one and the combination's Extended Selection
+  Support flag is set); a non-9000 answer or an FCI that is not a ``6F`` template removes the
+  candidate.
+* :func:`visa_legacy` (Book B, 3.3.3.6): a Visa AID selected for kernel 3 whose PDOL is absent
+  or lacks the TTQ (9F66) is a kernel 1 card; kernel 1 is not supported here, so the candidate
+  is removed and selection goes on with the next one.
 
 Data read: PPSE FCI (BF0C, 61, 4F, 50, 87, 9F2A, 9F29); ADF FCI (6F, 84, A5, 50, 9F38).
 """
@@ -23,7 +27,8 @@ from terminal import tlv
 from terminal.commands import select
 from terminal.contactless.preprocessing import Combination, default_kernel_id
 from terminal.contactless.session import CardSession
-from terminal.errors import TlvError
+from terminal.dol import parse_dol
+from terminal.errors import DolError, TlvError
 
 __all__ = [
     "PPSE_NAME",
@@ -35,10 +40,14 @@ __all__ = [
     "order_candidates",
     "requested_kernel",
     "select_ppse",
+    "visa_legacy",
 ]
 
 PPSE_NAME = b"2PAY.SYS.DDF01"
 SUPPORTED_KERNELS = frozenset({2, 3})
+#: Requested Kernel ID zero: the card accepts whichever kernel the reader uses (3.3.2.5 D).
+ANY_KERNEL = 0
+_VISA_RID = bytes.fromhex("A000000003")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +94,27 @@ class SelectedApplication:
 
 
 def requested_kernel(entry: dict[int, bytes], adf_name: bytes) -> int | None:
-    """The kernel a PPSE entry asks for (Book B, 3.3.2.5 and Table 3-6).
+    """The Requested Kernel ID of a PPSE entry (Book B, 3.3.2.5 C and Table 3-6).
 
-    A 9F2A absent, empty or with a zero short kernel id means the RID's default kernel. For an
-    international kernel (byte 1 bits 8-7 ``00`` or ``01``) the id is byte 1 bits 6-1; a domestic
-    kernel (``10``/``11``) gives an id above 255 that no combination matches here.
+    * 9F2A absent or empty: the default kernel of the ADF Name's RID (Table 3-6);
+    * byte 1 bits 8-7 ``00`` or ``01``: byte 1 itself (``b8b7 || Short Kernel ID``), so only a
+      ``00`` prefix names the international kernels 2 and 3, and ``00`` means any kernel
+      (:data:`ANY_KERNEL`, 3.3.2.5 D);
+    * ``10`` or ``11`` (domestic): bytes 1-3, an id above 255 that no combination here
+      matches; a value shorter than 3 bytes disqualifies the entry (``None``).
+
+    Returns:
+        The Requested Kernel ID, or ``None`` when the entry must be skipped (or the RID has
+        no default kernel).
     """
     value = entry.get(0x9F2A)
     if not value:
         return default_kernel_id(adf_name)
     first = value[0]
     if first & 0xC0 in (0x00, 0x40):
-        short = first & 0x3F
-        return short if short else default_kernel_id(adf_name)
+        return first
+    if len(value) < 3:
+        return None
     return 0x100 | int.from_bytes(value[:3], "big")
 
 
@@ -143,7 +160,9 @@ def build_candidates(entries: list[dict[int, bytes]], combos: list[Combination])
             partial = combo.config.partial_selection and adf.startswith(mine)
             if not (full or partial) or combo.indicators.not_allowed:
                 continue
-            if wanted != combo.kernel_id or combo.kernel_id not in SUPPORTED_KERNELS:
+            if wanted is None or combo.kernel_id not in SUPPORTED_KERNELS:
+                continue
+            if wanted not in (ANY_KERNEL, combo.kernel_id):
                 continue
             ext = entry.get(0x9F29, b"") if combo.config.extended_selection_supported else b""
             priority = entry.get(0x87, b"\x00")[:1] or b"\x00"
@@ -166,7 +185,11 @@ def order_candidates(candidates: list[Candidate], brand_priority: list[str]) -> 
 
 
 async def final_select(session: CardSession, candidate: Candidate) -> SelectedApplication | None:
-    """SELECT the candidate's ADF (Book B, 3.4.1); ``None`` when the card refuses it."""
+    """SELECT the candidate's ADF (Book B, 3.3.3.3-3.3.3.5); ``None`` when the card refuses it.
+
+    The Extended Selection (9F29) of the PPSE entry is appended to the ADF Name when the
+    combination supports it (3.3.3.3; :func:`build_candidates` keeps it only then).
+    """
     name = candidate.adf_name + candidate.extended_selection
     response = await session.send(select(name))
     if not response.ok:
@@ -181,3 +204,21 @@ async def final_select(session: CardSession, candidate: Candidate) -> SelectedAp
     return SelectedApplication(
         candidate, fci, fci.get(0x9F38), _label(fci.get(0x50)) or candidate.label
     )
+
+
+def visa_legacy(selected: SelectedApplication) -> bool:
+    """A Visa AID selected for kernel 3 without TTQ in its PDOL (Book B, 3.3.3.6).
+
+    Such a card is for kernel 1; with kernel 1 not supported the Entry Point removes the
+    candidate and returns to Start C (the next candidate). A PDOL that is not a valid DOL
+    counts as one without the TTQ.
+    """
+    candidate = selected.candidate
+    if candidate.kernel_id != 3 or bytes(candidate.adf_name[:5]) != _VISA_RID:
+        return False
+    if not selected.pdol:
+        return True
+    try:
+        return all(tag != 0x9F66 for tag, _ in parse_dol(selected.pdol))
+    except DolError:
+        return True

@@ -5,19 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from terminal import tlv
 from terminal.config import AidConfig
 from terminal.contact.selection import Candidate as ContactCandidate
 from terminal.contactless import (
+    AlternateInterface,
     L2Error,
     Message,
     Outcome,
     Start,
     UiRequest,
+    UiStatus,
     run_contactless_transaction,
 )
 from terminal.contactless.preprocessing import Combination, preprocess
 from terminal.contactless.replay import ReplayChannel, replay_setup
-from terminal.contactless.selection import build_candidates, order_candidates, requested_kernel
+from terminal.contactless.selection import (
+    ANY_KERNEL,
+    build_candidates,
+    order_candidates,
+    requested_kernel,
+)
 from terminal.environment import TransactionRequest
 from tests.terminal.contactless.helpers import replay, set_response, sim_config, tap, trace
 
@@ -29,12 +37,12 @@ def _aid(**changes: object) -> AidConfig:
     return AidConfig.model_validate({"aid": VISA, "kernel_id": 3, "ttq": "36C04000", **changes})
 
 
-def test_book_b_3_1_1_1_ttq_copy_resets_byte2_bits_8_7() -> None:
+def test_book_b_3_1_1_2_ttq_copy_resets_byte2_bits_8_7() -> None:
     indicators = preprocess(_aid(reader_ctls_floor_limit=5000), TransactionRequest(amount=100))
     assert indicators.ttq == bytes.fromhex("36004000")
 
 
-def test_book_b_3_1_1_2_status_check_single_unit_of_currency() -> None:
+def test_book_b_3_1_1_3_and_10_status_check_single_unit_of_currency() -> None:
     aid = _aid(status_check_supported=True, reader_ctls_floor_limit=5000)
     indicators = preprocess(aid, TransactionRequest(amount=100))
     assert indicators.status_check_requested
@@ -43,7 +51,7 @@ def test_book_b_3_1_1_2_status_check_single_unit_of_currency() -> None:
     assert not preprocess(aid, TransactionRequest(amount=101)).status_check_requested
 
 
-def test_book_b_3_1_1_3_zero_amount() -> None:
+def test_book_b_3_1_1_4_and_11_zero_amount() -> None:
     allowed = preprocess(_aid(reader_ctls_floor_limit=5000), TransactionRequest(amount=0))
     assert allowed.zero_amount
     assert not allowed.not_allowed
@@ -51,15 +59,19 @@ def test_book_b_3_1_1_3_zero_amount() -> None:
     assert allowed.ttq[1] & 0x80
     refused = preprocess(_aid(zero_amount_allowed=False), TransactionRequest(amount=0))
     assert refused.not_allowed
+    # 3.1.1.11: an offline-only reader (TTQ byte 1 bit 4) cannot take a zero amount online.
+    offline_only = preprocess(_aid(ttq="3E004000"), TransactionRequest(amount=0))
+    assert offline_only.zero_amount
+    assert offline_only.not_allowed
 
 
-def test_book_b_3_1_1_4_reader_ctls_transaction_limit_exceeded() -> None:
+def test_book_b_3_1_1_5_reader_ctls_transaction_limit_greater_or_equal() -> None:
     aid = _aid(reader_ctls_transaction_limit=10000)
     assert preprocess(aid, TransactionRequest(amount=10000)).not_allowed
     assert not preprocess(aid, TransactionRequest(amount=9999)).not_allowed
 
 
-def test_book_b_3_1_1_5_reader_ctls_floor_limit_exceeded() -> None:
+def test_book_b_3_1_1_6_and_9_reader_ctls_floor_limit_greater_than() -> None:
     aid = _aid(reader_ctls_floor_limit=5000)
     above = preprocess(aid, TransactionRequest(amount=5001))
     assert above.floor_limit_exceeded
@@ -68,13 +80,13 @@ def test_book_b_3_1_1_5_reader_ctls_floor_limit_exceeded() -> None:
     assert not preprocess(aid, TransactionRequest(amount=5000)).floor_limit_exceeded
 
 
-def test_book_b_3_1_1_6_terminal_floor_limit_when_no_reader_floor_limit() -> None:
+def test_book_b_3_1_1_7_terminal_floor_limit_when_no_reader_floor_limit() -> None:
     aid = _aid(reader_ctls_floor_limit=None, floor_limit=2000)
     assert preprocess(aid, TransactionRequest(amount=2001)).floor_limit_exceeded
     assert not preprocess(aid, TransactionRequest(amount=2000)).floor_limit_exceeded
 
 
-def test_book_b_3_1_1_7_reader_cvm_required_limit_exceeded() -> None:
+def test_book_b_3_1_1_8_and_12_reader_cvm_required_limit_greater_or_equal() -> None:
     aid = _aid(reader_cvm_required_limit=5000, reader_ctls_floor_limit=99999)
     at_limit = preprocess(aid, TransactionRequest(amount=5000))
     assert at_limit.cvm_required_limit_exceeded
@@ -83,12 +95,21 @@ def test_book_b_3_1_1_7_reader_cvm_required_limit_exceeded() -> None:
     assert not preprocess(aid, TransactionRequest(amount=4999)).cvm_required_limit_exceeded
 
 
-async def test_book_b_3_1_1_12_all_combinations_not_allowed_try_another_interface() -> None:
+async def test_book_b_3_1_1_13_all_combinations_not_allowed_try_another_interface() -> None:
     ui: list[UiRequest] = []
     result = await tap("ctls_visa_online", 200_000, ui=ui)  # above every transaction limit
     assert result.outcome is Outcome.TRY_ANOTHER_INTERFACE
     assert result.trace == []  # decided before the field is used
-    assert [u.message for u in ui] == [Message.INSERT_SWIPE_OR_OTHER_CARD]
+    assert [(u.message, u.status) for u in ui] == [
+        (Message.INSERT_OR_SWIPE, UiStatus.PROCESSING_ERROR)]
+    assert result.parameters.alternate_interface is AlternateInterface.NA
+
+
+async def test_book_b_3_1_1_5_transaction_limit_reached_exactly_is_not_allowed() -> None:
+    config = sim_config(reader_ctls_transaction_limit=1250)
+    assert (await tap("ctls_visa_online", 1250, config=config)).outcome is \
+        Outcome.TRY_ANOTHER_INTERFACE
+    assert (await tap("ctls_visa_online", 1249, config=config)).outcome is Outcome.ONLINE_REQUEST
 
 
 async def test_book_b_3_2_1_2_present_card_then_processing_outcome_ui() -> None:
@@ -102,9 +123,19 @@ async def test_book_b_3_2_1_2_present_card_then_processing_outcome_ui() -> None:
 def test_book_b_3_3_2_5_kernel_identifier_and_default_kernel() -> None:
     adf = bytes.fromhex(MC)
     assert requested_kernel({}, adf) == 2
+    assert requested_kernel({0x9F2A: b""}, adf) == 2  # empty: the RID's default (Table 3-6)
     assert requested_kernel({0x9F2A: b"\x03"}, adf) == 3
-    assert requested_kernel({0x9F2A: b"\x00"}, bytes.fromhex(VISA)) == 3
+    assert requested_kernel({0x9F2A: b"\x00"}, bytes.fromhex(VISA)) == ANY_KERNEL
+    assert requested_kernel({0x9F2A: b"\x42"}, adf) == 0x42  # b8b7 = 01: byte 1 as it is
     assert requested_kernel({0x9F2A: bytes.fromhex("820001")}, adf) not in (2, 3)
+    assert requested_kernel({0x9F2A: bytes.fromhex("8200")}, adf) is None  # too short
+
+
+def test_book_b_3_3_2_5_d_requested_kernel_zero_accepts_the_reader_kernel() -> None:
+    combo = Combination(_aid(), 3, preprocess(_aid(), TransactionRequest(amount=1)))
+    entries = [{0x4F: bytes.fromhex(VISA), 0x9F2A: b"\x00"},
+               {0x4F: bytes.fromhex(VISA), 0x9F2A: b"\x42"}]
+    assert [c.order for c in build_candidates(entries, [combo])] == [0]
 
 
 def test_book_b_3_3_2_5_entry_requesting_another_kernel_is_not_a_candidate() -> None:
@@ -138,22 +169,26 @@ def test_book_b_3_3_3_priority_then_ppse_order_and_cobadge_brand() -> None:
     assert brand_first[0].order == 0
 
 
-async def test_book_b_3_3_2_2_no_ppse_end_application() -> None:
+async def test_book_b_3_3_2_3_no_ppse_end_application() -> None:
     recorded = trace("mock-visa-online.json")
     set_response(recorded, "00A404000E", "6A82")
     result, _, _ = await replay(recorded)
     assert result.outcome is Outcome.END_APPLICATION
     assert result.parameters.error.l2 is L2Error.NO_PPSE
     assert len(result.trace) == 1
+    # 3.3.2.7: "Insert, swipe or try another card", status Ready to Read.
+    ui = result.parameters.ui_on_outcome
+    assert ui is not None
+    assert (ui.message, ui.status) == (Message.INSERT_SWIPE_OR_OTHER_CARD, UiStatus.READY_TO_READ)
 
 
-async def test_book_b_3_4_1_refused_select_removes_the_candidate() -> None:
+async def test_book_b_3_3_3_5_refused_select_removes_the_candidate() -> None:
     result = await tap("ctls_blocked", 1250)  # SELECT answers 6283
     assert result.outcome is Outcome.END_APPLICATION
     assert result.parameters.error.l2 is L2Error.EMPTY_CANDIDATE_LIST
 
 
-async def test_book_b_3_5_1_2_select_next_tries_the_next_candidate() -> None:
+async def test_book_b_3_5_1_4_select_next_tries_the_next_candidate() -> None:
     # Mag-stripe transcript: the PPSE offers Mastercard then Maestro. A GPO refused with
     # 6985 is SELECT NEXT (Book C-2, S3.x): the Entry Point selects Maestro next.
     recorded = trace("mock-msc-ms-mode.json")
@@ -223,3 +258,57 @@ async def test_book_b_3_3_3_cardholder_cancel_ends() -> None:
         request=replace(setup.request, choose_application=cancel), env=setup.env)
     assert result.outcome is Outcome.END_APPLICATION
     assert len(result.trace) == 1  # only the PPSE
+
+
+def _with_extended_selection(recorded: dict[str, object], extension: str) -> None:
+    """Give the recorded PPSE entry an Extended Selection (9F29) and the SELECT its suffix."""
+    entry = tlv.encode(0x4F, bytes.fromhex(MC)) + tlv.encode(0x87, b"\x01") + tlv.encode(
+        0x9F29, bytes.fromhex(extension))
+    fci = tlv.encode(0x6F, tlv.encode(0x84, b"2PAY.SYS.DDF01") + tlv.encode(
+        0xA5, tlv.encode(0xBF0C, tlv.encode(0x61, entry))))
+    set_response(recorded, "00A404000E", fci.hex() + "9000")
+    apdus = recorded["apdus"]
+    assert isinstance(apdus, list)
+    apdus[1]["cmd"] = "00A404000A" + MC + extension + "00"
+
+
+async def test_book_b_3_3_3_3_extended_selection_appended_when_supported() -> None:
+    recorded = trace("mock-msc-online.json")
+    _with_extended_selection(recorded, "0102AB")
+    result, channel, _ = await replay(recorded, aid_changes={"extended_selection_supported": True})
+    assert result.trace[1].capdu == "00A404000A" + MC + "0102AB" + "00"
+    assert channel.stats().matched == channel.stats().recorded  # byte for byte
+    assert result.outcome is Outcome.ONLINE_REQUEST
+
+
+async def test_book_b_3_3_3_3_extended_selection_ignored_without_support_flag() -> None:
+    recorded = trace("mock-msc-online.json")
+    _with_extended_selection(recorded, "0102AB")
+    result, channel, _ = await replay(recorded)  # Extended Selection Support flag 0
+    assert result.trace[1].capdu == "00A4040007" + MC + "00"
+    assert channel.stats().matched == channel.stats().recorded - 1  # the SELECT differs
+
+
+def test_book_b_3_3_2_5_e_extended_selection_kept_in_the_candidate() -> None:
+    supported = AidConfig.model_validate({"aid": MC, "kernel_id": 2,
+                                          "extended_selection_supported": True})
+    combo = Combination(supported, 2, preprocess(supported, TransactionRequest(amount=1)))
+    plain = Combination(supported.model_copy(update={"extended_selection_supported": False}), 2,
+                        preprocess(supported, TransactionRequest(amount=1)))
+    entry = {0x4F: bytes.fromhex(MC), 0x9F29: b"\x01\x02"}
+    assert build_candidates([entry], [combo])[0].extended_selection == b"\x01\x02"
+    assert build_candidates([entry], [plain])[0].extended_selection == b""
+    assert build_candidates([{0x4F: bytes.fromhex(MC)}], [combo])[0].extended_selection == b""
+
+
+async def test_book_b_3_3_3_6_visa_pdol_without_ttq_removes_the_candidate() -> None:
+    # A Visa AID for kernel 3 whose PDOL lacks 9F66 is a kernel 1 card; kernel 1 is not
+    # supported, so the candidate goes and, with none left, the Entry Point ends.
+    recorded = trace("mock-visa-online.json")
+    select = recorded["apdus"][1]["resp"].replace("9F38189F6604", "9F38189F6704", 1)
+    set_response(recorded, "00A4040007", select)
+    result, channel, _ = await replay(recorded)
+    assert result.outcome is Outcome.END_APPLICATION
+    assert result.parameters.error.l2 is L2Error.EMPTY_CANDIDATE_LIST
+    assert [e.command for e in result.trace] == ["SELECT", "SELECT"]  # no GPO
+    assert channel.stats().unconsumed == 1

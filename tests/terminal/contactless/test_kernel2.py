@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from terminal import tlv
 from terminal.contactless import (
+    AlternateInterface,
     CvmOutcome,
     Kernel2Settings,
     L2Error,
@@ -21,11 +22,28 @@ def _genac(objects: bytes) -> str:
     return tlv.encode(0x77, objects).hex() + "9000"
 
 
-def test_book_c2_s3_active_afl_skips_the_magstripe_record() -> None:
+def test_book_c2_s3_32_active_afl_skips_the_magstripe_record_when_offered() -> None:
     afl = bytes.fromhex("08010100" "10010101")
-    assert active_afl(afl) == bytes.fromhex("10010101")
-    assert active_afl(bytes.fromhex("08010100")) == bytes.fromhex("08010100")
-    assert active_afl(bytes.fromhex("10010101")) == bytes.fromhex("10010101")
+    assert active_afl(afl, magstripe_mode_supported=True) == bytes.fromhex("10010101")
+    assert active_afl(bytes.fromhex("08010100"), magstripe_mode_supported=True) == bytes.fromhex(
+        "08010100")
+    assert active_afl(bytes.fromhex("10010101"), magstripe_mode_supported=True) == bytes.fromhex(
+        "10010101")
+
+
+def test_book_c2_s3_31_active_afl_is_the_afl_without_magstripe_mode() -> None:
+    afl = bytes.fromhex("08010100" "10010101")
+    assert active_afl(afl, magstripe_mode_supported=False) == afl
+
+
+async def test_book_c2_s3_31_virtual_card_record_sfi1_read_without_magstripe_mode() -> None:
+    result = await tap("ctls_mc_cda_offline", 1250, config=sim_config(reader_ctls_floor_limit=5000))
+    assert result.trace[3].capdu == "00B2010C00"  # SFI 1 record 1 (the AFL's 08010100)
+    magstripe = await tap("ctls_mc_cda_offline", 1250,
+                          config=sim_config(reader_ctls_floor_limit=5000),
+                          kernel2=Kernel2Settings(magstripe_mode_supported=True))
+    assert "00B2010C00" not in [e.capdu for e in magstripe.trace]
+    assert result.outcome is magstripe.outcome is Outcome.APPROVED
 
 
 async def test_book_c2_s3_gpo_status_not_9000_select_next() -> None:
@@ -145,25 +163,73 @@ async def test_book_c2_s910_cid_above_request_card_data_error() -> None:
     assert result.parameters.error.l2 is L2Error.CARD_DATA_ERROR
 
 
-async def test_book_c2_s910_see_phone_restart() -> None:
+async def test_book_c2_s910_71_see_phone_restart() -> None:
     recorded = trace("mock-msc-offline.json")
     aac = _genac(bytes.fromhex("9F270100" "9F36020001" "9F2608" + "11" * 8 + "DF4B03000100"))
     set_response(recorded, "80AE", aac)
     result, _, _ = await replay(recorded)
     assert result.outcome is Outcome.END_APPLICATION
     assert result.parameters.start is Start.B
-    assert result.parameters.ui_on_outcome is not None
-    assert result.parameters.ui_on_outcome.message is Message.SEE_PHONE
+    assert result.parameters.data_record_present
+    ui = result.parameters.ui_on_outcome
+    assert ui is not None
+    assert (ui.message, ui.status) == (Message.SEE_PHONE, UiStatus.NOT_READY)
     assert result.restart is not None
-    assert result.restart.ui_on_restart is not None
+    restart_ui = result.restart.ui_on_restart
+    assert restart_ui is not None  # S910.72: the same message, Ready to Read
+    assert (restart_ui.message, restart_ui.status) == (Message.SEE_PHONE, UiStatus.READY_TO_READ)
 
 
-async def test_book_c2_s910_aac_declines() -> None:
+async def test_book_c2_s910_71_see_phone_whatever_the_cryptogram() -> None:
+    # The second-tap test is on DF4B & 00030F alone: an ARQC with the bit set restarts too;
+    # DF4B bits outside the mask (byte 2 bit 5, "OD-CVM verification successful") do not.
+    # A reader without CDA, so that the edited response needs no new signature.
+    for pcii, second_tap in (("000008", True), ("000200", True), ("001000", False)):
+        recorded = trace("mock-msc-online.json")
+        inner = tlv.decode(bytes.fromhex(recorded["apdus"][-1]["resp"][:-4]))[0].value
+        patched = tlv.encode(0x77, inner + bytes.fromhex("DF4B03" + pcii)).hex() + "9000"
+        set_response(recorded, "80AE", patched)
+        recorded["apdus"][-1]["cmd"] = "80AE8000" + recorded["apdus"][-1]["cmd"][8:]  # no CDA
+        result, _, _ = await replay(recorded, config_changes={"terminal_capabilities": "E0F8C0"})
+        assert result.cid == b"\x80"
+        assert (result.parameters.start is Start.B) is second_tap, pcii
+        expected = Outcome.END_APPLICATION if second_tap else Outcome.ONLINE_REQUEST
+        assert result.outcome is expected, pcii
+        assert result.parameters.cvm is CvmOutcome.ONLINE_PIN  # kept on the second-tap outcome
+
+
+async def test_book_c2_s910_74_aac_purchase_goes_to_contact_when_the_reader_has_it() -> None:
     recorded = trace("mock-msc-offline.json")
     aac = _genac(bytes.fromhex("9F270100" "9F36020001" "9F2608" + "11" * 8))
     set_response(recorded, "80AE", aac)
-    result, _, _ = await replay(recorded)
+    result, _, _ = await replay(recorded)  # Terminal Capabilities E0F8C8: IC with contacts
+    assert result.outcome is Outcome.TRY_ANOTHER_INTERFACE
+    assert result.parameters.alternate_interface is AlternateInterface.CONTACT_CHIP
+    assert result.parameters.ui_on_outcome is not None
+    assert result.parameters.ui_on_outcome.message is Message.INSERT_CARD
+    assert result.parameters.data_record_present
+
+
+async def test_book_c2_s910_74_aac_declines_without_contact_interface() -> None:
+    recorded = trace("mock-msc-offline.json")
+    aac = _genac(bytes.fromhex("9F270100" "9F36020001" "9F2608" + "11" * 8))
+    set_response(recorded, "80AE", aac)
+    result, _, _ = await replay(recorded, config_changes={"terminal_capabilities": "C0F8C8"})
     assert result.outcome is Outcome.DECLINED
+    assert result.parameters.ui_on_outcome is not None
+    assert result.parameters.ui_on_outcome.message is Message.NOT_AUTHORISED
+
+
+async def test_book_c2_s910_74_aac_declines_for_a_device_that_cannot_be_inserted() -> None:
+    # Third Party Data 9F6E: country 0056, Unique Identifier 0001 (byte 1 bit 8 clear), Device
+    # Type "01" (not "00", a card): a phone cannot be inserted, the AAC is a decline.
+    for device, outcome in (("3031", Outcome.DECLINED), ("3030", Outcome.TRY_ANOTHER_INTERFACE)):
+        recorded = trace("mock-msc-offline.json")
+        aac = _genac(bytes.fromhex("9F270100" "9F36020001" "9F2608" + "11" * 8
+                                   + "9F6E06" + "0056" "0001" + device))
+        set_response(recorded, "80AE", aac)
+        result, _, _ = await replay(recorded)
+        assert result.outcome is outcome, device
 
 
 async def test_book_a_7_1_remove_card_before_online_authorisation() -> None:
@@ -177,7 +243,7 @@ async def test_book_a_7_1_remove_card_before_online_authorisation() -> None:
     assert ui[-1].message is Message.AUTHORISING
 
 
-async def test_book_c2_s910_refund_aac_ends_with_data_record() -> None:
+async def test_book_c2_s910_74_refund_aac_ends_with_data_record() -> None:
     recorded = trace("mock-msc-offline.json")
     recorded["transaction-req"] = recorded["transaction-req"][:-2] + "20"  # 9C = refund
     aac = _genac(bytes.fromhex("9F270100" "9F36020001" "9F2608" + "11" * 8))
@@ -187,6 +253,35 @@ async def test_book_c2_s910_refund_aac_ends_with_data_record() -> None:
     assert result.trace[-1].capdu.startswith("80AE0000")  # AAC asked for, no CDA
     assert result.outcome is Outcome.END_APPLICATION
     assert result.parameters.data_record_present
+    assert result.parameters.error.l2 is L2Error.OK
+    ui = result.parameters.ui_on_outcome
+    assert ui is not None
+    assert (ui.message, ui.hold_time_ms) == (Message.CLEAR_DISPLAY, 0)
+    assert 0x9F26 in result.icc_data  # the AAC travels in the clearing record
+
+
+async def test_book_c2_s910_34_cda_requested_tc_without_sdad_card_data_error() -> None:
+    recorded = trace("mock-msc-offline.json")  # TC requested with CDA
+    set_response(recorded, "80AE", _genac(bytes.fromhex(
+        "9F270140" "9F36020001" "9F2608" + "11" * 8)))
+    result, _, _ = await replay(recorded)
+    assert result.outcome is Outcome.END_APPLICATION
+    assert result.parameters.error.l2 is L2Error.CARD_DATA_ERROR
+
+
+async def test_book_c2_s910_7_cda_failure_end_application_cam_failed() -> None:
+    recorded = trace("mock-msc-offline.json")
+    resp = bytearray(bytes.fromhex(recorded["apdus"][-1]["resp"]))
+    resp[20] ^= 0x01  # inside the SDAD
+    set_response(recorded, "80AE", resp.hex())
+    ui: list[UiRequest] = []
+    result, _, _ = await replay(recorded, ui=ui)
+    assert result.outcome is Outcome.END_APPLICATION
+    assert result.parameters.error.l2 is L2Error.CAM_FAILED
+    assert result.tvr is not None
+    assert result.tvr[0] & 0x04  # CDA failed
+    assert [u.message for u in ui][-2:] == [Message.CARD_READ_OK,
+                                             Message.INSERT_SWIPE_OR_OTHER_CARD]
 
 
 async def test_book_c2_5_relay_resistance_protocol_performed() -> None:
