@@ -5,6 +5,9 @@ whatever card is in a reader (``--reader pcsc://NAME``: a scheme test card, or a
 attached through vpcd), with the simulated issuer answering (``--host``). ``replay`` runs the
 kernel against a recorded contactless transcript.
 
+:func:`pay_virtual_card`, :func:`kernel_config` and :func:`fixed_environment` are reused by
+``posgw-sim cards --check``, which runs every profile through the real kernel.
+
 Exit status: 0 approved, 1 not approved (declined, terminated, another interface...), 2 bad
 input, 3 the card or reader failed.
 """
@@ -15,17 +18,26 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from terminal.config import TerminalConfig
+from terminal.contact.online import OnlineAuthoriser
 from terminal.currency import CurrencyError, currency, to_minor_units
 from terminal.describe import describe_tlvs
 from terminal.environment import Environment, TransactionRequest, TransactionType
 from terminal.errors import EmvError
+from terminal.pinpad import PinPad
 from terminal.result import TraceEntry
 from terminal.tlv import decode
 
 EXIT_APPROVED, EXIT_NOT_APPROVED, EXIT_BAD_INPUT, EXIT_CARD_FAILED = 0, 1, 2, 3
+
+#: The moment of reproducible runs (``posgw-sim cards --check``): within every test
+#: certificate's validity except the one profile whose issuer certificate is meant to be expired.
+FIXED_TIME = datetime(2026, 11, 25, 12, 0, 0)
 
 _TYPES = {
     "purchase": TransactionType.PURCHASE,
@@ -88,7 +100,7 @@ def _request(args: argparse.Namespace) -> TransactionRequest:
     if args.brand:
         wanted = bytes.fromhex(args.brand)
 
-        async def choose(candidates: list[Any]) -> Any:
+        async def choose(candidates: Sequence[Any]) -> Any:
             for candidate in candidates:
                 if bytes(getattr(candidate, "aid", b"")) == wanted:
                     return candidate
@@ -104,21 +116,33 @@ def _request(args: argparse.Namespace) -> TransactionRequest:
     )
 
 
-def _config(args: argparse.Namespace) -> Any:
-    """The kernel configuration, trusting the simulator's own test CA keys as well."""
+def kernel_config(
+    path: Path | None = None, aid_overrides: dict[str, Any] | None = None
+) -> TerminalConfig:
+    """The kernel configuration, trusting the simulator's own test CA keys as well.
+
+    Args:
+        path: A terminal configuration file (default: the shipped one).
+        aid_overrides: Fields to set on every supported AID (e.g. a profile's
+            ``reader_ctls_floor_limit``).
+    """
     from simulator.keys import DEFAULT_KEYS_DIR
     from terminal.config import DEFAULT_CONFIG_FILE, TerminalConfig
 
-    config = (
-        TerminalConfig.load(args.terminal_config)
-        if args.terminal_config
-        else TerminalConfig.default()
-    )
+    config = TerminalConfig.load(path) if path else TerminalConfig.default()
     sim_keys = str(DEFAULT_KEYS_DIR / "capk_sim.json")
     keys = list(config.ca_keys or [str(DEFAULT_CONFIG_FILE.parent / "capk_test.json")])
     if sim_keys not in keys:
         keys.append(sim_keys)
-    return config.model_copy(update={"ca_keys": keys})
+    update: dict[str, Any] = {"ca_keys": keys}
+    if aid_overrides:
+        update["aids"] = [aid.model_copy(update=aid_overrides) for aid in config.aids]
+    return config.model_copy(update=update)
+
+
+def fixed_environment(draw: int = 99) -> Environment:
+    """A reproducible environment: :data:`FIXED_TIME`, UN 12345678, selection draw ``draw``."""
+    return Environment.fixed(FIXED_TIME, bytes.fromhex("12345678"), draw)
 
 
 async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntry], bool]:
@@ -126,7 +150,7 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
     from simulator.pinpad import VirtualPinPad
 
     request = _request(args)
-    config = _config(args)
+    config = kernel_config(args.terminal_config)
     env = Environment.system()
     if args.random_draw is not None:
         draw = args.random_draw
@@ -143,15 +167,50 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
             return await _run(args.interface, reader, config, request, env, acquirer, pinpad)
         finally:
             await reader.close()
-    from simulator.card import CardInField, VirtualCard
+    from simulator.card import VirtualCard
 
     card = VirtualCard.from_profile(args.card)
-    channel: Any = card
-    if args.interface == "contactless":
-        channel = CardInField(card, latency_s=args.latency_ms / 1000)
+    return await pay_virtual_card(
+        card,
+        interface=args.interface,
+        config=config,
+        request=request,
+        env=env,
+        acquirer=acquirer,
+        pinpad=pinpad,
+        latency_s=args.latency_ms / 1000,
+    )
+
+
+async def pay_virtual_card(
+    card: Any,
+    *,
+    interface: str,
+    config: TerminalConfig,
+    request: TransactionRequest,
+    env: Environment,
+    acquirer: OnlineAuthoriser,
+    pinpad: PinPad | None,
+    latency_s: float = 0.0,
+) -> tuple[dict[str, Any], list[TraceEntry], bool]:
+    """One transaction with a virtual card in process, through the real kernel.
+
+    Contact: :func:`terminal.contact.flow.run_contact_transaction` with the card inserted;
+    contactless: :func:`simulator.contactless_pay.pay_contactless` with the card in the field
+    (``latency_s`` per exchange).
+
+    Returns:
+        The masked summary (``interface`` added, no trace), the masked trace, and whether the
+        payment was approved.
+    """
+    from simulator.card import CardInField
+
+    channel: Any
+    if interface == "contactless":
+        channel = CardInField(card, latency_s=latency_s)
     else:
         channel = _SyncChannel(card)
-    return await _run(args.interface, channel, config, request, env, acquirer, pinpad)
+    return await _run(interface, channel, config, request, env, acquirer, pinpad)
 
 
 class _SyncChannel:
@@ -167,11 +226,11 @@ class _SyncChannel:
 async def _run(
     interface: str,
     channel: Any,
-    config: Any,
+    config: TerminalConfig,
     request: TransactionRequest,
     env: Environment,
-    acquirer: Any,
-    pinpad: Any,
+    acquirer: OnlineAuthoriser,
+    pinpad: PinPad | None,
 ) -> tuple[dict[str, Any], list[TraceEntry], bool]:
     if interface == "contact":
         from terminal.contact.flow import run_contact_transaction

@@ -94,6 +94,11 @@ class CommandApdu:
             out += bytes((self.le & 0xFF,))
         return out
 
+    def __repr__(self) -> str:
+        # The data field may be a PIN block or card data: header and lengths only.
+        return (f"CommandApdu({self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X}, "
+                f"{len(self.data)} data bytes, le={self.le})")
+
     def with_le(self, le: int) -> CommandApdu:
         """The same command with another Le (for the 6Cxx procedure)."""
         return CommandApdu(self.cla, self.ins, self.p1, self.p2, self.data, le)

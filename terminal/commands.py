@@ -110,7 +110,7 @@ class Fci:
     language: str | None = None
     issuer_code_table: int | None = None
     sfi: int | None = None
-    data: dict[int, bytes] = field(default_factory=dict)
+    data: dict[int, bytes] = field(default_factory=dict, repr=False)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -193,7 +193,7 @@ class GpoResponse:
 
     aip: bytes
     afl: bytes
-    data: dict[int, bytes]
+    data: dict[int, bytes] = field(repr=False)  # format 2 may carry 57/5A (card data)
 
 
 def parse_gpo(data: bytes) -> GpoResponse:
@@ -240,8 +240,8 @@ class GenAcResponse:
     cryptogram: bytes
     iad: bytes | None
     sdad: bytes | None
-    data: dict[int, bytes]
-    objects: tuple[Tlv, ...]
+    data: dict[int, bytes] = field(repr=False)  # may carry card data: never in a repr
+    objects: tuple[Tlv, ...] = field(repr=False)
     format2: bool
 
     @property

@@ -104,7 +104,8 @@ class AidConfig(BaseModel):
     partial_selection: bool = True
     priority: Annotated[int, Field(ge=0, le=15)] = 0
     kernel_id: Annotated[int, Field(ge=0, le=255)] = 0
-    application_version: str = "008C"
+    # 9F09, compared with the card's 9F08 (Book 3, 10.4.1); 0096 is Visa VIS 1.5.
+    application_version: str = "0096"
     tac_default: str = "0000000000"
     tac_denial: str = "0000000000"
     tac_online: str = "0000000000"

@@ -3,8 +3,8 @@
 Every physical exchange (GET RESPONSE included) becomes a :class:`~terminal.result.TraceEntry`
 with hex already masked, so no later printing can leak card data:
 
-* VERIFY (INS 20): the command's data field is always hidden (it is a PIN block or enciphered
-  PIN data);
+* VERIFY (INS 20) and PIN CHANGE/UNBLOCK (INS 24): the command's data field is always hidden
+  (a PIN block, enciphered PIN data, or an enciphered new PIN block);
 * an R-APDU whose data decodes as BER-TLV: every sensitive primitive (tags.is_sensitive: PAN,
   track 1/2 data, cardholder name...) is masked in place, the PAN keeping first 6 + last 4.
   A corrupted record can shift a PAN out of its object, so in the value of an unknown tag, or
@@ -117,6 +117,10 @@ def _walk(data: bytes, start: int, end: int, out: list[str], depth: int) -> bool
     return True
 
 
+#: VERIFY (PIN block or enciphered PIN data) and the PIN CHANGE/UNBLOCK script command
+#: (an enciphered new PIN block and its MAC, Book 3, 6.5.10): data never shown.
+_PIN_COMMANDS = frozenset((0x20, 0x24))
+
 _DIGIT_RUN = re.compile(r"[0-9]{12,}")
 _TEXT_FORMATS = frozenset((tags.Format.A, tags.Format.AN, tags.Format.ANS))
 
@@ -219,7 +223,7 @@ class Tracer:
         lc = capdu[4]
         data = capdu[5 : 5 + lc]
         tail = capdu[5 + lc :].hex().upper()
-        if ins == 0x20:
+        if ins in _PIN_COMMANDS:
             return header + "*" * (2 * len(data)) + tail
         if ins == 0xA4:  # SELECT carries a DF name (AID or PSE/PPSE name), never card data
             return capdu.hex().upper()

@@ -49,6 +49,18 @@ __all__ = [
 MASTER_KEYS_FILE = Path(__file__).resolve().parent / "issuer_master_keys.json"
 VISA, MASTERCARD = bytes.fromhex("A000000003"), bytes.fromhex("A000000004")
 
+#: Application Version Number (9F08) per RID, the same values as the terminal's 9F09 in
+#: ``terminal/data/terminal_config.json`` so that no profile sets TVR "ICC and terminal have
+#: different application versions" (Book 3, 10.4.1) by accident: Visa VIS 1.5 (0096),
+#: Mastercard M/Chip (0002), American Express (0001), CB (0002). A profile may override it
+#: through ``tags``.
+APPLICATION_VERSIONS = {
+    VISA: bytes.fromhex("0096"),
+    MASTERCARD: bytes.fromhex("0002"),
+    bytes.fromhex("A000000025"): bytes.fromhex("0001"),
+    bytes.fromhex("A000000042"): bytes.fromhex("0002"),
+}
+
 #: CDOL1 asking for the data the AC covers plus CVM results, DAC and IDN (Book 3, 5.4).
 DEFAULT_CDOL1 = "9F02069F03069F1A0295055F2A029A039C019F37049F35019F45029F4C089F3403"
 DEFAULT_CDOL2_VISA = "8A029F02069F03069F1A0295055F2A029A039C019F3704"
@@ -149,7 +161,7 @@ def _defaults(app: AppProfile) -> dict[int, bytes]:
         0x5F25: _bcd_date(app.effective),
         0x5F28: bytes.fromhex("0250"),
         0x9F07: bytes.fromhex("FF00"),
-        0x9F08: bytes.fromhex("0002" if mastercard else "0096"),
+        0x9F08: APPLICATION_VERSIONS.get(app.rid, bytes.fromhex("0096")),
         0x9F42: bytes.fromhex("0978"),
         0x9F0D: bytes.fromhex("F040048800" if mastercard else "F040008800"),
         0x9F0E: bytes.fromhex("0010000000"),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.cryptogram import Cvn
+from terminal.masking import mask_pan
 
 __all__ = [
     "PROFILES_DIR",
@@ -171,6 +172,10 @@ class AppProfile:
     def rid(self) -> bytes:
         """The RID (first five AID bytes)."""
         return self.aid[:5]
+
+    def __repr__(self) -> str:
+        # Never the PAN (nor track 2 through ``tags``): first 6 and last 4 digits at most.
+        return f"AppProfile({self.aid.hex().upper()}, {self.label!r}, pan={mask_pan(self.pan)})"
 
 
 @dataclass(frozen=True, slots=True)

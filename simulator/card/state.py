@@ -60,6 +60,13 @@ class Command:
     le: int | None
     raw: bytes
 
+    def __repr__(self) -> str:
+        # The data may be a PIN block (VERIFY, PIN CHANGE) or card data: lengths only.
+        return (
+            f"Command({self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X}, "
+            f"{len(self.data)} data bytes, le={self.le})"
+        )
+
 
 def parse_command(raw: bytes) -> Command:
     """Split a C-APDU into header, data and Le (cases 1-4, short form).

@@ -5,6 +5,7 @@ the card data read so far (tag → value, first occurrence), TVR (95), TSI (9B),
 (9F34), the ODA state and the DOL-related data sent (needed again for the CDA hash).
 :class:`EndTransaction` is how a step ends the transaction with an outcome; the flow turns it
 into a returned :class:`~terminal.result.TransactionResult` (it never leaves the kernel).
+The repr of a :class:`Transaction` shows the masked PAN only, never the card data it holds.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ class Transaction:
     cid: bytes | None = None
     label: str | None = None
     record_tags: set[int] = field(default_factory=set)
+
+    def __repr__(self) -> str:
+        # The default dataclass repr would print the card data (PAN, track 2): never that.
+        return (
+            f"Transaction(aid={self.aid.hex().upper() or None}, pan={self.masked_pan}, "
+            f"tvr={self.tvr.bytes().hex().upper()}, tsi={self.tsi.bytes().hex().upper()}, "
+            f"{len(self.card)} card objects)"
+        )
 
     def set_tvr(self, bit: TvrBit) -> None:
         """Set a TVR bit (and keep tag 95 of the terminal data in step)."""

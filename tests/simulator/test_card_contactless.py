@@ -7,15 +7,34 @@ import asyncio
 
 import pytest
 
+from simulator.acquirer_inprocess import InProcessAcquirer
 from simulator.card import CardInField, VirtualCard
-from simulator.card.walkthrough import run_contactless
-from simulator.issuer import IssuerHost
+from simulator.cli_pay import fixed_environment, kernel_config, pay_virtual_card
+from simulator.issuer import IssuerHost, IssuerPolicy
 from terminal.dol import build_dol
+from terminal.environment import TransactionRequest
 from terminal.tlv import decode, encode, flatten
 
 from .test_card_select import send
 
 PPSE = "00A404000E325041592E5359532E444446303100"
+
+
+async def pay(
+    name: str, acquirer: InProcessAcquirer, *, floor_limit: int | None = None
+) -> tuple[dict, bool]:
+    """One payment through the real contactless kernel and the in-process issuer."""
+    overrides = None if floor_limit is None else {"reader_ctls_floor_limit": floor_limit}
+    summary, _trace, approved = await pay_virtual_card(
+        VirtualCard.from_profile(name),
+        interface="contactless",
+        config=kernel_config(aid_overrides=overrides),
+        request=TransactionRequest(amount=1250),
+        env=fixed_environment(),
+        acquirer=acquirer,
+        pinpad=None,
+    )
+    return summary, approved
 
 
 def qvsdc_gpo(card: VirtualCard, amount: int = 1250, ttq: str = "36000000") -> tuple[dict, int]:
@@ -82,13 +101,15 @@ def test_try_another_interface_is_6984():
     assert qvsdc_gpo(VirtualCard.from_profile("ctls_switch_interface"))[1] == 0x6984
 
 
-def test_qvsdc_atc_increments_at_gpo_and_arqc_verifies_at_the_issuer():
+async def test_qvsdc_atc_increments_at_gpo_and_arqc_verifies_at_the_issuer():
     card = VirtualCard.from_profile("ctls_visa_online")
     first, _ = qvsdc_gpo(card)
     second, _ = qvsdc_gpo(card)
     assert int.from_bytes(second[0x9F36], "big") == int.from_bytes(first[0x9F36], "big") + 1
-    walk = run_contactless(VirtualCard.from_profile("ctls_visa_online"))
-    assert (walk.outcome, walk.online) == ("APPROVED", True)
+    acquirer = InProcessAcquirer()
+    summary, approved = await pay("ctls_visa_online", acquirer)
+    assert (approved, summary["outcome"], acquirer.requests) == (True, "ONLINE REQUEST", 1)
+    assert acquirer.last_arqc_valid is True
 
 
 def test_generate_ac_is_refused_by_a_qvsdc_application():
@@ -97,14 +118,16 @@ def test_generate_ac_is_refused_by_a_qvsdc_application():
     assert send(card, "80AE80000100")[1] == 0x6985
 
 
-def test_mchip_cda_offline_and_declined_arqc():
-    walk = run_contactless(VirtualCard.from_profile("ctls_mc_cda_offline"), floor_limit=5000)
-    assert (walk.outcome, walk.oda, walk.oda_ok) == ("APPROVED", "CDA", True)
-    from simulator.issuer import IssuerPolicy
-
-    host = IssuerHost(policy=IssuerPolicy(decline_above=1000))
-    walk = run_contactless(VirtualCard.from_profile("ctls_mc_cda_online"), issuer=host)
-    assert (walk.outcome, walk.online, walk.oda_ok) == ("DECLINED", True, True)
+async def test_mchip_cda_offline_and_declined_arqc():
+    acquirer = InProcessAcquirer()
+    summary, approved = await pay("ctls_mc_cda_offline", acquirer, floor_limit=5000)
+    assert (approved, summary["outcome"], acquirer.requests) == (True, "APPROVED", 0)
+    assert (summary["oda_method"], summary["oda_verified"]) == ("CDA", True)
+    declining = InProcessAcquirer(host=IssuerHost(policy=IssuerPolicy(decline_above=1000)))
+    summary, approved = await pay("ctls_mc_cda_online", declining)
+    assert (approved, declining.requests, declining.last_arqc_valid) == (False, 1, True)
+    assert (summary["oda_method"], summary["oda_verified"]) == ("CDA", True)
+    assert summary["authorisation_response_code"] == "51"
 
 
 async def test_card_in_field_waits_per_exchange_and_counts():

@@ -1,5 +1,5 @@
-"""Profiles: every file loads, personalises, verifies with the terminal's ODA code, and runs its
-scripted happy path to the outcome its ``expected`` field states."""
+"""Profiles: every file loads, personalises, and runs through the real kernel (``posgw-sim cards
+--check``) to the outcome its ``expected`` field states."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.card import ProfileError, VirtualCard, list_profiles, load_profile
-from simulator.card.walkthrough import run_contact
+from simulator.card import PROFILES_DIR, ProfileError, VirtualCard, list_profiles, load_profile
 from simulator.cli_cards import check_profile_outcome
 
 PROFILES = list_profiles()
@@ -32,16 +31,19 @@ def test_every_required_profile_exists_and_abstract_bases_are_not_listed():
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_profile_runs_to_its_expected_outcome(name):
-    ok, walk = check_profile_outcome(name)
+    ok, got = check_profile_outcome(name)
     expected = load_profile(name).expected
-    assert ok, (name, walk, expected)
+    assert ok, (name, got["mismatches"])
+    assert got["outcome"] == expected[got["interface"]]
     if "oda" in expected:
-        assert walk.oda == expected["oda"]
-        assert walk.oda_ok is expected.get("oda_ok", True)
+        assert (got["oda"], got["oda_ok"]) == (expected["oda"], expected.get("oda_ok", True))
     if "cvm" in expected:
-        assert walk.cvm == expected["cvm"]
+        assert got["cvm"] == expected["cvm"]
     if "aid" in expected:
-        assert walk.aid == expected["aid"]
+        assert got["aid"] == expected["aid"]
+    if got["interface"] == "contact" and got["tvr"]:
+        # The card's 9F08 and the terminal's 9F09 agree for every scheme (Book 3, 10.4.1).
+        assert not bytes.fromhex(got["tvr"])[1] & 0x80
 
 
 def test_cobadged_card_lists_both_brands_in_the_pse():
@@ -54,11 +56,19 @@ def test_cobadged_card_lists_both_brands_in_the_pse():
     assert bytes.fromhex("4F07A0000000031010") in record
 
 
-def test_expected_outcome_is_checked_for_real():
-    # A card with its PIN blocked cannot approve: the check must report a mismatch.
-    walk = run_contact(VirtualCard.from_profile("pin_blocked"))
-    assert walk.outcome == "DECLINED"
-    assert walk.sws.count(0x6983) == 1
+def test_expected_outcome_is_checked_for_real(tmp_path):
+    # A card with its PIN blocked cannot approve: the check must report every mismatch.
+    base = PROFILES_DIR / "_visa_contact.json"
+    (tmp_path / base.name).write_text(base.read_text())
+    doc = json.loads((PROFILES_DIR / "pin_blocked.json").read_text())
+    doc["expected"] = {"contact": "APPROVED", "online": True, "oda": "SDA", "cvm": "SIGNATURE",
+                       "tvr_bits": ["EXPIRED_APPLICATION"], "amount": "12.50"}
+    ok, got = check_profile_outcome(_write(tmp_path, "pin_blocked_wrong", doc), tmp_path)
+    assert not ok
+    assert got["outcome"] == "DECLINED"
+    assert [m.split()[0] for m in got["mismatches"]] == ["outcome", "online", "ODA", "CVM", "TVR"]
+    # Offline PIN was the only CVM and failed (CVM Results 01 00 01, Book 3, C3).
+    assert got["cvm"] == "OFFLINE_PLAINTEXT_PIN"
 
 
 def _write(tmp_path: Path, name: str, document: object) -> Path:
@@ -140,4 +150,20 @@ def test_cards_command_lists_every_profile(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in rows] == PROFILES
     text = json.dumps(rows)
+    assert "4761739001010010" not in text
+
+
+def test_cards_check_runs_every_profile_through_the_kernel(capsys):
+    from simulator.cli import main
+
+    assert main(["cards", "--check", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == PROFILES
+    assert all(row["check"]["ok"] and not row["check"]["mismatches"] for row in rows)
+    by_name = {row["name"]: row["check"] for row in rows}
+    assert by_name["visa_credit"]["online"] is True
+    assert by_name["ctls_phone_wallet"]["cvm"] == "CONFIRMATION_CODE_VERIFIED"
+    assert main(["cards", "--check"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("check: ok") == len(PROFILES)
     assert "4761739001010010" not in text

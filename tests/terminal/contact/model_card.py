@@ -85,7 +85,7 @@ class ModelCard:
             0x5F28: bytes.fromhex("0250"),
             0x5F34: b"\x01",
             0x9F07: bytes.fromhex("FF00"),
-            0x9F08: bytes.fromhex("008C"),
+            0x9F08: bytes.fromhex("0096"),
             0x8C: bytes.fromhex(CDOL1),
             0x8D: bytes.fromhex(CDOL2),
             0x8E: self.cvm_list,

@@ -51,6 +51,7 @@ def config(**aid_fields: Any) -> TerminalConfig:
     fields: dict[str, Any] = {
         "aid": AID,
         "partial_selection": False,
+        "application_version": "008C",  # the mock card's 9F08 (VIS 1.4.0)
         "floor_limit": 5000,
         "tac_denial": "0010000000",
         "tac_online": "DC4004F800",

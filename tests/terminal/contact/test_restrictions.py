@@ -22,11 +22,12 @@ def run(card: dict[int, bytes], **kwargs) -> set[TvrBit]:
 
 
 def test_book3_10_4_valid_card_sets_nothing() -> None:
-    assert run({0x9F08: h("008C"), 0x9F07: h("FF00"), 0x5F28: h("0250")}) == set()
+    assert run({0x9F08: h("0096"), 0x9F07: h("FF00"), 0x5F28: h("0250")}) == set()
 
 
 def test_book3_10_4_1_different_application_versions() -> None:
-    assert run({0x9F08: h("0096")}) == {TvrBit.DIFFERENT_APPLICATION_VERSIONS}
+    # A VIS 1.4 card (008C) at a terminal configured for VIS 1.5 (0096).
+    assert run({0x9F08: h("008C")}) == {TvrBit.DIFFERENT_APPLICATION_VERSIONS}
 
 
 def test_book3_10_4_3_expired_application() -> None:

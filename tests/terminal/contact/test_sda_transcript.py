@@ -39,7 +39,10 @@ async def test_sda_card_whole_flow_byte_for_byte() -> None:
     assert result.label == "VISA Classic"
     assert result.masked_pan == "541111******8882"
     assert result.oda_method == "SDA"
-    assert result.oda_verified is False  # mock issuer identifier 492564 vs PAN 541111
+    # EMV 4.4 Book 2, 5.3 step 8: the issuer identifier in the issuer certificate (492564)
+    # must match the leftmost PAN digits (541111...), "if not, SDA has failed". Every other
+    # check of the mock card passes (test_oda_vectors.test_synthetic_sda_card_end_to_end).
+    assert result.oda_verified is False
     assert result.tvr == h("4200008000")  # SDA selected+failed; exceeds floor limit
     assert result.tsi == h("F800")
     assert result.cvm_results == h("410302")  # plaintext PIN, if terminal supports, successful

@@ -241,7 +241,7 @@ async def test_book3_10_1_gpo_6985_removes_application_and_selects_next() -> Non
     channel.assert_consumed()
     assert txn.aid == h(MC)
     assert txn.card[0x82] == h("1980")
-    assert txn.terminal[0x9F09] == h("008C")
+    assert txn.terminal[0x9F09] == h("0096")
 
 
 async def test_book3_10_1_gpo_with_pdol_data() -> None:
