@@ -3,7 +3,8 @@
 ``pay`` runs one transaction against a virtual card in process (``--card PROFILE``) or against
 whatever card is in a reader (``--reader pcsc://NAME``: a scheme test card, or a virtual card
 attached through vpcd), with the simulated issuer answering (``--host``). ``replay`` runs the
-kernel against a recorded contactless transcript.
+kernel against a recorded transcript: a contactless one (conformance/emv/contactless_traces) or
+a contact one written by ``pay --record`` (see :mod:`simulator.contact_recording`).
 
 :func:`pay_virtual_card`, :func:`kernel_config` and :func:`fixed_environment` are reused by
 ``posgw-sim cards --check``, which runs every profile through the real kernel.
@@ -79,11 +80,19 @@ def register(sub: Any) -> None:
         metavar="1..99",
         help="fix the random transaction selection draw (reproducible runs)",
     )
+    pay.add_argument(
+        "--record",
+        type=Path,
+        help="write the contact exchange to FILE for `posgw-sim replay` (virtual cards only)",
+    )
     pay.add_argument("--json", action="store_true", help="JSON output")
     pay.set_defaults(func=_cmd_pay)
 
     replay = sub.add_parser("replay", help="run the kernel against a recorded transcript")
     replay.add_argument("file", type=Path)
+    replay.add_argument(
+        "--terminal-config", type=Path, help="kernel configuration for a contact recording"
+    )
     replay.add_argument("--json", action="store_true", help="JSON output")
     replay.set_defaults(func=_cmd_replay)
 
@@ -160,6 +169,8 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
     if args.reader:
         from drivers.registry import open_device
 
+        if args.record is not None:
+            raise ValueError("--record is for virtual cards: a real card's PAN would be written")
         reader: Any = await open_device(args.reader)
         try:
             await reader.wait_for_card()
@@ -170,6 +181,8 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
     from simulator.card import VirtualCard
 
     card = VirtualCard.from_profile(args.card)
+    if args.record is not None:
+        return await _pay_recorded(args, card, config, request, env, acquirer, pinpad)
     return await pay_virtual_card(
         card,
         interface=args.interface,
@@ -180,6 +193,30 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
         pinpad=pinpad,
         latency_s=args.latency_ms / 1000,
     )
+
+
+async def _pay_recorded(
+    args: argparse.Namespace,
+    card: Any,
+    config: TerminalConfig,
+    request: TransactionRequest,
+    env: Environment,
+    acquirer: OnlineAuthoriser,
+    pinpad: PinPad | None,
+) -> tuple[dict[str, Any], list[TraceEntry], bool]:
+    """A contact payment recorded for ``replay`` (one UN for the whole transaction)."""
+    import os
+
+    from simulator.contact_recording import Recorder
+
+    if args.interface != "contact":
+        raise ValueError("--record records contact transactions only")
+    now, un, draw = env.clock(), os.urandom(4), env.random_percent()
+    fixed = Environment(lambda: now, lambda: un, lambda: draw)
+    recorder = Recorder(_SyncChannel(card), acquirer, fixed, request)
+    outcome = await _run("contact", recorder, config, request, fixed, recorder.authorise, pinpad)
+    recorder.write(args.record)
+    return outcome
 
 
 async def pay_virtual_card(
@@ -276,23 +313,39 @@ def _cmd_pay(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from simulator.contact_recording import RecordingError, is_contact_recording, replay_contact
     from terminal.contactless.replay import replay_transcript
 
     try:
-        result = replay_transcript(args.file)
+        document = json.loads(args.file.read_text())
+        if isinstance(document, dict) and is_contact_recording(document):
+            summary = asyncio.run(replay_contact(document, kernel_config(args.terminal_config)))
+            trace = summary.pop("_trace")
+            _print_replay(summary, trace, args.json)
+            return EXIT_APPROVED
+        result = replay_transcript(document)
+    except json.JSONDecodeError as exc:
+        print(f"error: {args.file} is not JSON (line {exc.lineno})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RecordingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except EmvError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CARD_FAILED
-    summary = replay_summary(result)
-    if args.json:
+    _print_replay(replay_summary(result), result.trace, args.json)
+    return EXIT_APPROVED
+
+
+def _print_replay(summary: dict[str, Any], trace: list[TraceEntry], as_json: bool) -> None:
+    if as_json:
         print(json.dumps(summary, indent=2))
     else:
         print("\n".join(format_summary(summary)))
-        print("\n".join(format_trace(result.trace)))
-    return EXIT_APPROVED
+        print("\n".join(format_trace(trace)))
 
 
 def replay_summary(result: Any) -> dict[str, Any]:
