@@ -44,11 +44,16 @@ class DriverError(Exception):
     Attributes:
         message: What failed, without card data.
         device: The device URL or reader name concerned, where known.
+        delivered: True when the failure came after the device had the request (a payment
+            terminal that ACKed it): the outcome is unknown and must be resolved (status
+            query or reversal). False when nothing reached the device, or not applicable.
     """
 
-    def __init__(self, message: str, *, device: str | None = None) -> None:
+    def __init__(self, message: str, *, device: str | None = None,
+                 delivered: bool = False) -> None:
         self.message = message
         self.device = device
+        self.delivered = delivered
         super().__init__(f"{message} [{device}]" if device else message)
 
 

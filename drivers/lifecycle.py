@@ -123,6 +123,8 @@ class DeviceSupervisor(Generic[D]):
         try:
             while not self._stopping:
                 device = await self._try_setup()
+                if self._stopping:  # stop() came while setting up: _shutdown closes it
+                    break
                 if device is None:
                     delay = self._backoff.delay(self.attempt, self._random())
                     self.attempt += 1

@@ -34,7 +34,7 @@ __all__ = [
 BACKENDS: dict[str, tuple[str, str | None]] = {
     "pcsc": ("drivers.pcsc", "pyscard"),
     "serial": ("drivers.serial", "pyserial"),
-    "tcp": ("drivers.tcp_backend", None),
+    "tcp": ("drivers.tcp_backend", "pyserial"),  # shares drivers.serial (and its import)
     "sim": ("drivers.sim", None),
 }
 

@@ -76,10 +76,16 @@ class Money:
 
 
 class TransactionKind(enum.Enum):
-    """What was asked of the terminal."""
+    """What was asked of the terminal.
+
+    ``CANCELLATION`` is the void of an earlier transaction (Concert V2 type 2, Caisse-AP
+    CD 2), not the till giving up on the transaction in progress (that is
+    :meth:`SmartTerminal.cancel`, whose result keeps the kind of what was cancelled).
+    """
 
     PAYMENT = "payment"
     REFUND = "refund"
+    CANCELLATION = "cancellation"
 
 
 class TransactionStatus(enum.Enum):
@@ -97,7 +103,7 @@ class TransactionResult:
 
     Attributes:
         status: Approved, declined, cancelled or error.
-        kind: Payment or refund.
+        kind: Payment, refund or cancellation (void of an earlier transaction).
         amount: The amount the terminal reports (may differ from the request).
         masked_pan: First 6 + last 4 at most, the rest masked; None when not given.
         auth_code: Authorisation code from the issuer, where approved online.

@@ -11,8 +11,10 @@ of the same message in that window is a duplicated answer (dropped, counted); ea
 starts with CZ, which is how copies are told apart.
 
 After a cancel the connection stays open in the background until ``answer_timeout``: an answer
-that still comes is reported as a late answer (see :mod:`drivers.serial.terminal`). Between
-transactions the idle probe is a TCP connect every ``keepalive`` seconds.
+that still comes is reported as a late answer (see :mod:`drivers.serial.terminal`). The bytes
+received so far live on the terminal, not in the read that the cancel stops, so an answer that
+was half-received when the till cancelled is finished by the background read and still reported.
+Between transactions the idle probe is a TCP connect every ``keepalive`` seconds.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TcpTerminal(TpeTerminal):
         self.settle = settle
         self.connect_timeout = connect_timeout
         self._chan: TcpChannel | None = None
+        self._rx = bytearray()  # bytes of the answer received so far on self._chan
         self._idle_task: asyncio.Task[None] | None = None
 
     async def _dial(self) -> TcpChannel:
@@ -70,6 +73,7 @@ class TcpTerminal(TpeTerminal):
 
     async def _hang_up(self) -> None:
         chan, self._chan = self._chan, None
+        self._rx = bytearray()
         if chan is not None:
             await chan.aclose()
 
@@ -98,7 +102,8 @@ class TcpTerminal(TpeTerminal):
         return body
 
     async def _read_message(self, chan: TcpChannel) -> bytes:
-        buf = bytearray()
+        # ``buf`` is self._rx, grown in place: a read cancelled half-way keeps what it had.
+        buf = self._rx
         closed = False
         while True:
             fields, used = cap.scan_fields(bytes(buf))
@@ -118,6 +123,7 @@ class TcpTerminal(TpeTerminal):
                     closed = True
                     continue
             buf += data
+        self._rx = bytearray()
         messages = cap.split_messages(fields)
         first = cap.encode_fields(messages[0])
         for extra in messages[1:]:

@@ -27,7 +27,7 @@ class ProtocolError(_DriverProtocolError):
     """
 
     def __init__(self, message: str, *, field: str | None = None, offset: int | None = None,
-                 device: str | None = None) -> None:
+                 device: str | None = None, delivered: bool = False) -> None:
         self.field = field
         self.offset = offset
         where = []
@@ -35,4 +35,5 @@ class ProtocolError(_DriverProtocolError):
             where.append(f"field {field}")
         if offset is not None:
             where.append(f"offset {offset}")
-        super().__init__(message + (f" ({', '.join(where)})" if where else ""), device=device)
+        super().__init__(message + (f" ({', '.join(where)})" if where else ""), device=device,
+                         delivered=delivered)

@@ -19,6 +19,7 @@ Query options: ``protocol`` (``concert-v2`` default, ``caisse-ap``), ``baud`` (9
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from drivers.serial.results import (
 from drivers.serial.terminal import TpeTerminal
 
 __all__ = [
+    "PortLister",
     "RequestRejected",
     "SerialTerminal",
     "TerminalBusy",
@@ -97,32 +99,64 @@ def parse_options(url: str, query: dict[str, str], *, default_protocol: str) -> 
                           eot=number("eot_timeout", 1.0), tries=tries))
 
 
-def resolve_usb(spec: str) -> str | None:
-    """Find the device path of a USB serial port from ``VID:PID[:SERIAL]`` (hex ids).
+#: Lists the serial ports now present (pyserial's ``list_ports.comports`` by default).
+PortLister = Callable[[], Iterable[Any]]
 
-    Blocking (it scans sysfs): run it in the device executor.
-    """
+
+def _comports() -> Iterable[Any]:
     from serial.tools import list_ports
 
-    parts = spec.split(":")
-    vid, pid = int(parts[0], 16), int(parts[1], 16)
+    return list(list_ports.comports())
+
+
+def resolve_usb(spec: str, *, ports: PortLister | None = None,
+                url: str | None = None) -> str | None:
+    """Find the device path of a USB serial port from ``VID:PID[:SERIAL]`` (hex ids).
+
+    Matches pyserial's :class:`~serial.tools.list_ports_common.ListPortInfo` entries on
+    ``vid``, ``pid`` and, when given, ``serial_number`` (the USB iSerialNumber string, compared
+    exactly). Blocking (pyserial scans sysfs): run it in the device executor.
+
+    Args:
+        spec: ``VID:PID`` or ``VID:PID:SERIAL``, ids in hex (``0B00:0080:12345678``).
+        ports: Returns the ports present; pyserial's ``comports()`` by default.
+        url: The device URL, for error messages.
+
+    Returns:
+        The device path (``/dev/ttyACM0``), or None when no such device is plugged in.
+
+    Raises:
+        ConfigurationError: A malformed spec, or several devices match (two terminals of the
+            same model without a serial number in the URL): the URL must name one device.
+    """
+    parts = spec.split(":", 2)
+    try:
+        vid, pid = int(parts[0], 16), int(parts[1], 16)
+    except (ValueError, IndexError):
+        raise ConfigurationError("USB device must be VID:PID[:SERIAL] in hex",
+                                 device=url) from None
     serial_number = parts[2] if len(parts) > 2 else None
-    for port in list_ports.comports():
-        if port.vid == vid and port.pid == pid and (
-                serial_number is None or port.serial_number == serial_number):
-            return str(port.device)
-    return None
+    found = sorted({str(port.device) for port in (ports or _comports)()
+                    if port.vid == vid and port.pid == pid and (
+                        serial_number is None or port.serial_number == serial_number)})
+    if len(found) > 1:
+        hint = "" if serial_number is not None else "; add the serial number (VID:PID:SERIAL)"
+        raise ConfigurationError(
+            f"USB id {spec} matches {len(found)} devices ({', '.join(found)}){hint}",
+            device=url)
+    return found[0] if found else None
 
 
 class _UsbSerialTerminal(SerialTerminal):
     """A serial terminal whose device path is looked up by USB ids at each open."""
 
-    def __init__(self, *, usb: str, **kwargs: Any) -> None:
+    def __init__(self, *, usb: str, ports: PortLister | None = None, **kwargs: Any) -> None:
         super().__init__(device=f"usb:{usb}", **kwargs)
         self.usb = usb
+        self.ports = ports
 
     async def _connect(self) -> None:
-        path = await self.executor.run(resolve_usb, self.usb)
+        path = await self.executor.run(resolve_usb, self.usb, ports=self.ports, url=self.url)
         if path is None:
             raise TerminalUnavailable(f"no USB serial device {self.usb}", device=self.url)
         self.device = path
@@ -134,13 +168,15 @@ def create(url: DeviceUrl | str, **kwargs: Any) -> SerialTerminal:
 
     Args:
         url: See the module docstring (parsed by :func:`drivers.registry.parse_url`).
-        **kwargs: Passed to the terminal (``on_event``, ``clock``).
+        **kwargs: Passed to the terminal (``on_event``, ``clock``; for a ``usb/`` URL also
+            ``ports``, the port lister :func:`resolve_usb` reads).
 
     Raises:
         ConfigurationError: Malformed URL or option.
     """
     parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
     raw = parsed.raw or str(url)
+    ports: PortLister | None = kwargs.pop("ports", None)
     if parsed.scheme != "serial":
         raise ConfigurationError("not a serial:// URL", device=raw)
     query = dict(parsed.params)
@@ -166,7 +202,7 @@ def create(url: DeviceUrl | str, **kwargs: Any) -> SerialTerminal:
                 len(f) == 4 and all(c in "0123456789abcdefABCDEF" for c in f)
                 for f in fields[:2]):
             raise ConfigurationError("USB device must be VID:PID[:SERIAL] in hex", device=raw)
-        return _UsbSerialTerminal(usb=spec, name=f"tpe[usb:{spec}]", **common)
+        return _UsbSerialTerminal(usb=spec, ports=ports, name=f"tpe[usb:{spec}]", **common)
     if not target.startswith("/"):
         raise ConfigurationError("serial URL needs an absolute device path", device=raw)
     return SerialTerminal(device=target, name=f"tpe[{target}]", **common)

@@ -19,6 +19,11 @@ from typing import Any, Protocol
 
 import serial  # pyserial: imported with the backend, so the registry can report it missing
 
+try:
+    from termios import error as _TermiosError  # not an OSError subclass
+except ImportError:  # not POSIX (pyserial then uses the Win32 API, which raises OSError)
+    _TermiosError = OSError  # type: ignore[assignment,misc]
+
 from drivers.errors import DriverError
 from drivers.executor import DeviceExecutor
 
@@ -164,7 +169,9 @@ async def open_serial(device: str, *, baud: int, seven_e1: bool,
 
     try:
         port = await executor.run(_open)
-    except (serial.SerialException, OSError, ValueError) as exc:
+    except (serial.SerialException, OSError, ValueError, _TermiosError) as exc:
+        # termios.error: tcsetattr refused (EINVAL/EIO on a line that is hanging up, a pty
+        # whose other side just closed); pyserial has closed the descriptor already.
         raise LinkClosed(f"cannot open serial device {device}: {type(exc).__name__}") from exc
     return SerialChannel(port, executor)
 

@@ -27,8 +27,16 @@ _PAN_FRAGMENT = re.compile(r"[0-9]{0,6}[*Xx#]+[0-9]{0,4}")
 
 
 def kind_of(action: str) -> TransactionKind:
-    """The result kind of an action (a refund is REFUND, everything else PAYMENT)."""
-    return TransactionKind.REFUND if action == "refund" else TransactionKind.PAYMENT
+    """The result kind of an action: REFUND, CANCELLATION (a void), else PAYMENT.
+
+    ``status`` and ``end_of_day`` are reported as PAYMENT unless the answer names its action
+    (Caisse-AP CD in a duplicate answer, see :meth:`CaisseApCodec.result`).
+    """
+    if action == "refund":
+        return TransactionKind.REFUND
+    if action == "cancellation":
+        return TransactionKind.CANCELLATION
+    return TransactionKind.PAYMENT
 
 
 def _pan_fragment(text: str | None) -> str | None:
@@ -155,8 +163,12 @@ class CaisseApCodec:
         if not (len(currency) == 3 and currency.isdigit()):
             raise ProtocolError("currency must be 3 digits", field="CE")
         minor = answer.amount if answer.amount is not None else amount.minor_units
+        kind = kind_of(action)
+        if action == "status":  # a duplicate describes the last transaction, whatever it was
+            kind = kind_of({v: k for k, v in self._codes.items()}.get(answer.get("CD") or "",
+                                                                      "payment"))
         return TransactionResult(
-            status=status, kind=kind_of(action), amount=Money(minor, currency),
+            status=status, kind=kind, amount=Money(minor, currency),
             masked_pan=_pan_fragment(answer.get("AA")), auth_code=answer.get("AC"),
             reference=answer.get("CF"), message=f"AE={answer.status}" + (
                 f" AF={detail}" if detail else ""),

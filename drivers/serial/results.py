@@ -17,8 +17,8 @@ caller must resolve the outcome with ``last_transaction_status()`` or a reversal
         ├── drivers.protocols.errors.ProtocolError   bad frames / fields (field, offset)
         └── RequestRejected       the terminal NAKed our request frame on every try
 
-Each of these carries ``delivered`` (True when the terminal had the request), so the gateway
-knows whether a reversal may be needed.
+Each of these carries ``delivered`` (:class:`~drivers.errors.DriverError`'s attribute: True when
+the terminal had the request), so the gateway knows whether a reversal may be needed.
 """
 
 from __future__ import annotations

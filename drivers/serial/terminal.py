@@ -201,7 +201,7 @@ class TpeTerminal(SmartTerminal):
                 report(ProgressStage.WAITING_CARD)
                 result = await self._await_answer(action, amount)
             except DriverError as exc:
-                if getattr(exc, "delivered", False):
+                if exc.delivered:
                     self.counters["unknown_outcomes"] += 1
                 raise
             finally:
@@ -246,14 +246,14 @@ class TpeTerminal(SmartTerminal):
             body = recv.result()
             result = self.codec.result(body, action, amount)
         except TimeoutError as exc:
-            raise _delivered(Timeout(f"no answer in {self.answer_timeout} s; outcome unknown",
-                                     device=self.url)) from exc
+            raise Timeout(f"no answer in {self.answer_timeout} s; outcome unknown",
+                          device=self.url, delivered=True) from exc
         except LinkClosed as exc:
-            raise _delivered(TerminalUnavailable(
-                "line lost while waiting for the answer; outcome unknown",
-                device=self.url)) from exc
+            raise TerminalUnavailable("line lost while waiting for the answer; outcome unknown",
+                                      device=self.url, delivered=True) from exc
         except ProtocolError as exc:
-            raise _delivered(exc) from None
+            exc.delivered = True  # the parser does not know; the request was ACKed
+            raise
         self._last_body = body
         if cancel_requested:
             result = dataclasses.replace(result, extra={**result.extra,
@@ -284,8 +284,3 @@ class TpeTerminal(SmartTerminal):
         self.counters["late_answers"] += 1
         self._emit("late_answer", result.status.value)
 
-
-def _delivered(exc: DriverError) -> DriverError:
-    """Mark an error as happening after the terminal had the request."""
-    exc.delivered = True  # type: ignore[attr-defined]
-    return exc

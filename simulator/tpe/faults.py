@@ -13,6 +13,8 @@ fault              behaviour
 ``drop[:n]``       one byte missing from the first n tries of the answer frame
 ``slow:s``         answers s seconds after the request (a late answer when the till
                    cancels meanwhile)
+``stall:s``        TCP: the first half of the answer goes out at once, the rest s seconds
+                   later (an answer half-received when the till cancels)
 ``disconnect``     hangs up (closes the line or socket) right after the request
 ``duplicate``      sends its answer twice
 =================  ==================================================================
@@ -37,6 +39,7 @@ class Faults:
     noise: int = 0
     drop: int = 0
     slow: float = 0.0
+    stall: float = 0.0
     disconnect: bool = False
     duplicate: bool = False
 

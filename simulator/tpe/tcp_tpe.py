@@ -106,6 +106,12 @@ class VirtualTcpTpe:
             wire = wire[: len(wire) // 2] + b"\x00" + wire[len(wire) // 2 :]
         if self.faults.drop:
             wire = wire[: len(wire) // 3] + wire[len(wire) // 3 + 1 :]
+        if self.faults.stall:
+            half = len(wire) // 2
+            writer.write(wire[:half])
+            await writer.drain()
+            await asyncio.sleep(self.faults.stall)
+            wire = wire[half:]
         writer.write(wire)
         if self.faults.duplicate:
             writer.write(answer)

@@ -16,6 +16,9 @@ from drivers.serial import create as create_serial
 from drivers.tcp_backend import TcpTerminal
 from drivers.tcp_backend import create as create_tcp
 from simulator.tpe import Faults, VirtualTcpTpe
+from tests.fixtures.leaks import no_leaks  # noqa: F401 - used by pytestmark
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 EUR = "978"
 FAST = "answer_timeout=2&cancel_grace=0.1&keepalive=0&settle=0.02"
@@ -67,9 +70,11 @@ async def test_tcp_payment_refund_void_status_end_of_day(tcp_tpe_factory: Any) -
     assert refund.approved
     assert refund.kind is TransactionKind.REFUND
     assert void.approved
+    assert void.kind is TransactionKind.CANCELLATION
     assert void.extra["action"] == "cancellation"
     assert status is not None
     assert status.approved
+    assert status.kind is TransactionKind.CANCELLATION  # the duplicate echoes CD 2
     assert status.amount.minor_units == 1000
     assert eod.ok
     assert abandoned.status is TransactionStatus.CANCELLED  # red key at the terminal: AF 11
@@ -113,13 +118,46 @@ async def test_tcp_cancel_then_late_answer(tcp_tpe_factory: Any) -> None:
     assert from_terminal.amount.minor_units == 3000
 
 
+async def test_tcp_cancel_while_answer_half_received_keeps_the_late_answer(
+        tcp_tpe_factory: Any) -> None:
+    # The answer's first half is in the driver's buffer when the till cancels; the rest comes
+    # after the cancel grace. The bytes already read must not be lost with the cancelled read.
+    tpe = await tcp_tpe_factory(faults=Faults(stall=0.4))
+    events: list[TerminalEvent] = []
+    got = asyncio.Event()
+
+    def record(event: TerminalEvent) -> None:
+        events.append(event)
+        got.set()
+
+    async with await opened(tpe, on_event=record) as term:
+        task = asyncio.create_task(term.pay(Money(4200, EUR)))
+        async with asyncio.timeout(3):
+            while not term._rx:  # noqa: ASYNC110 - the first half has arrived
+                await asyncio.sleep(0.005)
+        await term.cancel()
+        result = await task
+        assert result.status is TransactionStatus.CANCELLED
+        async with asyncio.timeout(3):
+            while "late_answer" not in [e.kind for e in events]:
+                got.clear()
+                await got.wait()
+        late = term._last
+    assert "unexpected_answer" not in [e.kind for e in events]
+    assert late is not None
+    assert late.approved
+    assert late.amount.minor_units == 4200
+    assert late.extra["late"] is True
+    assert term.counters["late_answers"] == 1
+
+
 async def test_tcp_slow_and_silent_are_timeouts(tcp_tpe_factory: Any) -> None:
     for faults in (Faults(slow=1.0), Faults(silent=True)):
         tpe = await tcp_tpe_factory(faults=faults)
         async with await opened(tpe, "&answer_timeout=0.3") as term:
             with pytest.raises(Timeout) as info:
                 await term.pay(Money(100, EUR))
-            assert info.value.delivered  # type: ignore[attr-defined]
+            assert info.value.delivered
 
 
 async def test_tcp_disconnect_mid_transaction(tcp_tpe_factory: Any) -> None:
@@ -127,7 +165,7 @@ async def test_tcp_disconnect_mid_transaction(tcp_tpe_factory: Any) -> None:
     async with await opened(tpe) as term:
         with pytest.raises(TerminalUnavailable) as info:
             await term.pay(Money(100, EUR))
-    assert info.value.delivered  # type: ignore[attr-defined]
+    assert info.value.delivered
 
 
 async def test_tcp_duplicate_answer(tcp_tpe_factory: Any) -> None:

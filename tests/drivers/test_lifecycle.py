@@ -56,3 +56,27 @@ async def test_supervisor_retries_until_ready_then_recovers_from_loss() -> None:
         await supervisor.stop()
     assert supervisor.state is SupervisorState.STOPPED
     await supervisor.stop()  # idempotent
+
+
+async def test_stop_while_setting_up_closes_the_late_device_and_returns() -> None:
+    # stop() lands while setup() is still opening the device: run() must not then wait for
+    # that device's loss forever, and the device must not stay open.
+    entered, release = asyncio.Event(), asyncio.Event()
+    opened: list[Device] = []
+
+    async def setup() -> Device:
+        entered.set()
+        await release.wait()
+        device = await open_device("sim://stop-during-setup")
+        opened.append(device)
+        return device
+
+    supervisor: DeviceSupervisor[Device] = DeviceSupervisor("lane[9].reader", setup)
+    async with asyncio.timeout(5), asyncio.TaskGroup() as group:
+        group.create_task(supervisor.run(), name="lane[9].reader")
+        await entered.wait()
+        await supervisor.stop()
+        release.set()
+    assert supervisor.state is SupervisorState.STOPPED
+    assert supervisor.device is None
+    assert [d.state.value for d in opened] == ["closed"]

@@ -23,9 +23,10 @@ from drivers import (
 from drivers.pcsc import PcscReader
 from drivers.pcsc.features import parse_features
 from simulator.pcscd import PrivatePcscd
+from tests.fixtures.leaks import no_leaks  # noqa: F401 - used by pytestmark
 from tests.fixtures.pcsc import AttachIcc
 
-pytestmark = pytest.mark.pcsc
+pytestmark = [pytest.mark.pcsc, pytest.mark.usefixtures("no_leaks")]
 
 
 class Blocking:

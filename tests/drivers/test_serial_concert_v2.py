@@ -20,8 +20,9 @@ from drivers.serial import (
     create,
 )
 from simulator.tpe import TEST_PAN, Faults, VirtualSerialTpe, parse_faults
+from tests.fixtures.leaks import no_leaks  # noqa: F401 - used by pytestmark
 
-pytestmark = pytest.mark.serial
+pytestmark = [pytest.mark.serial, pytest.mark.usefixtures("no_leaks")]
 
 EUR = "978"
 FAST = ("ack_timeout=0.3&frame_timeout=0.3&eot_timeout=0.1&answer_timeout=2"
@@ -86,6 +87,7 @@ async def test_declined_refund_void_and_local_status(tpe_factory: Any) -> None:
     assert refund.approved
     assert refund.kind is TransactionKind.REFUND
     assert void.approved
+    assert void.kind is TransactionKind.CANCELLATION
     assert void.extra["action"] == "cancellation"
     assert status == void  # Concert V2 has no status request: the driver's record
     assert not eod.ok
@@ -146,7 +148,7 @@ async def test_silent_terminal_is_unavailable_not_delivered(tpe_factory: Any) ->
     async with await opened(tpe, on_event=rec) as term:
         with pytest.raises(TerminalUnavailable) as info:
             await term.pay(Money(100, EUR))
-        assert not getattr(info.value, "delivered", False)
+        assert info.value.delivered is False
         assert term.alive is False
         assert "link_down" in rec.kinds()
 
@@ -191,7 +193,7 @@ async def test_answer_damaged_every_try_is_protocol_error(tpe_factory: Any) -> N
         assert term.diagnostics()["unknown_outcomes"] == 1
     assert info.value.field == "lrc"
     assert info.value.offset is not None
-    assert info.value.delivered  # type: ignore[attr-defined]
+    assert info.value.delivered
 
 
 async def test_slow_answer_past_timeout(tpe_factory: Any) -> None:
@@ -199,7 +201,7 @@ async def test_slow_answer_past_timeout(tpe_factory: Any) -> None:
     async with await opened(tpe, "&answer_timeout=0.5") as term:
         with pytest.raises(Timeout) as info:
             await term.pay(Money(300, EUR))
-    assert info.value.delivered  # type: ignore[attr-defined]
+    assert info.value.delivered
 
 
 async def test_disconnect_mid_transaction(tpe_factory: Any) -> None:
@@ -208,7 +210,7 @@ async def test_disconnect_mid_transaction(tpe_factory: Any) -> None:
     try:
         with pytest.raises(TerminalUnavailable) as info:
             await term.pay(Money(300, EUR))
-        assert info.value.delivered  # type: ignore[attr-defined]
+        assert info.value.delivered
         async with asyncio.timeout(2):
             reason = await term.wait_lost()
         assert isinstance(reason, TerminalUnavailable)

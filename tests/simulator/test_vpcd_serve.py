@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +97,63 @@ async def test_insert_tap_remove_over_control_socket(
     finally:
         await server.stop()
         await asyncio.to_thread(wait_slots_empty, [r.name for r in pcscd.readers], 3.0)
+
+
+@pytest.mark.pcsc
+async def test_serve_and_insert_remove_as_separate_processes(tmp_path: Path) -> None:
+    """``posgw-sim serve --config`` in one process, ``posgw-sim insert|remove`` in others,
+    and pyscard (through the serve process's own pcscd) sees the card come and go."""
+    sim = str(Path(sys.executable).parent / "posgw-sim")
+    config = tmp_path / "lanes.json"
+    config.write_text(json.dumps({"lanes": [{"id": 4, "reader": "posgw CLI Lane"}]}))
+    control = tmp_path / "cli.sock"
+    serve = await asyncio.create_subprocess_exec(
+        sim, "serve", "--config", str(config), "--control", str(control),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def card(*args: str) -> dict[str, Any]:
+        proc = await asyncio.create_subprocess_exec(
+            sim, *args, "--lane", "4", "--control", str(control),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        answer: dict[str, Any] = json.loads(out)
+        return answer
+
+    try:
+        assert serve.stdout is not None
+        lines: list[str] = []
+        async with asyncio.timeout(30):
+            while not lines or not lines[-1].startswith("control socket:"):
+                line = (await serve.stdout.readline()).decode()
+                assert line, f"serve ended early: {lines}"
+                lines.append(line.strip())
+        socket_line = next(x for x in lines if x.startswith("export PCSCLITE_CSOCK_NAME="))
+        inserted = await card("insert", "--card", "visa_credit", "--pin", "1234")
+        assert inserted["ok"]
+        assert "1234" not in json.dumps(inserted)
+        env = {**os.environ, "PCSCLITE_CSOCK_NAME": socket_line.split("=", 1)[1]}
+        reader = inserted["contact_reader"]
+        probe = ("import sys, time\n"
+                 "from smartcard.System import readers\n"
+                 "r = [x for x in readers() if str(x) == sys.argv[1]][0]\n"
+                 "for _ in range(200):  # until pcscd has polled the slot\n"
+                 "    try:\n"
+                 "        c = r.createConnection(); c.connect(); break\n"
+                 "    except Exception:\n"
+                 "        time.sleep(0.05)\n"
+                 "print(bytes(c.getATR()).hex())\n")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", probe, reader, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        assert out.strip().startswith(b"3b")  # an ATR, from the card the CLI inserted
+        removed = await card("remove")
+        assert removed["card"] is None
+    finally:
+        if serve.returncode is None:
+            serve.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(serve.wait(), 30)
+    assert serve.returncode == 0
+    assert not control.exists()
