@@ -1,4 +1,6 @@
 """posgw gateway: the shop daemon (lanes, till API, journal, acquirer client, sync, status page).
 
-The daemon itself arrives in later issues; today this package holds the ``posgw`` command line.
+Present today: the ``posgw`` command line, the online payment API client (:mod:`gateway.acquirer`)
+and the crash-safe journal (:mod:`gateway.journal`); the daemon that ties them to the lanes
+comes with the gateway issues.
 """

@@ -19,6 +19,7 @@ from terminal.tlv import decode
 # Modules adding subcommands; a module not yet present is simply not offered.
 _SUBCOMMAND_MODULES = (
     "simulator.cli_pay",
+    "simulator.cli_acquirer",
     "simulator.cli_cards",
     "simulator.cli_devices",
     "simulator.cli_tpe",

@@ -163,7 +163,7 @@ class ContactReplay:
             ) from exc
         self.config = config
 
-    async def _online(self, _request: OnlineRequest) -> OnlineResponse | None:
+    async def _online(self, request: OnlineRequest) -> OnlineResponse | None:
         if self.issuer is None or self.issuer_raw is None:
             return None
         arc = self.issuer.get(0x8A, b"05")

@@ -1,0 +1,410 @@
+"""The simulated acquirer host: the online payment API of docs/acquirer-api.md over HTTP.
+
+An aiohttp server in front of :class:`simulator.issuer.IssuerHost` (which verifies the ARQC of
+the field-55 data and builds the ARPC, EMV 4.4 Book 2, 8.1-8.2). It keeps, in memory:
+
+* every authorisation, by id and by the ``Idempotency-Key`` that created it (status query);
+* the stored answer of every ``POST`` by its idempotency key, with an HMAC fingerprint of the
+  method, path and body: the same request again is a replay (``200``,
+  ``Idempotent-Replayed: true``), never a second charge; another request with the key is a
+  ``409``; concurrent requests with one key are serialised; ``5xx`` answers are not stored;
+* the status query by key, which waits for a request with that key still being processed (so
+  "not found" means never received or refused, never "not finished yet");
+* a :attr:`AcquirerHost.ledger` of what moved money (``charge``, ``decline``, ``reversal``,
+  ``refund``), for tests to count charges.
+
+Fault injection (:class:`HostFaults`, applied to ``POST /v1/authorisations`` only, mutable while
+the host runs): ``server_errors`` answers the next N with ``503`` before processing;
+``drop_after_processing`` processes the next N then closes the connection without an answer
+(the "answer never came" case); ``delay_s`` waits before answering, ``issuer_delay_s`` before
+deciding (a slow issuer, the key's request in flight); ``decline_all`` has the
+issuer decline (``05``) with a valid ARPC.
+
+The PAN arrives in ``card.pan``; it goes to the issuer in memory (as tag 5A) and nowhere else:
+not in a log, the ledger, a stored answer or an error message. Online PIN blocks are accepted
+and not verified (the simulated issuer has no PIN keys yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from aiohttp import web
+
+from simulator.issuer import IssuerError, IssuerHost, IssuerUnavailable
+from terminal.errors import TlvError
+from terminal.masking import mask_pan
+from terminal.tlv import decode, encode, flatten
+
+__all__ = ["AcquirerHost", "HostFaults", "LedgerEntry"]
+
+_log = logging.getLogger("simulator.acquirer_host")
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_ID_RE = re.compile(r"^[\x21-\x7e]{1,16}$")
+
+Json = dict[str, Any]
+Operation = Callable[[str, Json], Awaitable[tuple[int, Callable[[], Json]]]]
+
+
+@dataclass(slots=True)
+class HostFaults:
+    """Faults for tests (see the module docstring); counters decrement as they fire."""
+
+    delay_s: float = 0.0
+    issuer_delay_s: float = 0.0
+    drop_after_processing: int = 0
+    server_errors: int = 0
+    decline_all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One movement of money (no card data)."""
+
+    kind: Literal["charge", "decline", "reversal", "refund"]
+    id: str
+    amount: int
+    currency: int
+    idempotency_key: str
+
+
+@dataclass(slots=True)
+class _Authorisation:
+    id: str
+    idempotency_key: str
+    approved: bool
+    response_code: str
+    authorisation_code: str | None
+    issuer_response: bytes
+    amount: int
+    currency: int
+    reversed: bool = False
+    refunded_amount: int = 0
+
+    def to_json(self) -> Json:
+        return {
+            "id": self.id,
+            "idempotency_key": self.idempotency_key,
+            "status": "approved" if self.approved else "declined",
+            "response_code": self.response_code,
+            "authorisation_code": self.authorisation_code,
+            "issuer_response": self.issuer_response.hex().upper(),
+            "amount": self.amount,
+            "currency": self.currency,
+            "reversed": self.reversed,
+            "refunded_amount": self.refunded_amount,
+        }
+
+
+@dataclass(slots=True)
+class _Stored:
+    fingerprint: bytes
+    render: Callable[[], Json]
+    status: int = 200
+
+
+class _HttpError(Exception):
+    """An error answer: ``{"error": code, "field": ..., "message": ...}`` (no card data)."""
+
+    def __init__(self, status: int, code: str, field: str | None = None, message: str = "") -> None:
+        super().__init__(code)
+        self.status, self.code, self.field, self.message = status, code, field, message
+
+    def to_json(self) -> Json:
+        body: Json = {"error": self.code}
+        if self.field:
+            body["field"] = self.field
+        if self.message:
+            body["message"] = self.message
+        return body
+
+    def response(self) -> web.Response:
+        return web.json_response(self.to_json(), status=self.status)
+
+
+class AcquirerHost:
+    """The simulated acquirer (see the module docstring).
+
+    Args:
+        issuer: The issuer deciding authorisations (default: the simulator's test issuers).
+        faults: Fault injection, mutable while running.
+        fingerprint_key: HMAC key of the request fingerprints (default: random).
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: IssuerHost | None = None,
+        faults: HostFaults | None = None,
+        fingerprint_key: bytes | None = None,
+    ) -> None:
+        self.issuer = issuer if issuer is not None else IssuerHost()
+        self.faults = faults if faults is not None else HostFaults()
+        self.ledger: list[LedgerEntry] = []
+        self.issuer_calls = 0
+        self._fp_key = fingerprint_key if fingerprint_key is not None else os.urandom(32)
+        self._auths: dict[str, _Authorisation] = {}
+        self._auth_by_key: dict[str, _Authorisation] = {}
+        self._stored: dict[str, _Stored] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._refunds = 0
+        self._reversals = 0
+        self._runner: web.AppRunner | None = None
+        self.url: str | None = None
+        self.app = web.Application()
+        self.app.router.add_post("/v1/authorisations", self._route_authorise)
+        self.app.router.add_get("/v1/authorisations", self._route_status)
+        self.app.router.add_post("/v1/authorisations/{id}/reversal", self._route_reverse)
+        self.app.router.add_post("/v1/refunds", self._route_refund)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on ``host:port`` (0: a free port); returns the base URL."""
+        if self._runner is not None:
+            raise RuntimeError("acquirer host already started")
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound = runner.addresses[0]
+        self.url = f"http://{host}:{bound[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop listening and close the connections (may be called twice)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> AcquirerHost:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def charges(self) -> list[LedgerEntry]:
+        """The ``charge`` entries of the ledger (approved authorisations)."""
+        return [entry for entry in self.ledger if entry.kind == "charge"]
+
+    def __repr__(self) -> str:
+        return f"AcquirerHost({self.url}, {len(self._auths)} authorisations)"
+
+    # --- routes ------------------------------------------------------------------------------
+
+    async def _route_authorise(self, request: web.Request) -> web.StreamResponse:
+        faults = self.faults
+        if faults.server_errors > 0:
+            faults.server_errors -= 1
+            return _HttpError(503, "unavailable", message="simulated server error").response()
+        response = await self._idempotent(request, self._authorise)
+        if faults.delay_s > 0:
+            await asyncio.sleep(faults.delay_s)
+        if faults.drop_after_processing > 0 and response.status < 500:
+            faults.drop_after_processing -= 1
+            if request.transport is not None:
+                request.transport.abort()
+        return response
+
+    async def _route_reverse(self, request: web.Request) -> web.StreamResponse:
+        auth_id = request.match_info["id"]
+
+        async def operation(key: str, body: Json) -> tuple[int, Callable[[], Json]]:
+            return await self._reverse(auth_id, key, body)
+
+        return await self._idempotent(request, operation)
+
+    async def _route_refund(self, request: web.Request) -> web.StreamResponse:
+        return await self._idempotent(request, self._refund)
+
+    async def _route_status(self, request: web.Request) -> web.StreamResponse:
+        key = request.query.get("idempotency_key", "")
+        if not _KEY_RE.match(key):
+            return _HttpError(400, "invalid_request", "idempotency_key").response()
+        in_flight = self._locks.get(key)
+        if in_flight is not None:
+            async with in_flight:  # a request with this key is being processed: wait for it
+                pass
+        auth = self._auth_by_key.get(key)
+        if auth is None:
+            return _HttpError(404, "not_found").response()
+        return web.json_response(auth.to_json())
+
+    # --- idempotency -------------------------------------------------------------------------
+
+    async def _idempotent(self, request: web.Request, operation: Operation) -> web.Response:
+        key = request.headers.get("Idempotency-Key", "")
+        if not _KEY_RE.match(key):
+            return _HttpError(400, "invalid_request", "Idempotency-Key").response()
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            message = "body is not a JSON object"
+            return _HttpError(400, "invalid_request", message=message).response()
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        signed = f"{request.method} {request.path}\n".encode() + canonical
+        fingerprint = hmac.new(self._fp_key, signed, hashlib.sha256).digest()
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            stored = self._stored.get(key)
+            if stored is not None:
+                if not hmac.compare_digest(stored.fingerprint, fingerprint):
+                    return _HttpError(
+                        409, "idempotency_conflict", "Idempotency-Key",
+                        "key already used with another request",
+                    ).response()
+                return web.json_response(
+                    stored.render(), status=stored.status, headers={"Idempotent-Replayed": "true"}
+                )
+            try:
+                status, render = await operation(key, body)
+            except _HttpError as exc:
+                if exc.status < 500:
+                    self._stored[key] = _Stored(fingerprint, exc.to_json, exc.status)
+                return exc.response()
+            self._stored[key] = _Stored(fingerprint, render)
+            return web.json_response(render(), status=status)
+
+    # --- operations --------------------------------------------------------------------------
+
+    async def _authorise(self, key: str, body: Json) -> tuple[int, Callable[[], Json]]:
+        amount = _int(body, "amount", 1, 999_999_999_999)
+        currency = _int(body, "currency", 1, 999)
+        _hex_str(body, "transaction_type", 2)
+        icc = bytes.fromhex(_hex_str(body, "icc_data", None))
+        _int(body, "stan", 1, 999_999)
+        for name in ("terminal_id", "merchant_id"):
+            if not isinstance(body.get(name), str) or not _ID_RE.match(body[name]):
+                raise _HttpError(400, "invalid_request", name, "1-16 printable characters")
+        if not isinstance(body.get("local_datetime"), str):
+            raise _HttpError(400, "invalid_request", "local_datetime", "ISO 8601 expected")
+        card = body.get("card")
+        pan = card.get("pan") if isinstance(card, dict) else None
+        if not isinstance(pan, str) or not pan.isdigit() or not 12 <= len(pan) <= 19:
+            raise _HttpError(400, "invalid_request", "card.pan", "12 to 19 digits expected")
+        if body.get("pin") is not None:
+            _check_pin(body["pin"])
+        try:
+            data = flatten(decode(icc))
+        except TlvError as exc:
+            raise _HttpError(400, "invalid_request", "icc_data", exc.message) from None
+        if 0x9F02 in data and data[0x9F02].hex() != f"{amount:012d}":
+            raise _HttpError(400, "invalid_request", "amount", "differs from 9F02 in icc_data")
+        data[0x5A] = bytes.fromhex(pan + ("F" if len(pan) % 2 else ""))
+        issuer = self.issuer
+        if self.faults.decline_all:
+            issuer = IssuerHost(issuer.keys, replace(issuer.policy, hook=lambda _data: b"05"))
+        if self.faults.issuer_delay_s > 0:
+            await asyncio.sleep(self.faults.issuer_delay_s)
+        self.issuer_calls += 1
+        try:
+            answer = issuer.authorise(data)
+        except IssuerUnavailable:
+            raise _HttpError(503, "issuer_unavailable") from None
+        except IssuerError as exc:
+            raise _HttpError(400, "invalid_request", "icc_data", exc.message) from None
+        finally:
+            data.clear()
+        auth_id = f"auth_{len(self._auths) + 1:06d}"
+        if answer is None:
+            auth = _Authorisation(auth_id, key, False, "91", None, b"", amount, currency)
+        else:
+            code = answer.arc.decode("ascii", "replace")
+            approval = f"{len(self._auths) + 1:06d}" if answer.approved else None
+            response = answer.field55()
+            if approval is not None:
+                response = encode(0x89, approval.encode()) + response
+            auth = _Authorisation(
+                auth_id, key, answer.approved, code, approval, response, amount, currency
+            )
+        self._auths[auth_id] = auth
+        self._auth_by_key[key] = auth
+        kind: Literal["charge", "decline"] = "charge" if auth.approved else "decline"
+        self.ledger.append(LedgerEntry(kind, auth_id, amount, currency, key))
+        _log.info("authorisation %s %s %s %s", auth_id, kind, auth.response_code, mask_pan(pan))
+        return 201, auth.to_json
+
+    async def _reverse(self, auth_id: str, key: str, body: Json) -> tuple[int, Callable[[], Json]]:
+        auth = self._auths.get(auth_id)
+        if auth is None:
+            raise _HttpError(404, "not_found")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise _HttpError(400, "invalid_request", "reason", "a string expected")
+        if not auth.approved:
+            raise _HttpError(409, "not_reversible", message="declined authorisations hold nothing")
+        if not auth.reversed:
+            auth.reversed = True
+            self._reversals += 1
+            self.ledger.append(LedgerEntry("reversal", auth_id, auth.amount, auth.currency, key))
+            _log.info("reversal of %s (%s)", auth_id, reason or "no reason")
+        return 200, auth.to_json
+
+    async def _refund(self, key: str, body: Json) -> tuple[int, Callable[[], Json]]:
+        auth_id = body.get("authorisation_id")
+        amount = _int(body, "amount", 1, 999_999_999_999)
+        currency = _int(body, "currency", 1, 999)
+        auth = self._auths.get(auth_id) if isinstance(auth_id, str) else None
+        if auth is None:
+            raise _HttpError(404, "not_found", "authorisation_id")
+        if not auth.approved or auth.reversed or currency != auth.currency:
+            raise _HttpError(409, "not_refundable")
+        if auth.refunded_amount + amount > auth.amount:
+            raise _HttpError(409, "refund_exceeds_amount", "amount")
+        auth.refunded_amount += amount
+        self._refunds += 1
+        refund_id = f"rfnd_{self._refunds:06d}"
+        self.ledger.append(LedgerEntry("refund", refund_id, amount, currency, key))
+        payload: Json = {
+            "id": refund_id, "authorisation_id": auth.id, "status": "refunded",
+            "amount": amount, "currency": currency,
+        }
+        return 201, lambda: dict(payload)
+
+
+def _int(body: Json, name: str, low: int, high: int) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _HttpError(400, "invalid_request", name, f"integer {low}..{high} expected")
+    return value
+
+
+def _hex_str(body: Json, name: str, size: int | None) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) % 2:
+        raise _HttpError(400, "invalid_request", name, "hexadecimal expected")
+    if any(c not in _HEX for c in value) or (size is not None and len(value) != size):
+        raise _HttpError(400, "invalid_request", name, "hexadecimal expected")
+    return value
+
+
+def _check_pin(pin: Any) -> None:
+    if not isinstance(pin, dict):
+        raise _HttpError(400, "invalid_request", "pin", "an object expected")
+    if len(_hex_str(pin, "block", None)) not in (16, 32):
+        raise _HttpError(400, "invalid_request", "pin.block", "8 or 16 bytes expected")
+    _hex_str(pin, "ksn", None)
+    if pin.get("format") not in (0, 4):
+        raise _HttpError(400, "invalid_request", "pin.format", "0 or 4 expected")
+
