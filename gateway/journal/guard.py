@@ -1,0 +1,109 @@
+"""The write-path guard: no clear PAN or track 2 reaches the journal outside the vault.
+
+ARCHITECTURE.md, card data: a full PAN or a track-2 equivalent never reaches the journal in
+clear. Everything the callers hand the journal as text or JSON (reasons, actors, lanes, items,
+masked PANs, AIDs, auth codes) passes :func:`check_value` before it is written; a hit raises
+:class:`CardDataRejected` naming the field, never the value.
+
+What counts as a PAN (ISO/IEC 7812-1): a run of 12 to 19 digits, optionally grouped by single
+spaces or dashes, whose first digit is not 0 (major industry identifier 0 is not issued to
+cards; this also keeps AIDs such as ``A0000000031010`` from tripping the guard) and that passes
+the Luhn check. A longer run is checked on its 12..19-digit prefixes (a PAN with something
+glued after it). A track 2 (ISO/IEC 7813, tag 57): 12-19 digits, a ``D`` or ``=`` separator,
+then at least 4 digits (the expiry date), whatever the Luhn result. Bytes are checked as their
+hex, so a BCD-packed PAN is caught too. False positives are possible (one 12-19 digit number in
+ten passes Luhn): the guard prefers refusing a write to journaling card data.
+
+PINs and PIN blocks cannot be recognised by shape; the journal keeps them out by construction
+(no field takes one, and the vault blob is opaque and encrypted).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from gateway.journal.errors import CardDataRejected, InvalidRecord
+
+__all__ = ["check_masked_pan", "check_value", "find_card_data", "luhn_ok"]
+
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
+_TRACK2 = re.compile(r"\d{12,19}[D=]\d{4}", re.IGNORECASE)
+_MASKED = re.compile(r"\d{0,6}\*{4,15}\d{0,4}")
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check of ISO/IEC 7812-1, Annex B, on a string of digits."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _pan_in_run(run: str) -> bool:
+    digits = run.replace(" ", "").replace("-", "")
+    if len(digits) < 12 or digits[0] == "0":
+        return False
+    if len(digits) <= 19:
+        return luhn_ok(digits)
+    return any(luhn_ok(digits[:n]) for n in range(12, 20))
+
+
+def find_card_data(text: str) -> str | None:
+    """What kind of card data ``text`` seems to hold: ``"track 2"``, ``"PAN"`` or None."""
+    if _TRACK2.search(text):
+        return "track 2"
+    for match in _DIGIT_RUN.finditer(text):
+        if _pan_in_run(match.group()):
+            return "PAN"
+    return None
+
+
+def check_value(field: str, value: object) -> None:
+    """Raise if ``value`` (text, number, bytes, or JSON-like nesting) holds a PAN or track 2.
+
+    Args:
+        field: The field name used in the error (JSON paths are appended: ``items[2].sku``).
+        value: What is about to be written.
+
+    Raises:
+        CardDataRejected: Naming the field and the kind of data, never the value.
+    """
+    if value is None or isinstance(value, bool | float):
+        return
+    if isinstance(value, str):
+        kind = find_card_data(value)
+    elif isinstance(value, int):
+        kind = find_card_data(str(value))
+    elif isinstance(value, bytes | bytearray | memoryview):
+        kind = find_card_data(bytes(value).hex())
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_value(f"{field}.<key>", key)
+            check_value(f"{field}.{key}" if isinstance(key, str) else field, item)
+        return
+    elif isinstance(value, Sequence):
+        for index, item in enumerate(value):
+            check_value(f"{field}[{index}]", item)
+        return
+    else:
+        raise InvalidRecord(f"{field}: unsupported type {type(value).__name__}")
+    if kind is not None:
+        raise CardDataRejected(field, kind)
+
+
+def check_masked_pan(masked: str | None) -> None:
+    """Accept a PAN masked as :func:`terminal.masking.mask_pan` does: 6 + 4 digits at most.
+
+    Raises:
+        InvalidRecord: When it shows more than 10 digits, hides fewer than 4, or is not a mask.
+    """
+    if masked is None:
+        return
+    if not _MASKED.fullmatch(masked):
+        raise InvalidRecord("masked_pan: expected at most 6 + 4 digits around at least 4 '*'")

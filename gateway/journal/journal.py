@@ -1,0 +1,472 @@
+"""The journal's asyncio face: one SQLite connection on one dedicated worker thread.
+
+``sqlite3`` blocks, so nothing of it runs on the event loop: every call hops to a single-thread
+executor that owns the connection (ARCHITECTURE.md, "nothing blocking runs in an async def").
+Calls are serialised in submission order, and each returns only after its transaction is
+committed with ``synchronous=FULL``: an awaited transition is durable, so the caller may then
+perform the side effect it announces (send the request, show the result). A cancelled caller
+does not undo a transaction already handed to the worker; it commits or rolls back whole.
+
+Usage::
+
+    async with Journal.open(path, vault_key=load_vault_key(credential="vault-key")) as journal:
+        plan = await journal.recover()          # before the daemon says it is ready
+        sale = await journal.create_sale(lane="1", amount=1250, currency="EUR", actor="lane[1]")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from gateway.journal.errors import (
+    InvalidRecord,
+    JournalClosed,
+    JournalError,
+    SchemaError,
+    StorageError,
+)
+from gateway.journal.guard import check_masked_pan, check_value
+from gateway.journal.records import Event, OutboxItem, Payment, Recovery
+from gateway.journal.schema import configure, migrate
+from gateway.journal.states import PaymentKind, PaymentState
+from gateway.journal.store import Store
+from gateway.journal.vault import VaultKey
+
+__all__ = ["Journal"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+S = PaymentState
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_AID = re.compile(r"[0-9A-F]{10,32}")
+_SHORT = re.compile(r"[0-9A-Za-z]{1,12}")
+
+
+def _short(field: str, value: str | None) -> None:
+    if value is not None and not _SHORT.fullmatch(value):
+        raise InvalidRecord(f"{field}: expected 1-12 letters or digits")
+
+
+class _Opening:
+    """``Journal.open(...)``: awaitable, and usable directly as ``async with``."""
+
+    def __init__(self, coro: Awaitable[Journal]) -> None:
+        self._coro = coro
+        self._journal: Journal | None = None
+
+    def __await__(self) -> Generator[Any, None, Journal]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> Journal:
+        self._journal = await self._coro
+        return self._journal
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._journal is not None:
+            await self._journal.close()
+
+
+class Journal:
+    """The crash-safe payment journal, outbox and store-and-forward vault.
+
+    Open with :meth:`open`; the constructor is internal.
+    """
+
+    def __init__(self, executor: concurrent.futures.ThreadPoolExecutor, store: Store) -> None:
+        self._executor = executor
+        self._store: Store | None = store
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        vault_key: VaultKey | None = None,
+        clock: Callable[[], float] = time.time,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> _Opening:
+        """Open (creating or migrating) the journal at ``path``.
+
+        Args:
+            path: The SQLite file; its directory must exist.
+            vault_key: The store-and-forward key; without it the vault cannot be used.
+            clock: Seconds since the epoch (injected for replays).
+            random_bytes: Source of payment ids and idempotency keys (injected for replays).
+
+        Returns:
+            An awaitable that is also an async context manager closing the journal on exit.
+
+        Raises:
+            SchemaError: Not a journal, or a newer schema. StorageError: SQLite cannot open it.
+        """
+        return _Opening(cls._open(Path(path), vault_key, clock, random_bytes))
+
+    @classmethod
+    async def _open(
+        cls,
+        path: Path,
+        vault_key: VaultKey | None,
+        clock: Callable[[], float],
+        random_bytes: Callable[[int], bytes],
+    ) -> Journal:
+        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="posgw-journal")
+
+        def connect() -> Store:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+            try:
+                configure(conn)
+                migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            return Store(conn, clock=clock, random_bytes=random_bytes, vault_key=vault_key)
+
+        try:
+            store = await _translated(asyncio.get_running_loop().run_in_executor(executor, connect))
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, store)
+
+    async def __aenter__(self) -> Journal:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Checkpoint and close; a second call does nothing."""
+        store, self._store = self._store, None
+        if store is None:
+            return
+
+        def finish() -> None:
+            try:
+                store.checkpoint()
+            finally:
+                store.conn.close()
+
+        try:
+            await _translated(asyncio.get_running_loop().run_in_executor(self._executor, finish))
+        finally:
+            self._executor.shutdown(wait=False)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._store is None
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` on the journal's worker thread; translate SQLite's errors."""
+        if self._store is None:
+            raise JournalClosed("the journal is closed")
+        call = functools.partial(fn, *args, **kwargs)
+        return await _translated(asyncio.get_running_loop().run_in_executor(self._executor, call))
+
+    def _s(self) -> Store:
+        if self._store is None:
+            raise JournalClosed("the journal is closed")
+        return self._store
+
+    # -- creating payments ------------------------------------------------------------------
+
+    async def create_sale(
+        self,
+        *,
+        lane: str,
+        amount: int,
+        currency: str,
+        actor: str,
+        items: Sequence[Any] | None = None,
+    ) -> Payment:
+        """Journal a new sale in CREATED (before the reader is asked for a card).
+
+        Args:
+            lane: The lane (till) taking the payment.
+            amount: Amount, authorised, in minor units (> 0).
+            currency: ISO 4217 alphabetic code.
+            actor: Who asks (``"lane[1]"``), recorded in the event.
+            items: Optional JSON-serialisable basket, copied into the sale record.
+
+        Raises:
+            InvalidRecord, CardDataRejected.
+        """
+        _amount(amount)
+        if not _CURRENCY.fullmatch(currency):
+            raise InvalidRecord("currency: expected an ISO 4217 alphabetic code")
+        return await self._run(
+            self._s().create,
+            kind=PaymentKind.SALE,
+            lane=lane,
+            amount=amount,
+            currency=currency,
+            actor=actor,
+            items=items,
+            refund_of=None,
+        )
+
+    async def create_refund(
+        self,
+        original_id: str,
+        *,
+        lane: str,
+        amount: int,
+        actor: str,
+        items: Sequence[Any] | None = None,
+    ) -> Payment:
+        """Journal a refund of a settled sale (same currency; refunds never exceed the sale).
+
+        Raises:
+            RefundNotAllowed: No such sale, not settled, or the amount exceeds what is left.
+        """
+        _amount(amount)
+        return await self._run(
+            self._s().create,
+            kind=PaymentKind.REFUND,
+            lane=lane,
+            amount=amount,
+            currency="XXX",
+            actor=actor,
+            items=items,
+            refund_of=original_id,
+        )
+
+    # -- transitions --------------------------------------------------------------------------
+
+    async def card_read(
+        self, payment_id: str, *, masked_pan: str | None, aid: str | None, actor: str
+    ) -> Payment:
+        """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only)."""
+        check_masked_pan(masked_pan)
+        if aid is not None and not _AID.fullmatch(aid):
+            raise InvalidRecord("aid: expected 5-16 bytes of upper-case hex")
+        return await self._run(
+            self._s().transition,
+            payment_id,
+            S.CARD_READ,
+            actor=actor,
+            updates={"masked_pan": masked_pan, "aid": aid},
+        )
+
+    async def request_auth(self, payment_id: str, *, actor: str) -> Payment:
+        """CARD_READ -> AUTH_REQUESTED, storing a new idempotency key before anything is sent.
+
+        Returns:
+            The payment; send the request with ``payment.idempotency_key``.
+        """
+        return await self._run(
+            self._s().transition, payment_id, S.AUTH_REQUESTED, actor=actor, new_key=True
+        )
+
+    async def approve(
+        self,
+        payment_id: str,
+        *,
+        auth_code: str,
+        response_code: str = "00",
+        actor: str,
+        reason: str = "",
+    ) -> Payment:
+        """AUTH_REQUESTED or UNKNOWN -> APPROVED: the acquirer approved (answer or status)."""
+        _short("auth_code", auth_code)
+        _short("response_code", response_code)
+        return await self._run(
+            self._s().transition,
+            payment_id,
+            S.APPROVED,
+            actor=actor,
+            reason=reason,
+            updates={"auth_code": auth_code, "response_code": response_code},
+        )
+
+    async def decline(
+        self, payment_id: str, *, response_code: str | None = None, actor: str, reason: str = ""
+    ) -> Payment:
+        """-> DECLINED: the acquirer declined, or the card declined offline (AAC)."""
+        _short("response_code", response_code)
+        return await self._run(
+            self._s().transition,
+            payment_id,
+            S.DECLINED,
+            actor=actor,
+            reason=reason,
+            updates={"response_code": response_code},
+        )
+
+    async def mark_unknown(self, payment_id: str, *, actor: str, reason: str) -> Payment:
+        """AUTH_REQUESTED -> UNKNOWN: the answer never came (timeout, connection lost)."""
+        return await self._run(
+            self._s().transition, payment_id, S.UNKNOWN, actor=actor, reason=reason
+        )
+
+    async def complete(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """APPROVED -> COMPLETED, writing the sale record to the outbox in the same transaction."""
+        return await self._run(
+            self._s().transition, payment_id, S.COMPLETED, actor=actor, reason=reason
+        )
+
+    async def request_reversal(self, payment_id: str, *, actor: str, reason: str) -> Payment:
+        """APPROVED or UNKNOWN -> REVERSAL_PENDING (before the reversal is sent)."""
+        return await self._run(
+            self._s().transition, payment_id, S.REVERSAL_PENDING, actor=actor, reason=reason
+        )
+
+    async def confirm_reversal(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """REVERSAL_PENDING -> REVERSED: the acquirer acknowledged the reversal."""
+        return await self._run(
+            self._s().transition, payment_id, S.REVERSED, actor=actor, reason=reason
+        )
+
+    async def cancel(self, payment_id: str, *, actor: str, reason: str) -> Payment:
+        """CREATED or CARD_READ -> CANCELLED: nothing was sent to the acquirer."""
+        return await self._run(
+            self._s().transition, payment_id, S.CANCELLED, actor=actor, reason=reason
+        )
+
+    async def store_for_forwarding(
+        self,
+        payment_id: str,
+        *,
+        request: bytes,
+        response_code: str,
+        actor: str,
+        auth_code: str | None = None,
+        reason: str = "",
+    ) -> Payment:
+        """Offline approval: -> STORED_FOR_FORWARDING with the sealed request and the outbox.
+
+        Args:
+            payment_id: A payment in CARD_READ or AUTH_REQUESTED.
+            request: The authorisation request to forward later (PAN, ICC data): sealed with
+                AES-GCM, never stored in clear.
+            response_code: The Authorisation Response Code the terminal set (``Y1`` offline
+                approved, ``Y3`` unable to go online; EMV 4.4 Book 4, Annex A6).
+            actor: Recorded in the event.
+            auth_code: An authorisation code, when the scheme's offline flow gives one.
+            reason: Recorded in the event.
+
+        Raises:
+            VaultKeyError: No vault key configured. IllegalTransition.
+        """
+        _short("auth_code", auth_code)
+        _short("response_code", response_code)
+        return await self._run(
+            self._s().transition,
+            payment_id,
+            S.STORED_FOR_FORWARDING,
+            actor=actor,
+            reason=reason,
+            updates={"auth_code": auth_code, "response_code": response_code},
+            vault_plaintext=bytes(request),
+        )
+
+    async def forwarding_request(self, payment_id: str) -> bytes:
+        """Decrypt the stored request of a payment awaiting forwarding.
+
+        Raises:
+            VaultKeyMismatch, VaultTampered, VaultKeyError, VaultError (nothing stored).
+        """
+        return await self._run(self._s().vault_open, payment_id)
+
+    async def confirm_forwarded(
+        self, payment_id: str, *, actor: str, response_code: str | None = None, reason: str = ""
+    ) -> Payment:
+        """STORED_FOR_FORWARDING -> FORWARDED; the vault row is purged in the same transaction.
+
+        The WAL is then checkpointed and truncated so the sealed pages leave it too.
+        """
+        _short("response_code", response_code)
+        store = self._s()
+
+        def forward() -> Payment:
+            payment = store.transition(
+                payment_id,
+                S.FORWARDED,
+                actor=actor,
+                reason=reason,
+                updates={"response_code": response_code},
+            )
+            store.checkpoint()
+            return payment
+
+        return await self._run(forward)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def get(self, payment_id: str) -> Payment:
+        """The payment with this id (UnknownPayment if none)."""
+        return await self._run(self._s().get, payment_id)
+
+    async def events(self, payment_id: str) -> list[Event]:
+        """The payment's event log, oldest first."""
+        return await self._run(self._s().events, payment_id)
+
+    # -- outbox -----------------------------------------------------------------------------------
+
+    async def claim_batch(self, n: int, *, lease: float = 60.0) -> list[OutboxItem]:
+        """Claim up to ``n`` unsent sale records for ``lease`` seconds; each claim is an attempt."""
+        if n <= 0 or lease <= 0:
+            raise InvalidRecord("claim_batch: n and lease must be positive")
+        return await self._run(self._s().claim_batch, n, round(lease * 1000))
+
+    async def mark_sent(self, ids: Sequence[int]) -> int:
+        """Head office acknowledged these records; returns how many were newly marked."""
+        return await self._run(self._s().mark_sent, list(ids))
+
+    async def mark_failed(self, ids: Sequence[int], *, error: str) -> None:
+        """Sending failed: release the claims so the next batch retries them."""
+        await self._run(self._s().mark_failed, list(ids), error)
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    async def recover(self) -> Recovery:
+        """What needs action after a restart; run it before the daemon says it is ready.
+
+        Releases the previous run's outbox claims, and lists every payment in CREATED/CARD_READ
+        (cancel), AUTH_REQUESTED/UNKNOWN (status query under the stored idempotency key),
+        APPROVED/REVERSAL_PENDING (reverse) and STORED_FOR_FORWARDING (forward).
+        """
+        return await self._run(self._s().recover)
+
+
+def _amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidRecord("amount: expected a positive integer of minor units")
+    check_value("amount", amount)
+
+
+async def _translated(future: Awaitable[T]) -> T:
+    """Await a worker result; SQLite's exceptions become the journal's (once, at the boundary)."""
+    try:
+        return await future
+    except JournalError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) or "locked" in str(exc):
+            raise StorageError(f"SQLite: {exc}") from exc
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise StorageError(f"SQLite constraint: {exc}") from exc
+        raise SchemaError(f"not a usable journal database: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise StorageError(f"SQLite: {exc}") from exc

@@ -1,0 +1,131 @@
+"""The journal's SQLite schema, versioned by ``PRAGMA user_version``, migrated forward only.
+
+Each migration is a tuple of statements run in one ``BEGIN IMMEDIATE`` transaction together with
+the ``user_version`` bump, so a crash during a migration leaves the previous version intact.
+A file of a newer version than this code knows is refused (never downgraded), and so is a
+database that is not a posgw journal (``PRAGMA application_id``).
+
+Version 1: payments and their append-only event log.
+Version 2: the outbox (sale records for head office) and the store-and-forward vault.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from gateway.journal.errors import SchemaError
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "configure", "migrate"]
+
+#: ``PRAGMA application_id`` of a posgw journal ("posg" in ASCII).
+APPLICATION_ID = 0x706F7367
+
+_V1 = (
+    """CREATE TABLE payments (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sale', 'refund')),
+        refund_of TEXT REFERENCES payments(id),
+        lane TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount > 0),
+        currency TEXT NOT NULL CHECK (length(currency) = 3),
+        state TEXT NOT NULL,
+        items TEXT,
+        masked_pan TEXT,
+        aid TEXT,
+        auth_code TEXT,
+        response_code TEXT,
+        idempotency_key TEXT UNIQUE,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        CHECK ((kind = 'refund') = (refund_of IS NOT NULL))
+    ) STRICT""",
+    "CREATE INDEX payments_by_state ON payments(state)",
+    "CREATE INDEX payments_by_original ON payments(refund_of) WHERE refund_of IS NOT NULL",
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        payment_id TEXT NOT NULL REFERENCES payments(id),
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    ) STRICT""",
+    "CREATE INDEX events_by_payment ON events(payment_id, seq)",
+    """CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+       BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END""",
+    """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+       BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END""",
+)
+
+_V2 = (
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        payment_id TEXT NOT NULL UNIQUE REFERENCES payments(id),
+        body TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        claimed_until_ms INTEGER,
+        sent_ms INTEGER,
+        last_error TEXT
+    ) STRICT""",
+    "CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_ms IS NULL",
+    """CREATE TABLE vault (
+        payment_id TEXT PRIMARY KEY REFERENCES payments(id),
+        version INTEGER NOT NULL,
+        key_id BLOB NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) STRICT""",
+)
+
+#: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """Connection settings: WAL, ``synchronous=FULL``, foreign keys, secure delete, busy wait.
+
+    ``synchronous=FULL`` makes every commit durable before it returns, even across a power cut
+    (sqlite.org/pragma.html#pragma_synchronous); ``secure_delete`` overwrites deleted content
+    with zeros (the vault purge).
+    """
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise SchemaError(f"cannot switch the journal to WAL mode (got {mode!r})")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA secure_delete=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Bring the database up to ``len(migrations)``; return the version it was found at.
+
+    Raises:
+        SchemaError: Not a posgw journal, or a version newer than ``len(migrations)``.
+    """
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    tables = int(conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0])
+    if app_id != APPLICATION_ID and (found or tables):
+        raise SchemaError("this database is not a posgw journal (application_id mismatch)")
+    if found > len(migrations):
+        raise SchemaError(
+            f"journal schema version {found} is newer than this posgw knows "
+            f"({len(migrations)}); refusing to downgrade"
+        )
+    for version in range(found, len(migrations)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migrations[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return found

@@ -1,0 +1,131 @@
+"""The payment state machine: states, the legal transitions, and what recovery does with each.
+
+A sale::
+
+    CREATED ─▶ CARD_READ ─▶ AUTH_REQUESTED ─▶ APPROVED ─▶ COMPLETED
+       │           │              │  │           └──────▶ REVERSAL_PENDING ─▶ REVERSED
+       ▼           ▼              │  ├─▶ DECLINED                ▲
+    CANCELLED   CANCELLED         │  └─▶ UNKNOWN ─▶ APPROVED / DECLINED / REVERSAL_PENDING
+                   │              │
+                   ├─▶ DECLINED (offline decline: the card answered an AAC)
+                   └──────────────┴─▶ STORED_FOR_FORWARDING ─▶ FORWARDED
+
+Offline approval (the card's TC, or "unable to go online" with the Default action codes, EMV 4.4
+Book 3, 10.7) *is* the transition into STORED_FOR_FORWARDING: the encrypted authorisation request
+is written to the vault in the same SQLite transaction, so no offline-approved payment ever
+exists without the data needed to forward it. A refund is a payment of kind ``refund`` that
+follows the same machine and names its original sale.
+
+Every transition is committed before the side effect it announces (ARCHITECTURE.md, rules).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from gateway.journal.errors import IllegalTransition
+
+__all__ = [
+    "SETTLED",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Action",
+    "PaymentKind",
+    "PaymentState",
+    "check_transition",
+    "recovery_action",
+]
+
+
+class PaymentState(enum.StrEnum):
+    """Where a payment is; the value is what the journal stores."""
+
+    CREATED = "CREATED"
+    CARD_READ = "CARD_READ"
+    AUTH_REQUESTED = "AUTH_REQUESTED"
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+    UNKNOWN = "UNKNOWN"
+    COMPLETED = "COMPLETED"
+    REVERSAL_PENDING = "REVERSAL_PENDING"
+    REVERSED = "REVERSED"
+    STORED_FOR_FORWARDING = "STORED_FOR_FORWARDING"
+    FORWARDED = "FORWARDED"
+    CANCELLED = "CANCELLED"
+
+
+class PaymentKind(enum.StrEnum):
+    """A sale takes money; a refund gives it back (and names its sale)."""
+
+    SALE = "sale"
+    REFUND = "refund"
+
+
+S = PaymentState
+
+#: The legal transitions; anything else raises :class:`IllegalTransition`.
+TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
+    S.CREATED: frozenset({S.CARD_READ, S.CANCELLED}),
+    S.CARD_READ: frozenset({S.AUTH_REQUESTED, S.DECLINED, S.STORED_FOR_FORWARDING, S.CANCELLED}),
+    S.AUTH_REQUESTED: frozenset({S.APPROVED, S.DECLINED, S.UNKNOWN, S.STORED_FOR_FORWARDING}),
+    S.UNKNOWN: frozenset({S.APPROVED, S.DECLINED, S.REVERSAL_PENDING}),
+    S.APPROVED: frozenset({S.COMPLETED, S.REVERSAL_PENDING}),
+    S.REVERSAL_PENDING: frozenset({S.REVERSED}),
+    S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED}),
+    S.DECLINED: frozenset(),
+    S.COMPLETED: frozenset(),
+    S.REVERSED: frozenset(),
+    S.FORWARDED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+#: States with no way out.
+TERMINAL = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
+
+#: States in which the sale is done at the lane and head office gets a sale record (outbox).
+SETTLED = frozenset({S.COMPLETED, S.STORED_FOR_FORWARDING, S.FORWARDED})
+
+
+def check_transition(payment_id: str, current: PaymentState, requested: PaymentState) -> None:
+    """Raise unless ``current -> requested`` is a legal transition.
+
+    Args:
+        payment_id: Named in the error.
+        current: The state in the journal.
+        requested: The state asked for.
+
+    Raises:
+        IllegalTransition: Naming the payment and both states.
+    """
+    if requested not in TRANSITIONS[current]:
+        raise IllegalTransition(payment_id, current.value, requested.value)
+
+
+class Action(enum.StrEnum):
+    """What restart recovery asks the daemon to do with an unfinished payment."""
+
+    #: Nothing was sent to the acquirer: close it (the till asks again).
+    CANCEL = "cancel"
+    #: A request was (or may have been) sent and no answer is journaled: ask the acquirer for
+    #: the status under the stored idempotency key; reverse if it cannot say.
+    STATUS_QUERY = "status_query"
+    #: Approved by the acquirer but not completed at the lane (or explicitly pending): reverse.
+    REVERSE = "reverse"
+    #: Offline-approved and in the vault: forward the stored authorisation request.
+    FORWARD = "forward"
+
+
+_ACTIONS: dict[PaymentState, Action] = {
+    S.CREATED: Action.CANCEL,
+    S.CARD_READ: Action.CANCEL,
+    S.AUTH_REQUESTED: Action.STATUS_QUERY,
+    S.UNKNOWN: Action.STATUS_QUERY,
+    S.APPROVED: Action.REVERSE,
+    S.REVERSAL_PENDING: Action.REVERSE,
+    S.STORED_FOR_FORWARDING: Action.FORWARD,
+}
+
+
+def recovery_action(state: PaymentState) -> Action | None:
+    """The recovery action for a payment found in ``state`` at start-up (None: nothing to do)."""
+    return _ACTIONS.get(state)

@@ -1,0 +1,338 @@
+"""The journal's synchronous SQLite work; every method runs on the journal's one worker thread.
+
+Each public method is one SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a payment's
+state change, its event row, its outbox record and its vault row commit together or not at all.
+:class:`gateway.journal.Journal` is the asyncio face of this class; nothing here may be called
+from the event loop thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from gateway.journal.errors import (
+    InvalidRecord,
+    RefundNotAllowed,
+    UnknownPayment,
+    VaultError,
+    VaultKeyError,
+)
+from gateway.journal.guard import check_value
+from gateway.journal.records import Event, OutboxItem, Payment, PendingPayment, Recovery
+from gateway.journal.states import (
+    SETTLED,
+    PaymentKind,
+    PaymentState,
+    check_transition,
+    recovery_action,
+)
+from gateway.journal.vault import SealedBlob, VaultKey, open_blob, seal
+
+__all__ = ["Store"]
+
+S = PaymentState
+#: Columns a transition may set besides the state (never a free-form column name).
+UPDATABLE = frozenset({"masked_pan", "aid", "auth_code", "response_code", "idempotency_key"})
+#: Fields of a sale record that the journal itself computes (not card data by construction).
+_OWN_NUMBERS = frozenset({"completed_ms"})
+#: Refunds in these states no longer count against the original sale's amount.
+_REFUND_VOID = (S.DECLINED.value, S.CANCELLED.value, S.REVERSED.value)
+
+
+class Store:
+    """SQLite operations on one connection, owned by one thread."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        clock: Callable[[], float],
+        random_bytes: Callable[[int], bytes],
+        vault_key: VaultKey | None,
+    ) -> None:
+        self.conn = conn
+        conn.row_factory = sqlite3.Row
+        self._clock = clock
+        self._random = random_bytes
+        self._key = vault_key
+
+    def now_ms(self) -> int:
+        """The injected clock, in whole milliseconds since the epoch."""
+        return round(self._clock() * 1000)
+
+    def _token(self, prefix: str, size: int) -> str:
+        # Base32 (letters and 2-7): never a long digit run for the card-data guard to trip on.
+        return prefix + base64.b32encode(self._random(size)).decode().rstrip("=").lower()
+
+    @contextmanager
+    def _txn(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _row(self, payment_id: str) -> sqlite3.Row:
+        row = self.conn.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
+        if row is None:
+            raise UnknownPayment(payment_id)
+        return row  # type: ignore[no-any-return]
+
+    # -- payments -------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        kind: PaymentKind,
+        lane: str,
+        amount: int,
+        currency: str,
+        actor: str,
+        items: Sequence[Any] | None,
+        refund_of: str | None,
+    ) -> Payment:
+        """Insert a payment in CREATED with its first event (from nothing to CREATED)."""
+        check_value("lane", lane)
+        check_value("actor", actor)
+        check_value("items", items)
+        items_json = None if items is None else json.dumps(list(items), separators=(",", ":"))
+        payment_id = self._token("pay_", 10)
+        now = self.now_ms()
+        with self._txn() as conn:
+            if refund_of is not None:
+                currency = self._check_refund(refund_of, amount)
+            conn.execute(
+                "INSERT INTO payments (id, kind, refund_of, lane, amount, currency, state, items,"
+                " created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    payment_id,
+                    kind.value,
+                    refund_of,
+                    lane,
+                    amount,
+                    currency,
+                    S.CREATED.value,
+                    items_json,
+                    now,
+                    now,
+                ),
+            )
+            self._event(payment_id, now, actor, None, S.CREATED, "")
+        return Payment.from_row(self._row(payment_id))
+
+    def _check_refund(self, original_id: str, amount: int) -> str:
+        row = self.conn.execute(
+            "SELECT kind, state, amount, currency FROM payments WHERE id = ?", (original_id,)
+        ).fetchone()
+        if row is None:
+            raise RefundNotAllowed(f"refund of {original_id!r}: no such sale")
+        if row["kind"] != PaymentKind.SALE.value or PaymentState(row["state"]) not in SETTLED:
+            raise RefundNotAllowed(
+                f"refund of {original_id!r}: the original is a {row['kind']} in {row['state']}"
+            )
+        placeholders = ", ".join("?" * len(_REFUND_VOID))
+        refunded = self.conn.execute(
+            f"SELECT coalesce(sum(amount), 0) FROM payments WHERE refund_of = ?"  # noqa: S608
+            f" AND state NOT IN ({placeholders})",
+            (original_id, *_REFUND_VOID),
+        ).fetchone()[0]
+        if refunded + amount > row["amount"]:
+            raise RefundNotAllowed(
+                f"refund of {original_id!r}: {amount} + {refunded} already refunded or pending"
+                f" exceeds the sale's {row['amount']}"
+            )
+        return str(row["currency"])
+
+    def _event(
+        self,
+        payment_id: str,
+        now: int,
+        actor: str,
+        old: PaymentState | None,
+        new: PaymentState,
+        reason: str,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO events (payment_id, at_ms, actor, from_state, to_state, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (payment_id, now, actor, None if old is None else old.value, new.value, reason),
+        )
+
+    def transition(
+        self,
+        payment_id: str,
+        new: PaymentState,
+        *,
+        actor: str,
+        reason: str = "",
+        updates: Mapping[str, str | None] | None = None,
+        new_key: bool = False,
+        vault_plaintext: bytes | None = None,
+    ) -> Payment:
+        """Move a payment to ``new`` in one transaction, with everything that goes with it.
+
+        The event row always; a fresh idempotency key when ``new_key``; the outbox record when
+        the payment settles (enters :data:`SETTLED` from outside it); the sealed vault row when
+        ``vault_plaintext`` is given; the vault purge when it reaches FORWARDED.
+
+        Raises:
+            UnknownPayment, IllegalTransition, CardDataRejected, VaultKeyError.
+        """
+        updates = dict(updates or {})
+        check_value("actor", actor)
+        check_value("reason", reason)
+        for column, value in updates.items():
+            if column not in UPDATABLE:
+                raise InvalidRecord(f"{column}: not a column a transition may set")
+            check_value(column, value)
+        if vault_plaintext is not None and self._key is None:
+            raise VaultKeyError("no vault key configured: cannot store for forwarding")
+        if new_key:
+            updates["idempotency_key"] = self._token("idem_", 15)
+        now = self.now_ms()
+        with self._txn() as conn:
+            old = PaymentState(self._row(payment_id)["state"])
+            check_transition(payment_id, old, new)
+            assignments = "".join(f", {column} = ?" for column in updates)
+            conn.execute(
+                f"UPDATE payments SET state = ?, updated_ms = ?{assignments}"  # noqa: S608
+                " WHERE id = ? AND state = ?",
+                (new.value, now, *updates.values(), payment_id, old.value),
+            )
+            self._event(payment_id, now, actor, old, new, reason)
+            if new in SETTLED and old not in SETTLED:
+                self._outbox_insert(payment_id, offline=new is S.STORED_FOR_FORWARDING, now=now)
+            if vault_plaintext is not None:
+                assert self._key is not None
+                blob = seal(self._key, payment_id, vault_plaintext)
+                conn.execute(
+                    "INSERT INTO vault (payment_id, version, key_id, nonce, ciphertext,"
+                    " created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                    (payment_id, blob.version, blob.key_id, blob.nonce, blob.ciphertext, now),
+                )
+            if new is S.FORWARDED:
+                conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
+        return Payment.from_row(self._row(payment_id))
+
+    def get(self, payment_id: str) -> Payment:
+        """The payment with this id."""
+        return Payment.from_row(self._row(payment_id))
+
+    def events(self, payment_id: str) -> list[Event]:
+        """The payment's events in order."""
+        self._row(payment_id)
+        rows = self.conn.execute(
+            "SELECT * FROM events WHERE payment_id = ? ORDER BY seq", (payment_id,)
+        ).fetchall()
+        return [Event.from_row(row) for row in rows]
+
+    # -- vault ------------------------------------------------------------------------------
+
+    def vault_open(self, payment_id: str) -> bytes:
+        """Decrypt the vault row of a payment awaiting forwarding."""
+        if self._key is None:
+            raise VaultKeyError("no vault key configured: cannot read the vault")
+        row = self.conn.execute(
+            "SELECT version, key_id, nonce, ciphertext FROM vault WHERE payment_id = ?",
+            (payment_id,),
+        ).fetchone()
+        if row is None:
+            self._row(payment_id)
+            raise VaultError(f"payment {payment_id!r}: nothing in the vault (forwarded?)")
+        blob = SealedBlob(row["version"], row["key_id"], row["nonce"], row["ciphertext"])
+        return open_blob(self._key, payment_id, blob)
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (old vault pages leave the WAL)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def _outbox_insert(self, payment_id: str, *, offline: bool, now: int) -> None:
+        record = Payment.from_row(self._row(payment_id)).sale_record(offline=offline)
+        # Defence in depth: every caller-supplied value was checked on its way in; the record
+        # is checked again except for the journal's own numbers (a millisecond timestamp is a
+        # 13-digit number that passes Luhn one time in ten).
+        check_value("outbox", {k: v for k, v in record.items() if k not in _OWN_NUMBERS})
+        self.conn.execute(
+            "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
+            (payment_id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
+        )
+
+    def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:
+        """Claim up to ``limit`` unsent records, oldest first, for ``lease_ms``."""
+        now = self.now_ms()
+        with self._txn() as conn:
+            rows = conn.execute(
+                "SELECT * FROM outbox WHERE sent_ms IS NULL AND"
+                " (claimed_until_ms IS NULL OR claimed_until_ms <= ?) ORDER BY id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, claimed_until_ms = ? WHERE id = ?",
+                [(now + lease_ms, row["id"]) for row in rows],
+            )
+        return [
+            OutboxItem(
+                row["id"],
+                row["payment_id"],
+                json.loads(row["body"]),
+                row["attempts"] + 1,
+                row["created_ms"],
+            )
+            for row in rows
+        ]
+
+    def mark_sent(self, ids: Sequence[int]) -> int:
+        """Mark records acknowledged by head office; returns how many changed."""
+        now = self.now_ms()
+        with self._txn() as conn:
+            return sum(
+                conn.execute(
+                    "UPDATE outbox SET sent_ms = ?, claimed_until_ms = NULL"
+                    " WHERE id = ? AND sent_ms IS NULL",
+                    (now, record_id),
+                ).rowcount
+                for record_id in ids
+            )
+
+    def mark_failed(self, ids: Sequence[int], error: str) -> None:
+        """Release claims after a failed send so the records are retried."""
+        check_value("error", error)
+        with self._txn() as conn:
+            conn.executemany(
+                "UPDATE outbox SET claimed_until_ms = NULL, last_error = ?"
+                " WHERE id = ? AND sent_ms IS NULL",
+                [(error[:500], record_id) for record_id in ids],
+            )
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def recover(self) -> Recovery:
+        """Release the previous run's outbox claims; list the payments that need an action."""
+        actionable = [state.value for state in PaymentState if recovery_action(state)]
+        with self._txn() as conn:
+            released = conn.execute(
+                "UPDATE outbox SET claimed_until_ms = NULL"
+                " WHERE sent_ms IS NULL AND claimed_until_ms IS NOT NULL"
+            ).rowcount
+            rows = conn.execute(
+                f"SELECT * FROM payments WHERE state IN ({', '.join('?' * len(actionable))})"  # noqa: S608
+                " ORDER BY created_ms, id",
+                actionable,
+            ).fetchall()
+            unsent = conn.execute("SELECT count(*) FROM outbox WHERE sent_ms IS NULL").fetchone()
+        pending = []
+        for row in rows:
+            payment = Payment.from_row(row)
+            action = recovery_action(payment.state)
+            assert action is not None
+            pending.append(PendingPayment(payment, action))
+        return Recovery(tuple(pending), int(unsent[0]), released)
