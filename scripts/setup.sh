@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
-SYSTEM_PACKAGES=(pcscd vsmartcard-vpcd mosquitto socat pcsc-tools)
+SYSTEM_PACKAGES=(pcscd vsmartcard-vpcd mosquitto socat pcsc-tools chromium)
 # Needed to build pyscard from source where no wheel fits this machine.
 BUILD_PACKAGES=(gcc swig libpcsclite-dev python3-dev)
 
@@ -18,6 +18,8 @@ ls /usr/lib/pcsc/drivers/serial/libifdvpcd.so* >/dev/null 2>&1 \
   || ls /usr/lib/*/pcsc/drivers/serial/libifdvpcd.so* >/dev/null 2>&1 || need_system+=(vsmartcard-vpcd)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_system+=(mosquitto)
 command -v socat >/dev/null 2>&1 || need_system+=(socat)
+# The status page's browser tests drive Debian's chromium through Playwright (executable_path).
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_system+=(chromium)
 
 if [ ${#need_system[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
