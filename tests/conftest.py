@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.pcsc",
     "tests.fixtures.mqtt",
     "tests.fixtures.serial",
+    "tests.fixtures.browser",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
