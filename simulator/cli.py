@@ -22,6 +22,7 @@ _SUBCOMMAND_MODULES = (
     "simulator.cli_acquirer",
     "simulator.cli_cards",
     "simulator.cli_devices",
+    "simulator.cli_head_office",
     "simulator.cli_tpe",
 )
 

@@ -1,0 +1,47 @@
+"""Errors of head-office sync (docs/sync.md).
+
+The tree is short on purpose (the aiomqtt/httpx habit: foreign exceptions are translated once,
+at the boundary, with ``raise ... from exc``)::
+
+    SyncError
+    ├── MessageError        a message from head office is malformed (topic, field, why)
+    └── CardDataRefused     an outgoing record looks like it holds card data; never quoted
+
+Broker outages are not errors of this tree: the publisher and the stock subscriber catch
+``aiomqtt.MqttError``, record it in ``diagnostics()`` and reconnect with jittered backoff.
+Stock store errors live in :mod:`gateway.stock`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CardDataRefused", "MessageError", "SyncError"]
+
+
+class SyncError(Exception):
+    """Base of the sync errors."""
+
+
+class MessageError(SyncError):
+    """A stock message from head office cannot be applied.
+
+    Attributes:
+        topic: The MQTT topic it came on.
+        field: The field that was wrong (``"version"``), or ``"payload"``.
+    """
+
+    def __init__(self, topic: str, field: str, why: str) -> None:
+        super().__init__(f"{topic}: {field}: {why}")
+        self.topic = topic
+        self.field = field
+
+
+class CardDataRefused(SyncError):
+    """An outgoing sale record holds something shaped like a PAN or track 2 (never quoted).
+
+    Attributes:
+        field: The JSON path of the offending value (``"items[0].note"``).
+    """
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: looks like card data; not published")
+        self.field = field

@@ -1,0 +1,172 @@
+"""The head-office wire format: topics and JSON payloads (docs/sync.md).
+
+Three topic families per shop, all under ``posgw/{shop}/``:
+
+* ``sales`` (shop → head office, QoS 1): one JSON sale record per message, from the journal's
+  outbox. At-least-once: head office deduplicates by ``id`` (the payment id).
+* ``stock/{sku}`` (head office → shop, QoS 1, retained): the level of one SKU with a version
+  that only grows, so an older message never overwrites a newer one, whatever the order in
+  which the broker delivers them.
+* ``status`` (shop → anyone, QoS 1, retained): ``online`` on connect; ``offline`` on a clean
+  stop, and as the MQTT last will when the gateway dies (MQTT 3.1.1, 3.1.2.5 Will Flag).
+
+Everything here is pure (no I/O), so it is tested without a broker.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.journal.errors import CardDataRejected, InvalidRecord
+from gateway.journal.guard import check_masked_pan, check_value
+from gateway.journal.records import OutboxItem
+from gateway.sync.errors import CardDataRefused, MessageError
+
+__all__ = [
+    "SCHEMA",
+    "StockUpdate",
+    "check_name",
+    "parse_stock_update",
+    "sale_message",
+    "sales_topic",
+    "status_payload",
+    "status_topic",
+    "stock_filter",
+    "stock_topic",
+]
+
+#: Version of the JSON payloads; bumped on an incompatible change.
+SCHEMA = 1
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: Largest version and level accepted (fits SQLite's signed 64-bit integer).
+_MAX_INT = 2**63 - 1
+
+
+def check_name(kind: str, value: str) -> str:
+    """A shop id or SKU usable as one MQTT topic level (no ``/``, ``+``, ``#``; MQTT 4.7.1).
+
+    Raises:
+        ValueError: Not 1-64 of ``A-Z a-z 0-9 . _ -``.
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(f"{kind}: expected 1-64 of A-Z a-z 0-9 . _ -")
+    return value
+
+
+def sales_topic(shop: str) -> str:
+    """``posgw/{shop}/sales``."""
+    return f"posgw/{shop}/sales"
+
+
+def stock_topic(shop: str, sku: str) -> str:
+    """``posgw/{shop}/stock/{sku}``."""
+    return f"posgw/{shop}/stock/{sku}"
+
+
+def stock_filter(shop: str) -> str:
+    """The subscription filter for every SKU of the shop: ``posgw/{shop}/stock/+``."""
+    return f"posgw/{shop}/stock/+"
+
+
+def status_topic(shop: str) -> str:
+    """``posgw/{shop}/status`` (retained)."""
+    return f"posgw/{shop}/status"
+
+
+def status_payload(shop: str, *, online: bool, clean: bool = True) -> bytes:
+    """The retained status: ``online``, or ``offline`` with ``clean`` false for the last will."""
+    state = "online" if online else "offline"
+    body: dict[str, Any] = {"schema": SCHEMA, "shop": shop, "state": state}
+    if not online:
+        body["clean"] = clean
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _iso_ms(ms: int) -> str:
+    when = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sale_message(item: OutboxItem, *, shop: str) -> bytes:
+    """The ``sales`` payload for one outbox record (the journal's sale record plus envelope).
+
+    Adds ``schema``, ``shop``, ``id`` (the payment id, head office's dedup key), ``outbox_id``
+    and ``time`` (ISO 8601 UTC of ``completed_ms``) to the record of docs/journal.md. The whole
+    message passes the journal's card-data guard again before it leaves (defence in depth: the
+    journal already refused card data on the way in); the masked PAN must be 6 + 4 at most.
+
+    Raises:
+        CardDataRefused: Something in the record is shaped like a PAN or a track 2.
+    """
+    body = dict(item.body)
+    completed = body.get("completed_ms")
+    message: dict[str, Any] = {
+        "schema": SCHEMA,
+        "shop": shop,
+        "id": item.payment_id,
+        "outbox_id": item.id,
+        "time": _iso_ms(completed) if isinstance(completed, int) else None,
+        **body,
+    }
+    try:
+        check_masked_pan(message.get("masked_pan"))
+    except (CardDataRejected, InvalidRecord) as exc:
+        raise CardDataRefused("masked_pan") from exc
+    try:
+        check_value("sale", message)
+    except CardDataRejected as exc:
+        raise CardDataRefused(exc.field) from exc
+    return json.dumps(message, separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class StockUpdate:
+    """One level from head office: ``level`` units of ``sku`` as of ``version``."""
+
+    sku: str
+    level: int
+    version: int
+
+
+def _int_field(topic: str, body: dict[str, Any], name: str, *, minimum: int) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MessageError(topic, name, "expected an integer")
+    if not minimum <= value <= _MAX_INT:
+        raise MessageError(topic, name, f"out of range {minimum}..2**63-1")
+    return value
+
+
+def parse_stock_update(topic: str, payload: bytes, *, shop: str) -> StockUpdate:
+    """Decode a ``stock/{sku}`` message: ``{"sku": str, "level": int >= 0, "version": int >= 1}``.
+
+    The SKU in the payload must match the topic's last level, so a message cannot be filed
+    under another product by mistake.
+
+    Raises:
+        MessageError: Wrong topic, not JSON, a missing or mistyped field, or a SKU mismatch.
+    """
+    prefix = f"posgw/{shop}/stock/"
+    if not topic.startswith(prefix):
+        raise MessageError(topic, "topic", f"expected {prefix}<sku>")
+    sku = topic[len(prefix) :]
+    try:
+        check_name("sku", sku)
+    except ValueError as exc:
+        raise MessageError(topic, "topic", str(exc)) from exc
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(topic, "payload", "not UTF-8 JSON") from exc
+    if not isinstance(body, dict):
+        raise MessageError(topic, "payload", "expected a JSON object")
+    if body.get("sku") != sku:
+        raise MessageError(topic, "sku", "does not match the topic")
+    level = _int_field(topic, body, "level", minimum=0)
+    version = _int_field(topic, body, "version", minimum=1)
+    return StockUpdate(sku=sku, level=level, version=version)
