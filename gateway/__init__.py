@@ -1,6 +1,6 @@
 """posgw gateway: the shop daemon (lanes, till API, journal, acquirer client, sync, status page).
 
-Present today: the ``posgw`` command line, the online payment API client (:mod:`gateway.acquirer`)
-and the crash-safe journal (:mod:`gateway.journal`); the daemon that ties them to the lanes
-comes with the gateway issues.
+Entry points: :mod:`gateway.app` (the daemon), :mod:`gateway.lanes` (one payment lane per reader
+or terminal), :mod:`gateway.till_api`, :mod:`gateway.journal`, :mod:`gateway.acquirer`,
+:mod:`gateway.sync` and :mod:`gateway.web`; ``docs/daemon.md`` describes the whole.
 """
