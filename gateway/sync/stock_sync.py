@@ -109,6 +109,7 @@ class StockSync:
     async def _consume(self, client: aiomqtt.Client) -> None:
         stopping = asyncio.create_task(self._stopping.wait())
         messages = aiter(client.messages)
+        nxt: asyncio.Future[aiomqtt.Message] | None = None
         try:
             while True:
                 nxt = asyncio.ensure_future(anext(messages))
@@ -121,6 +122,13 @@ class StockSync:
                 await self.handle(str(nxt.result().topic), nxt.result().payload)
         finally:
             stopping.cancel()
+            # Cancelled from outside (shutdown): the pending read must not outlive us and end,
+            # unretrieved, with the disconnection's MqttError.
+            if nxt is not None:
+                if not nxt.done():
+                    nxt.cancel()
+                elif not nxt.cancelled():
+                    nxt.exception()
 
     async def handle(self, topic: str, payload: object) -> bool:
         """Apply one stock message; True when it changed a level.

@@ -120,3 +120,16 @@ def test_bad_stock_messages(topic: str, payload: bytes, field: str) -> None:
         parse_stock_update(topic, payload, shop=SHOP)
     assert caught.value.field == field
     assert caught.value.topic == topic
+
+
+def test_generated_numbers_that_pass_luhn_still_publish() -> None:
+    # 1795616578989 ms (a completion time in 2026) passes the Luhn check, as one timestamp in ten
+    # does: the sale must still leave, or one sale in ten would wait in the outbox for ever.
+    from gateway.journal.guard import luhn_ok
+
+    assert luhn_ok("1795616578989")
+    message = json.loads(sale_message(record(completed_ms=1_795_616_578_989), shop=SHOP))
+    assert message["completed_ms"] == 1_795_616_578_989
+    # Card data in a caller's field is still refused.
+    with pytest.raises(CardDataRefused):
+        sale_message(record(completed_ms=1_795_616_578_989, auth_code=PAN), shop=SHOP)

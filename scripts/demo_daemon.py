@@ -1,0 +1,194 @@
+"""Demo stage: the posgw daemon with two simulated lanes, the simulated acquirer, head office.
+
+Everything runs on this machine: the daemon (gateway.app) with one chip lane and one
+contactless lane on ``sim://`` readers, the acquirer host (simulator.acquirer_host) checking
+ARQCs over HTTP, a private mosquitto with the simulated head office when mosquitto is installed.
+A till asks each lane for an amount over the till API, a virtual card is inserted or tapped, the
+payment goes online and is journaled, head office receives the sale, and the status page shows
+the shop. This script wires gateway and simulator together, which neither package may do.
+
+Usage: ``python scripts/demo_daemon.py [--serve SECONDS]`` (``--serve`` keeps the status page up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from drivers import sim
+from gateway.app import Daemon
+from gateway.config import parse_config
+from simulator.acquirer_host import AcquirerHost
+from simulator.card import VirtualCard
+from simulator.head_office import HeadOffice
+from simulator.keys import DEFAULT_KEYS_DIR
+
+#: What a PC/SC reader reports for a contactless card (PC/SC Part 3, 3.1.3.2.3).
+CONTACTLESS_ATR = bytes.fromhex("3B8F8001804F0CA0000003060300030000000068")
+SHOP = "demo-shop"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _mosquitto(workdir: Path) -> Iterator[int | None]:
+    """A private mosquitto on a free loopback port, or None when it is not installed."""
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
+                                          if Path("/usr/sbin/mosquitto").exists() else None)
+    if binary is None:
+        print("(head office skipped: mosquitto is not installed)")
+        yield None
+        return
+    port = _free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+                break
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _config(workdir: Path, acquirer_url: str, mqtt_port: int | None) -> Any:
+    key = workdir / "vault.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o600)
+    document: dict[str, Any] = {
+        "shop": SHOP,
+        "http": {"host": "127.0.0.1", "port": 0},
+        "journal": {"path": str(workdir / "journal.db")},
+        "vault": {"key_file": str(key)},
+        "acquirer": {"url": acquirer_url, "merchant_id": "DEMO0001", "terminal_id": "LANE0001"},
+        "terminal": {"extra_ca_keys": [str(DEFAULT_KEYS_DIR / "capk_sim.json")]},
+        "lanes": [
+            {"id": 1, "name": "Lane 1 (chip)", "reader": "sim://demo-lane1",
+             "interface": "contact", "pin_pad": "virtual:1234"},
+            {"id": 2, "name": "Lane 2 (contactless)", "reader": "sim://demo-lane2",
+             "interface": "contactless", "pin_pad": "none"},
+        ],
+    }  # fmt: skip
+    if mqtt_port is not None:
+        document["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port}
+    return parse_config(document, source="demo")
+
+
+async def _wait_prompt(session: aiohttp.ClientSession, base: str, lane: int, prompt: str) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            async with session.get(f"{base}/api/lanes") as response:
+                lanes = (await response.json())["lanes"]
+            if any(item["id"] == lane and item["prompt"] == prompt for item in lanes):
+                return
+            await asyncio.sleep(0.05)
+
+
+async def _sale(session: aiohttp.ClientSession, base: str, lane: int, amount: int,
+                card: str, *, contactless: bool) -> dict[str, Any]:
+    """The till asks ``lane`` for ``amount`` cents; the customer presents ``card``."""
+    async with session.post(f"{base}/api/lanes/{lane}/payments",
+                            json={"amount": amount, "currency": "EUR"}) as response:
+        created = await response.json()
+    await _wait_prompt(session, base, lane, "PRESENT CARD")
+    print(f"till: lane {lane} asks for {amount / 100:.2f} EUR; the lane shows PRESENT CARD")
+    slot = sim.slot(f"demo-lane{lane}")
+    if contactless:
+        slot.insert(VirtualCard.from_profile(card), CONTACTLESS_ATR)
+        print(f"customer: taps a virtual {card} card")
+    else:
+        slot.insert(VirtualCard.from_profile(card))
+        print(f"customer: inserts a virtual {card} card and types the PIN on the PIN pad")
+    async with session.get(f"{base}/api/payments/{created['id']}?wait=20") as response:
+        result: dict[str, Any] = await response.json()
+    slot.remove()
+    shown = {k: result.get(k) for k in ("state", "outcome", "masked_pan", "aid", "auth_code",
+                                        "response_code", "interface")}  # fmt: skip
+    print(f"lane {lane}: {json.dumps(shown)}")
+    return result
+
+
+async def run(serve: float) -> int:
+    """The whole stage; 0 when both sales completed."""
+    workdir = Path(tempfile.mkdtemp(prefix="posgw-demo-"))
+    host = AcquirerHost()
+    try:
+        acquirer_url = await host.start()
+        with _mosquitto(workdir) as mqtt_port:
+            office = None
+            if mqtt_port is not None:
+                office = HeadOffice(host="127.0.0.1", port=mqtt_port, shop=SHOP)
+                await office.start()
+            daemon = Daemon(_config(workdir, acquirer_url, mqtt_port))
+            task = asyncio.create_task(daemon.run(), name="demo.daemon")
+            try:
+                async with asyncio.timeout(20):
+                    while not daemon.ready:
+                        if task.done():
+                            task.result()
+                        await asyncio.sleep(0.02)
+                base = f"http://127.0.0.1:{daemon.http_port}"
+                print(f"daemon ready: till API and status page at {base}/")
+                async with aiohttp.ClientSession() as session:
+                    first = await _sale(session, base, 1, 1250, "visa_credit", contactless=False)
+                    second = await _sale(session, base, 2, 890, "ctls_mc_cda_online",
+                                         contactless=True)
+                    async with session.get(f"{base}/status.json") as response:
+                        status = await response.json()
+                    async with session.get(f"{base}/") as response:
+                        page_ok = response.status == 200 and "<html" in (await response.text())
+                print(f"status page: {'ok' if page_ok else 'FAILED'}; journal today: "
+                      f"{json.dumps(status.get('journal'))}")
+                if office is not None:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(10):
+                            await office.wait_for_sales(2)
+                    for sale in office.sales.values():
+                        print(f"head office received: {json.dumps(sale)[:160]}")
+                if serve > 0:
+                    print(f"status page stays up for {serve:.0f} s at {base}/")
+                    await asyncio.sleep(serve)
+            finally:
+                daemon.request_stop()
+                await asyncio.wait_for(task, 20)
+                if office is not None:
+                    await office.stop()
+        done = all(sale.get("state") == "COMPLETED" for sale in (first, second))
+        return 0 if done and page_ok else 1
+    finally:
+        await host.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", type=float, default=0.0, metavar="SECONDS",
+                        help="keep the daemon and its status page up this long at the end")
+    return asyncio.run(run(parser.parse_args().serve))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
