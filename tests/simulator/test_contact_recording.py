@@ -61,7 +61,8 @@ def test_tampered_recording_no_longer_matches(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     record = tmp_path / "rec.json"
-    assert main(["pay", "--card", "cda_card", "--amount", "12.50", "--record", str(record)]) == 0
+    assert main(["pay", "--card", "cda_card", "--amount", "12.50", "--random-draw", "99",
+                 "--record", str(record)]) == 0  # fmt: skip
     capsys.readouterr()
     document = json.loads(record.read_text())
     genac = next(a for a in document["apdus"] if a["cmd"].startswith("80AE"))
