@@ -17,7 +17,7 @@ The ICC dynamic data starts with the ICC Dynamic Number length (2-8) and the num
 
 from __future__ import annotations
 
-from terminal.oda.recovery import HASH_LEN, HASH_SHA1, envelope_ok, rsa_recover, sha1
+from terminal.oda.recovery import HASH_LEN, recover_signed_data
 from terminal.oda.results import (
     IccDynamicData,
     IccPublicKey,
@@ -54,22 +54,14 @@ def recover_sdad(
     Returns:
         The ICC Dynamic Data field (its length byte L_DD stripped), or an :class:`OdaFailure`.
     """
-    if not sdad:
-        return OdaFailure(_STAGE, OdaCheck.DATA_MISSING, "tag 9F4B absent")
     key = icc.key if isinstance(icc, IccPublicKey) else icc
-    size = key.size
-    if len(sdad) != size:
-        return OdaFailure(_STAGE, OdaCheck.LENGTH, f"{len(sdad)} bytes, modulus {size}")
-    recovered = rsa_recover(key, sdad)
-    if recovered is None or size < 4 + HASH_LEN + 1 or not envelope_ok(recovered):
-        return OdaFailure(_STAGE, OdaCheck.RECOVERY)
-    if recovered[1] != SDAD_FORMAT:
-        return OdaFailure(_STAGE, OdaCheck.FORMAT, f"format {recovered[1]:02X}")
-    if recovered[2] != HASH_SHA1:
-        return OdaFailure(_STAGE, OdaCheck.HASH_ALGORITHM, f"indicator {recovered[2]:02X}")
-    end = size - HASH_LEN - 1
-    if sha1(recovered[1:end], terminal_dynamic_data) != recovered[end:-1]:
-        return OdaFailure(_STAGE, OdaCheck.HASH)
+    recovered = recover_signed_data(
+        key, sdad, stage=_STAGE, tag="9F4B", data_format=SDAD_FORMAT, header=4,
+        hashed_extra=terminal_dynamic_data,
+    )  # fmt: skip
+    if isinstance(recovered, OdaFailure):
+        return recovered
+    end = key.size - HASH_LEN - 1
     length = recovered[3]
     if 4 + length > end:
         return OdaFailure(_STAGE, OdaCheck.DYNAMIC_DATA, f"L_DD {length} exceeds the block")

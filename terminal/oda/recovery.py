@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 
-from terminal.oda.results import RsaPublicKey
+from terminal.oda.results import OdaCheck, OdaFailure, OdaStage, RsaPublicKey
 
 __all__ = [
     "HASH_LEN",
@@ -27,6 +27,7 @@ __all__ = [
     "digits",
     "envelope_ok",
     "parse_mmyy",
+    "recover_signed_data",
     "rsa_recover",
     "sha1",
 ]
@@ -69,6 +70,51 @@ def envelope_ok(recovered: bytes) -> bool:
         and recovered[0] == RECOVERED_HEADER
         and recovered[-1] == RECOVERED_TRAILER
     )
+
+
+def recover_signed_data(
+    key: RsaPublicKey,
+    signature: bytes | None,
+    *,
+    stage: OdaStage,
+    tag: str,
+    data_format: int,
+    header: int,
+    hashed_extra: bytes,
+) -> bytes | OdaFailure:
+    """Recover a signed data block and run the checks SSAD and SDAD share (Book 2, 5.4; 6.5.2).
+
+    Checks, in the spec's order: present, length equal to the modulus, envelope (6A .. BC),
+    the format byte, the hash algorithm, then the hash over format .. pad and ``hashed_extra``.
+
+    Args:
+        key: The public key recovering the block (issuer for SSAD, ICC for SDAD).
+        signature: The signature (tag 93 or 9F4B).
+        stage: Where a failure is reported.
+        tag: The tag name for the "absent" failure.
+        data_format: The expected format byte (03 SSAD, 05 SDAD).
+        header: Bytes before the pad that must fit (envelope header included).
+        hashed_extra: Data the hash covers after the recovered part (static or terminal data).
+
+    Returns:
+        The recovered block, or an :class:`OdaFailure` naming the failed check.
+    """
+    if not signature:
+        return OdaFailure(stage, OdaCheck.DATA_MISSING, f"tag {tag} absent")
+    size = key.size
+    if len(signature) != size:
+        return OdaFailure(stage, OdaCheck.LENGTH, f"{len(signature)} bytes, modulus {size}")
+    recovered = rsa_recover(key, signature)
+    if recovered is None or size < header + HASH_LEN + 1 or not envelope_ok(recovered):
+        return OdaFailure(stage, OdaCheck.RECOVERY)
+    if recovered[1] != data_format:
+        return OdaFailure(stage, OdaCheck.FORMAT, f"format {recovered[1]:02X}")
+    if recovered[2] != HASH_SHA1:
+        return OdaFailure(stage, OdaCheck.HASH_ALGORITHM, f"indicator {recovered[2]:02X}")
+    end = size - HASH_LEN - 1
+    if sha1(recovered[1:end], hashed_extra) != recovered[end:-1]:
+        return OdaFailure(stage, OdaCheck.HASH)
+    return recovered
 
 
 def sha1(*parts: bytes) -> bytes:

@@ -10,10 +10,9 @@ data authentication code (2) | pad BB (N_I - 26) | hash (20) | BC``.
 
 from __future__ import annotations
 
-from terminal.oda.recovery import HASH_LEN, HASH_SHA1, envelope_ok, rsa_recover, sha1
+from terminal.oda.recovery import recover_signed_data
 from terminal.oda.results import (
     IssuerPublicKey,
-    OdaCheck,
     OdaFailure,
     OdaStage,
     RsaPublicKey,
@@ -44,21 +43,11 @@ def verify_ssad(
         An :class:`SdaResult` carrying the Data Authentication Code (store it as tag 9F45),
         or an :class:`OdaFailure`.
     """
-    stage = OdaStage.SSAD
-    if not ssad:
-        return OdaFailure(stage, OdaCheck.DATA_MISSING, "tag 93 absent")
     key = issuer.key if isinstance(issuer, IssuerPublicKey) else issuer
-    size = key.size
-    if len(ssad) != size:
-        return OdaFailure(stage, OdaCheck.LENGTH, f"{len(ssad)} bytes, modulus {size}")
-    recovered = rsa_recover(key, ssad)
-    if recovered is None or size < 5 + HASH_LEN + 1 or not envelope_ok(recovered):
-        return OdaFailure(stage, OdaCheck.RECOVERY)
-    if recovered[1] != SSAD_FORMAT:
-        return OdaFailure(stage, OdaCheck.FORMAT, f"format {recovered[1]:02X}")
-    if recovered[2] != HASH_SHA1:
-        return OdaFailure(stage, OdaCheck.HASH_ALGORITHM, f"indicator {recovered[2]:02X}")
-    end = size - HASH_LEN - 1
-    if sha1(recovered[1:end], static_data) != recovered[end:-1]:
-        return OdaFailure(stage, OdaCheck.HASH)
+    recovered = recover_signed_data(
+        key, ssad, stage=OdaStage.SSAD, tag="93", data_format=SSAD_FORMAT, header=5,
+        hashed_extra=static_data,
+    )  # fmt: skip
+    if isinstance(recovered, OdaFailure):
+        return recovered
     return SdaResult(data_authentication_code=recovered[3:5])
