@@ -28,6 +28,7 @@ from terminal import tags
 from terminal.dol import DolEntry
 from terminal.masking import mask_apdu_hex, mask_pan
 from terminal.result import TraceEntry
+from terminal.tlv import TlvError, decode, iter_tlvs
 
 __all__ = [
     "COMMAND_NAMES",
@@ -69,52 +70,22 @@ def _mask_value_hex(tag: int, value: bytes) -> str:
 
 
 def mask_tlv_hex(data: bytes) -> str | None:
-    """Hex of BER-TLV data with sensitive primitives masked in place, or ``None`` if not TLV."""
-    out: list[str] = []
-    if not _walk(data, 0, len(data), out, 0):
+    """Hex of BER-TLV data with sensitive primitives masked in place, or ``None`` if not TLV.
+
+    Tags, lengths and padding keep their hex; each primitive value is replaced by its masked
+    rendering at the offset :func:`terminal.tlv.decode` reports, so lengths are unchanged.
+    """
+    try:
+        objects = decode(data)
+    except TlvError:
         return None
-    return "".join(out)
-
-
-def _walk(data: bytes, start: int, end: int, out: list[str], depth: int) -> bool:
-    i = start
-    while i < end:
-        first = data[i]
-        if first in (0x00, 0xFF):
-            out.append(f"{first:02X}")
-            i += 1
-            continue
-        head = i
-        tag = first
-        i += 1
-        if first & 0x1F == 0x1F:
-            while True:
-                if i >= end or i - head > 3:
-                    return False
-                tag = (tag << 8) | data[i]
-                i += 1
-                if not data[i - 1] & 0x80:
-                    break
-        if i >= end:
-            return False
-        length = data[i]
-        i += 1
-        if length & 0x80:
-            count = length & 0x7F
-            if not 1 <= count <= 3 or i + count > end:
-                return False
-            length = int.from_bytes(data[i : i + count], "big")
-            i += count
-        if i + length > end:
-            return False
-        out.append(data[head:i].hex().upper())
-        if first & 0x20 and depth < 8:
-            if not _walk(data, i, i + length, out, depth + 1):
-                return False
-        else:
-            out.append(_mask_primitive(tag, data[i : i + length]))
-        i += length
-    return True
+    out = data.hex().upper()
+    for obj in iter_tlvs(objects):
+        if obj.children is None and obj.value:
+            start = 2 * obj.offset
+            stop = start + 2 * len(obj.value)
+            out = out[:start] + _mask_primitive(obj.tag, obj.value) + out[stop:]
+    return out
 
 
 #: VERIFY (PIN block or enciphered PIN data) and the PIN CHANGE/UNBLOCK script command
