@@ -137,3 +137,9 @@ async def test_bad_cli_arguments_exit_2() -> None:
         proc = await _spawn(*argv)
         async with asyncio.timeout(10):
             assert await proc.wait() == 2
+
+
+def test_decision_repr_hides_the_card_number() -> None:
+    from simulator.tpe.rules import TEST_PAN, Decision
+
+    assert TEST_PAN not in repr(Decision(approved=True))
