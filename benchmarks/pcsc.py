@@ -1,4 +1,4 @@
-"""APDU round trip through pyscard + pcscd + vpcd: raw pyscard vs the posgw PC/SC driver.
+"""APDU round trip through pcscd + vpcd: raw pyscard vs the posgw PC/SC driver's two backends.
 
 Starts its own private pcscd with a vpcd reader (simulator.pcscd) and a virtual ICC in its own
 process (``python -m simulator.vpcd``: the card is outside the process measured), then measures,
@@ -11,19 +11,22 @@ answer), each series on its own shared connection:
   answer split into data, SW1, SW2), blocking on the benchmark thread;
 * ``raw_scard_thread``: ``SCardTransmit`` from asyncio the stock way, ``run_in_executor`` on a
   one-thread pool: what raw pyscard costs once it obeys "nothing blocking in ``async def``";
-* ``driver``: ``await reader.transceive()`` of ``pcsc://`` (state checks, watchdog timeout,
-  hop to the device thread, error mapping, trace check);
-* ``executor_hop_noop``: the device-thread hop alone, on a call that does nothing.
+* ``driver``: ``await reader.transceive()`` of ``pcsc://`` with its default, native backend
+  (state checks, watchdog timeout, pcscd's socket protocol written and answered on the loop,
+  error mapping, trace check): no thread;
+* ``driver_pyscard``: the same through ``pcsc://...?backend=pyscard`` (pyscard on the device
+  thread);
+* ``executor_hop_noop``: the pyscard backend's device-thread hop alone, on a call that does
+  nothing.
 
-What bounds ``driver_overhead_ratio_vs_raw_scard``: nothing blocking may run on the loop, so
-each exchange costs two thread wake-ups (loop to device thread and back) plus a loop iteration.
-On the 2-vCPU KVM guest this was tuned on, each wake-up measured 15-25 us (probably the idle
-vCPU's halt and wake through the hypervisor; ``guest_halt_poll_ns`` is 0 there), so the hop adds
-60-75 us to a 115-200 us exchange: 1.45-1.6x. ``executor_hop_noop`` is the same hop between
-two threads that have not gone idle for long.
+Why two backends: nothing blocking may run on the loop, so the pyscard backend pays two thread
+wake-ups per exchange (loop to device thread and back), 15-25 us each on the 2-vCPU KVM guest
+this was tuned on (idle vCPU halt and wake; ``guest_halt_poll_ns`` is 0 there), 1.4-1.6x raw.
+The native backend makes the same system calls as libpcsclite (its write, then a wait for the
+answer), with the wait in the event loop instead of a blocked thread.
 
 Series are interleaved in rounds (order rotated each round) after a warm-up, so drift in the
-machine's load hits all of them alike. Prints ``name: value unit`` lines: medians, p99, the
+machine's load hits all of them alike. Prints ``name: value unit`` lines: medians, p99, each
 driver's ratio of medians to each raw flavour (the baseline is in the name) and its overhead.
 Run: ``.venv/bin/python benchmarks/pcsc.py [--n 6000] [--rounds 20]``.
 """
@@ -113,14 +116,15 @@ class Series:
         self._connection.connect(CardConnection.T1_protocol)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raw")
 
-        async def open_driver() -> CardReader:
-            reader = await open_device(f"pcsc://{reader_name}?share=shared")
+        async def open_driver(backend: str) -> CardReader:
+            reader = await open_device(f"pcsc://{reader_name}?share=shared&backend={backend}")
             assert isinstance(reader, CardReader)
             async with asyncio.timeout(10):
                 await reader.wait_for_card()
             return reader
 
-        self.reader = runner.run(open_driver())
+        self.reader = runner.run(open_driver("native"))
+        self.reader_pyscard = runner.run(open_driver("pyscard"))
 
     def runs(self) -> dict[str, Callable[[int], list[float]]]:
         """Name -> series runner, in the order of the first round."""
@@ -128,7 +132,8 @@ class Series:
             "raw_scard": self.raw_scard,
             "raw_cardconnection": self.raw_cardconnection,
             "raw_scard_thread": lambda n: self._runner.run(self.raw_scard_thread(n)),
-            "driver": lambda n: self._runner.run(self.driver(n)),
+            "driver": lambda n: self._runner.run(self.driver(self.reader, n)),
+            "driver_pyscard": lambda n: self._runner.run(self.driver(self.reader_pyscard, n)),
             "executor_hop_noop": lambda n: self._runner.run(self.hop_noop(n)),
         }
 
@@ -170,9 +175,9 @@ class Series:
             assert len(response) == ANSWER_LENGTH
         return samples
 
-    async def driver(self, n: int) -> list[float]:
-        """``await reader.transceive(capdu)`` of the ``pcsc://`` driver."""
-        transceive = self.reader.transceive
+    async def driver(self, reader: Any, n: int) -> list[float]:
+        """``await reader.transceive(capdu)`` of a ``pcsc://`` driver."""
+        transceive = reader.transceive
         samples = []
         for _ in range(n):
             start = pc()
@@ -183,7 +188,7 @@ class Series:
 
     async def hop_noop(self, n: int) -> list[float]:
         """The driver's device thread running a call that does nothing."""
-        run, noop = self.reader.executor.run, int
+        run, noop = self.reader_pyscard.executor.run, int
         samples = []
         for _ in range(n):
             start = pc()
@@ -196,6 +201,7 @@ class Series:
         from smartcard import scard
 
         self._runner.run(self.reader.close())
+        self._runner.run(self.reader_pyscard.close())
         self._pool.shutdown()
         self._connection.disconnect()
         self._connection.release()
@@ -237,10 +243,11 @@ def main() -> None:
             icc.terminate()
             icc.wait(10)
     medians = {name: stats(name, values) for name, values in samples.items()}
-    driver = medians["driver"]
-    for baseline in ("raw_scard", "raw_cardconnection", "raw_scard_thread"):
-        print(f"driver_overhead_ratio_vs_{baseline}: {driver / medians[baseline]:.3f} x")
-        print(f"driver_overhead_vs_{baseline}: {(driver - medians[baseline]) * 1e6:.1f} us")
+    for driver in ("driver", "driver_pyscard"):
+        for baseline in ("raw_scard", "raw_cardconnection", "raw_scard_thread"):
+            ratio, extra = medians[driver] / medians[baseline], medians[driver] - medians[baseline]
+            print(f"{driver}_overhead_ratio_vs_{baseline}: {ratio:.3f} x")
+            print(f"{driver}_overhead_vs_{baseline}: {extra * 1e6:.1f} us")
     print(f"samples_per_series: {len(samples['driver'])} exchanges")
 
 

@@ -229,6 +229,8 @@ class CardReader(Device):
         self._check_open()
         try:
             atr = await self._connect()
+        except DriverError:
+            raise  # typed already (drivers.Timeout is an OSError too)
         except OSError as exc:
             raise DeviceUnavailable("power on failed", device=self.name) from exc
         self.atr = atr

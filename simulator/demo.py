@@ -80,7 +80,7 @@ def main() -> int:
         failures += cli.main(["replay", str(trace)]) != 0
     else:
         print(f"(skipped: {trace} not found)")
-    _stage("6. posgw-sim pay --reader: the same kernel through pyscard, pcscd and vpcd")
+    _stage("6. posgw-sim pay --reader: the same kernel through pcscd and vpcd")
     try:
         failures += _pay_through_vpcd() != 0
     except (OSError, subprocess.SubprocessError, RuntimeError) as exc:

@@ -18,6 +18,7 @@ from typing import Any
 from smartcard import scard
 
 from drivers.base import ReaderEventKind
+from drivers.pcsc.common import presence_events
 from drivers.pcsc.errors import E_CANCELLED, E_TIMEOUT, S_SUCCESS
 
 __all__ = ["PNP_READER", "ReaderMonitor", "match_reader"]
@@ -160,16 +161,10 @@ class ReaderMonitor:
 
     def _card_state(self, name: str, state: int, atr: bytes) -> None:
         present = bool(state & scard.SCARD_STATE_PRESENT) and not state & scard.SCARD_STATE_MUTE
-        if present and self.present:
-            old = self._counter
-            if state >> 16 != old:  # removed and re-inserted between two looks
-                self._report(ReaderEventKind.CARD_REMOVED, name, None)
-                self._report(ReaderEventKind.CARD_INSERTED, name, atr)
-        elif present:
-            self._report(ReaderEventKind.CARD_INSERTED, name, atr)
-        elif self.present:
-            self._report(ReaderEventKind.CARD_REMOVED, name, None)
+        counter = state >> 16  # pcsc-lite puts the reader's event counter in the high word
+        for kind in presence_events(self.present, self._counter, present, counter):
+            self._report(kind, name, atr if kind is ReaderEventKind.CARD_INSERTED else None)
         self.present = present
-        self._counter = state >> 16
+        self._counter = counter
 
     _counter = 0

@@ -1,4 +1,4 @@
-"""The PC/SC card reader: pyscard's SCard API to pcscd, behind :class:`~drivers.base.CardReader`.
+"""The pyscard PC/SC backend: pyscard's SCard API to pcscd, on the device's thread.
 
 * Card operations (connect, transmit, control) run on the device's one executor thread, with
   a PC/SC context of their own; monitoring runs on :class:`~drivers.pcsc.monitor.ReaderMonitor`
@@ -19,68 +19,28 @@ from typing import Any
 
 from smartcard import scard
 
-from drivers.base import CardReader, ReaderEventKind
 from drivers.errors import DriverError, NoCard, ProtocolError, ReaderRemoved
 from drivers.executor import LoopBridge, join_thread
+from drivers.pcsc.common import UNPOWER_CARD, PcscReader
 from drivers.pcsc.errors import S_SUCCESS, SERVICE_GONE, translate
 from drivers.pcsc.features import CM_IOCTL_GET_FEATURE_REQUEST, parse_features
 from drivers.pcsc.monitor import ReaderMonitor
 
-__all__ = ["PROTOCOLS", "SHARE_MODES", "PcscReader"]
-
-SHARE_MODES = {"exclusive": scard.SCARD_SHARE_EXCLUSIVE, "shared": scard.SCARD_SHARE_SHARED}
-PROTOCOLS = {
-    "any": scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
-    "T=0": scard.SCARD_PROTOCOL_T0,
-    "T=1": scard.SCARD_PROTOCOL_T1,
-}
+__all__ = ["PyscardReader"]
 
 
-class PcscReader(CardReader):
-    """A reader slot named by exact name or glob (``pcsc://*Contactless*``)."""
+class PyscardReader(PcscReader):
+    """The pyscard backend (``pcsc://NAME?backend=pyscard``)."""
 
-    #: Seconds to wait for the service to report a removal after an answer without SW.
-    EMPTY_ANSWER_GRACE = 1.5
+    backend = "pyscard"
 
-    def __init__(
-        self,
-        *,
-        url: str,
-        pattern: str,
-        share: str = "exclusive",
-        protocol: str = "any",
-        timeout: float | None = 5.0,
-        clock: Any = time.monotonic,
-    ) -> None:
-        """Create the reader (no I/O until ``open``).
-
-        Args:
-            url: Device URL.
-            pattern: Reader name or glob pattern.
-            share: ``"exclusive"`` or ``"shared"`` access to the card.
-            protocol: ``"any"``, ``"T=0"`` or ``"T=1"``.
-            timeout: Seconds allowed for one exchange.
-            clock: Monotonic clock.
-        """
-        super().__init__(url=url, name=pattern, timeout=timeout, clock=clock)
-        self.pattern = pattern
-        self._share = SHARE_MODES[share]
-        self._protocols = PROTOCOLS[protocol]
+    def __init__(self, **options: Any) -> None:
+        """Create the reader (options of :class:`~drivers.pcsc.common.PcscReader`)."""
+        super().__init__(**options)
         self._context: Any = None
-        self._card: Any = None
-        self._active_protocol = 0
         self._monitor: ReaderMonitor | None = None
         self._bridge: LoopBridge | None = None
-        self.reader_present = False
-        self._epoch = 0  # bumped when the reader goes away: contexts from before are stale
         self._context_epoch = 0
-
-    @property
-    def protocol(self) -> str | None:
-        """``"T=0"`` or ``"T=1"`` while a card session is open."""
-        if self._card is None:
-            return None
-        return "T=0" if self._active_protocol == scard.SCARD_PROTOCOL_T0 else "T=1"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -103,14 +63,6 @@ class PcscReader(CardReader):
             monitor.stop()
             await join_thread(monitor.thread)
 
-    def _on_monitor(self, kind: ReaderEventKind, name: str, atr: bytes | None) -> None:
-        if kind is ReaderEventKind.READER_ADDED:
-            self.name, self.reader_present = name, True
-        elif kind is ReaderEventKind.READER_REMOVED:
-            self.reader_present = False
-            self._epoch += 1
-        self._emit(kind, atr)
-
     # -- blocking calls, on the executor thread --------------------------------------------
 
     def _ensure_context(self) -> Any:
@@ -132,7 +84,7 @@ class PcscReader(CardReader):
     def _release_card(self) -> None:
         card, self._card = self._card, None
         if card is not None:
-            scard.SCardDisconnect(card, scard.SCARD_UNPOWER_CARD)
+            scard.SCardDisconnect(card, UNPOWER_CARD)
 
     def _release_all(self) -> None:
         try:
@@ -214,11 +166,3 @@ class PcscReader(CardReader):
 
     async def _transceive(self, capdu: bytes) -> bytes:
         return await self.executor.run(self._transmit_blocking, capdu)
-
-    def diagnostics(self) -> dict[str, Any]:
-        """Adds reader presence and the active protocol."""
-        return {
-            **super().diagnostics(),
-            "reader_present": self.reader_present,
-            "protocol": self.protocol,
-        }

@@ -56,18 +56,23 @@ async def _cycle(pcscd: PrivatePcscd, reader: object, icc: object, events: objec
     return time.perf_counter() - reappeared
 
 
+@pytest.mark.parametrize("backend", ["native", "pyscard"])
 async def test_unplug_replug_cycles(
-    pcscd: PrivatePcscd, attach_icc: AttachIcc, record_property: pytest.RecordProperty
+    pcscd: PrivatePcscd,
+    attach_icc: AttachIcc,
+    record_property: pytest.RecordProperty,
+    backend: str,
 ) -> None:
     icc = await attach_icc(Ok())
     # warm up the default executor and pcsc-lite before taking the baseline
-    async with await open_device(f"pcsc://{pcscd.readers[0].name}") as reader:
+    url = f"pcsc://{pcscd.readers[0].name}?backend={backend}"
+    async with await open_device(url) as reader:
         await reader.wait_for_card()
     await asyncio.to_thread(lambda: None)
     threads_before, fds_before = threading.active_count(), _fds()
 
     durations: list[float] = []
-    reader = await open_device(f"pcsc://{pcscd.readers[0].name}")
+    reader = await open_device(url)
     events = reader.events()
     try:
         await reader.wait_for_card()
@@ -87,7 +92,7 @@ async def test_unplug_replug_cycles(
     }
     for key, value in figures.items():
         record_property(key, value)
-    print(f"unplug/replug: {figures}")
+    print(f"unplug/replug ({backend}): {figures}")
     assert figures["cycles"] == CYCLES
     assert figures["over_2s"] == 0, figures
     assert threading.active_count() == threads_before

@@ -24,39 +24,29 @@ from drivers.pcsc import PcscReader
 from drivers.pcsc.features import parse_features
 from simulator.pcscd import PrivatePcscd
 from tests.fixtures.leaks import no_leaks  # noqa: F401 - used by pytestmark
-from tests.fixtures.pcsc import AttachIcc
+from tests.fixtures.pcsc import AttachIcc, Blocking
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.usefixtures("no_leaks")]
 
 
-class Blocking:
-    """INS 0x99 waits until released (a slow card); everything else answers 9000."""
-
-    def __init__(self) -> None:
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def _slow(self) -> bytes:
-        self.entered.set()
-        await self.release.wait()
-        return b"\x90\x00"
-
-    def process(self, capdu: bytes) -> bytes | asyncio.Future[bytes]:
-        if capdu[1] == 0x99:
-            return asyncio.ensure_future(self._slow())
-        return b"\x90\x00"
+@pytest.fixture(params=["native", "pyscard"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each fault is shown on both backends of ``pcsc://``."""
+    return str(request.param)
 
 
-async def _ready_reader(pcscd: PrivatePcscd) -> PcscReader:
-    device = await open_device(f"pcsc://{pcscd.readers[0].name}")
+async def _ready_reader(pcscd: PrivatePcscd, backend: str) -> PcscReader:
+    device = await open_device(f"pcsc://{pcscd.readers[0].name}", backend=backend)
     assert isinstance(device, PcscReader)
     return device
 
 
-async def test_card_removed_mid_transaction(pcscd: PrivatePcscd, attach_icc: AttachIcc) -> None:
+async def test_card_removed_mid_transaction(
+    pcscd: PrivatePcscd, attach_icc: AttachIcc, backend: str
+) -> None:
     card = Blocking()
     icc = await attach_icc(card)
-    async with await _ready_reader(pcscd) as reader:
+    async with await _ready_reader(pcscd, backend) as reader:
         async with asyncio.timeout(5):
             await reader.wait_for_card()
         in_flight = asyncio.ensure_future(reader.transceive(bytes.fromhex("0099000000")))
@@ -72,11 +62,11 @@ async def test_card_removed_mid_transaction(pcscd: PrivatePcscd, attach_icc: Att
 
 
 async def test_reader_unplugged_mid_transaction(
-    pcscd: PrivatePcscd, attach_icc: AttachIcc
+    pcscd: PrivatePcscd, attach_icc: AttachIcc, backend: str
 ) -> None:
     card = Blocking()
     await attach_icc(card)
-    reader = await _ready_reader(pcscd)
+    reader = await _ready_reader(pcscd, backend)
     try:
         async with asyncio.timeout(5):
             await reader.wait_for_card()
@@ -102,10 +92,10 @@ async def test_reader_unplugged_mid_transaction(
 
 
 async def test_pcscd_restart_backend_recovers(
-    pcscd: PrivatePcscd, attach_icc: AttachIcc
+    pcscd: PrivatePcscd, attach_icc: AttachIcc, backend: str
 ) -> None:
     icc = await attach_icc(Blocking())
-    async with await _ready_reader(pcscd) as reader:
+    async with await _ready_reader(pcscd, backend) as reader:
         async with asyncio.timeout(5):
             await reader.wait_for_card()
         assert await reader.transceive(bytes.fromhex("00010000")) == b"\x90\x00"

@@ -1,4 +1,4 @@
-"""PcscReader through the real pcscd + vpcd stack: events, T=1 and T=0 exchanges."""
+"""Both PC/SC backends through the real pcscd + vpcd stack: events, T=1 and T=0 exchanges."""
 
 from __future__ import annotations
 
@@ -30,14 +30,23 @@ class Applet:
         return capdu[5:-1] + b"\x90\x00" if len(capdu) > 5 else b"\x90\x00"
 
 
-async def _open(pcscd: PrivatePcscd, **options: object) -> PcscReader:
-    device = await open_device(f"pcsc://{pcscd.readers[0].name}", **options)
+@pytest.fixture(params=["native", "pyscard"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test runs on both backends of ``pcsc://``."""
+    return str(request.param)
+
+
+async def _open(pcscd: PrivatePcscd, backend: str, **options: object) -> PcscReader:
+    device = await open_device(f"pcsc://{pcscd.readers[0].name}", backend=backend, **options)
     assert isinstance(device, PcscReader)
+    assert device.backend == backend
     return device
 
 
-async def test_t1_transceive_and_card_events(pcscd: PrivatePcscd, attach_icc: AttachIcc) -> None:
-    async with await _open(pcscd) as reader:
+async def test_t1_transceive_and_card_events(
+    pcscd: PrivatePcscd, attach_icc: AttachIcc, backend: str
+) -> None:
+    async with await _open(pcscd, backend) as reader:
         assert reader.reader_present
         assert not reader.card_present
         with pytest.raises(NoCard):
@@ -60,14 +69,16 @@ async def test_t1_transceive_and_card_events(pcscd: PrivatePcscd, attach_icc: At
         await events.aclose()
 
 
-async def test_glob_pattern_picks_reader(pcscd: PrivatePcscd) -> None:
-    async with await open_device("pcsc://posgw*01") as reader:
+async def test_glob_pattern_picks_reader(pcscd: PrivatePcscd, backend: str) -> None:
+    async with await open_device("pcsc://posgw*01", backend=backend) as reader:
         assert reader.name == pcscd.readers[1].name
 
 
-async def test_t0_get_response_and_wrong_le(pcscd: PrivatePcscd, attach_icc: AttachIcc) -> None:
+async def test_t0_get_response_and_wrong_le(
+    pcscd: PrivatePcscd, attach_icc: AttachIcc, backend: str
+) -> None:
     await attach_icc(Applet(), protocol="T=0")
-    async with await _open(pcscd) as reader:
+    async with await _open(pcscd, backend) as reader:
         async with asyncio.timeout(5):
             assert await reader.wait_for_card() == ATR_T0
         assert reader.protocol == "T=0"
@@ -87,12 +98,16 @@ async def test_t0_get_response_and_wrong_le(pcscd: PrivatePcscd, attach_icc: Att
 
 
 async def test_exclusive_access_refuses_second_client(
-    pcscd: PrivatePcscd, attach_icc: AttachIcc
+    pcscd: PrivatePcscd, attach_icc: AttachIcc, backend: str
 ) -> None:
     from drivers import DeviceBusy
 
     await attach_icc(Applet())
-    async with await _open(pcscd) as first, await _open(pcscd, share="shared") as second:
+    other = "pyscard" if backend == "native" else "native"  # across backends, too
+    async with (
+        await _open(pcscd, backend) as first,
+        await _open(pcscd, other, share="shared") as second,
+    ):
         async with asyncio.timeout(5):
             await first.wait_for_card()
         with pytest.raises(DeviceBusy):
