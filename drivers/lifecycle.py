@@ -104,6 +104,7 @@ class DeviceSupervisor(Generic[D]):
         self.next_retry_in: float | None = None
         self.counters = {"setups": 0, "failures": 0, "losses": 0}
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._state_changed = asyncio.Condition()
 
     async def _set_state(self, state: SupervisorState) -> None:
@@ -129,7 +130,7 @@ class DeviceSupervisor(Generic[D]):
                     delay = self._backoff.delay(self.attempt, self._random())
                     self.attempt += 1
                     self.next_retry_in = delay
-                    await self._sleep(delay)
+                    await self._back_off(delay)
                     self.next_retry_in = None
                     continue
                 reason = await device.wait_lost()
@@ -144,6 +145,17 @@ class DeviceSupervisor(Generic[D]):
                     await device.close()
         finally:
             await self._shutdown()
+
+    async def _back_off(self, delay: float) -> None:
+        """Sleep ``delay`` seconds before the next setup, or until :meth:`stop` is called."""
+        sleeping = asyncio.ensure_future(self._sleep(delay))
+        stopping = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait((sleeping, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleeping, stopping):
+                waiter.cancel()
+            await asyncio.gather(sleeping, stopping, return_exceptions=True)
 
     async def _try_setup(self) -> D | None:
         try:
@@ -192,8 +204,9 @@ class DeviceSupervisor(Generic[D]):
             device.mark_lost(exc)
 
     async def stop(self) -> None:
-        """Stop supervising and close the device (idempotent; :meth:`run` then returns)."""
+        """Stop supervising and close the device (idempotent); :meth:`run` returns, mid-backoff too."""
         self._stopping = True
+        self._stop_requested.set()
         device = self.device
         if device is not None:
             device.mark_lost(DeviceUnavailable("stopping", device=self.name))

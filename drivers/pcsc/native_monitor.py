@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
 from drivers.base import ReaderEventKind
@@ -24,6 +25,7 @@ from drivers.pcsc.wire import ReaderState
 __all__ = ["NativeReaderMonitor", "card_present"]
 
 Report = Callable[[ReaderEventKind, str, bytes | None], None]
+log = logging.getLogger("posgw.drivers.pcsc")
 
 SCARD_PRESENT = 0x0004  # reader table state bits (pcsclite.h)
 
@@ -93,6 +95,8 @@ class NativeReaderMonitor:
                     return
                 except DriverError:
                     pass  # service gone: report, then try again
+                except Exception:  # a bug must not leave the lane without reader events
+                    log.exception("%s: monitor failed; starting again", self.pattern)
                 if self._client is not None:
                     self._client.close()
                     self._client = None

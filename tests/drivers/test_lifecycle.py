@@ -80,3 +80,33 @@ async def test_stop_while_setting_up_closes_the_late_device_and_returns() -> Non
     assert supervisor.state is SupervisorState.STOPPED
     assert supervisor.device is None
     assert [d.state.value for d in opened] == ["closed"]
+
+
+async def test_stop_interrupts_a_backoff_under_way() -> None:
+    # The reader is unplugged, so setup fails and the supervisor sleeps an hour before the next
+    # try: stop() (daemon shutdown, lane removed) must end run() now, not after the hour.
+    attempts: list[int] = []
+
+    async def setup() -> Device:
+        attempts.append(1)
+        raise DeviceUnavailable("reader unplugged", device="lane[8].reader")
+
+    backing_off = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:  # the real sleep, announced
+        backing_off.set()
+        await asyncio.sleep(seconds)
+
+    supervisor: DeviceSupervisor[Device] = DeviceSupervisor(
+        "lane[8].reader", setup, backoff=Backoff(initial=3600.0, maximum=3600.0), sleep=sleep
+    )
+    runner = asyncio.ensure_future(supervisor.run())
+    async with asyncio.timeout(5):
+        await backing_off.wait()
+    assert supervisor.next_retry_in is not None and supervisor.next_retry_in >= 1800
+    await supervisor.stop()
+    async with asyncio.timeout(5):  # an hour without the fix
+        await runner
+    assert attempts == [1]
+    assert supervisor.state is SupervisorState.STOPPED
+    assert supervisor.next_retry_in is None  # no retry left scheduled
