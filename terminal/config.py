@@ -123,7 +123,6 @@ class AidConfig(BaseModel):
     ttq: str = "36000000"
     status_check_supported: bool = False
     zero_amount_allowed: bool = True
-    zero_amount_online_only: bool = False
     extended_selection_supported: bool = False
     cdcvm_supported: bool = True
     mobile_ctls_transaction_limit: Amount | None = None
