@@ -12,7 +12,8 @@ a fixed byte length; amounts are integers in minor units.
 * :class:`AidConfig`: one supported application (Book 1, 12.3.1): AID and partial selection
   (ASI), application version (9F09), TACs (Book 3, 10.7), floor limit and random selection
   parameters (10.6), default DDOL/TDOL, and for contactless the Entry Point pre-processing
-  data (Book B, 3.1.1) and kernel identifier.
+  data (Book B, 3.1.1), the kernel identifier and, for kernel 2, its Book C-2 Annex A data
+  (:class:`Kernel2Config`).
 
 :meth:`TerminalConfig.terminal_data` gives every terminal-sourced data object of a transaction
 for DOL building (Book 3, 5.4).
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_CONFIG_FILE",
     "AidConfig",
     "ConfigError",
+    "Kernel2Config",
     "TerminalConfig",
     "bcd",
     "exception_file_entry",
@@ -94,6 +96,29 @@ Percent = Annotated[int, Field(ge=0, le=99)]
 Amount = Annotated[int, Field(ge=0, le=999_999_999_999)]
 
 
+class Kernel2Config(BaseModel):
+    """``aids.N.kernel2``: kernel 2 (M/Chip) data of one AID (EMV Book C-2, Annex A).
+
+    CVM Capability - CVM Required (DF8118) and - No CVM Required (DF8119), the Kernel
+    Configuration bits posgw uses (DF811B: mag-stripe mode offered, relay resistance), and the
+    relay resistance timings (DF8132-DF8137) in milliseconds. Unset fields keep the kernel's
+    defaults (:class:`terminal.contactless.preprocessing.Kernel2Settings`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    magstripe_mode_supported: bool = False
+    cvm_capability_cvm_required: Annotated[int, Field(ge=0, le=0xFF)] = 0x60
+    cvm_capability_no_cvm_required: Annotated[int, Field(ge=0, le=0xFF)] = 0x08
+    rrp_supported: bool = True
+    rrp_reported_in_tvr: bool = True
+    min_grace_period_ms: Annotated[float, Field(ge=0, le=65535)] = 5.0
+    max_grace_period_ms: Annotated[float, Field(ge=0, le=65535)] = 50.0
+    transmission_time_cmd_ms: Annotated[float, Field(ge=0, le=65535)] = 1.8
+    transmission_time_resp_ms: Annotated[float, Field(ge=0, le=65535)] = 1.8
+    rr_accuracy_threshold_ms: Annotated[float, Field(ge=0, le=65535)] = 30.0
+
+
 class AidConfig(BaseModel):
     """One application the terminal supports (EMV 4.4 Book 1, 12.3.1; Book 3, 10.6-10.7)."""
 
@@ -127,6 +152,7 @@ class AidConfig(BaseModel):
     cdcvm_supported: bool = True
     mobile_ctls_transaction_limit: Amount | None = None
     transaction_types: list[Annotated[int, Field(ge=0, le=0xFF)]] = [0x00, 0x09, 0x20]
+    kernel2: Kernel2Config | None = None  # Book C-2 data when this AID runs on kernel 2
 
     _aid = _hexer(None, "aid")
     _ver = _hexer(2, "application_version")

@@ -82,7 +82,8 @@ async def run_contactless_transaction(
         env: Injected clock and unpredictable number.
         ui: Receives each UI request as it is emitted (Book A, 7.1).
         restart: The context of a previous outcome that asked for a restart at B.
-        kernel2: Kernel 2 settings beyond the AID configuration.
+        kernel2: Kernel 2 settings for every kernel 2 AID, instead of each AID's ``kernel2``
+            configuration (tests and replays).
 
     Returns:
         The outcome with its parameters, trace and card-removal index.

@@ -130,8 +130,8 @@ async def run_kernel2(
     Raises:
         TransportError: when the card channel fails.
     """
-    settings = settings or Kernel2Settings()
     combo = selected.candidate.combination
+    settings = settings or Kernel2Settings.for_aid(combo.config)
     terminal = terminal_data(config, request, env, combo.config, None)
     terminal[0x84] = selected.candidate.adf_name
     txn = Transaction(

@@ -31,12 +31,10 @@ Contactless Transaction Limit, Reader Contactless Floor Limit and Reader CVM Req
 each "the amount *above* which", so C-2 uses ``>`` where Book B uses ``>=``); the indicators are
 still computed for it, as the Entry Point does for every combination.
 
-:class:`Kernel2Settings` holds the kernel 2 configuration that
-:class:`terminal.config.AidConfig` does not carry (the CVM capability bytes, the Kernel
-Configuration bits and the relay resistance timings). It lives here, beside the Entry Point
-configuration it completes, because ``terminal/config.py`` is shared with the contact kernel;
-moving these into ``AidConfig`` (per-AID kernel 2 configuration, as C-2 Annex A defines it) is
-a follow-up for the owner of the configuration.
+:class:`Kernel2Settings` is the kernel 2 configuration the kernel runs with (the CVM capability
+bytes, the Kernel Configuration bits and the relay resistance timings): an AID's
+``kernel2`` section of the configuration file (:class:`terminal.config.Kernel2Config`, per AID
+as C-2 Annex A defines it), unless the caller passes settings of its own.
 """
 
 from __future__ import annotations
@@ -83,13 +81,11 @@ def default_kernel_id(aid: bytes) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Kernel2Settings:
-    """Kernel 2 configuration that :class:`~terminal.config.AidConfig` does not carry.
+    """Kernel 2 configuration of one transaction (from :class:`~terminal.config.Kernel2Config`).
 
     Book C-2, Annex A data objects: CVM Capability - CVM Required (DF8118) and - No CVM
     Required (DF8119), Kernel Configuration (DF811B: mag-stripe mode, on-device CVM, relay
-    resistance), and the relay resistance timing parameters (DF8132-DF8137). The same
-    settings apply to every kernel 2 combination (see the module docstring for why they are
-    not in ``AidConfig``).
+    resistance), and the relay resistance timing parameters (DF8132-DF8137).
 
     Attributes:
         magstripe_mode_supported: Kernel Configuration byte 1 bit 8 inverted. This kernel
@@ -118,6 +114,13 @@ class Kernel2Settings:
     transmission_time_cmd_ms: float = 1.8
     transmission_time_resp_ms: float = 1.8
     rr_accuracy_threshold_ms: float = 30.0
+
+    @classmethod
+    def for_aid(cls, aid: AidConfig) -> Kernel2Settings:
+        """The settings an AID's configuration gives (the defaults when it has none)."""
+        if aid.kernel2 is None:
+            return cls()
+        return cls(**aid.kernel2.model_dump())
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from terminal import tlv
+from terminal.config import ConfigError, TerminalConfig
 from terminal.contactless import (
     AlternateInterface,
     CvmOutcome,
@@ -125,6 +128,33 @@ async def test_book_c2_s456_signature_cvm_approved_with_receipt() -> None:
     assert result.parameters.receipt
     assert result.parameters.ui_on_outcome is not None
     assert result.parameters.ui_on_outcome.message is Message.APPROVED_PLEASE_SIGN
+
+
+async def test_annex_a_kernel2_settings_come_from_the_aid_configuration() -> None:
+    # The same signature case, with DF8118 from the configuration file's kernel2 section of
+    # each AID rather than from the caller: a shop configures its kernel 2 per AID.
+    document = sim_config(reader_ctls_floor_limit=50000).model_dump(mode="json")
+    for aid in document["aids"]:
+        aid["kernel2"] = {"cvm_capability_cvm_required": 0x20}
+    configured = TerminalConfig.from_dict(document)
+    result = await tap("ctls_mc_cda_offline", 6000, config=configured)
+    assert result.parameters.cvm is CvmOutcome.SIGNATURE
+    assert result.icc_data[0x9F33][1] == 0x20
+    # without the section the kernel's default (online PIN, 0x60) applies
+    plain = sim_config(reader_ctls_floor_limit=50000)
+    default = await tap("ctls_mc_cda_offline", 6000, config=plain)
+    assert default.parameters.cvm is CvmOutcome.ONLINE_PIN
+    assert default.icc_data[0x9F33][1] == 0x60
+
+
+def test_annex_a_kernel2_configuration_is_validated() -> None:
+    document = sim_config().model_dump(mode="json")
+    document["aids"][0]["kernel2"] = {"cvm_capability_cvm_required": 0x100}
+    with pytest.raises(ConfigError, match=r"kernel2\.cvm_capability_cvm_required"):
+        TerminalConfig.from_dict(document)
+    document["aids"][0]["kernel2"] = {"relay_resistance": True}
+    with pytest.raises(ConfigError, match=r"kernel2\.relay_resistance"):
+        TerminalConfig.from_dict(document)
 
 
 async def test_book_c2_s456_floor_limit_exceeded_goes_online() -> None:
