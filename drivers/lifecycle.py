@@ -204,7 +204,7 @@ class DeviceSupervisor(Generic[D]):
             device.mark_lost(exc)
 
     async def stop(self) -> None:
-        """Stop supervising and close the device (idempotent); :meth:`run` returns, mid-backoff too."""
+        """Stop supervising, close the device (idempotent); ends run(), even mid-backoff."""
         self._stopping = True
         self._stop_requested.set()
         device = self.device
