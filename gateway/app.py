@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import inspect
 import logging
 import os
 import signal
@@ -34,6 +33,7 @@ from drivers import open_device
 from gateway.acquirer import AcquirerClient
 from gateway.config import DaemonConfig, KernelConfig
 from gateway.journal import Journal, JournalError, VaultKey, load_vault_key
+from gateway.lane_events import LaneEventHubs
 from gateway.lanes import (
     FORWARDING,
     RESOLVING,
@@ -44,8 +44,11 @@ from gateway.lanes import (
     Reconciler,
 )
 from gateway.lanes.stats import JournalStats
+from gateway.refunds import RefundService, sales_only
 from gateway.sdnotify import Notifier, watchdog_interval
 from gateway.till_api import add_till_routes
+from gateway.till_events import add_event_routes
+from gateway.till_refunds import add_refund_routes
 from terminal.config import DEFAULT_CONFIG_FILE, TerminalConfig
 from terminal.environment import Environment
 
@@ -118,6 +121,10 @@ class Daemon:
         self._lanes: dict[int, Lane] = {}
         self._views: OrderedDict[str, LaneView] = OrderedDict()
         self._reconciler: Reconciler | None = None
+        self.refunds: RefundService | None = None
+        #: The lanes' event hubs (``GET /api/lanes/{id}/events``), and their options.
+        self.hubs: LaneEventHubs | None = None
+        self.event_options: dict[str, Any] = {}
         self._stats: JournalStats | None = None
         self._sync: list[Any] = []
         self._stop: asyncio.Event | None = None
@@ -218,6 +225,12 @@ class Daemon:
             retry_interval=cfg.acquirer.retry_interval,
         )
         self._reconciler = reconciler
+        self.refunds = RefundService(
+            journal=journal,
+            client=client,
+            health=self.health,
+            retry_interval=cfg.acquirer.retry_interval,
+        )
         services = LaneServices(
             journal=journal,
             client=client,
@@ -233,7 +246,10 @@ class Daemon:
         )
         self._lanes = {lane.id: Lane(lane, services) for lane in cfg.lanes}
         recovery = await journal.recover()
-        self.recovered_pending = await reconciler.recover(recovery, within=cfg.timeouts.recovery)
+        self.recovered_pending = await reconciler.recover(
+            sales_only(recovery), within=cfg.timeouts.recovery
+        )
+        self.recovered_pending += await self.refunds.recover(recovery, within=cfg.timeouts.recovery)
         log.info(
             "recovery: %d unfinished, %d still pending, %d outbox rows unsent",
             len(recovery.pending),
@@ -271,6 +287,8 @@ class Daemon:
             jobs.append((f"{lane.actor}.payments", lane.run_payments()))
         jobs.append(("acquirer.reconciler", reconciler.run(RESOLVING)))
         jobs.append(("acquirer.forwarder", reconciler.run(FORWARDING)))
+        if self.refunds is not None:
+            jobs.append(("acquirer.refunds", self.refunds.run()))
         interval = watchdog_interval(self._environ)
         if interval is not None and self.notifier.enabled:
             jobs.append(("sd.watchdog", self._watchdog(interval)))
@@ -314,6 +332,9 @@ class Daemon:
     def _web_app(self) -> web.Application:
         app = web.Application()
         add_till_routes(app, self)
+        add_refund_routes(app, self)
+        # one event hub per lane (the lane's listener), closed on shutdown
+        self.hubs = add_event_routes(app, self, **self.event_options)
         try:
             from gateway.web import add_status_routes
         except ImportError:
@@ -396,11 +417,10 @@ async def _open_sync(
         options["username"] = mqtt.username
     if mqtt.password_file is not None:
         options["password"] = mqtt.password_file.read_text(encoding="utf-8").strip()
-    if mqtt.tls:
-        if "tls" not in inspect.signature(factory_of).parameters:
-            log.error("[mqtt] tls = true but gateway.sync cannot do TLS: sync stays off")
-            return []
-        options["tls"] = True
+    if mqtt.tls:  # a CA, certificate or key that cannot be used stops the daemon here
+        options["tls_context"] = sync.client_tls_context(
+            ca_file=mqtt.ca_file, cert_file=mqtt.cert_file, key_file=mqtt.key_file
+        )
     publisher = sync.OutboxPublisher(
         journal=journal, client_factory=factory_of(role="sales", **options), shop=config.shop
     )

@@ -106,14 +106,30 @@ class KernelConfig(_Model):
 
 
 class MqttConfig(_Model):
-    """``[mqtt]``: head office broker (optional; absent means sync is off)."""
+    """``[mqtt]``: head office broker (optional; absent means sync is off).
+
+    With ``tls = true`` the broker's certificate is verified against ``ca_file`` (else the
+    system's trust store) and its host name; ``cert_file`` + ``key_file`` add a client
+    certificate for brokers that require one (``require_certificate true`` in mosquitto).
+    """
 
     host: str
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     username: str | None = None
     password_file: Path | None = None
     stock_path: Path | None = None  # default: stock.db beside the journal
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if not self.tls and (self.ca_file or self.cert_file):
+            raise ValueError("ca_file, cert_file and key_file need tls = true")
+        return self
 
 
 class TimeoutsConfig(_Model):
@@ -241,7 +257,16 @@ def _resolve_paths(config: DaemonConfig, base: Path) -> DaemonConfig:
             "extra_ca_keys": [rel(p) or p for p in config.terminal.extra_ca_keys],
         }
     )
-    return config.model_copy(update={"journal": journal, "vault": vault, "terminal": terminal})
+    update: dict[str, Any] = {"journal": journal, "vault": vault, "terminal": terminal}
+    if config.mqtt is not None:
+        mqtt = config.mqtt
+        update["mqtt"] = mqtt.model_copy(
+            update={
+                name: rel(getattr(mqtt, name)) or getattr(mqtt, name)
+                for name in ("ca_file", "cert_file", "key_file", "password_file", "stock_path")
+            }
+        )
+    return config.model_copy(update=update)
 
 
 def load_config(path: str | Path) -> DaemonConfig:

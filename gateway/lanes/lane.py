@@ -98,6 +98,8 @@ class LaneView:
     outcome: LaneOutcome | None = None
     reason: str | None = None
     offline: bool = False
+    #: The journal state as the lane last knew it (None: left to the reconciler after a defect).
+    state: str | None = "CREATED"
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     cancellable: bool = True
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -147,9 +149,23 @@ class Lane:
         self.last: LaneView | None = None
         self._queue: asyncio.Queue[LaneView] = asyncio.Queue()
         self._reserved = False
+        #: Told of each change a till shows: ``("prompt" | "reader", None)`` or ``("payment",
+        #: view)`` (gateway.lane_events); called on the loop, must not block or raise.
+        self.listener: Callable[[str, LaneView | None], None] | None = None
 
     async def _open_reader(self) -> Any:
-        return await self._s.open_reader(self.config.reader)
+        self._notify("reader", None)  # (re)trying: the state the supervisor is leaving
+        try:
+            return await self._s.open_reader(self.config.reader)
+        finally:  # the supervisor records ready / not ready right after this returns
+            asyncio.get_running_loop().call_soon(self._notify, "reader", None)
+
+    def _notify(self, kind: str, view: LaneView | None) -> None:
+        if self.listener is not None:
+            try:
+                self.listener(kind, view)
+            except Exception:  # a listener's defect never stops a lane
+                log.exception("%s: event listener failed", self.actor)
 
     def _show(self, prompt: Prompt) -> None:
         self.prompt = prompt
@@ -157,6 +173,7 @@ class Lane:
         self.prompt_history.append(
             (self._s.clock(), prompt, None if current is None else current.id)
         )
+        self._notify("prompt", None)
 
     # -- the till's side ----------------------------------------------------------------
 
@@ -185,6 +202,7 @@ class Lane:
             )
             self.current = view
             self._queue.put_nowait(view)
+            self._notify("payment", view)
             return view
         finally:
             self._reserved = False
@@ -210,12 +228,13 @@ class Lane:
                 await self._process(view)
             except Exception:  # a defect or the journal failing: never a stuck lane
                 log.exception("%s payment %s: failed; left to the reconciler", self.actor, view.id)
-                view.outcome, view.reason = LaneOutcome.ERROR, "internal error"
+                view.outcome, view.reason, view.state = LaneOutcome.ERROR, "internal error", None
                 self._s.reconciler.add(view.id)
             finally:
                 view.cancellable = False
                 self._show(Prompt.IDLE)
                 self.last, self.current = view, None
+                self._notify("payment", view)
                 view.done.set()
 
     async def _process(self, view: LaneView) -> None:
@@ -265,7 +284,7 @@ class Lane:
             reason=reason or "no decision",
         )
         view.outcome, view.offline, view.reason = settled.outcome, settled.offline, reason
-        view.masked_pan = settled.payment.masked_pan
+        view.masked_pan, view.state = settled.payment.masked_pan, settled.payment.state.value
         if settled.outcome is LaneOutcome.APPROVED:
             self._s.on_settled()
         log.info("%s payment %s: %s (%s)", self.actor, view.id, settled.payment.state, reason)

@@ -27,7 +27,7 @@ from collections.abc import Collection
 
 from gateway.acquirer import AcquirerClient, AcquirerError, AcquirerRejected, NotFound, Outcome
 from gateway.journal import Action, Journal, JournalError, Payment, PaymentState, Recovery
-from gateway.journal.states import recovery_action
+from gateway.journal.states import PaymentKind, recovery_action
 from gateway.lanes.carddata import ForwardingError, open_request
 from gateway.lanes.online import AcquirerHealth
 
@@ -90,7 +90,7 @@ class Reconciler:
             try:
                 payment = await self._journal.get(payment_id)
                 action = recovery_action(payment.state)
-                if action is None:
+                if action is None or payment.kind is PaymentKind.REFUND:  # refunds: gateway.refunds
                     self._todo.pop(payment_id, None)
                     continue
                 if actions is not None and action not in actions:

@@ -22,6 +22,7 @@ from gateway.sync.messages import (
 )
 from gateway.sync.publisher import Outbox, OutboxPublisher
 from gateway.sync.stock_sync import StockSync
+from gateway.sync.tls import TlsConfigError, client_tls_context
 
 __all__ = [
     "CardDataRefused",
@@ -32,6 +33,8 @@ __all__ = [
     "StockSync",
     "StockUpdate",
     "SyncError",
+    "TlsConfigError",
+    "client_tls_context",
     "mqtt_client_factory",
     "parse_stock_update",
     "sale_message",

@@ -16,6 +16,7 @@ The two roles differ on purpose:
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Literal
 
@@ -38,6 +39,7 @@ def mqtt_client_factory(
     timeout: float = 10.0,
     username: str | None = None,
     password: str | None = None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> ClientFactory:
     """A factory of aiomqtt clients for ``role`` at the broker ``host:port``.
 
@@ -51,6 +53,8 @@ def mqtt_client_factory(
         timeout: Seconds for connect, subscribe and each QoS 1 publish acknowledgement.
         username: Optional broker user name.
         password: Optional broker password (never logged).
+        tls_context: TLS to the broker (:func:`gateway.sync.tls.client_tls_context`);
+            ``None`` is plain TCP.
 
     Raises:
         ValueError: ``shop`` is not a valid topic level, or the port is out of range.
@@ -78,6 +82,7 @@ def mqtt_client_factory(
             timeout=timeout,
             username=username,
             password=password,
+            tls_context=tls_context,
         )
 
     return make
