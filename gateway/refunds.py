@@ -19,8 +19,9 @@ The key derives from the refund's journal id (``rfnd-<id>``): a re-send, even af
 is a replay at the host, never a second refund. :meth:`RefundService.run` re-sends what is left
 in AUTH_REQUESTED or UNKNOWN; the reconciler gets the sales only (:func:`sales_only`).
 
-The journal has no column for the till's reference (docs/daemon.md), so ``(sale id, reference)
--> refund id`` is kept in memory (:data:`MAX_REFERENCES`); a restart forgets it (docs/refunds.md).
+The till's reference is journaled with the refund, one refund per (sale, reference) (a unique
+index, schema version 3): the same reference asked again, even after a restart, answers the
+refund journaled under it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from gateway.acquirer import (
@@ -53,7 +53,6 @@ from gateway.lanes.online import AcquirerHealth
 from terminal.currency import CurrencyError, currency
 
 __all__ = [
-    "MAX_REFERENCES",
     "InvalidRefund",
     "RefundError",
     "RefundRejected",
@@ -67,8 +66,6 @@ __all__ = [
 log = logging.getLogger("gateway.refunds")
 
 S = PaymentState
-#: Till references remembered for "never refund twice" (in memory, most recent first out).
-MAX_REFERENCES = 4096
 #: Refund states that still need the host (re-send under the same key).
 _SEND_AGAIN = frozenset({S.AUTH_REQUESTED, S.UNKNOWN})
 #: Refund states the host has answered (the till gets 201).
@@ -180,7 +177,6 @@ class RefundService:
         self._health = health
         self._interval = retry_interval
         self._duplicate_wait = duplicate_wait
-        self._references: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._create_lock = asyncio.Lock()
         self._in_flight: dict[str, asyncio.Event] = {}
         self._todo: dict[str, None] = {}
@@ -225,10 +221,10 @@ class RefundService:
                 "not_refundable", f"sale {sale_id} has not reached the acquirer (forwarding)"
             )
         async with self._create_lock:
-            existing = self._references.get((sale_id, reference))
+            found = await self._journal.find_refund(sale_id, reference)
+            existing = None if found is None else found.id
             if existing is None:
-                created = await self._create(sale, amount)
-                self._remember(sale_id, reference, created.id)
+                created = await self._create(sale, amount, reference)
                 self._todo[created.id] = None  # a cancelled request leaves it to run()
                 self._in_flight[created.id] = asyncio.Event()
         if existing is not None:
@@ -239,14 +235,14 @@ class RefundService:
             self._in_flight.pop(created.id).set()
         return RefundResult(payment, reference)
 
-    async def _create(self, sale: Payment, amount: int) -> Payment:
+    async def _create(self, sale: Payment, amount: int, reference: str) -> Payment:
         try:
             currency(sale.currency)
         except CurrencyError:
             raise RefundRejected("not_refundable", f"unknown currency {sale.currency}") from None
         try:
             refund = await self._journal.create_refund(
-                sale.id, lane=sale.lane, amount=amount, actor=_ACTOR
+                sale.id, lane=sale.lane, amount=amount, actor=_ACTOR, till_reference=reference
             )
         except RefundNotAllowed as exc:
             raise RefundRejected("not_refundable", str(exc)) from None
@@ -256,11 +252,6 @@ class RefundService:
         refund = await self._journal.request_auth(refund.id, actor=_ACTOR)
         log.info("refund %s of %s: %d %s journaled", refund.id, sale.id, amount, refund.currency)
         return refund
-
-    def _remember(self, sale_id: str, reference: str, refund_id: str) -> None:
-        self._references[(sale_id, reference)] = refund_id
-        while len(self._references) > MAX_REFERENCES:
-            self._references.popitem(last=False)
 
     async def _existing(self, refund_id: str, amount: int, reference: str) -> RefundResult:
         payment = await self._journal.get(refund_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gateway.journal.errors import (
     CardDataRejected,
+    DuplicateReference,
     IllegalTransition,
     InvalidRecord,
     JournalClosed,
@@ -34,6 +35,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Action",
     "CardDataRejected",
+    "DuplicateReference",
     "Event",
     "IllegalTransition",
     "InvalidRecord",

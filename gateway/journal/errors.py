@@ -24,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "CardDataRejected",
+    "DuplicateReference",
     "IllegalTransition",
     "InvalidRecord",
     "JournalClosed",
@@ -85,6 +86,18 @@ class IllegalTransition(JournalError):
 
 class RefundNotAllowed(JournalError):
     """A refund whose original sale is missing, not settled, or already refunded in full."""
+
+
+class DuplicateReference(JournalError):
+    """The sale already has a refund under this till reference (one refund per reference).
+
+    Attributes:
+        existing_id: The refund journaled under it.
+    """
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(f"the reference is already used by refund {existing_id}")
+        self.existing_id = existing_id
 
 
 class CardDataRejected(JournalError):

@@ -199,6 +199,7 @@ class Journal:
         currency: str,
         actor: str,
         items: Sequence[Any] | None = None,
+        till_reference: str | None = None,
     ) -> Payment:
         """Journal a new sale in CREATED (before the reader is asked for a card).
 
@@ -208,6 +209,7 @@ class Journal:
             currency: ISO 4217 alphabetic code.
             actor: Who asks (``"lane[1]"``), recorded in the event.
             items: Optional JSON-serialisable basket, copied into the sale record.
+            till_reference: The till's own reference (its receipt), kept for reconciliation.
 
         Raises:
             InvalidRecord, CardDataRejected.
@@ -224,6 +226,7 @@ class Journal:
             actor=actor,
             items=items,
             refund_of=None,
+            till_reference=till_reference,
         )
 
     async def create_refund(
@@ -234,11 +237,15 @@ class Journal:
         amount: int,
         actor: str,
         items: Sequence[Any] | None = None,
+        till_reference: str | None = None,
     ) -> Payment:
         """Journal a refund of a settled sale (same currency; refunds never exceed the sale).
 
+        With ``till_reference``, one refund per (sale, reference), across restarts.
+
         Raises:
             RefundNotAllowed: No such sale, not settled, or the amount exceeds what is left.
+            DuplicateReference: The sale already has a refund under ``till_reference``.
         """
         _amount(amount)
         return await self._run(
@@ -250,7 +257,12 @@ class Journal:
             actor=actor,
             items=items,
             refund_of=original_id,
+            till_reference=till_reference,
         )
+
+    async def find_refund(self, original_id: str, till_reference: str) -> Payment | None:
+        """The refund of ``original_id`` journaled under ``till_reference``, if any."""
+        return await self._run(self._s().find_refund, original_id, till_reference)
 
     # -- transitions --------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ class Payment:
     idempotency_key: str | None
     created_ms: int
     updated_ms: int
+    till_reference: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Payment:
@@ -56,6 +57,7 @@ class Payment:
             idempotency_key=row["idempotency_key"],
             created_ms=row["created_ms"],
             updated_ms=row["updated_ms"],
+            till_reference=row["till_reference"],
         )
 
     def sale_record(self, *, offline: bool) -> dict[str, Any]:
@@ -75,6 +77,8 @@ class Payment:
         }
         if self.refund_of is not None:
             record["refund_of"] = self.refund_of
+        if self.till_reference is not None:
+            record["reference"] = self.till_reference
         if self.items is not None:
             record["items"] = self.items
         return record

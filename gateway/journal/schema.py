@@ -7,6 +7,7 @@ database that is not a posgw journal (``PRAGMA application_id``).
 
 Version 1: payments and their append-only event log.
 Version 2: the outbox (sale records for head office) and the store-and-forward vault.
+Version 3: the till's reference of a payment; one refund per (sale, reference).
 """
 
 from __future__ import annotations
@@ -80,8 +81,14 @@ _V2 = (
     ) STRICT""",
 )
 
+_V3 = (
+    "ALTER TABLE payments ADD COLUMN till_reference TEXT",
+    """CREATE UNIQUE INDEX payments_refund_by_reference ON payments(refund_of, till_reference)
+       WHERE refund_of IS NOT NULL AND till_reference IS NOT NULL""",
+)
+
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gateway.journal.errors import (
+    DuplicateReference,
     InvalidRecord,
     RefundNotAllowed,
     UnknownPayment,
@@ -97,9 +98,15 @@ class Store:
         actor: str,
         items: Sequence[Any] | None,
         refund_of: str | None,
+        till_reference: str | None = None,
     ) -> Payment:
-        """Insert a payment in CREATED with its first event (from nothing to CREATED)."""
+        """Insert a payment in CREATED with its first event (from nothing to CREATED).
+
+        Raises:
+            DuplicateReference: a refund of ``refund_of`` already has ``till_reference``.
+        """
         check_value("lane", lane)
+        check_value("till_reference", till_reference)
         check_value("actor", actor)
         check_value("items", items)
         items_json = None if items is None else json.dumps(list(items), separators=(",", ":"))
@@ -107,10 +114,14 @@ class Store:
         now = self.now_ms()
         with self._txn() as conn:
             if refund_of is not None:
+                if till_reference is not None:
+                    existing = self._refund_by_reference(refund_of, till_reference)
+                    if existing is not None:
+                        raise DuplicateReference(existing.id)
                 currency = self._check_refund(refund_of, amount)
             conn.execute(
                 "INSERT INTO payments (id, kind, refund_of, lane, amount, currency, state, items,"
-                " created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_ms, updated_ms, till_reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     payment_id,
                     kind.value,
@@ -122,10 +133,22 @@ class Store:
                     items_json,
                     now,
                     now,
+                    till_reference,
                 ),
             )
             self._event(payment_id, now, actor, None, S.CREATED, "")
         return Payment.from_row(self._row(payment_id))
+
+    def _refund_by_reference(self, original_id: str, till_reference: str) -> Payment | None:
+        row = self.conn.execute(
+            "SELECT * FROM payments WHERE refund_of = ? AND till_reference = ?",
+            (original_id, till_reference),
+        ).fetchone()
+        return None if row is None else Payment.from_row(row)
+
+    def find_refund(self, original_id: str, till_reference: str) -> Payment | None:
+        """The refund of ``original_id`` journaled under ``till_reference``, if any."""
+        return self._refund_by_reference(original_id, till_reference)
 
     def _check_refund(self, original_id: str, amount: int) -> str:
         row = self.conn.execute(

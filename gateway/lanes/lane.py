@@ -190,7 +190,11 @@ class Lane:
         self._reserved = True
         try:
             payment = await self._s.journal.create_sale(
-                lane=str(self.id), amount=amount, currency=currency.alpha, actor=self.actor
+                lane=str(self.id),
+                amount=amount,
+                currency=currency.alpha,
+                actor=self.actor,
+                till_reference=reference,
             )
             view = LaneView(
                 id=payment.id,

@@ -102,6 +102,25 @@ async def test_same_reference_twice_is_one_refund_at_the_host(
     assert len(host_refunds(host)) == 3
 
 
+async def test_same_reference_after_a_restart_is_still_one_refund(
+    host: AcquirerHost, tmp_path: Path, client: AcquirerClient
+) -> None:
+    # The till retries a refund after the daemon restarted (a new service, the journal
+    # reopened): the reference is journaled, so the answer is the refund already made.
+    async with open_journal(tmp_path, name="restart.db") as journal:
+        sale = await settled_sale(journal, client)
+        first = await RefundService(journal=journal, client=client).refund(
+            sale.id, amount=400, reference="R-9"
+        )
+    async with open_journal(tmp_path, name="restart.db", seed=2) as journal:
+        again = await RefundService(journal=journal, client=client).refund(
+            sale.id, amount=400, reference="R-9"
+        )
+    assert again.replayed and again.payment.id == first.payment.id
+    assert again.payment.state is S.COMPLETED
+    assert [entry.amount for entry in host_refunds(host)] == [400]
+
+
 async def test_host_down_unknown_then_resent_once_host_is_back(
     host: AcquirerHost, journal: Journal, client: AcquirerClient, service: RefundService
 ) -> None:
