@@ -117,6 +117,7 @@ def _parse_payment(body: dict[str, Any], default_currency: str) -> tuple[int, Cu
 def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": payment.id,
+        "kind": payment.kind.value,
         "lane": int(payment.lane) if payment.lane.isdigit() else payment.lane,
         "state": payment.state.value,
         "amount": payment.amount,
@@ -125,8 +126,11 @@ def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
         "aid": payment.aid,
         "auth_code": payment.auth_code,
         "response_code": payment.response_code,
+        "reference": payment.till_reference,
         "done": view.done.is_set() if view is not None else True,
     }
+    if payment.refund_of is not None:
+        body["refund_of"] = payment.refund_of
     if view is not None:
         body.update(
             outcome=None if view.outcome is None else view.outcome.value,

@@ -72,6 +72,7 @@ async def test_approved_online_completes_with_one_outbox_row(
         result = await till.get(body["id"], wait=10)
         assert result["state"] == "COMPLETED", result
         assert result["outcome"] == "approved" and result["reference"] == "R-1"
+        assert result["kind"] == "sale" and "refund_of" not in result
         assert result["masked_pan"] == "476173******0010"
         assert result["auth_code"] and result["response_code"] == "00"
         assert await _events(daemon, body["id"]) == [

@@ -124,6 +124,7 @@ async def test_full_refund_is_201_and_readable_by_get(
     assert body["masked_pan"] == MASKED and body["pending"] is False
     status, got = await till.get(body["id"])
     assert status == 200 and got["state"] == "COMPLETED" and got["amount"] == SALE_AMOUNT
+    assert (got["kind"], got["refund_of"], got["reference"]) == ("refund", sale.id, "R-1")
     assert len(host_refunds(host)) == 1
 
 
