@@ -58,6 +58,7 @@ log = logging.getLogger("gateway.app")
 
 #: Recent payments kept for ``GET /api/payments/{id}`` (the journal has them all).
 RECENT = 256
+PRUNE_INTERVAL = 3600.0  # seconds between outbox pruning passes
 
 
 def kernel_config(config: KernelConfig) -> TerminalConfig:
@@ -293,6 +294,7 @@ class Daemon:
         if interval is not None and self.notifier.enabled:
             jobs.append(("sd.watchdog", self._watchdog(interval)))
         jobs.extend(self._sync_jobs())
+        jobs.append(("journal.prune", self._prune_outbox()))
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(job, name=name) for name, job in jobs]
             group.create_task(self._stopper(tasks), name="main.stop")
@@ -305,6 +307,20 @@ class Daemon:
         self.notifier.stopping()
         for task in tasks:
             task.cancel()
+
+    async def _prune_outbox(self) -> None:
+        """Every hour, drop outbox records head office acknowledged long ago (the journal
+        keeps the payments; ``journal.outbox_retention_days``)."""
+        retention = self.config.journal.outbox_retention_days * 86400.0
+        while True:
+            try:
+                pruned = await self.journal.prune_outbox(older_than=retention)
+            except JournalError as exc:
+                log.error("outbox pruning failed: %s", exc)
+            else:
+                if pruned:
+                    log.info("outbox: %d acknowledged record(s) pruned", pruned)
+            await asyncio.sleep(PRUNE_INTERVAL)
 
     async def _watchdog(self, interval: float) -> None:
         while True:

@@ -57,6 +57,8 @@ class JournalConfig(_Model):
     """``[journal]``: the SQLite journal file (its directory must exist)."""
 
     path: Path = Path("/var/lib/posgw/journal.db")
+    #: Days an outbox record head office acknowledged is kept (the payment itself stays).
+    outbox_retention_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
 
 
 class VaultConfig(_Model):

@@ -446,6 +446,24 @@ class Journal:
         """Head office acknowledged these records; returns how many were newly marked."""
         return await self._run(self._s().mark_sent, list(ids))
 
+    async def prune_outbox(self, *, older_than: float, batch: int = 500) -> int:
+        """Delete outbox records head office acknowledged more than ``older_than`` s ago.
+
+        Unsent records are never deleted, and the payments stay in the journal: the outbox is
+        a delivery queue, not the record. Deletes in batches of ``batch`` (short write locks);
+        ``secure_delete`` zeroes what is deleted. Returns how many records went.
+        """
+        if older_than <= 0 or batch <= 0:
+            raise InvalidRecord("prune_outbox: older_than and batch must be positive")
+        store = self._s()
+        before = store.now_ms() - round(older_than * 1000)
+        total = 0
+        while True:
+            deleted = await self._run(store.prune_sent, before, batch)
+            total += deleted
+            if deleted < batch:
+                return total
+
     async def mark_failed(self, ids: Sequence[int], *, error: str) -> None:
         """Sending failed: release the claims so the next batch retries them."""
         await self._run(self._s().mark_failed, list(ids), error)

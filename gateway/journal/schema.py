@@ -7,7 +7,8 @@ database that is not a posgw journal (``PRAGMA application_id``).
 
 Version 1: payments and their append-only event log.
 Version 2: the outbox (sale records for head office) and the store-and-forward vault.
-Version 3: the till's reference of a payment; one refund per (sale, reference).
+Version 3: the till's reference of a payment; one refund per (sale, reference); an index of
+sent outbox records (pruning).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ _V3 = (
     "ALTER TABLE payments ADD COLUMN till_reference TEXT",
     """CREATE UNIQUE INDEX payments_refund_by_reference ON payments(refund_of, till_reference)
        WHERE refund_of IS NOT NULL AND till_reference IS NOT NULL""",
+    "CREATE INDEX outbox_sent ON outbox(sent_ms) WHERE sent_ms IS NOT NULL",
 )
 
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.

@@ -326,6 +326,17 @@ class Store:
                 for record_id in ids
             )
 
+    def prune_sent(self, before_ms: int, limit: int) -> int:
+        """Delete up to ``limit`` records head office acknowledged before ``before_ms``."""
+        with self._txn() as conn:
+            return int(
+                conn.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+                    " WHERE sent_ms IS NOT NULL AND sent_ms < ? ORDER BY sent_ms LIMIT ?)",
+                    (before_ms, limit),
+                ).rowcount
+            )
+
     def mark_failed(self, ids: Sequence[int], error: str) -> None:
         """Release claims after a failed send so the records are retried."""
         check_value("error", error)

@@ -61,6 +61,7 @@ def test_defaults() -> None:
         (_with(acquirer={"url": "https://x"}), "acquirer.merchant_id"),
         (_with(vault={"key_file": "/k", "credential": "c"}), "vault"),
         (_with(mqtt={"port": 1883}), "mqtt.host"),
+        (_with(journal={"outbox_retention_days": 0}), "journal.outbox_retention_days"),
         (_with(shop="a shop"), "shop"),
         (_with(colour="red"), "colour"),
         ({"acquirer": MINIMAL["acquirer"], "lanes": MINIMAL["lanes"]}, "shop"),

@@ -158,3 +158,34 @@ async def test_recovery_lists_what_needs_action(tmp_path: Path) -> None:
     assert all(p.idempotency_key for p in status)  # the key to query under survived
     # COMPLETED, STORED_FOR_FORWARDING and FORWARDED settled: three records for head office.
     assert plan.outbox_unsent == 3
+
+
+async def test_pruning_drops_only_records_acknowledged_long_ago(tmp_path: Path) -> None:
+    day = 86400.0
+    clock = Clock()
+    async with open_journal(tmp_path, clock=clock) as journal:
+        old_sent = await drive_to(journal, S.COMPLETED)
+        old_unsent = await drive_to(journal, S.COMPLETED)
+        [first, second] = await journal.claim_batch(10)
+        assert {first.payment_id, second.payment_id} == {old_sent.id, old_unsent.id}
+        sent = first if first.payment_id == old_sent.id else second
+        assert await journal.mark_sent([sent.id]) == 1
+        clock.now += 20 * day
+        recent = await drive_to(journal, S.COMPLETED)
+        [recent_item] = [i for i in await journal.claim_batch(10) if i.payment_id == recent.id]
+        assert await journal.mark_sent([recent_item.id]) == 1
+        clock.now += 15 * day  # the first record was acknowledged 35 days ago, the last 15
+        assert await journal.prune_outbox(older_than=30 * day, batch=1) == 1
+        assert await journal.prune_outbox(older_than=30 * day) == 0  # nothing more to do
+        # the unsent record stays however old it is; every payment stays in the journal
+        left = {item.payment_id for item in await journal.claim_batch(10, lease=0.001)}
+        assert left == {old_unsent.id}
+        for payment in (old_sent, old_unsent, recent):
+            assert (await journal.get(payment.id)).state is S.COMPLETED
+        store = journal._s()
+        rows = await journal._run(
+            lambda: [r[0] for r in store.conn.execute("SELECT payment_id FROM outbox")]
+        )
+        assert sorted(rows) == sorted([old_unsent.id, recent.id])
+        with pytest.raises(InvalidRecord):
+            await journal.prune_outbox(older_than=0)
