@@ -150,11 +150,12 @@ async def _offline_pin(txn: Transaction, method: CvmMethod) -> CvmResult | None:
         if isinstance(recovered, OdaFailure):
             return None
         key = recovered.key
-        response = await txn.io.send(get_challenge())
-        if response.sw != 0x9000 or len(response.data) != 8:
-            return None
-        challenge = response.data
     for _ in range(_MAX_PIN_ATTEMPTS):
+        if enciphered:  # a fresh unpredictable number for each encipherment (Book 2, 7.1)
+            response = await txn.io.send(get_challenge())
+            if response.sw != 0x9000 or len(response.data) != 8:
+                return None
+            challenge = response.data
         entry: PinEntry = await txn.pinpad.verify_offline(
             txn.io.send_raw,
             enciphered=enciphered,
@@ -178,8 +179,6 @@ async def _offline_pin(txn: Transaction, method: CvmMethod) -> CvmResult | None:
         if tries == 0:
             txn.set_tvr(TvrBit.PIN_TRY_LIMIT_EXCEEDED)
             return None
-        if enciphered:
-            return None  # a new challenge would be needed; count the CVM as failed
     return None
 
 

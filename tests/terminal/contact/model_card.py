@@ -74,7 +74,8 @@ class ModelCard:
         self.pin_pair: RsaKeyPair = pki().pin_keys[0]
         self._pdol_data = b""
         self._cdol1 = b""
-        self._challenge = bytes.fromhex("0102030405060708")
+        self._challenge: bytes | None = None  # valid for the next enciphered VERIFY only
+        self.challenges = 0
         self._build()
 
     def _build(self) -> None:
@@ -180,6 +181,8 @@ class ModelCard:
             }
             return encode(tag, values[tag]) + ok if tag in values else bytes.fromhex("6A88")
         if ins == 0x84:
+            self.challenges += 1
+            self._challenge = bytes.fromhex("01020304050607") + bytes((self.challenges,))
             return self._challenge + ok
         if ins == 0x20:
             return self._verify(p2, data)
@@ -197,7 +200,8 @@ class ModelCard:
         if p2 == 0x88:
             pair = self.pin_pair if self.pin_key else self.icc
             plain = pow(int.from_bytes(data, "big"), pair.d, pair.n).to_bytes(pair.size, "big")
-            if plain[0] != 0x7F or plain[9:17] != self._challenge:
+            challenge, self._challenge = self._challenge, None
+            if plain[0] != 0x7F or plain[9:17] != challenge:
                 return bytes.fromhex("6984")
             block = plain[1:9]
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from terminal.bits import TerminalCapabilities, TsiBit, TvrBit
@@ -256,6 +257,30 @@ async def test_book3_10_5_1_offline_enciphered_pin_with_icc_key() -> None:
     result = await _flow(card, TestPinPad())
     assert result.cvm_results == h("050000")
     assert result.signature_required
+
+
+@dataclass
+class SequencePinPad(TestPinPad):
+    """The cardholder types ``pins`` in turn (a wrong PIN, then the right one)."""
+
+    __test__ = False
+    pins: list[str] = field(default_factory=list)
+
+    async def verify_offline(self, send, **kwargs):  # type: ignore[no-untyped-def]
+        self.pin = self.pins.pop(0)
+        return await super().verify_offline(send, **kwargs)
+
+
+async def test_book3_10_5_1_enciphered_pin_wrong_then_right_with_a_fresh_challenge() -> None:
+    # Each enciphered VERIFY needs its own GET CHALLENGE (Book 2, 7.1; the card accepts a
+    # challenge once): the second attempt asks again and succeeds.
+    card = ModelCard(oda="DDA", pin_key=True, cvm_list=cvm("4400 1E00"))
+    pad = SequencePinPad(pins=["0000", "1234"])
+    result = await _flow(card, pad)
+    assert pad.calls == ["enciphered", "enciphered"]
+    assert card.challenges == 2
+    assert result.cvm_results == h("440002")
+    assert card.pin_tries == 3  # reset by the right PIN
 
 
 async def test_book3_10_5_1_enciphered_pin_wrong_pin_counts_down() -> None:
