@@ -199,12 +199,14 @@ class Daemon:
         journal_open = Journal.open(
             cfg.journal.path,
             vault_key=vault_key,
+            previous_vault_keys=[load_vault_key(path) for path in cfg.vault.previous_key_files],
             clock=self._clock,
             random_bytes=self._random_bytes,
         )
         with self._signals():
             async with journal_open as journal, client:
                 self.journal = journal
+                await self._report_previous_vault_keys(journal)
                 self._stats = JournalStats(cfg.journal.path, self._clock)
                 try:
                     await self._serve(journal, client, terminal)
@@ -307,6 +309,17 @@ class Daemon:
         self.notifier.stopping()
         for task in tasks:
             task.cancel()
+
+    async def _report_previous_vault_keys(self, journal: Journal) -> None:
+        """Log what each retired vault key still holds (0: it can be removed)."""
+        paths = self.config.vault.previous_key_files
+        if not paths:
+            return
+        rows = await journal.vault_rows_by_key()
+        for path in paths:
+            held = rows.get(load_vault_key(path).key_id.hex(), 0)
+            log.info("vault: previous key %s still seals %d row(s)%s", path, held,
+                     "; it can be removed" if held == 0 else "")  # fmt: skip
 
     async def _prune_outbox(self) -> None:
         """Every hour, drop outbox records head office acknowledged long ago (the journal

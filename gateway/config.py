@@ -62,10 +62,15 @@ class JournalConfig(_Model):
 
 
 class VaultConfig(_Model):
-    """``[vault]``: the store-and-forward key, from a file or a systemd credential."""
+    """``[vault]``: the store-and-forward key, from a file or a systemd credential.
+
+    ``previous_key_files``: keys retired by a rotation, kept until the rows they sealed are
+    forwarded (new rows are sealed under the current key only).
+    """
 
     key_file: Path | None = None
     credential: str | None = None
+    previous_key_files: list[Path] = []
 
     @model_validator(mode="after")
     def _one_source(self) -> VaultConfig:
@@ -251,7 +256,10 @@ def _resolve_paths(config: DaemonConfig, base: Path) -> DaemonConfig:
         update={"path": rel(config.journal.path) or config.journal.path}
     )
     vault = config.vault.model_copy(
-        update={"key_file": rel(config.vault.key_file) or config.vault.key_file}
+        update={
+            "key_file": rel(config.vault.key_file) or config.vault.key_file,
+            "previous_key_files": [rel(p) or p for p in config.vault.previous_key_files],
+        }
     )
     terminal = config.terminal.model_copy(
         update={

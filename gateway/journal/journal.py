@@ -98,6 +98,7 @@ class Journal:
         path: str | os.PathLike[str],
         *,
         vault_key: VaultKey | None = None,
+        previous_vault_keys: Sequence[VaultKey] = (),
         clock: Callable[[], float] = time.time,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> _Opening:
@@ -106,6 +107,8 @@ class Journal:
         Args:
             path: The SQLite file; its directory must exist.
             vault_key: The store-and-forward key; without it the vault cannot be used.
+            previous_vault_keys: Keys retired by a rotation: rows they sealed still open
+                (new rows are always sealed under ``vault_key``).
             clock: Seconds since the epoch (injected for replays).
             random_bytes: Source of payment ids and idempotency keys (injected for replays).
 
@@ -115,13 +118,16 @@ class Journal:
         Raises:
             SchemaError: Not a journal, or a newer schema. StorageError: SQLite cannot open it.
         """
-        return _Opening(cls._open(Path(path), vault_key, clock, random_bytes))
+        return _Opening(
+            cls._open(Path(path), vault_key, tuple(previous_vault_keys), clock, random_bytes)
+        )
 
     @classmethod
     async def _open(
         cls,
         path: Path,
         vault_key: VaultKey | None,
+        previous_vault_keys: tuple[VaultKey, ...],
         clock: Callable[[], float],
         random_bytes: Callable[[int], bytes],
     ) -> Journal:
@@ -135,7 +141,13 @@ class Journal:
             except BaseException:
                 conn.close()
                 raise
-            return Store(conn, clock=clock, random_bytes=random_bytes, vault_key=vault_key)
+            return Store(
+                conn,
+                clock=clock,
+                random_bytes=random_bytes,
+                vault_key=vault_key,
+                previous_vault_keys=previous_vault_keys,
+            )
 
         try:
             store = await _translated(asyncio.get_running_loop().run_in_executor(executor, connect))
@@ -400,6 +412,10 @@ class Journal:
             VaultKeyMismatch, VaultTampered, VaultKeyError, VaultError (nothing stored).
         """
         return await self._run(self._s().vault_open, payment_id)
+
+    async def vault_rows_by_key(self) -> dict[str, int]:
+        """Sealed rows per key id (hex): a previous key holding none can be retired."""
+        return await self._run(self._s().vault_rows_by_key)
 
     async def confirm_forwarded(
         self, payment_id: str, *, actor: str, response_code: str | None = None, reason: str = ""

@@ -55,12 +55,17 @@ class Store:
         clock: Callable[[], float],
         random_bytes: Callable[[int], bytes],
         vault_key: VaultKey | None,
+        previous_vault_keys: Sequence[VaultKey] = (),
     ) -> None:
         self.conn = conn
         conn.row_factory = sqlite3.Row
         self._clock = clock
         self._random = random_bytes
         self._key = vault_key
+        # rows sealed before a key rotation open with the key that sealed them
+        self._keys = {key.key_id: key for key in previous_vault_keys}
+        if vault_key is not None:
+            self._keys[vault_key.key_id] = vault_key
 
     def now_ms(self) -> int:
         """The injected clock, in whole milliseconds since the epoch."""
@@ -270,7 +275,13 @@ class Store:
             self._row(payment_id)
             raise VaultError(f"payment {payment_id!r}: nothing in the vault (forwarded?)")
         blob = SealedBlob(row["version"], row["key_id"], row["nonce"], row["ciphertext"])
-        return open_blob(self._key, payment_id, blob)
+        return open_blob(self._keys.get(blob.key_id, self._key), payment_id, blob)
+
+    def vault_rows_by_key(self) -> dict[str, int]:
+        """How many sealed rows each key id (hex) holds: when a previous key's count is 0,
+        that key can be retired."""
+        rows = self.conn.execute("SELECT key_id, count(*) FROM vault GROUP BY key_id").fetchall()
+        return {bytes(row[0]).hex(): int(row[1]) for row in rows}
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it (old vault pages leave the WAL)."""

@@ -40,6 +40,14 @@ def test_example_file_is_valid_and_paths_resolve_from_the_file(tmp_path: Path) -
     assert load_config(copy).journal.path == tmp_path / "j.db"
 
 
+def test_rotated_vault_keys_resolve_from_the_file(tmp_path: Path) -> None:
+    vault = {"key_file": "vault.key", "previous_key_files": ["old.key", "/etc/posgw/older.key"]}
+    config = parse_config(_with(vault=vault), base=tmp_path)
+    assert config.vault.key_file == tmp_path / "vault.key"
+    assert config.vault.previous_key_files == [tmp_path / "old.key", Path("/etc/posgw/older.key")]
+    assert parse_config(MINIMAL).vault.previous_key_files == []
+
+
 def test_defaults() -> None:
     config = parse_config(MINIMAL)
     assert config.http.port == 8080 and config.http.host == "127.0.0.1"

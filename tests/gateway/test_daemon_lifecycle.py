@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from drivers import DeviceUnavailable
 from gateway.acquirer import AcquirerClient
 from gateway.app import Daemon
 from gateway.journal import Journal, PaymentState, load_vault_key
+from gateway.lanes.carddata import seal_request
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.acquirer_support import wire_request
 from tests.gateway.daemon_support import (
@@ -32,6 +34,7 @@ from tests.gateway.daemon_support import (
     running,
     slot_name,
     vault_key_file,
+    wait_state,
 )
 
 __all__ = ["acquirer_fixture", "http_fixture"]
@@ -197,3 +200,28 @@ reader = "sim://{slot_name()}"
     assert "posgw stopped" in err
     assert "Task was destroyed" not in err and "Traceback" not in err
     assert (tmp_path / "journal.db").exists()
+
+
+async def test_rotated_vault_key_still_forwards_what_the_old_key_sealed(
+    tmp_path: Path, acquirer: AcquirerHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An offline approval sealed under the old key, then the key is rotated: the daemon seals
+    # with the new key and forwards the old row with the previous key, which it then reports
+    # as holding nothing (it can be removed).
+    assert acquirer.url is not None
+    old_path = tmp_path / "old.key"
+    old_path.write_bytes(os.urandom(32))
+    old_path.chmod(0o600)
+    async with Journal.open(tmp_path / "journal.db", vault_key=load_vault_key(old_path)) as journal:
+        sale = await journal.create_sale(lane="1", amount=900, currency="EUR", actor="t")
+        await journal.card_read(sale.id, masked_pan=None, aid=None, actor="t")
+        request = seal_request(await wire_request())
+        await journal.store_for_forwarding(sale.id, request=request, response_code="Y3", actor="t")
+    vault = {"key_file": str(vault_key_file(tmp_path)), "previous_key_files": [str(old_path)]}
+    config = make_config(tmp_path, acquirer.url, [slot_name()], vault=vault)
+    caplog.set_level(logging.INFO, logger="gateway.app")
+    async with running(Daemon(config, env=fixed_env, environ={})) as daemon:
+        await wait_state(daemon.journal, sale.id, S.FORWARDED)
+        assert await daemon.journal.vault_rows_by_key() == {}
+    assert [entry.kind for entry in acquirer.ledger] == ["charge"]
+    assert "still seals 1 row(s)" in caplog.text  # at start, before forwarding

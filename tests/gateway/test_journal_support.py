@@ -55,12 +55,14 @@ def open_journal(
     clock: Clock | None = None,
     seed: int = 1,
     name: str = "journal.db",
+    previous_keys: tuple[VaultKey, ...] = (),
 ) -> _Opening:
     """A journal on a real SQLite file in ``tmp_path`` with injected clock and randomness."""
     rng = random.Random(seed)
     return Journal.open(
         tmp_path / name,
         vault_key=key if key is not None else VaultKey(os.urandom(32)),
+        previous_vault_keys=previous_keys,
         clock=clock or Clock(),
         random_bytes=rng.randbytes,
     )

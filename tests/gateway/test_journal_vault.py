@@ -128,6 +128,30 @@ async def test_wrong_key_is_a_typed_mismatch(tmp_path: Path) -> None:
             await journal.forwarding_request(payment.id)
 
 
+async def test_key_rotation_keeps_old_rows_readable_until_forwarded(tmp_path: Path) -> None:
+    old, new = VaultKey(KEY), VaultKey(bytes(range(32, 64)))
+    async with open_journal(tmp_path, key=old) as journal:
+        before = await drive_to(journal, S.CARD_READ)
+        await journal.store_for_forwarding(
+            before.id, request=REQUEST, response_code="Y3", actor="lane[1]"
+        )
+    # rotated: the new key seals, the old one only opens what it sealed
+    async with open_journal(tmp_path, key=new, previous_keys=(old,), seed=2) as journal:
+        after = await drive_to(journal, S.CARD_READ)
+        await journal.store_for_forwarding(
+            after.id, request=REQUEST, response_code="Y3", actor="lane[1]"
+        )
+        assert await journal.forwarding_request(before.id) == REQUEST
+        assert await journal.forwarding_request(after.id) == REQUEST
+        assert await journal.vault_rows_by_key() == {old.key_id.hex(): 1, new.key_id.hex(): 1}
+        await journal.confirm_forwarded(before.id, actor="acquirer", response_code="00")
+        assert await journal.vault_rows_by_key() == {new.key_id.hex(): 1}  # old key: retire
+    # without the previous key the old row would have been a typed mismatch, never garbage
+    async with open_journal(tmp_path, key=old, seed=3) as journal:
+        with pytest.raises(VaultKeyMismatch, match=after.id):
+            await journal.forwarding_request(after.id)
+
+
 @pytest.mark.parametrize("column", ["ciphertext", "nonce", "version"])
 async def test_tampered_rows_are_typed_errors(tmp_path: Path, column: str) -> None:
     async with open_journal(tmp_path, key=VaultKey(KEY)) as journal:
