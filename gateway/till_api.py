@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from typing import Any, Protocol
 
@@ -25,6 +24,7 @@ from aiohttp import web
 
 from gateway.journal import InvalidRecord, Journal, JournalError, Payment, UnknownPayment
 from gateway.lanes import Lane, LaneBusy, LaneView, NotCancellable
+from gateway.till_http import bad_request, error, json_body
 from terminal.currency import Currency, CurrencyError, currency
 
 __all__ = ["TillBackend", "add_till_routes"]
@@ -56,61 +56,36 @@ class TillBackend(Protocol):
         ...
 
 
-def _bad(field: str, message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=_dumps({"error": "invalid_request", "field": field, "message": message}),
-        content_type="application/json",
-    )
-
-
-def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body)
-
-
-def _error(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
-    return status(text=_dumps({"error": code, "message": message}), content_type="application/json")
-
-
 def _lane_id(request: web.Request, backend: TillBackend) -> Lane:
     raw = request.match_info["lane"]
     if not raw.isdigit():
-        raise _bad("lane", "expected a lane number")
+        raise bad_request("lane", "expected a lane number")
     lane = backend.lane(int(raw))
     if lane is None:
-        raise _error(web.HTTPNotFound, "not_found", f"no lane {raw}")
+        raise error(web.HTTPNotFound, "not_found", f"no lane {raw}")
     return lane
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad("body", "expected a JSON object") from None
-    if not isinstance(body, dict):
-        raise _bad("body", "expected a JSON object")
-    return body
 
 
 def _parse_payment(body: dict[str, Any], default_currency: str) -> tuple[int, Currency, str | None]:
     unknown = sorted(set(body) - {"amount", "currency", "type", "reference"})
     if unknown:
-        raise _bad(unknown[0], "unknown field")
+        raise bad_request(unknown[0], "unknown field")
     amount = body.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= 999_999_999:
-        raise _bad("amount", "expected a positive integer of minor units")
+        raise bad_request("amount", "expected a positive integer of minor units")
     code = body.get("currency", default_currency)
     if not isinstance(code, str) or not re.fullmatch(r"[A-Z]{3}", code):
-        raise _bad("currency", "expected an ISO 4217 alphabetic code")
+        raise bad_request("currency", "expected an ISO 4217 alphabetic code")
     try:
         cur = currency(code)
     except CurrencyError:
-        raise _bad("currency", "unknown currency") from None
+        raise bad_request("currency", "unknown currency") from None
     kind = body.get("type", "purchase")
     if kind != "purchase":
-        raise _bad("type", "only purchase is supported")
+        raise bad_request("type", "only purchase is supported")
     reference = body.get("reference")
     if reference is not None and not (isinstance(reference, str) and _REFERENCE.match(reference)):
-        raise _bad("reference", "expected 1-64 printable characters")
+        raise bad_request("reference", "expected 1-64 printable characters")
     return amount, cur, reference
 
 
@@ -147,13 +122,13 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
 
     async def start(request: web.Request) -> web.Response:
         lane = _lane_id(request, backend)
-        amount, cur, reference = _parse_payment(await _json_body(request), backend.default_currency)
+        amount, cur, reference = _parse_payment(await json_body(request), backend.default_currency)
         try:
             view = await lane.start_payment(amount=amount, currency=cur, reference=reference)
         except LaneBusy as exc:
-            raise _error(web.HTTPConflict, "lane_busy", str(exc)) from None
+            raise error(web.HTTPConflict, "lane_busy", str(exc)) from None
         except InvalidRecord as exc:
-            raise _bad(str(exc).split(":", 1)[0], str(exc)) from None
+            raise bad_request(str(exc).split(":", 1)[0], str(exc)) from None
         backend.remember(view)
         return web.json_response(
             {
@@ -173,7 +148,7 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
             try:
                 seconds = min(MAX_WAIT, max(0.0, float(wait)))
             except ValueError:
-                raise _bad("wait", "expected seconds") from None
+                raise bad_request("wait", "expected seconds") from None
             if view is not None:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(seconds):
@@ -181,23 +156,23 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         try:
             payment = await backend.journal.get(payment_id)
         except UnknownPayment:
-            raise _error(web.HTTPNotFound, "not_found", "no such payment") from None
+            raise error(web.HTTPNotFound, "not_found", "no such payment") from None
         except JournalError:
-            raise _error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+            raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
         return web.json_response(_payment_json(payment, view))
 
     async def cancel(request: web.Request) -> web.Response:
         payment_id = request.match_info["payment"]
         view = backend.view(payment_id)
         if view is None:
-            raise _error(web.HTTPNotFound, "not_found", "no such payment in progress")
+            raise error(web.HTTPNotFound, "not_found", "no such payment in progress")
         lane = backend.lane(view.lane)
         try:
             if lane is None:
                 raise NotCancellable("no lane")
             lane.cancel(payment_id)
         except NotCancellable as exc:
-            raise _error(web.HTTPConflict, "not_cancellable", str(exc)) from None
+            raise error(web.HTTPConflict, "not_cancellable", str(exc)) from None
         return web.json_response({"id": payment_id, "cancelling": True}, status=202)
 
     async def lanes(_request: web.Request) -> web.Response:

@@ -21,12 +21,13 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
 from gateway.lane_events import Gap, HubClosed, LaneEvent, LaneEventHubs, Subscription
 from gateway.lanes import Lane
+from gateway.till_http import error
 
 __all__ = ["HUBS", "EventBackend", "add_event_routes", "format_event"]
 
@@ -59,11 +60,6 @@ def format_event(item: LaneEvent | Gap) -> bytes:
         head = f"event: gap\ndata: {json.dumps(gap)}\n\n".encode()
         return head + format_event(item.state)
     return f"id: {item.seq}\nevent: {item.type}\ndata: {json.dumps(item.data)}\n\n".encode()
-
-
-def _error(status: type[web.HTTPException], code: str, message: str, **extra: Any) -> Exception:
-    body = json.dumps({"error": code, "message": message, **extra})
-    return status(text=body, content_type="application/json")
 
 
 def _last_event_id(request: web.Request) -> tuple[bool, int | None]:
@@ -128,18 +124,18 @@ def add_event_routes(
     async def events(request: web.Request) -> web.StreamResponse:
         raw = request.match_info["lane"]
         if not raw.isdigit() or len(raw) > 9:
-            raise _error(
+            raise error(
                 web.HTTPBadRequest, "invalid_request", "expected a lane number", field="lane"
             )
         lane = backend.lane(int(raw))
         if lane is None:
-            raise _error(web.HTTPNotFound, "not_found", f"no lane {raw}")
+            raise error(web.HTTPNotFound, "not_found", f"no lane {raw}")
         hub = registry.attach(lane)
         asked, last_id = _last_event_id(request)
         try:
             subscription, first = hub.subscribe(last_id if asked else None)
         except HubClosed as exc:
-            raise _error(web.HTTPServiceUnavailable, "unavailable", str(exc)) from None
+            raise error(web.HTTPServiceUnavailable, "unavailable", str(exc)) from None
         with subscription:
             response = web.StreamResponse(
                 headers={

@@ -20,7 +20,6 @@ holds more of a PAN than the sale's mask, and no request body is logged.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Protocol
 
@@ -35,6 +34,7 @@ from gateway.refunds import (
     RefundService,
     SaleNotFound,
 )
+from gateway.till_http import bad_request, error, json_body
 
 __all__ = ["RefundBackend", "add_refund_routes", "refund_json"]
 
@@ -49,31 +49,6 @@ class RefundBackend(Protocol):
     refunds: RefundService | None
 
 
-def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body)
-
-
-def _bad(field: str, message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=_dumps({"error": "invalid_request", "field": field, "message": message}),
-        content_type="application/json",
-    )
-
-
-def _error(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
-    return status(text=_dumps({"error": code, "message": message}), content_type="application/json")
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad("body", "expected a JSON object") from None
-    if not isinstance(body, dict):
-        raise _bad("body", "expected a JSON object")
-    return body
-
-
 def parse_refund(body: dict[str, Any]) -> tuple[int, str, str | None]:
     """Check a refund request body; ``(amount, reference, currency or None)``.
 
@@ -82,20 +57,22 @@ def parse_refund(body: dict[str, Any]) -> tuple[int, str, str | None]:
     """
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise _bad(unknown[0], "unknown field")
+        raise bad_request(unknown[0], "unknown field")
     amount = body.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
-        raise _bad("amount", "expected a positive integer of minor units")
+        raise bad_request("amount", "expected a positive integer of minor units")
     reference = body.get("reference")
     if not isinstance(reference, str) or not _REFERENCE.match(reference):
-        raise _bad("reference", "expected 1-64 printable characters")
+        raise bad_request("reference", "expected 1-64 printable characters")
     try:
         check_value("reference", reference)
     except CardDataRejected:
-        raise _bad("reference", "looks like card data; send the till's own reference") from None
+        raise bad_request(
+            "reference", "looks like card data; send the till's own reference"
+        ) from None
     code = body.get("currency")
     if code is not None and (not isinstance(code, str) or not re.fullmatch(r"[A-Z]{3}", code)):
-        raise _bad("currency", "expected an ISO 4217 alphabetic code")
+        raise bad_request("currency", "expected an ISO 4217 alphabetic code")
     return amount, reference, code
 
 
@@ -122,22 +99,22 @@ def add_refund_routes(app: web.Application, backend: RefundBackend) -> None:
 
     async def refund(request: web.Request) -> web.Response:
         sale_id = request.match_info["payment"]
-        amount, reference, code = parse_refund(await _json_body(request))
+        amount, reference, code = parse_refund(await json_body(request))
         service = backend.refunds
         if service is None:
-            raise _error(web.HTTPServiceUnavailable, "unavailable", "refunds not started")
+            raise error(web.HTTPServiceUnavailable, "unavailable", "refunds not started")
         try:
             result = await service.refund(
                 sale_id, amount=amount, reference=reference, currency_code=code
             )
         except SaleNotFound:
-            raise _error(web.HTTPNotFound, "not_found", "no such payment") from None
+            raise error(web.HTTPNotFound, "not_found", "no such payment") from None
         except InvalidRefund as exc:
-            raise _bad(exc.field, str(exc)) from None
+            raise bad_request(exc.field, str(exc)) from None
         except RefundRejected as exc:
-            raise _error(web.HTTPConflict, exc.code, str(exc)) from None
+            raise error(web.HTTPConflict, exc.code, str(exc)) from None
         except JournalError:
-            raise _error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+            raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
         return web.json_response(refund_json(result), status=201 if result.answered else 202)
 
     app.router.add_post("/api/payments/{payment}/refunds", refund)
