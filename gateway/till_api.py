@@ -2,7 +2,10 @@
 
 =====================================  =========================================================
 ``POST /api/lanes/{id}/payments``      ``{"amount": 1250, "currency": "EUR", "reference": "..."}``
-                                       → 202 ``{"id": ..., "state": "CREATED"}``; 409 lane busy
+                                       → 202 ``{"id": ..., "state": "CREATED"}``; 409 lane busy;
+                                       a reference already used by a sale of the last 24 h
+                                       that is not cancelled, declined or reversed → 200 that
+                                       sale (``"replayed": true``), or 409 if it differs
 ``GET /api/payments/{id}[?wait=S]``    the payment (journal state, outcome, masked PAN); with
                                        ``wait`` the answer waits up to S s (≤ 30) for the end
 ``POST /api/payments/{id}/cancel``     while the lane waits for the card → 202; else 409
@@ -31,6 +34,8 @@ __all__ = ["TillBackend", "add_till_routes"]
 
 _REFERENCE = re.compile(r"^[\x20-\x7e]{1,64}$")
 MAX_WAIT = 30.0
+#: How long a till reference names its sale: a request repeating it answers that sale.
+REFERENCE_WINDOW = 24 * 3600.0
 
 
 class TillBackend(Protocol):
@@ -123,6 +128,10 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
     async def start(request: web.Request) -> web.Response:
         lane = _lane_id(request, backend)
         amount, cur, reference = _parse_payment(await json_body(request), backend.default_currency)
+        if reference is not None:  # a till retrying its request must not charge twice
+            replay = await _replayed(reference, lane, amount, cur)
+            if replay is not None:
+                return replay
         try:
             view = await lane.start_payment(amount=amount, currency=cur, reference=reference)
         except LaneBusy as exc:
@@ -139,6 +148,24 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
             },
             status=202,
         )
+
+    async def _replayed(
+        reference: str, lane: Lane, amount: int, cur: Currency
+    ) -> web.Response | None:
+        try:
+            sale = await backend.journal.find_sale(reference, within=REFERENCE_WINDOW)
+        except JournalError:
+            raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        if sale is None:
+            return None
+        if (sale.lane, sale.amount, sale.currency) != (str(lane.id), amount, cur.alpha):
+            raise error(
+                web.HTTPConflict,
+                "reference_conflict",
+                f"reference already used by payment {sale.id} for another lane or amount",
+            )
+        body = {"id": sale.id, "lane": lane.id, "state": sale.state.value, "replayed": True}
+        return web.json_response({**body, "href": f"/api/payments/{sale.id}"}, status=200)
 
     async def get_payment(request: web.Request) -> web.Response:
         payment_id = request.match_info["payment"]

@@ -272,6 +272,13 @@ class Journal:
             till_reference=till_reference,
         )
 
+    async def find_sale(self, till_reference: str, *, within: float) -> Payment | None:
+        """The newest sale journaled under ``till_reference`` in the last ``within`` seconds
+        that may take or has taken money (not cancelled, declined or reversed), if any."""
+        store = self._s()
+        since = store.now_ms() - round(within * 1000)
+        return await self._run(store.find_sale, till_reference, since)
+
     async def find_refund(self, original_id: str, till_reference: str) -> Payment | None:
         """The refund of ``original_id`` journaled under ``till_reference``, if any."""
         return await self._run(self._s().find_refund, original_id, till_reference)

@@ -87,6 +87,8 @@ _V3 = (
     """CREATE UNIQUE INDEX payments_refund_by_reference ON payments(refund_of, till_reference)
        WHERE refund_of IS NOT NULL AND till_reference IS NOT NULL""",
     "CREATE INDEX outbox_sent ON outbox(sent_ms) WHERE sent_ms IS NOT NULL",
+    """CREATE INDEX payments_by_till_reference ON payments(till_reference, created_ms)
+       WHERE till_reference IS NOT NULL""",
 )
 
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.

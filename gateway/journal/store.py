@@ -43,6 +43,8 @@ UPDATABLE = frozenset({"masked_pan", "aid", "auth_code", "response_code", "idemp
 _OWN_NUMBERS = frozenset({"completed_ms"})
 #: Refunds in these states no longer count against the original sale's amount.
 _REFUND_VOID = (S.DECLINED.value, S.CANCELLED.value, S.REVERSED.value)
+#: Sale states in which the card is not (or no longer) charged.
+_NOT_CHARGING = (*_REFUND_VOID, S.REVERSAL_PENDING.value)
 
 
 class Store:
@@ -148,6 +150,18 @@ class Store:
         row = self.conn.execute(
             "SELECT * FROM payments WHERE refund_of = ? AND till_reference = ?",
             (original_id, till_reference),
+        ).fetchone()
+        return None if row is None else Payment.from_row(row)
+
+    def find_sale(self, till_reference: str, since_ms: int) -> Payment | None:
+        """The newest sale under ``till_reference`` created since ``since_ms`` that may take
+        (or has taken) money: not cancelled, declined or reversed."""
+        placeholders = ", ".join("?" * len(_NOT_CHARGING))
+        row = self.conn.execute(
+            "SELECT * FROM payments WHERE kind = 'sale' AND till_reference = ?"  # noqa: S608
+            f" AND created_ms >= ? AND state NOT IN ({placeholders})"
+            " ORDER BY created_ms DESC LIMIT 1",
+            (till_reference, since_ms, *_NOT_CHARGING),
         ).fetchone()
         return None if row is None else Payment.from_row(row)
 

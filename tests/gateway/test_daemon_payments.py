@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from drivers import sim as drivers_sim
 from gateway.app import Daemon
 from gateway.journal import PaymentState
 from simulator.acquirer_host import AcquirerHost
@@ -263,6 +264,37 @@ async def test_till_cancel_while_waiting_for_the_card(
         # the lane is free again: the next payment goes through
         again = await _pay_with_card(daemon, http, slot, 1250)
         assert again["state"] == "COMPLETED"
+    assert len(acquirer.charges) == 1
+
+
+async def test_a_till_repeating_its_request_is_not_charged_twice(
+    tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession
+) -> None:
+    # The till's POST timed out on its side after the sale went through; it sends it again
+    # with the same reference: the answer is that sale, and the card is charged once.
+    slot = slot_name()
+    async with running(_daemon(tmp_path, acquirer, [slot])) as daemon:
+        assert daemon.http_port is not None
+        till = Till(http, daemon.http_port)
+        status, first = await till.pay(1, 1250, reference="T-77")
+        assert status == 202
+        await till.wait_prompt(1, "PRESENT CARD")
+        insert_card(slot)
+        assert (await till.get(str(first["id"]), wait=10))["state"] == "COMPLETED"
+        status, again = await till.pay(1, 1250, reference="T-77")
+        assert status == 200 and again["replayed"] is True
+        assert again["id"] == first["id"] and again["state"] == "COMPLETED"
+        status, other = await till.pay(1, 999, reference="T-77")
+        assert status == 409 and other["error"] == "reference_conflict"
+        drivers_sim.slot(slot).remove()
+        # a sale that took no money does not hold its reference: the till may try again
+        status, cancelled = await till.pay(1, 500, reference="T-78")
+        await till.wait_prompt(1, "PRESENT CARD")
+        assert await till.cancel(str(cancelled["id"])) == 202
+        assert (await till.get(str(cancelled["id"]), wait=5))["state"] == "CANCELLED"
+        status, retry = await till.pay(1, 500, reference="T-78")
+        assert status == 202 and retry["id"] != cancelled["id"]
+        assert await till.cancel(str(retry["id"])) == 202
     assert len(acquirer.charges) == 1
 
 

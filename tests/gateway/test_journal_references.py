@@ -10,7 +10,7 @@ import pytest
 
 from gateway.journal import CardDataRejected, DuplicateReference, Journal, PaymentState
 from gateway.journal.schema import MIGRATIONS, SCHEMA_VERSION, configure, migrate
-from tests.gateway.test_journal_support import AID, MASKED, open_journal
+from tests.gateway.test_journal_support import AID, MASKED, Clock, open_journal
 
 S = PaymentState
 
@@ -102,3 +102,22 @@ def test_version_2_journal_gains_the_reference_column(tmp_path: Path) -> None:
     row = conn.execute("SELECT till_reference, amount FROM payments WHERE id = 'pay_v2'").fetchone()
     assert row == (None, 500)
     conn.close()
+
+
+async def test_find_sale_by_reference_within_a_window_and_only_if_it_charges(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    async with open_journal(tmp_path, clock=clock) as journal:
+        sale_id = await _completed_sale(journal, "T-1")
+        assert (found := await journal.find_sale("T-1", within=60)) is not None
+        assert found.id == sale_id
+        cancelled = await journal.create_sale(
+            lane="1", amount=300, currency="EUR", actor="test", till_reference="T-2"
+        )
+        await journal.cancel(cancelled.id, actor="test", reason="till")
+        assert await journal.find_sale("T-2", within=60) is None  # took no money
+        assert await journal.find_sale("T-3", within=60) is None
+        clock.now += 3600
+        assert await journal.find_sale("T-1", within=60) is None  # outside the window
+        assert await journal.find_sale("T-1", within=7200) is not None
