@@ -399,6 +399,7 @@ class Daemon:
                 "payments_today": stats.get("payments_today", 0),
                 "approved_today": stats.get("approved_today", 0),
                 "declined_today": stats.get("declined_today", 0),
+                "refunds_today": stats.get("refunds_today", 0),
                 "outbox_backlog": stats.get("outbox_backlog", 0),
                 "awaiting_recovery": pending,
             },

@@ -130,6 +130,32 @@ async def _sale(session: aiohttp.ClientSession, base: str, lane: int, amount: in
     return result
 
 
+async def _follow_prompts(
+    session: aiohttp.ClientSession, base: str, lane: int, prompts: list[str]
+) -> None:
+    """The till's view of a lane: its live event stream (Server-Sent Events), prompts only."""
+    async with session.get(f"{base}/api/lanes/{lane}/events") as stream:
+        event = ""
+        async for raw in stream.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "prompt":
+                prompts.append(json.loads(line[6:])["prompt"])
+
+
+async def _refund(
+    session: aiohttp.ClientSession, base: str, sale: dict[str, Any], amount: int
+) -> dict[str, Any]:
+    """The till refunds part of a sale (no card): journal first, then the acquirer."""
+    async with session.post(f"{base}/api/payments/{sale['id']}/refunds",
+                            json={"amount": amount, "reference": "DEMO-R1"}) as response:
+        refund: dict[str, Any] = await response.json()
+    print(f"till: refunds {amount / 100:.2f} EUR of the lane 1 sale -> {refund.get('state')} "
+          f"(refund {refund.get('id')}, card {refund.get('masked_pan')})")  # fmt: skip
+    return refund
+
+
 async def run(serve: float) -> int:
     """The whole stage; 0 when both sales completed."""
     workdir = Path(tempfile.mkdtemp(prefix="posgw-demo-"))
@@ -153,8 +179,16 @@ async def run(serve: float) -> int:
                 print(f"daemon ready: till API and status page at {base}/")
                 async with aiohttp.ClientSession() as session:
                     first = await _sale(session, base, 1, 1250, "visa_credit", contactless=False)
+                    prompts: list[str] = []
+                    follower = asyncio.create_task(_follow_prompts(session, base, 2, prompts))
                     second = await _sale(session, base, 2, 890, "ctls_mc_cda_online",
                                          contactless=True)
+                    await asyncio.sleep(0.2)  # the last prompt (IDLE) reaches the stream
+                    follower.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follower
+                    print(f"till (live events of lane 2): {' -> '.join(prompts)}")
+                    refund = await _refund(session, base, first, 500)
                     async with session.get(f"{base}/status.json") as response:
                         status = await response.json()
                     async with session.get(f"{base}/") as response:
@@ -175,7 +209,7 @@ async def run(serve: float) -> int:
                 await asyncio.wait_for(task, 20)
                 if office is not None:
                     await office.stop()
-        done = all(sale.get("state") == "COMPLETED" for sale in (first, second))
+        done = all(sale.get("state") == "COMPLETED" for sale in (first, second, refund))
         return 0 if done and page_ok else 1
     finally:
         await host.stop()

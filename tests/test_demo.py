@@ -26,5 +26,7 @@ def test_daemon_stage() -> None:
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert out.stdout.count('"state": "COMPLETED"') == 2
     assert "status page: ok" in out.stdout
+    assert "PRESENT CARD -> PROCESSING -> REMOVE CARD -> IDLE" in out.stdout  # live events
+    assert "of the lane 1 sale -> COMPLETED" in out.stdout  # the refund
     assert "Traceback" not in out.stderr
     assert "4761739001010010" not in out.stdout + out.stderr

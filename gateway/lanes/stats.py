@@ -21,7 +21,7 @@ _SETTLED_OK = ("COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED")
 
 
 class JournalStats:
-    """Counts of today's payments and the outbox backlog (see the module docstring)."""
+    """Counts of today's sales (approved, declined), completed refunds and the outbox backlog."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self._path = path
@@ -38,9 +38,10 @@ class JournalStats:
     def _read(self, since_ms: int) -> dict[str, int]:
         conn = self._connect()
         row = conn.execute(
-            """SELECT COUNT(*),
-                       COALESCE(SUM(state IN (?, ?, ?)), 0),
-                       COALESCE(SUM(state = 'DECLINED'), 0)
+            """SELECT COALESCE(SUM(kind = 'sale'), 0),
+                       COALESCE(SUM(kind = 'sale' AND state IN (?, ?, ?)), 0),
+                       COALESCE(SUM(kind = 'sale' AND state = 'DECLINED'), 0),
+                       COALESCE(SUM(kind = 'refund' AND state = 'COMPLETED'), 0)
                 FROM payments WHERE created_ms >= ?""",
             (*_SETTLED_OK, since_ms),
         ).fetchone()
@@ -49,6 +50,7 @@ class JournalStats:
             "payments_today": int(row[0]),
             "approved_today": int(row[1]),
             "declined_today": int(row[2]),
+            "refunds_today": int(row[3]),
             "outbox_backlog": int(backlog[0]),
         }
 

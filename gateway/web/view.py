@@ -279,7 +279,8 @@ def _journal(journal: Any) -> tuple[HealthView, HealthView]:
     summary = (f"{total} payment{'s' if total != 1 else ''} today" if total is not None
                else "Payments today: unknown")
     totals = HealthView("Today", "ok" if total is not None else "unknown", summary, [
-        ("Approved", _count(approved)), ("Declined", _count(declined))])
+        ("Approved", _count(approved)), ("Declined", _count(declined)),
+        ("Refunds", _count(j.get("refunds_today")))])
     backlog, recovery = as_int(j.get("outbox_backlog")), as_int(j.get("awaiting_recovery"))
     if recovery:
         tone, words = "bad", f"{recovery} payment(s) need checking after a restart"

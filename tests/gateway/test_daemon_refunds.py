@@ -3,7 +3,7 @@
 A card payment on a lane, then ``POST /api/payments/{id}/refunds`` on the daemon's till API;
 the host down (202, then re-sent by the ``acquirer.refunds`` task); and restart recovery of a
 refund the host made just before a crash: completed before ready, never reversed, never
-refunded twice. Skipped until gateway/app.py mounts the refund route (docs/refunds.md).
+refunded twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-import gateway.app
 from gateway.acquirer import AcquirerClient
 from gateway.app import Daemon
 from gateway.journal import Journal, PaymentState
@@ -37,10 +36,6 @@ from tests.gateway.refund_support import host_refunds
 from tests.gateway.test_journal_support import AID, MASKED
 
 __all__ = ["acquirer_fixture", "http_fixture"]
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(gateway.app, "add_refund_routes"), reason="refund route not wired in app.py yet"
-)
 
 S = PaymentState
 PAN = "4761739001010010"
@@ -88,6 +83,9 @@ async def test_refund_through_the_daemon_and_host_down(
         assert status == 201 and body["state"] == "COMPLETED" and body["refund_of"] == sale_id
         assert body["masked_pan"] == MASKED
         assert (await _refund(till, sale_id, {"amount": 500, "reference": "R-1"}))[0] == 201
+        journal = (await daemon.snapshot())["journal"]  # the day's figures: sales, refunds
+        assert (journal["payments_today"], journal["approved_today"]) == (1, 1)
+        assert journal["refunds_today"] == 1
         assert (await till.get(body["id"]))["state"] == "COMPLETED"
         port = int(acquirer.url.rsplit(":", 1)[1])
         await acquirer.stop()

@@ -99,6 +99,15 @@ def test_plain_error(error: Any, expected: str | None) -> None:
     assert plain_error(error) == expected
 
 
+def test_today_shows_sales_and_refunds() -> None:
+    totals = build_view(two_lane_snapshot()).totals
+    assert totals.summary == "12 payments today"
+    assert dict(totals.details) == {"Approved": "10", "Declined": "2", "Refunds": "1"}
+    old_daemon = two_lane_snapshot()
+    del old_daemon["journal"]["refunds_today"]
+    assert dict(build_view(old_daemon).totals.details)["Refunds"] == "unknown"
+
+
 def test_times_show_in_the_shop_zone() -> None:
     assert as_time("2025-11-22T09:42:00Z") is not None
     view = build_view(two_lane_snapshot())

@@ -64,7 +64,7 @@ def two_lane_snapshot() -> dict[str, Any]:
             },
         ],
         "journal": {"payments_today": 12, "approved_today": 10, "declined_today": 2,
-                    "outbox_backlog": 0, "awaiting_recovery": 0},
+                    "refunds_today": 1, "outbox_backlog": 0, "awaiting_recovery": 0},
         "acquirer": {"url": "https://acquirer.example/v1", "reachable": True,
                      "last_error": None, "last_success": "2025-11-22T10:44:58+01:00"},
         "mqtt": {"enabled": True, "connected": True, "backlog": 0, "last_error": None,
