@@ -18,7 +18,8 @@ name                                      type     labels
 ``posgw_lane_device_state_since_seconds`` gauge    ``lane`` (Unix time of the last change)
 ``posgw_lane_device_{setups,failures,losses}_total``  counter  ``lane``
 ``posgw_lane_payment_in_progress``        gauge    ``lane``
-``posgw_payments_today``                  gauge    ``outcome`` = approved, declined, other
+``posgw_payments_today``                  gauge    ``outcome`` = approved, declined, other (sales)
+``posgw_refunds_today``                   gauge    completed refunds since midnight
 ``posgw_outbox_backlog``                  gauge
 ``posgw_payments_awaiting_recovery``      gauge
 ``posgw_acquirer_reachable``              gauge
@@ -136,6 +137,8 @@ class SnapshotCollector(Collector):
         if total is not None and approved is not None and declined is not None:
             today.add_metric(["other"], float(max(0, total - approved - declined)))
         yield today
+        yield from _gauge("posgw_refunds_today", "Refunds completed since midnight",
+                          as_int(journal.get("refunds_today")))
         yield from _gauge("posgw_outbox_backlog", "Sales waiting in the outbox",
                           as_int(journal.get("outbox_backlog")))
         yield from _gauge("posgw_payments_awaiting_recovery",

@@ -57,6 +57,7 @@ async def test_metrics_exposition_has_the_expected_samples() -> None:
     assert s[("posgw_payments_today", (("outcome", "approved"),))] == 10
     assert s[("posgw_payments_today", (("outcome", "declined"),))] == 2
     assert s[("posgw_payments_today", (("outcome", "other"),))] == 0
+    assert s[("posgw_refunds_today", ())] == 1
     assert s[("posgw_outbox_backlog", ())] == 0
     assert s[("posgw_payments_awaiting_recovery", ())] == 0
     assert s[("posgw_acquirer_reachable", ())] == 1
