@@ -106,12 +106,19 @@ class DeviceSupervisor(Generic[D]):
         self._stopping = False
         self._stop_requested = asyncio.Event()
         self._state_changed = asyncio.Condition()
+        #: Called (on the loop, after the change) with each new state; must not block or raise.
+        self.on_state_change: Callable[[SupervisorState], None] | None = None
 
     async def _set_state(self, state: SupervisorState) -> None:
         if state is not self.state:
             log.info("%s: %s -> %s", self.name, self.state.value, state.value)
             self.state = state
             self.since = self._clock()
+            if self.on_state_change is not None:
+                try:
+                    self.on_state_change(state)
+                except Exception:  # an observer's defect never stops supervision
+                    log.exception("%s: state observer failed", self.name)
         async with self._state_changed:
             self._state_changed.notify_all()
 

@@ -142,6 +142,7 @@ class Lane:
         self.supervisor: DeviceSupervisor[Any] = DeviceSupervisor(
             f"{self.actor}.reader", self._open_reader, clock=services.clock
         )
+        self.supervisor.on_state_change = lambda _state: self._notify("reader", None)
         self.prompt = Prompt.IDLE
         #: The last prompts shown, oldest first: (time, prompt, payment id or None).
         self.prompt_history: deque[tuple[float, Prompt, str | None]] = deque(maxlen=64)
@@ -154,11 +155,7 @@ class Lane:
         self.listener: Callable[[str, LaneView | None], None] | None = None
 
     async def _open_reader(self) -> Any:
-        self._notify("reader", None)  # (re)trying: the state the supervisor is leaving
-        try:
-            return await self._s.open_reader(self.config.reader)
-        finally:  # the supervisor records ready / not ready right after this returns
-            asyncio.get_running_loop().call_soon(self._notify, "reader", None)
+        return await self._s.open_reader(self.config.reader)
 
     def _notify(self, kind: str, view: LaneView | None) -> None:
         if self.listener is not None:

@@ -110,3 +110,31 @@ async def test_stop_interrupts_a_backoff_under_way() -> None:
     assert attempts == [1]
     assert supervisor.state is SupervisorState.STOPPED
     assert supervisor.next_retry_in is None  # no retry left scheduled
+
+
+async def test_state_observer_sees_each_change_and_cannot_break_supervision() -> None:
+    seen: list[SupervisorState] = []
+    attempts: list[int] = []
+
+    async def setup() -> Device:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise DeviceUnavailable("not yet", device="lane[7].reader")
+        return await open_device("sim://observer")
+
+    def observer(state: SupervisorState) -> None:
+        seen.append(state)
+        raise RuntimeError("a broken observer")  # logged; supervision goes on
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    supervisor: DeviceSupervisor[Device] = DeviceSupervisor("lane[7].reader", setup, sleep=no_wait)
+    supervisor.on_state_change = observer
+    runner = asyncio.ensure_future(supervisor.run())
+    async with asyncio.timeout(5):
+        await supervisor.wait_ready()
+    await supervisor.stop()
+    async with asyncio.timeout(5):
+        await runner
+    assert seen == [SupervisorState.NOT_READY, SupervisorState.READY, SupervisorState.STOPPED]
