@@ -189,6 +189,7 @@ class Daemon:
             self._stop.set()
         cfg = self.config
         vault_key = self._vault_key()
+        previous_keys = [load_vault_key(path) for path in cfg.vault.previous_key_files]
         terminal = kernel_config(cfg.terminal)
         client = AcquirerClient(
             base_url=cfg.acquirer.url,
@@ -199,14 +200,14 @@ class Daemon:
         journal_open = Journal.open(
             cfg.journal.path,
             vault_key=vault_key,
-            previous_vault_keys=[load_vault_key(path) for path in cfg.vault.previous_key_files],
+            previous_vault_keys=previous_keys,
             clock=self._clock,
             random_bytes=self._random_bytes,
         )
         with self._signals():
             async with journal_open as journal, client:
                 self.journal = journal
-                await self._report_previous_vault_keys(journal)
+                await self._report_previous_vault_keys(journal, previous_keys)
                 self._stats = JournalStats(cfg.journal.path, self._clock)
                 try:
                     await self._serve(journal, client, terminal)
@@ -310,14 +311,13 @@ class Daemon:
         for task in tasks:
             task.cancel()
 
-    async def _report_previous_vault_keys(self, journal: Journal) -> None:
+    async def _report_previous_vault_keys(self, journal: Journal, keys: list[VaultKey]) -> None:
         """Log what each retired vault key still holds (0: it can be removed)."""
-        paths = self.config.vault.previous_key_files
-        if not paths:
+        if not keys:
             return
         rows = await journal.vault_rows_by_key()
-        for path in paths:
-            held = rows.get(load_vault_key(path).key_id.hex(), 0)
+        for path, key in zip(self.config.vault.previous_key_files, keys, strict=True):
+            held = rows.get(key.key_id.hex(), 0)
             log.info("vault: previous key %s still seals %d row(s)%s", path, held,
                      "; it can be removed" if held == 0 else "")  # fmt: skip
 
