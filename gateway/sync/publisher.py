@@ -259,8 +259,10 @@ class OutboxPublisher:
             self._last_publish = self._clock()
         if failed:
             first = failed[0][1]
+            # count and reason together, before any await: diagnostics never show one alone
             self._failed += len(failed)
-            await self._journal.mark_failed([i for i, _ in failed], error=_describe(first))
+            self._last_error = _describe(first)
+            await self._journal.mark_failed([i for i, _ in failed], error=self._last_error)
             raise first  # MqttError: reconnect in run(); anything else is a bug and fails loudly
         return bool(sent)
 
