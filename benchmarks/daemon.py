@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +36,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from drivers import sim  # noqa: E402 - after the sys.path line
+from benchmarks.figures import print_ms  # noqa: E402 - after the sys.path line
+from drivers import sim  # noqa: E402
 from gateway.app import Daemon  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.journal import Journal, VaultKey  # noqa: E402
@@ -58,16 +57,6 @@ PROFILE = "visa_credit"
 AMOUNT = 1250
 SLOT = "bench-daemon-lane1"
 pc = time.perf_counter
-
-
-def stats(name: str, samples: list[float]) -> float:
-    """Print median and p99 (nearest rank) in ms; return the median."""
-    ordered = sorted(samples)
-    median = statistics.median(ordered)
-    p99 = ordered[max(0, math.ceil(len(ordered) * 0.99) - 1)]
-    print(f"{name}_median: {median * 1e3:.3f} ms")
-    print(f"{name}_p99: {p99 * 1e3:.3f} ms")
-    return median
 
 
 def _config(workdir: Path, acquirer_url: str) -> Any:
@@ -227,7 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the daemon's per-payment INFO lines are not the subject
     samples = asyncio.run(measure(args.n, args.rounds))
-    medians = {name: stats(f"{name}_payment" if name != "journal" else "journal_sale", values)
+    medians = {name: print_ms(f"{name}_payment" if name != "journal" else "journal_sale", values)
                for name, values in samples.items()}  # fmt: skip
     print(f"daemon_over_kernel_ratio: {medians['daemon'] / medians['kernel']:.2f} x")
     print(f"journal_share_of_daemon: {medians['journal'] / medians['daemon']:.2f} ratio")

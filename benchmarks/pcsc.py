@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import math
-import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.pcscd import PrivatePcscd  # noqa: E402 - after the sys.path line
+from benchmarks.figures import print_ms  # noqa: E402 - after the sys.path line
+from simulator.pcscd import PrivatePcscd  # noqa: E402
 
 CAPDU = bytes.fromhex("00B2010C00")
 ANSWER_LENGTH = 66
@@ -68,15 +67,6 @@ def start_icc(port: int) -> subprocess.Popen[str]:
         raise SystemExit("virtual ICC did not attach")
     return process
 
-
-def stats(name: str, samples: list[float]) -> float:
-    """Print median and p99 (nearest rank) of ``samples``; return the median."""
-    ordered = sorted(samples)
-    median = statistics.median(ordered)
-    p99 = ordered[max(0, math.ceil(len(ordered) * 0.99) - 1)]
-    print(f"{name}_median: {median * 1e3:.4f} ms")
-    print(f"{name}_p99: {p99 * 1e3:.4f} ms")
-    return median
 
 
 def connect_raw(reader: str) -> tuple[Any, Any, int]:
@@ -242,7 +232,7 @@ def main() -> None:
         finally:
             icc.terminate()
             icc.wait(10)
-    medians = {name: stats(name, values) for name, values in samples.items()}
+    medians = {name: print_ms(name, values, digits=4) for name, values in samples.items()}
     for driver in ("driver", "driver_pyscard"):
         for baseline in ("raw_scard", "raw_cardconnection", "raw_scard_thread"):
             ratio, extra = medians[driver] / medians[baseline], medians[driver] - medians[baseline]

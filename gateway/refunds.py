@@ -50,6 +50,7 @@ from gateway.journal import (
     UnknownPayment,
 )
 from gateway.lanes.online import AcquirerHealth
+from gateway.lanes.retry_queue import RetryQueue
 from terminal.currency import CurrencyError, currency
 
 __all__ = [
@@ -175,23 +176,20 @@ class RefundService:
         self._journal = journal
         self._client = client
         self._health = health
-        self._interval = retry_interval
+        self._queue = RetryQueue(retry_interval)
         self._duplicate_wait = duplicate_wait
         self._create_lock = asyncio.Lock()
         self._in_flight: dict[str, asyncio.Event] = {}
-        self._todo: dict[str, None] = {}
-        self._wake = asyncio.Event()
         self.resolved = 0
 
     @property
     def pending(self) -> int:
         """Refunds waiting for the host (AUTH_REQUESTED, UNKNOWN, or left by a restart)."""
-        return len(self._todo)
+        return len(self._queue)
 
     def add(self, refund_id: str) -> None:
         """Queue a refund for :meth:`resolve_pending_refunds` and wake :meth:`run`."""
-        self._todo[refund_id] = None
-        self._wake.set()
+        self._queue.add(refund_id)
 
     # -- the till's request -----------------------------------------------------------------
 
@@ -225,7 +223,8 @@ class RefundService:
             existing = None if found is None else found.id
             if existing is None:
                 created = await self._create(sale, amount, reference)
-                self._todo[created.id] = None  # a cancelled request leaves it to run()
+                # a cancelled request leaves it to run()
+                self._queue.add(created.id, wake=False)
                 self._in_flight[created.id] = asyncio.Event()
         if existing is not None:
             return await self._existing(existing, amount, reference)
@@ -300,7 +299,7 @@ class RefundService:
             refund.id, auth_code=_auth_code(answer.id), actor="acquirer", reason="refunded"
         )
         completed = await self._journal.complete(approved.id, actor=_ACTOR)
-        self._todo.pop(refund.id, None)
+        self._queue.discard(refund.id)
         log.info("refund %s: refunded by the host (%s, key %s)", refund.id, answer.id, key)
         return completed
 
@@ -309,13 +308,13 @@ class RefundService:
             self._health.success()
 
     async def _decline(self, refund: Payment, reason: str) -> Payment:
-        self._todo.pop(refund.id, None)
+        self._queue.discard(refund.id)
         log.info("refund %s: declined (%s)", refund.id, reason)
         return await self._journal.decline(refund.id, actor="acquirer", reason=reason)
 
     async def _unknown(self, refund: Payment, reason: str, exc: Exception) -> Payment:
         log.warning("refund %s: outcome unknown, will re-send (%s)", refund.id, exc)
-        self._todo[refund.id] = None  # no wake-up: the next pass, not a busy loop
+        self._queue.add(refund.id, wake=False)  # the next pass, not a busy loop
         if refund.state is S.UNKNOWN:
             return refund
         return await self._journal.mark_unknown(refund.id, actor=_ACTOR, reason=reason)
@@ -330,7 +329,7 @@ class RefundService:
         """
         for item in recovery.pending:
             if item.payment.kind is PaymentKind.REFUND:
-                self._todo[item.payment.id] = None
+                self._queue.add(item.payment.id, wake=False)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 await self.resolve_pending_refunds()
@@ -345,12 +344,12 @@ class RefundService:
         Returns:
             How many refunds are still pending.
         """
-        for refund_id in list(self._todo):
+        for refund_id in self._queue.snapshot():
             if refund_id in self._in_flight:
                 continue  # a till request is sending it right now
             try:
                 if await self._resolve_exclusive(refund_id):
-                    self._todo.pop(refund_id, None)
+                    self._queue.discard(refund_id)
                     self.resolved += 1
             except JournalError as exc:
                 log.error("refund %s: cannot resolve: %s", refund_id, exc)
@@ -386,9 +385,4 @@ class RefundService:
 
     async def run(self) -> None:
         """Re-send the queued refunds every ``retry_interval`` seconds (or when woken)."""
-        while True:
-            self._wake.clear()
-            await self.resolve_pending_refunds()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
+        await self._queue.run(self.resolve_pending_refunds)

@@ -30,6 +30,7 @@ from gateway.journal import Action, Journal, JournalError, Payment, PaymentState
 from gateway.journal.states import PaymentKind, recovery_action
 from gateway.lanes.carddata import ForwardingError, open_request
 from gateway.lanes.online import AcquirerHealth
+from gateway.lanes.retry_queue import RetryQueue
 
 __all__ = ["FORWARDING", "RESOLVING", "Reconciler"]
 
@@ -55,20 +56,17 @@ class Reconciler:
         self._journal = journal
         self._client = client
         self._health = health
-        self._interval = retry_interval
-        self._todo: dict[str, None] = {}
-        self._wake = asyncio.Event()
+        self._queue = RetryQueue(retry_interval)
         self.resolved = 0
 
     @property
     def pending(self) -> int:
         """Payments waiting to be resolved or forwarded."""
-        return len(self._todo)
+        return len(self._queue)
 
     def add(self, payment_id: str) -> None:
         """Queue a payment and wake the tasks."""
-        self._todo[payment_id] = None
-        self._wake.set()
+        self._queue.add(payment_id)
 
     async def recover(self, recovery: Recovery, *, within: float) -> int:
         """Restart recovery, before ready: one bounded pass over everything ``recover()`` found.
@@ -78,7 +76,7 @@ class Reconciler:
             stay queued for :meth:`run`.
         """
         for item in recovery.pending:
-            self._todo[item.payment.id] = None
+            self._queue.add(item.payment.id, wake=False)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 await self.pass_once(None)
@@ -86,17 +84,17 @@ class Reconciler:
 
     async def pass_once(self, actions: Collection[Action] | None) -> None:
         """Try every queued payment whose action is in ``actions`` (None: all) once."""
-        for payment_id in list(self._todo):
+        for payment_id in self._queue.snapshot():
             try:
                 payment = await self._journal.get(payment_id)
                 action = recovery_action(payment.state)
                 if action is None or payment.kind is PaymentKind.REFUND:  # refunds: gateway.refunds
-                    self._todo.pop(payment_id, None)
+                    self._queue.discard(payment_id)
                     continue
                 if actions is not None and action not in actions:
                     continue
                 if await self._handle(payment, action):
-                    self._todo.pop(payment_id, None)
+                    self._queue.discard(payment_id)
                     self.resolved += 1
             except AcquirerError as exc:
                 self._health.failure(exc)
@@ -106,12 +104,7 @@ class Reconciler:
 
     async def run(self, actions: Collection[Action]) -> None:
         """Retry the queued payments of ``actions`` until cancelled."""
-        while True:
-            self._wake.clear()
-            await self.pass_once(actions)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
+        await self._queue.run(lambda: self.pass_once(actions))
 
     async def _handle(self, payment: Payment, action: Action) -> bool:
         if action is Action.CANCEL:
