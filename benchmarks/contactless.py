@@ -32,7 +32,7 @@ from terminal.contactless.replay import ReplayChannel, load_transcript, replay_s
 from terminal.environment import Environment, TransactionRequest
 from terminal.transport import exchange
 
-TRACES = Path(__file__).resolve().parent.parent.parent / "shared" / "conformance" / "emv" / \
+TRACES = Path(__file__).resolve().parent.parent / "tests" / "data" / "conformance" / "emv" / \
     "contactless_traces"
 MCHIP_CDA = ("mock-msc-offline.json", "mock-msc-offline-2.json", "mock-msc-online.json")
 RUNS = 400

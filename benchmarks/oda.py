@@ -33,7 +33,7 @@ from terminal.oda import (
     verify_cda_response,
 )
 
-TRACE = (Path(__file__).resolve().parents[2] / "shared" / "conformance" / "emv"
+TRACE = (Path(__file__).resolve().parents[1] / "tests" / "data" / "conformance" / "emv"
          / "contactless_traces" / "mock-msc-offline.json")
 
 

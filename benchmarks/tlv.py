@@ -1,6 +1,6 @@
 """TLV decode speed: posgw's decoder against pyemv's ``tlv.decode`` on the same inputs.
 
-Inputs: the data field of every R-APDU in the conformance transcripts (../shared/conformance).
+Inputs: the data field of every R-APDU in the conformance transcripts (tests/data/conformance).
 Prints, one figure per line: median decode time per response for each decoder (on the responses
 both accept), their ratio, and how many responses each accepts (pyemv rejects 00/FF padding).
 """
@@ -19,7 +19,7 @@ from pyemv import tlv as pyemv_tlv
 from terminal.tlv import decode
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFORMANCE = ROOT.parent / "shared" / "conformance" / "emv"
+CONFORMANCE = ROOT / "tests" / "data" / "conformance" / "emv"
 ROUNDS = 7
 LOOPS = 200
 

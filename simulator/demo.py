@@ -24,7 +24,8 @@ SAMPLE_GPO = (
     "7757820220005F34010157114761739001010010D221220111438444895F201656495341204352454449542F43"
     "415244484F4C4445529F100706010A03A000009F260848325309BE82CBA29F2701809F360200779F6C029000"
 )
-TRACES = Path(__file__).resolve().parents[2] / "shared/conformance/emv/contactless_traces"
+#: The public transcripts vendored with their sources in tests/data/conformance/SOURCES.md.
+TRACES = Path(__file__).resolve().parents[1] / "tests/data/conformance/emv/contactless_traces"
 
 
 def _stage(title: str) -> None:

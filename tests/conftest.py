@@ -17,17 +17,22 @@ pytest_plugins = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFORMANCE = REPO_ROOT.parent / "shared" / "conformance"
+#: The public EMV vectors the tests read, vendored from ``../shared/conformance`` with their
+#: sources and licences (``tests/data/conformance/SOURCES.md``), so a fresh clone runs them all.
+CONFORMANCE = REPO_ROOT / "tests" / "data" / "conformance"
+#: The shared copy CI lays beside the checkout; ``tests/test_conformance_data.py`` checks that
+#: the vendored files are the same bytes where it is present.
+SHARED_CONFORMANCE = REPO_ROOT.parent / "shared" / "conformance"
 
 
 def conformance_path(*parts: str) -> Path:
-    """Path of a file in ../shared/conformance; skips the calling test where it is absent."""
+    """Path of a vendored conformance file; a missing file fails the test (never a skip)."""
     path = CONFORMANCE.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"conformance data not found: {path}")
+        pytest.fail(f"conformance data missing from the checkout: {path}")
     return path
 
 
 def load_conformance(*parts: str) -> Any:
-    """Load a JSON file from ../shared/conformance (skips where absent)."""
+    """Load a vendored conformance JSON file (a missing file fails the calling test)."""
     return json.loads(conformance_path(*parts).read_text())

@@ -5,7 +5,7 @@ The vector gives the FCI, the GPO response and the five records; the CA key is t
 100.00 EUR on 2011-06-01 with UN 11223344 (config: that AID only, exact match, floor limit
 50.00), with the card's other answers (PIN try counter, VERIFY, GENERATE AC, EXTERNAL
 AUTHENTICATE) written here. Nothing of the vector is copied into the repository: it is read
-from ../shared/conformance at test time.
+from tests/data/conformance at test time.
 
 Note: this mock card's issuer certificate binds issuer identifier 492564 while its PAN starts
 541111, so SDA fails at Book 2, 5.3 step 8: TVR byte 1 = 42 (SDA selected, SDA failed).
