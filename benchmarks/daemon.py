@@ -3,9 +3,9 @@
 Side by side in one process, interleaved in rounds:
 
 * ``daemon``: the till API (``POST /api/lanes/1/payments`` then ``GET ...?wait``) of a running
-  :class:`gateway.app.Daemon` with one ``sim://`` chip lane (the virtual Visa card stays in
-  the slot, virtual PIN pad), the EMV kernel, the acquirer host over real HTTP (ARQC checked,
-  ARPC back), the journal (SQLite WAL, ``synchronous=FULL``: every state change is on disk
+  :class:`gateway.daemon.daemon.Daemon` with one ``sim://`` chip lane (the virtual Visa card
+  stays in the slot, virtual PIN pad), the EMV kernel, the acquirer host over real HTTP (ARQC
+  checked, ARPC back), the journal (SQLite WAL, ``synchronous=FULL``: every state change is on disk
   before the next step) and the outbox, until the payment is COMPLETED;
 * ``kernel``: the same card, kernel and PIN pad in process with the simulator's issuer host
   called directly: no HTTP, no journal, no lane (the floor);
@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import print_ms  # noqa: E402 - after the sys.path line
 from drivers import sim  # noqa: E402
-from gateway.app import Daemon  # noqa: E402
-from gateway.config import parse_config  # noqa: E402
+from gateway.daemon.config import parse_config  # noqa: E402
+from gateway.daemon.daemon import Daemon  # noqa: E402
 from gateway.journal import Journal, VaultKey  # noqa: E402
 from simulator.acquirer_host import AcquirerHost  # noqa: E402
 from simulator.card import VirtualCard  # noqa: E402

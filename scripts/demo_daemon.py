@@ -1,6 +1,6 @@
 """Demo stage: the posgw daemon with two simulated lanes, the simulated acquirer, head office.
 
-Everything runs on this machine: the daemon (gateway.app) with one chip lane and one
+Everything runs on this machine: the daemon (gateway.daemon.daemon) with one chip lane and one
 contactless lane on ``sim://`` readers, the acquirer host (simulator.acquirer_host) checking
 ARQCs over HTTP, a private mosquitto with the simulated head office when mosquitto is installed.
 A till asks each lane for an amount over the till API, a virtual card is inserted or tapped, the
@@ -30,8 +30,8 @@ from typing import Any
 import aiohttp
 
 from drivers import sim
-from gateway.app import Daemon
-from gateway.config import parse_config
+from gateway.daemon.config import parse_config
+from gateway.daemon.daemon import Daemon
 from simulator.acquirer_host import AcquirerHost
 from simulator.card import VirtualCard
 from simulator.head_office import HeadOffice

@@ -21,6 +21,7 @@ from gateway.acquirer.errors import (
     IdempotencyConflict,
     NotFound,
 )
+from gateway.acquirer.health import AcquirerHealth
 from gateway.acquirer.models import (
     Authorisation,
     AuthorisationRequest,
@@ -29,10 +30,12 @@ from gateway.acquirer.models import (
     Resolution,
 )
 from gateway.acquirer.online import AcquirerOnlineAuthoriser, online_authoriser
+from gateway.acquirer.stored import ForwardingError, open_request, seal_request
 
 __all__ = [
     "AcquirerClient",
     "AcquirerError",
+    "AcquirerHealth",
     "AcquirerOnlineAuthoriser",
     "AcquirerProtocolError",
     "AcquirerRejected",
@@ -43,10 +46,13 @@ __all__ = [
     "AnswerLost",
     "Authorisation",
     "AuthorisationRequest",
+    "ForwardingError",
     "IdempotencyConflict",
     "NotFound",
     "Outcome",
     "Refund",
     "Resolution",
     "online_authoriser",
+    "open_request",
+    "seal_request",
 ]

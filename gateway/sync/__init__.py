@@ -2,8 +2,8 @@
 
 :class:`OutboxPublisher` publishes settled sales at least once (QoS 1, marked sent only after
 PUBACK) and the shop's retained online/offline status with a last will; :class:`StockSync`
-applies versioned stock levels idempotently to :class:`gateway.stock.StockStore`. Only the
-masked PAN of a card ever goes to MQTT.
+applies versioned stock levels idempotently to
+:class:`gateway.sync.stock_store.StockStore`. Only the masked PAN of a card ever goes to MQTT.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ at the boundary, with ``raise ... from exc``)::
 
 Broker outages are not errors of this tree: the publisher and the stock subscriber catch
 ``aiomqtt.MqttError``, record it in ``diagnostics()`` and reconnect with jittered backoff.
-Stock store errors live in :mod:`gateway.stock`.
+Stock store errors live in :mod:`gateway.sync.stock_store`.
 """
 
 from __future__ import annotations

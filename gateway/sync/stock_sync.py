@@ -2,9 +2,9 @@
 
 :class:`StockSync` keeps one MQTT session (persistent, so QoS 1 updates sent while it was away
 are delivered on return; MQTT 3.1.1, 3.1.2.4) and hands every update to
-:meth:`gateway.stock.StockStore.apply_update`, which keeps it only when its version is newer
-than the stored one. Duplicates (QoS 1 is at-least-once), retained messages replayed on every
-subscribe and reordered deliveries are therefore harmless. A malformed message is counted and
+:meth:`gateway.sync.stock_store.StockStore.apply_update`, which keeps it only when its version
+is newer than the stored one. Duplicates (QoS 1 is at-least-once), retained messages replayed on
+every subscribe and reordered deliveries are therefore harmless. A malformed message is counted and
 recorded in ``diagnostics()``; it never stops the subscriber.
 
 Sales go the other way through :meth:`StockSync.apply_sale`, which the daemon calls when a sale
@@ -25,10 +25,10 @@ from typing import Any
 import aiomqtt
 
 from drivers.lifecycle import Backoff
-from gateway.stock import StockError, StockLevel, StockStore
 from gateway.sync.client import ClientFactory
 from gateway.sync.errors import MessageError
 from gateway.sync.messages import check_name, parse_stock_update, stock_filter
+from gateway.sync.stock_store import StockError, StockLevel, StockStore
 
 __all__ = ["StockSync"]
 

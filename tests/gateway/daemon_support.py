@@ -1,6 +1,6 @@
 """Helpers of the daemon tests: a configuration in tmp_path, a running daemon, a till client.
 
-* :func:`make_config`: a :class:`~gateway.config.DaemonConfig` with the journal and the vault
+* :func:`make_config`: a :class:`~gateway.daemon.config.DaemonConfig` with the journal and the vault
   key in ``tmp_path``, the simulator's CA keys trusted, HTTP on a free port, one ``sim://``
   lane per name given (each test uses its own slot names, so tests never share a slot).
 * :func:`running`: the daemon in process (its own task), ready, stopped cleanly on exit.
@@ -22,8 +22,8 @@ import aiohttp
 import pytest_asyncio
 
 from drivers import sim as drivers_sim
-from gateway.app import Daemon
-from gateway.config import DaemonConfig, parse_config
+from gateway.daemon.config import DaemonConfig, parse_config
+from gateway.daemon.daemon import Daemon
 from simulator.acquirer_host import AcquirerHost
 from simulator.card import VirtualCard
 from simulator.cli_pay import FIXED_TIME

@@ -21,7 +21,7 @@ from gateway.acquirer import AcquirerClient
 from gateway.journal import Journal, Payment
 from simulator.acquirer_host import AcquirerHost, LedgerEntry
 from tests.gateway.acquirer_support import make_client, wire_request
-from tests.gateway.test_journal_support import AID, MASKED, open_journal
+from tests.gateway.journal_support import AID, MASKED, open_journal
 
 __all__ = [
     "SALE_AMOUNT",

@@ -1,0 +1,96 @@
+"""``posgw``: the daemon's command line (the daemon and its admin commands).
+
+* ``posgw run --config FILE``: run the daemon until SIGTERM/SIGINT (docs/daemon.md).
+* ``posgw check-config FILE``: validate a configuration file and print a summary.
+* ``posgw version``.
+
+Exit status: 0 success, 1 the daemon failed, 2 bad input or usage (an invalid configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from gateway.daemon.config import ConfigError, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _cmd_version(_args: argparse.Namespace) -> int:
+    try:
+        print(f"posgw {version('posgw')}")
+    except PackageNotFoundError:
+        print("posgw (not installed)")
+    return EXIT_OK
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.file}: OK")
+    print(f"shop: {config.shop}")
+    print(f"http: {config.http.host}:{config.http.port}")
+    print(f"journal: {config.journal.path}")
+    print(f"acquirer: {config.acquirer.url}")
+    print(f"mqtt: {'off' if config.mqtt is None else f'{config.mqtt.host}:{config.mqtt.port}'}")
+    for lane in config.lanes:
+        pin = lane.pin_pad.split(":", 1)[0]
+        print(f"lane {lane.id} ({lane.display_name}): {lane.reader} {lane.interface} pin={pin}")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from gateway.daemon.daemon import Daemon
+
+    daemon = Daemon(config, install_signals=True)
+    try:
+        asyncio.run(daemon.run())
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:
+        logging.getLogger("gateway").exception("posgw failed")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``posgw``."""
+    parser = argparse.ArgumentParser(prog="posgw", description="posgw payment gateway daemon")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("version", help="print the installed version").set_defaults(func=_cmd_version)
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", required=True, help="the TOML configuration file")
+    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    run.set_defaults(func=_cmd_run)
+    check = sub.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file")
+    check.set_defaults(func=_cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``posgw``."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""The daemon's configuration file (TOML, validated with pydantic; docs/daemon.md).
+
+One file per shop: who we are (``shop``), where the till API listens (``[http]``), where the
+journal lives (``[journal]``) and its store-and-forward key (``[vault]``), the online payment
+API (``[acquirer]``), the EMV kernel's configuration (``[terminal]``), head office over MQTT
+(``[mqtt]``, optional) and one ``[[lanes]]`` table per till. Every error names the field path
+(``lanes.1.reader: ...``) and never echoes a secret. See ``gateway/data/example.toml``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "EXAMPLE_CONFIG",
+    "AcquirerConfig",
+    "ConfigError",
+    "DaemonConfig",
+    "HttpConfig",
+    "JournalConfig",
+    "KernelConfig",
+    "LaneConfig",
+    "MqttConfig",
+    "TimeoutsConfig",
+    "VaultConfig",
+    "load_config",
+    "parse_config",
+]
+
+#: The example shipped with the package (``posgw check-config`` accepts it).
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "example.toml"
+
+_ID = re.compile(r"^[\x21-\x7e]{1,16}$")
+
+
+class ConfigError(Exception):
+    """The configuration file is unreadable or invalid; the message names the field path."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpConfig(_Model):
+    """``[http]``: the till API and status page listener."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
+class JournalConfig(_Model):
+    """``[journal]``: the SQLite journal file (its directory must exist)."""
+
+    path: Path = Path("/var/lib/posgw/journal.db")
+    #: Days an outbox record head office acknowledged is kept (the payment itself stays).
+    outbox_retention_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+
+
+class VaultConfig(_Model):
+    """``[vault]``: the store-and-forward key, from a file or a systemd credential.
+
+    ``previous_key_files``: keys retired by a rotation, kept until the rows they sealed are
+    forwarded (new rows are sealed under the current key only).
+    """
+
+    key_file: Path | None = None
+    credential: str | None = None
+    previous_key_files: list[Path] = []
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VaultConfig:
+        if self.key_file is not None and self.credential is not None:
+            raise ValueError("give key_file or credential, not both")
+        return self
+
+
+class AcquirerConfig(_Model):
+    """``[acquirer]``: the online payment API (docs/acquirer-api.md)."""
+
+    url: str
+    merchant_id: str
+    terminal_id: str = "POSGW001"
+    connect_timeout: Annotated[float, Field(gt=0)] = 3.0
+    total_timeout: Annotated[float, Field(gt=0)] = 15.0
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    retry_interval: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an http(s) URL")
+        return value
+
+    @field_validator("merchant_id", "terminal_id")
+    @classmethod
+    def _ident(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("expected 1-16 printable characters")
+        return value
+
+
+class KernelConfig(_Model):
+    """``[terminal]``: the EMV kernel configuration file and extra CA public key files."""
+
+    config: Path | None = None
+    extra_ca_keys: list[Path] = []
+
+
+class MqttConfig(_Model):
+    """``[mqtt]``: head office broker (optional; absent means sync is off).
+
+    With ``tls = true`` the broker's certificate is verified against ``ca_file`` (else the
+    system's trust store) and its host name; ``cert_file`` + ``key_file`` add a client
+    certificate for brokers that require one (``require_certificate true`` in mosquitto).
+    """
+
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    stock_path: Path | None = None  # default: stock.db beside the journal
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if not self.tls and (self.ca_file or self.cert_file):
+            raise ValueError("ca_file, cert_file and key_file need tls = true")
+        return self
+
+
+class TimeoutsConfig(_Model):
+    """``[timeouts]``: every wait of a lane is bounded (seconds)."""
+
+    card: Annotated[float, Field(gt=0)] = 60.0
+    reader_ready: Annotated[float, Field(gt=0)] = 5.0
+    transaction: Annotated[float, Field(gt=0)] = 90.0
+    remove_card: Annotated[float, Field(gt=0)] = 10.0
+    recovery: Annotated[float, Field(gt=0)] = 20.0
+
+
+PinPadSpec = str
+
+
+class LaneConfig(_Model):
+    """``[[lanes]]``: one till and its reader."""
+
+    id: Annotated[int, Field(ge=1, le=999)]
+    name: str = ""
+    reader: str
+    interface: Literal["contact", "contactless", "auto"] = "auto"
+    pin_pad: PinPadSpec = "none"
+    terminal_id: str | None = None
+
+    @field_validator("reader")
+    @classmethod
+    def _reader(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+.-]*://.+", value):
+            raise ValueError("expected a device URL such as pcsc://NAME or sim://lane1")
+        return value
+
+    @field_validator("pin_pad")
+    @classmethod
+    def _pin_pad(cls, value: str) -> str:
+        if value in ("none", "reader"):
+            return value
+        if value.startswith("virtual:") and re.fullmatch(r"[0-9]{4,12}", value[8:]):
+            return value
+        raise ValueError("expected none, reader or virtual:PIN (4-12 digits)")
+
+    @field_validator("terminal_id")
+    @classmethod
+    def _tid(cls, value: str | None) -> str | None:
+        if value is not None and not _ID.match(value):
+            raise ValueError("expected 1-16 printable characters")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        """The name, or ``Lane N``."""
+        return self.name or f"Lane {self.id}"
+
+    def __repr__(self) -> str:
+        pin = self.pin_pad.split(":")[0]  # never show a virtual PIN
+        return f"LaneConfig(id={self.id}, reader={self.reader!r}, pin_pad={pin})"
+
+    __str__ = __repr__
+
+
+class DaemonConfig(_Model):
+    """The whole file."""
+
+    shop: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    http: HttpConfig = HttpConfig()
+    journal: JournalConfig = JournalConfig()
+    vault: VaultConfig = VaultConfig()
+    acquirer: AcquirerConfig
+    terminal: KernelConfig = KernelConfig()
+    mqtt: MqttConfig | None = None
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    lanes: Annotated[list[LaneConfig], Field(min_length=1)]
+
+    @field_validator("lanes")
+    @classmethod
+    def _unique(cls, lanes: list[LaneConfig]) -> list[LaneConfig]:
+        seen: set[int] = set()
+        for lane in lanes:
+            if lane.id in seen:
+                raise ValueError(f"lane id {lane.id} appears twice")
+            seen.add(lane.id)
+        return lanes
+
+    def lane(self, lane_id: int) -> LaneConfig | None:
+        """The lane with this id."""
+        return next((lane for lane in self.lanes if lane.id == lane_id), None)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(root)"
+
+
+def parse_config(
+    document: dict[str, Any], *, source: str = "config", base: Path | None = None
+) -> DaemonConfig:
+    """Validate a decoded TOML document; relative paths are resolved against ``base``.
+
+    Raises:
+        ConfigError: Naming the source, the field path and what is wrong.
+    """
+    try:
+        config = DaemonConfig.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{source}: {_where(first['loc'])}: {first['msg']}") from None
+    if base is None:
+        return config
+    return _resolve_paths(config, base)
+
+
+def _resolve_paths(config: DaemonConfig, base: Path) -> DaemonConfig:
+    def rel(path: Path | None) -> Path | None:
+        return None if path is None or path.is_absolute() else base / path
+
+    journal = config.journal.model_copy(
+        update={"path": rel(config.journal.path) or config.journal.path}
+    )
+    vault = config.vault.model_copy(
+        update={
+            "key_file": rel(config.vault.key_file) or config.vault.key_file,
+            "previous_key_files": [rel(p) or p for p in config.vault.previous_key_files],
+        }
+    )
+    terminal = config.terminal.model_copy(
+        update={
+            "config": rel(config.terminal.config) or config.terminal.config,
+            "extra_ca_keys": [rel(p) or p for p in config.terminal.extra_ca_keys],
+        }
+    )
+    update: dict[str, Any] = {"journal": journal, "vault": vault, "terminal": terminal}
+    if config.mqtt is not None:
+        mqtt = config.mqtt
+        update["mqtt"] = mqtt.model_copy(
+            update={
+                name: rel(getattr(mqtt, name)) or getattr(mqtt, name)
+                for name in ("ca_file", "cert_file", "key_file", "password_file", "stock_path")
+            }
+        )
+    return config.model_copy(update=update)
+
+
+def load_config(path: str | Path) -> DaemonConfig:
+    """Read and validate a TOML configuration file (relative paths: from its directory).
+
+    Raises:
+        ConfigError: Unreadable, not TOML (with the line), or an invalid field (with its path).
+    """
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from None
+    return parse_config(document, source=file.name, base=file.resolve().parent)

@@ -1,0 +1,197 @@
+"""Finishing what a lane could not: restart recovery, unknown outcomes, reversals, forwarding.
+
+ARCHITECTURE.md: "an answer that never came is resolved by status query or reversal, never by
+guessing approved", and "restart recovery runs before the daemon says it is ready". The
+:class:`Reconciler` takes a payment id and does what its journaled state asks
+(:func:`gateway.journal.states.recovery_action`, docs/journal.md "Restart recovery"):
+
+* CREATED / CARD_READ: nothing was sent, CANCELLED;
+* AUTH_REQUESTED / UNKNOWN: status query under the stored idempotency key. Found approved: the
+  sale was abandoned at the lane, so REVERSAL_PENDING then reversal; found declined: DECLINED;
+  not found: nothing was charged, DECLINED;
+* APPROVED / REVERSAL_PENDING: reversal (key ``rev-<payment id>``), then REVERSED;
+* STORED_FOR_FORWARDING: the sealed request is sent under the payment's key (or
+  ``fwd-<payment id>``), then FORWARDED, which purges the vault row.
+
+A failure to reach the host leaves the payment queued; :meth:`Reconciler.run` retries every
+``retry_interval`` seconds or when woken. Keys are derived from the payment id, so a retry
+after a restart is a replay at the host, never a second charge or a second reversal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+
+from gateway.acquirer import (
+    AcquirerClient,
+    AcquirerError,
+    AcquirerHealth,
+    AcquirerRejected,
+    ForwardingError,
+    NotFound,
+    Outcome,
+    open_request,
+)
+from gateway.journal import Action, Journal, JournalError, Payment, PaymentState, Recovery
+from gateway.journal.states import PaymentKind, recovery_action
+from gateway.recovery.retry_queue import RetryQueue
+
+__all__ = ["FORWARDING", "RESOLVING", "Reconciler"]
+
+log = logging.getLogger("gateway.reconcile")
+
+S = PaymentState
+#: What the forwarder task does; the resolver task does the rest.
+FORWARDING = frozenset({Action.FORWARD})
+RESOLVING = frozenset({Action.CANCEL, Action.STATUS_QUERY, Action.REVERSE})
+
+
+class Reconciler:
+    """Resolves unfinished payments (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        client: AcquirerClient,
+        health: AcquirerHealth,
+        retry_interval: float = 30.0,
+    ) -> None:
+        self._journal = journal
+        self._client = client
+        self._health = health
+        self._queue = RetryQueue(retry_interval)
+        self.resolved = 0
+
+    @property
+    def pending(self) -> int:
+        """Payments waiting to be resolved or forwarded."""
+        return len(self._queue)
+
+    def add(self, payment_id: str) -> None:
+        """Queue a payment and wake the tasks."""
+        self._queue.add(payment_id)
+
+    async def recover(self, recovery: Recovery, *, within: float) -> int:
+        """Restart recovery, before ready: one bounded pass over everything ``recover()`` found.
+
+        Returns:
+            How many payments are still pending (the host could not be asked in time); they
+            stay queued for :meth:`run`.
+        """
+        for item in recovery.pending:
+            self._queue.add(item.payment.id, wake=False)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self.pass_once(None)
+        return self.pending
+
+    async def pass_once(self, actions: Collection[Action] | None) -> None:
+        """Try every queued payment whose action is in ``actions`` (None: all) once."""
+        for payment_id in self._queue.snapshot():
+            try:
+                payment = await self._journal.get(payment_id)
+                action = recovery_action(payment.state)
+                if action is None or payment.kind is PaymentKind.REFUND:  # refunds: RefundService
+                    self._queue.discard(payment_id)
+                    continue
+                if actions is not None and action not in actions:
+                    continue
+                if await self._handle(payment, action):
+                    self._queue.discard(payment_id)
+                    self.resolved += 1
+            except AcquirerError as exc:
+                self._health.failure(exc)
+                log.info("payment %s: acquirer not reachable yet: %s", payment_id, exc)
+            except (JournalError, ForwardingError) as exc:
+                log.error("payment %s: cannot resolve: %s", payment_id, exc)
+
+    async def run(self, actions: Collection[Action]) -> None:
+        """Retry the queued payments of ``actions`` until cancelled."""
+        await self._queue.run(lambda: self.pass_once(actions))
+
+    async def _handle(self, payment: Payment, action: Action) -> bool:
+        if action is Action.CANCEL:
+            await self._journal.cancel(payment.id, actor="recovery", reason="abandoned: restart")
+            return True
+        if action is Action.STATUS_QUERY:
+            return await self._status(payment)
+        if action is Action.REVERSE:
+            return await self._reverse(payment)
+        return await self._forward(payment)
+
+    async def _status(self, payment: Payment) -> bool:
+        if payment.state is S.AUTH_REQUESTED:
+            payment = await self._journal.mark_unknown(
+                payment.id, actor="recovery", reason="no answer journaled"
+            )
+        key = payment.idempotency_key
+        if key is None:  # cannot happen: request_auth stores the key
+            await self._journal.decline(payment.id, actor="recovery", reason="no key: not sent")
+            return True
+        resolution = await self._client.resolve_unknown(key)
+        self._health.success()
+        if resolution.outcome is Outcome.APPROVED:
+            await self._journal.request_reversal(
+                payment.id, actor="recovery", reason="approved by the host, abandoned at the lane"
+            )
+            return await self._reverse(await self._journal.get(payment.id))
+        code = None
+        if resolution.authorisation is not None:
+            code = resolution.authorisation.response_code
+        reason = "status query: declined" if code else "status query: not found, nothing charged"
+        await self._journal.decline(
+            payment.id,
+            response_code=code if code and code.isalnum() else None,
+            actor="recovery",
+            reason=reason,
+        )
+        return True
+
+    async def _reverse(self, payment: Payment) -> bool:
+        if payment.state is S.APPROVED:
+            payment = await self._journal.request_reversal(
+                payment.id, actor="recovery", reason="approved, not completed at the lane"
+            )
+        if payment.idempotency_key is None:
+            await self._journal.confirm_reversal(payment.id, actor="recovery", reason="never sent")
+            return True
+        reason = "reversed by the host"
+        try:
+            await self._client.reverse(
+                original_idempotency_key=payment.idempotency_key,
+                idempotency_key=f"rev-{payment.id}",
+                reason="abandoned",
+            )
+        except NotFound:
+            reason = "not found at the host: nothing charged"
+        except AcquirerRejected as exc:
+            if exc.code != "not_reversible":
+                raise
+            reason = "not reversible at the host (declined)"
+        self._health.success()
+        await self._journal.confirm_reversal(payment.id, actor="acquirer", reason=reason)
+        log.info("payment %s: %s", payment.id, reason)
+        return True
+
+    async def _forward(self, payment: Payment) -> bool:
+        request = open_request(await self._journal.forwarding_request(payment.id))
+        key = payment.idempotency_key or f"fwd-{payment.id}"
+        code: str | None
+        try:
+            answer = await self._client.authorise(request, idempotency_key=key)
+            code, reason = answer.response_code, "forwarded"
+        except AcquirerRejected as exc:
+            code, reason = "Z3", f"forward refused: {exc.code or exc.status}"
+        self._health.success()
+        await self._journal.confirm_forwarded(
+            payment.id,
+            actor="forwarder",
+            response_code=code if code and code.isalnum() else None,
+            reason=reason,
+        )
+        log.info("payment %s: %s (%s)", payment.id, reason, code)
+        return True

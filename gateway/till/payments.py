@@ -1,0 +1,211 @@
+"""The till API (aiohttp): start a payment on a lane, follow it, cancel it (docs/daemon.md).
+
+=====================================  =========================================================
+``POST /api/lanes/{id}/payments``      ``{"amount": 1250, "currency": "EUR", "reference": "..."}``
+                                       → 202 ``{"id": ..., "state": "CREATED"}``; 409 lane busy;
+                                       a reference already used by a sale of the last 24 h
+                                       that is not cancelled, declined or reversed → 200 that
+                                       sale (``"replayed": true``), or 409 if it differs
+``GET /api/payments/{id}[?wait=S]``    the payment (journal state, outcome, masked PAN); with
+                                       ``wait`` the answer waits up to S s (≤ 30) for the end
+``POST /api/payments/{id}/cancel``     while the lane waits for the card → 202; else 409
+``GET /api/lanes``                     every lane (prompt, reader state, current payment)
+=====================================  =========================================================
+
+Bad input is ``400 {"error": "invalid_request", "field": NAME, "message": ...}``. Nothing
+here logs a request body, and no answer holds more of a PAN than its mask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from gateway.journal import InvalidRecord, Journal, JournalError, Payment, UnknownPayment
+from gateway.payments import Lane, LaneBusy, LaneView, NotCancellable
+from gateway.till.jsonio import bad_request, error, json_body
+from terminal.currency import Currency, CurrencyError, currency
+
+__all__ = ["TillBackend", "add_till_routes"]
+
+_REFERENCE = re.compile(r"^[\x20-\x7e]{1,64}$")
+MAX_WAIT = 30.0
+#: How long a till reference names its sale: a request repeating it answers that sale.
+REFERENCE_WINDOW = 24 * 3600.0
+
+
+class TillBackend(Protocol):
+    """What the till API needs from the daemon."""
+
+    journal: Journal
+    default_currency: str
+
+    def lane(self, lane_id: int) -> Lane | None:
+        """The lane with this id."""
+        ...
+
+    def all_lanes(self) -> list[Lane]:
+        """Every lane."""
+        ...
+
+    def view(self, payment_id: str) -> LaneView | None:
+        """The lane's view of a recent payment."""
+        ...
+
+    def remember(self, view: LaneView) -> None:
+        """Keep a view for GET."""
+        ...
+
+
+def _lane_id(request: web.Request, backend: TillBackend) -> Lane:
+    raw = request.match_info["lane"]
+    if not raw.isdigit():
+        raise bad_request("lane", "expected a lane number")
+    lane = backend.lane(int(raw))
+    if lane is None:
+        raise error(web.HTTPNotFound, "not_found", f"no lane {raw}")
+    return lane
+
+
+def _parse_payment(body: dict[str, Any], default_currency: str) -> tuple[int, Currency, str | None]:
+    unknown = sorted(set(body) - {"amount", "currency", "type", "reference"})
+    if unknown:
+        raise bad_request(unknown[0], "unknown field")
+    amount = body.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= 999_999_999:
+        raise bad_request("amount", "expected a positive integer of minor units")
+    code = body.get("currency", default_currency)
+    if not isinstance(code, str) or not re.fullmatch(r"[A-Z]{3}", code):
+        raise bad_request("currency", "expected an ISO 4217 alphabetic code")
+    try:
+        cur = currency(code)
+    except CurrencyError:
+        raise bad_request("currency", "unknown currency") from None
+    kind = body.get("type", "purchase")
+    if kind != "purchase":
+        raise bad_request("type", "only purchase is supported")
+    reference = body.get("reference")
+    if reference is not None and not (isinstance(reference, str) and _REFERENCE.match(reference)):
+        raise bad_request("reference", "expected 1-64 printable characters")
+    return amount, cur, reference
+
+
+def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": payment.id,
+        "kind": payment.kind.value,
+        "lane": int(payment.lane) if payment.lane.isdigit() else payment.lane,
+        "state": payment.state.value,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "masked_pan": payment.masked_pan,
+        "aid": payment.aid,
+        "auth_code": payment.auth_code,
+        "response_code": payment.response_code,
+        "reference": payment.till_reference,
+        "done": view.done.is_set() if view is not None else True,
+    }
+    if payment.refund_of is not None:
+        body["refund_of"] = payment.refund_of
+    if view is not None:
+        body.update(
+            outcome=None if view.outcome is None else view.outcome.value,
+            reason=view.reason,
+            reference=view.reference,
+            offline=view.offline,
+            interface=view.interface,
+        )
+    return body
+
+
+def add_till_routes(app: web.Application, backend: TillBackend) -> None:
+    """Mount the till API on ``app`` (see the module docstring)."""
+
+    async def start(request: web.Request) -> web.Response:
+        lane = _lane_id(request, backend)
+        amount, cur, reference = _parse_payment(await json_body(request), backend.default_currency)
+        if reference is not None:  # a till retrying its request must not charge twice
+            replay = await _replayed(reference, lane, amount, cur)
+            if replay is not None:
+                return replay
+        try:
+            view = await lane.start_payment(amount=amount, currency=cur, reference=reference)
+        except LaneBusy as exc:
+            raise error(web.HTTPConflict, "lane_busy", str(exc)) from None
+        except InvalidRecord as exc:
+            raise bad_request(str(exc).split(":", 1)[0], str(exc)) from None
+        backend.remember(view)
+        return web.json_response(
+            {
+                "id": view.id,
+                "lane": lane.id,
+                "state": "CREATED",
+                "href": f"/api/payments/{view.id}",
+            },
+            status=202,
+        )
+
+    async def _replayed(
+        reference: str, lane: Lane, amount: int, cur: Currency
+    ) -> web.Response | None:
+        try:
+            sale = await backend.journal.find_sale(reference, within=REFERENCE_WINDOW)
+        except JournalError:
+            raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        if sale is None:
+            return None
+        if (sale.lane, sale.amount, sale.currency) != (str(lane.id), amount, cur.alpha):
+            raise error(
+                web.HTTPConflict,
+                "reference_conflict",
+                f"reference already used by payment {sale.id} for another lane or amount",
+            )
+        body = {"id": sale.id, "lane": lane.id, "state": sale.state.value, "replayed": True}
+        return web.json_response({**body, "href": f"/api/payments/{sale.id}"}, status=200)
+
+    async def get_payment(request: web.Request) -> web.Response:
+        payment_id = request.match_info["payment"]
+        view = backend.view(payment_id)
+        wait = request.query.get("wait")
+        if wait is not None:
+            try:
+                seconds = min(MAX_WAIT, max(0.0, float(wait)))
+            except ValueError:
+                raise bad_request("wait", "expected seconds") from None
+            if view is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(seconds):
+                        await view.done.wait()
+        try:
+            payment = await backend.journal.get(payment_id)
+        except UnknownPayment:
+            raise error(web.HTTPNotFound, "not_found", "no such payment") from None
+        except JournalError:
+            raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        return web.json_response(_payment_json(payment, view))
+
+    async def cancel(request: web.Request) -> web.Response:
+        payment_id = request.match_info["payment"]
+        view = backend.view(payment_id)
+        if view is None:
+            raise error(web.HTTPNotFound, "not_found", "no such payment in progress")
+        lane = backend.lane(view.lane)
+        try:
+            if lane is None:
+                raise NotCancellable("no lane")
+            lane.cancel(payment_id)
+        except NotCancellable as exc:
+            raise error(web.HTTPConflict, "not_cancellable", str(exc)) from None
+        return web.json_response({"id": payment_id, "cancelling": True}, status=202)
+
+    async def lanes(_request: web.Request) -> web.Response:
+        return web.json_response({"lanes": [lane.snapshot() for lane in backend.all_lanes()]})
+
+    app.router.add_post("/api/lanes/{lane}/payments", start)
+    app.router.add_get("/api/payments/{payment}", get_payment)
+    app.router.add_post("/api/payments/{payment}/cancel", cancel)
+    app.router.add_get("/api/lanes", lanes)

@@ -1,0 +1,120 @@
+"""The till API's refund route: ``POST /api/payments/{id}/refunds`` (aiohttp).
+
+=========================================  =====================================================
+``POST /api/payments/{id}/refunds``        ``{"amount": 500, "reference": "R-1"}`` (optional
+                                           ``"currency"``, must be the sale's) → 201 with the
+                                           refund when the acquirer answered (``state``
+                                           COMPLETED or DECLINED), 202 while it is pending
+                                           (UNKNOWN: re-sent in the background under the same
+                                           idempotency key)
+=========================================  =====================================================
+
+Errors, in the shape of :mod:`gateway.till.payments`: ``400 {"error": "invalid_request", "field",
+"message"}``; ``404 not_found`` (no such sale); ``409 not_refundable`` (not a settled sale, not
+yet forwarded, or more than what remains) or ``409 reference_conflict`` (the reference was used
+for another amount on this sale); ``503`` when the refund service or the journal is not there.
+The same reference for the same sale answers the existing refund (``"replayed": true``), never a
+second one. A refund is then read with ``GET /api/payments/{id}`` like any payment. No answer
+holds more of a PAN than the sale's mask, and no request body is logged.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from gateway.journal import CardDataRejected, JournalError
+from gateway.journal.guard import check_value
+from gateway.recovery.refunds import (
+    InvalidRefund,
+    RefundRejected,
+    RefundResult,
+    RefundService,
+    SaleNotFound,
+)
+from gateway.till.jsonio import bad_request, error, json_body
+
+__all__ = ["RefundBackend", "add_refund_routes", "refund_json"]
+
+_REFERENCE = re.compile(r"^[\x20-\x7e]{1,64}$")
+_FIELDS = frozenset({"amount", "reference", "currency"})
+MAX_AMOUNT = 999_999_999
+
+
+class RefundBackend(Protocol):
+    """What the refund route needs from the daemon: its refund service (None until started)."""
+
+    refunds: RefundService | None
+
+
+def parse_refund(body: dict[str, Any]) -> tuple[int, str, str | None]:
+    """Check a refund request body; ``(amount, reference, currency or None)``.
+
+    Raises:
+        web.HTTPBadRequest: ``invalid_request`` naming the first bad field.
+    """
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise bad_request(unknown[0], "unknown field")
+    amount = body.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+        raise bad_request("amount", "expected a positive integer of minor units")
+    reference = body.get("reference")
+    if not isinstance(reference, str) or not _REFERENCE.match(reference):
+        raise bad_request("reference", "expected 1-64 printable characters")
+    try:
+        check_value("reference", reference)
+    except CardDataRejected:
+        raise bad_request(
+            "reference", "looks like card data; send the till's own reference"
+        ) from None
+    code = body.get("currency")
+    if code is not None and (not isinstance(code, str) or not re.fullmatch(r"[A-Z]{3}", code)):
+        raise bad_request("currency", "expected an ISO 4217 alphabetic code")
+    return amount, reference, code
+
+
+def refund_json(result: RefundResult) -> dict[str, Any]:
+    """The till's view of a refund (masked PAN of the sale at most)."""
+    payment = result.payment
+    return {
+        "id": payment.id,
+        "kind": payment.kind.value,
+        "refund_of": payment.refund_of,
+        "state": payment.state.value,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "masked_pan": payment.masked_pan,
+        "reference": result.reference,
+        "pending": not result.answered,
+        "replayed": result.replayed,
+        "href": f"/api/payments/{payment.id}",
+    }
+
+
+def add_refund_routes(app: web.Application, backend: RefundBackend) -> None:
+    """Mount ``POST /api/payments/{payment}/refunds`` on ``app`` (see the module docstring)."""
+
+    async def refund(request: web.Request) -> web.Response:
+        sale_id = request.match_info["payment"]
+        amount, reference, code = parse_refund(await json_body(request))
+        service = backend.refunds
+        if service is None:
+            raise error(web.HTTPServiceUnavailable, "unavailable", "refunds not started")
+        try:
+            result = await service.refund(
+                sale_id, amount=amount, reference=reference, currency_code=code
+            )
+        except SaleNotFound:
+            raise error(web.HTTPNotFound, "not_found", "no such payment") from None
+        except InvalidRefund as exc:
+            raise bad_request(exc.field, str(exc)) from None
+        except RefundRejected as exc:
+            raise error(web.HTTPConflict, exc.code, str(exc)) from None
+        except JournalError:
+            raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        return web.json_response(refund_json(result), status=201 if result.answered else 202)
+
+    app.router.add_post("/api/payments/{payment}/refunds", refund)

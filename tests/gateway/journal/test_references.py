@@ -1,0 +1,123 @@
+"""The till's reference in the journal (schema version 3): kept with sales and refunds, one
+refund per (sale, reference) across restarts, checked for card data, migrated from version 2."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.journal import CardDataRejected, DuplicateReference, Journal, PaymentState
+from gateway.journal.schema import MIGRATIONS, SCHEMA_VERSION, configure, migrate
+from tests.gateway.journal_support import AID, MASKED, Clock, open_journal
+
+S = PaymentState
+
+
+async def _completed_sale(journal: Journal, reference: str | None = None) -> str:
+    sale = await journal.create_sale(
+        lane="1", amount=1000, currency="EUR", actor="test", till_reference=reference
+    )
+    await journal.card_read(sale.id, masked_pan=MASKED, aid=AID, actor="test")
+    await journal.request_auth(sale.id, actor="test")
+    await journal.approve(sale.id, auth_code="123456", actor="test")
+    await journal.complete(sale.id, actor="test")
+    return sale.id
+
+
+async def test_sale_reference_is_journaled_and_sent_to_head_office(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale_id = await _completed_sale(journal, "T-2026-0001")
+        sale = await journal.get(sale_id)
+        assert sale.till_reference == "T-2026-0001"
+        assert sale.sale_record(offline=False)["reference"] == "T-2026-0001"
+        [item] = await journal.claim_batch(5)
+        assert item.body["reference"] == "T-2026-0001"
+
+
+async def test_one_refund_per_sale_and_reference_across_a_restart(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale_id = await _completed_sale(journal)
+        other_id = await _completed_sale(journal)
+        first = await journal.create_refund(
+            sale_id, lane="1", amount=200, actor="test", till_reference="R-1"
+        )
+        with pytest.raises(DuplicateReference) as caught:
+            await journal.create_refund(
+                sale_id, lane="1", amount=200, actor="test", till_reference="R-1"
+            )
+        assert caught.value.existing_id == first.id
+        # a reference is per sale; no reference means no check
+        await journal.create_refund(
+            other_id, lane="1", amount=200, actor="test", till_reference="R-1"
+        )
+        await journal.create_refund(sale_id, lane="1", amount=100, actor="test")
+        await journal.create_refund(sale_id, lane="1", amount=100, actor="test")
+    async with open_journal(tmp_path, seed=2) as journal:  # the daemon restarted
+        found = await journal.find_refund(sale_id, "R-1")
+        assert found is not None and found.id == first.id and found.amount == 200
+        assert await journal.find_refund(sale_id, "R-2") is None
+        with pytest.raises(DuplicateReference):
+            await journal.create_refund(
+                sale_id, lane="1", amount=50, actor="test", till_reference="R-1"
+            )
+
+
+async def test_the_database_refuses_a_second_refund_under_a_reference(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale_id = await _completed_sale(journal)
+        await journal.create_refund(sale_id, lane="1", amount=200, actor="test", till_reference="R")
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        conn.execute(
+            "INSERT INTO payments (id, kind, refund_of, lane, amount, currency, state,"
+            " created_ms, updated_ms, till_reference)"
+            " VALUES ('pay_dup', 'refund', ?, '1', 1, 'EUR', 'CREATED', 1, 1, 'R')",
+            (sale_id,),
+        )
+    conn.close()
+
+
+async def test_a_reference_that_looks_like_a_pan_is_refused(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        with pytest.raises(CardDataRejected, match="till_reference"):
+            await journal.create_sale(
+                lane="1", amount=100, currency="EUR", actor="test",
+                till_reference="4761739001010010",
+            )  # fmt: skip
+
+
+def test_version_2_journal_gains_the_reference_column(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    configure(conn)
+    assert migrate(conn, MIGRATIONS[:2]) == 0
+    conn.execute(
+        "INSERT INTO payments (id, kind, lane, amount, currency, state, created_ms, updated_ms)"
+        " VALUES ('pay_v2', 'sale', '1', 500, 'EUR', 'COMPLETED', 1, 1)"
+    )
+    assert migrate(conn) == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    row = conn.execute("SELECT till_reference, amount FROM payments WHERE id = 'pay_v2'").fetchone()
+    assert row == (None, 500)
+    conn.close()
+
+
+async def test_find_sale_by_reference_within_a_window_and_only_if_it_charges(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    async with open_journal(tmp_path, clock=clock) as journal:
+        sale_id = await _completed_sale(journal, "T-1")
+        assert (found := await journal.find_sale("T-1", within=60)) is not None
+        assert found.id == sale_id
+        cancelled = await journal.create_sale(
+            lane="1", amount=300, currency="EUR", actor="test", till_reference="T-2"
+        )
+        await journal.cancel(cancelled.id, actor="test", reason="till")
+        assert await journal.find_sale("T-2", within=60) is None  # took no money
+        assert await journal.find_sale("T-3", within=60) is None
+        clock.now += 3600
+        assert await journal.find_sale("T-1", within=60) is None  # outside the window
+        assert await journal.find_sale("T-1", within=7200) is not None
