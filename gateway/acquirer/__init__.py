@@ -2,8 +2,10 @@
 
 :class:`AcquirerClient` speaks the JSON-over-HTTPS API with idempotency keys, bounded safe
 retries and :meth:`~AcquirerClient.resolve_unknown` for answers that never came;
-:func:`online_authoriser` plugs it into the EMV kernel's online step; the exceptions are in
-:mod:`gateway.acquirer.errors`.
+:class:`AcquirerHealth` is its reachability for the status page; :func:`seal_request` /
+:func:`open_request` are the store-and-forward form of a request; the exceptions are in
+:mod:`gateway.acquirer.errors` (a branch of :mod:`gateway.errors`). The lane's online step,
+journal first, is :mod:`gateway.payments.online`.
 """
 
 from __future__ import annotations
@@ -29,14 +31,12 @@ from gateway.acquirer.models import (
     Refund,
     Resolution,
 )
-from gateway.acquirer.online import AcquirerOnlineAuthoriser, online_authoriser
 from gateway.acquirer.stored import ForwardingError, open_request, seal_request
 
 __all__ = [
     "AcquirerClient",
     "AcquirerError",
     "AcquirerHealth",
-    "AcquirerOnlineAuthoriser",
     "AcquirerProtocolError",
     "AcquirerRejected",
     "AcquirerServerError",
@@ -52,7 +52,6 @@ __all__ = [
     "Outcome",
     "Refund",
     "Resolution",
-    "online_authoriser",
     "open_request",
     "seal_request",
 ]

@@ -23,6 +23,8 @@ HTTP status are the only identifiers (docs/acquirer-api.md).
 
 from __future__ import annotations
 
+from gateway.errors import GatewayError
+
 __all__ = [
     "AcquirerError",
     "AcquirerProtocolError",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class AcquirerError(Exception):
+class AcquirerError(GatewayError):
     """Base of the acquirer client's errors.
 
     Attributes:

@@ -13,11 +13,12 @@ from typing import Any
 
 from gateway.acquirer.errors import AcquirerUsageError
 from gateway.acquirer.models import AuthorisationRequest
+from gateway.errors import GatewayError
 
 __all__ = ["ForwardingError", "open_request", "seal_request"]
 
 
-class ForwardingError(Exception):
+class ForwardingError(GatewayError):
     """A sealed request could not be rebuilt (no card data in the message)."""
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.errors import ConfigError
+
 __all__ = [
     "EXAMPLE_CONFIG",
     "AcquirerConfig",
@@ -36,10 +38,6 @@ __all__ = [
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "example.toml"
 
 _ID = re.compile(r"^[\x21-\x7e]{1,16}$")
-
-
-class ConfigError(Exception):
-    """The configuration file is unreadable or invalid; the message names the field path."""
 
 
 class _Model(BaseModel):

@@ -1,4 +1,4 @@
-"""The journal's exception tree (one base, a few typed leaves; foreign errors translated once).
+"""The journal's branch of the gateway's exception tree (gateway/errors.py draws the whole).
 
 ::
 
@@ -10,7 +10,8 @@
     ├── IllegalTransition      a state change the payment state machine does not allow
     ├── RefundNotAllowed       a refund of a sale that cannot be refunded (state, amount, currency)
     ├── CardDataRejected       a value on the write path looks like a PAN or a track 2
-    ├── InvalidRecord          a field of a record is malformed (amount, currency, masked PAN)
+    ├── DuplicateReference     a till reference already names another payment
+    ├── InvalidRecord          a field of a record is malformed (``field`` names it)
     └── VaultError
         ├── VaultKeyError      the vault key is missing, short, world-readable, or not configured
         ├── VaultKeyMismatch   a vault row was sealed under another key
@@ -21,6 +22,8 @@ No message ever carries card data: a rejected value is named by its field, never
 """
 
 from __future__ import annotations
+
+from gateway.errors import GatewayError
 
 __all__ = [
     "CardDataRejected",
@@ -40,7 +43,7 @@ __all__ = [
 ]
 
 
-class JournalError(Exception):
+class JournalError(GatewayError):
     """Base of every error the journal raises."""
 
 
@@ -115,7 +118,15 @@ class CardDataRejected(JournalError):
 
 
 class InvalidRecord(JournalError):
-    """A malformed field: negative amount, unknown currency shape, a PAN mask showing too much."""
+    """A malformed field: negative amount, unknown currency shape, a PAN mask showing too much.
+
+    Attributes:
+        field: The field that was wrong (``"amount"``), for the till's error body.
+    """
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(f"{field}: {why}")
+        self.field = field
 
 
 class VaultError(JournalError):

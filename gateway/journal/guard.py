@@ -92,7 +92,7 @@ def check_value(field: str, value: object) -> None:
             check_value(f"{field}[{index}]", item)
         return
     else:
-        raise InvalidRecord(f"{field}: unsupported type {type(value).__name__}")
+        raise InvalidRecord(field, f"unsupported type {type(value).__name__}")
     if kind is not None:
         raise CardDataRejected(field, kind)
 
@@ -106,4 +106,4 @@ def check_masked_pan(masked: str | None) -> None:
     if masked is None:
         return
     if not _MASKED.fullmatch(masked):
-        raise InvalidRecord("masked_pan: expected at most 6 + 4 digits around at least 4 '*'")
+        raise InvalidRecord("masked_pan", "expected at most 6 + 4 digits around at least 4 '*'")

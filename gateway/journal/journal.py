@@ -55,7 +55,7 @@ _SHORT = re.compile(r"[0-9A-Za-z]{1,12}")
 
 def _short(field: str, value: str | None) -> None:
     if value is not None and not _SHORT.fullmatch(value):
-        raise InvalidRecord(f"{field}: expected 1-12 letters or digits")
+        raise InvalidRecord(field, "expected 1-12 letters or digits")
 
 
 class _Opening:
@@ -228,7 +228,7 @@ class Journal:
         """
         _amount(amount)
         if not _CURRENCY.fullmatch(currency):
-            raise InvalidRecord("currency: expected an ISO 4217 alphabetic code")
+            raise InvalidRecord("currency", "expected an ISO 4217 alphabetic code")
         return await self._run(
             self._s().create,
             kind=PaymentKind.SALE,
@@ -291,7 +291,7 @@ class Journal:
         """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only)."""
         check_masked_pan(masked_pan)
         if aid is not None and not _AID.fullmatch(aid):
-            raise InvalidRecord("aid: expected 5-16 bytes of upper-case hex")
+            raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
         return await self._run(
             self._s().transition,
             payment_id,
@@ -462,7 +462,7 @@ class Journal:
     async def claim_batch(self, n: int, *, lease: float = 60.0) -> list[OutboxItem]:
         """Claim up to ``n`` unsent sale records for ``lease`` seconds; each claim is an attempt."""
         if n <= 0 or lease <= 0:
-            raise InvalidRecord("claim_batch: n and lease must be positive")
+            raise InvalidRecord("claim_batch", "n and lease must be positive")
         return await self._run(self._s().claim_batch, n, round(lease * 1000))
 
     async def mark_sent(self, ids: Sequence[int]) -> int:
@@ -477,7 +477,7 @@ class Journal:
         ``secure_delete`` zeroes what is deleted. Returns how many records went.
         """
         if older_than <= 0 or batch <= 0:
-            raise InvalidRecord("prune_outbox: older_than and batch must be positive")
+            raise InvalidRecord("prune_outbox", "older_than and batch must be positive")
         store = self._s()
         before = store.now_ms() - round(older_than * 1000)
         total = 0
@@ -505,7 +505,7 @@ class Journal:
 
 def _amount(amount: int) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidRecord("amount: expected a positive integer of minor units")
+        raise InvalidRecord("amount", "expected a positive integer of minor units")
     check_value("amount", amount)
 
 

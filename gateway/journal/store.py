@@ -232,7 +232,7 @@ class Store:
         check_value("reason", reason)
         for column, value in updates.items():
             if column not in UPDATABLE:
-                raise InvalidRecord(f"{column}: not a column a transition may set")
+                raise InvalidRecord(column, "not a column a transition may set")
             check_value(column, value)
         if vault_plaintext is not None and self._key is None:
             raise VaultKeyError("no vault key configured: cannot store for forwarding")

@@ -8,7 +8,8 @@ What a payment leaves in doubt goes to :mod:`gateway.recovery`. See docs/archite
 
 from __future__ import annotations
 
-from gateway.payments.lane import Lane, LaneBusy, LaneServices, LaneView, NotCancellable, Prompt
+from gateway.payments.errors import LaneBusy, NotCancellable, PaymentError, UnsupportedDevice
+from gateway.payments.lane import Lane, LaneServices, LaneView, Prompt
 from gateway.payments.online import JournaledAuthoriser
 from gateway.payments.settle import LaneOutcome, Settled, Verdict, settle
 
@@ -20,8 +21,10 @@ __all__ = [
     "LaneServices",
     "LaneView",
     "NotCancellable",
+    "PaymentError",
     "Prompt",
     "Settled",
+    "UnsupportedDevice",
     "Verdict",
     "settle",
 ]

@@ -31,6 +31,7 @@ from gateway.acquirer import AcquirerClient, AcquirerHealth, seal_request
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
 from gateway.journal import Journal
 from gateway.payments.carddata import PanCapture
+from gateway.payments.errors import LaneBusy, NotCancellable
 from gateway.payments.online import JournaledAuthoriser, StanCounter
 from gateway.payments.pinpad import pin_pad_for
 from gateway.payments.reader import KernelRun, run_kernel
@@ -53,14 +54,6 @@ class Prompt(enum.StrEnum):
     PRESENT_CARD = "PRESENT CARD"
     PROCESSING = "PROCESSING"
     REMOVE_CARD = "REMOVE CARD"
-
-
-class LaneBusy(Exception):
-    """The lane already has a payment in progress."""
-
-
-class NotCancellable(Exception):
-    """The card is being processed: the payment can no longer be cancelled."""
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from gateway.acquirer import (
     IdempotencyConflict,
     NotFound,
 )
+from gateway.errors import GatewayError
 from gateway.journal import (
     Journal,
     JournalError,
@@ -74,7 +75,7 @@ _ANSWERED = frozenset({S.COMPLETED, S.DECLINED})
 _ACTOR = "till.refunds"
 
 
-class RefundError(Exception):
+class RefundError(GatewayError):
     """Base of the refund service's errors (messages carry ids and amounts, no card data)."""
 
 

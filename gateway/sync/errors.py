@@ -14,10 +14,12 @@ Stock store errors live in :mod:`gateway.sync.stock_store`.
 
 from __future__ import annotations
 
+from gateway.errors import GatewayError
+
 __all__ = ["CardDataRefused", "MessageError", "SyncError"]
 
 
-class SyncError(Exception):
+class SyncError(GatewayError):
     """Base of the sync errors."""
 
 

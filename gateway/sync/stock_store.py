@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from gateway.sync.errors import SyncError
+
 __all__ = ["InvalidItems", "StockClosed", "StockError", "StockLevel", "StockStore"]
 
 P = ParamSpec("P")
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS applied_sales (
 """
 
 
-class StockError(Exception):
+class StockError(SyncError):
     """Base of the stock store's errors."""
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+from gateway.errors import ConfigError
+
 __all__ = ["TlsConfigError", "client_tls_context"]
 
 
-class TlsConfigError(Exception):
+class TlsConfigError(ConfigError):
     """A CA, certificate or key file cannot be used; the message names the file, not its data."""
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.errors import GatewayError
 from gateway.payments import Lane, LaneView
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 EVENT_TYPES = ("prompt", "payment", "reader", "state", "gap")
 
 
-class HubClosed(Exception):
+class HubClosed(GatewayError):
     """The hub is closed (the daemon is stopping): no new subscriber."""
 
 

@@ -137,7 +137,7 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         except LaneBusy as exc:
             raise error(web.HTTPConflict, "lane_busy", str(exc)) from None
         except InvalidRecord as exc:
-            raise bad_request(str(exc).split(":", 1)[0], str(exc)) from None
+            raise bad_request(exc.field, str(exc)) from None
         backend.remember(view)
         return web.json_response(
             {

@@ -44,7 +44,7 @@ _HEADERS = {
 }
 
 
-class _Unavailable(Exception):
+class _Unavailable(Exception):  # private control flow: never leaves this module
     """No snapshot could be taken (the reason is safe to show)."""
 
 
