@@ -26,16 +26,17 @@ from datetime import datetime
 from simulator.card import VirtualCard, default_pki
 from simulator.issuer import IssuerHost
 from simulator.pinpad import VirtualPinPad
-from terminal.capk import CapkStore
-from terminal.config import TerminalConfig
-from terminal.contact.flow import (
+from terminal import (
+    CapkStore,
+    Decision,
+    Environment,
     OnlineRequest,
     OnlineResponse,
+    TerminalConfig,
+    TransactionRequest,
+    encode,
     run_contact_transaction,
 )
-from terminal.environment import Environment, TransactionRequest
-from terminal.result import Decision
-from terminal.tlv import encode
 
 TRANSACTIONS = 1000
 WARMUP = 20

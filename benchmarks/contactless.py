@@ -26,10 +26,8 @@ from pathlib import Path
 import simulator
 from simulator.card.engine import VirtualCard
 from simulator.card.field import CardInField
-from terminal.config import TerminalConfig
-from terminal.contactless import run_contactless_transaction
+from terminal import Environment, TerminalConfig, TransactionRequest, run_contactless_transaction
 from terminal.contactless.replay import ReplayChannel, load_transcript, replay_setup
-from terminal.environment import Environment, TransactionRequest
 from terminal.transport import exchange
 
 TRACES = Path(__file__).resolve().parent.parent / "tests" / "data" / "conformance" / "emv" / \

@@ -46,12 +46,17 @@ from simulator.card import VirtualCard  # noqa: E402
 from simulator.issuer import IssuerHost  # noqa: E402
 from simulator.keys import DEFAULT_KEYS_DIR  # noqa: E402
 from simulator.pinpad import VirtualPinPad  # noqa: E402
-from terminal.capk import CapkStore  # noqa: E402
-from terminal.config import TerminalConfig  # noqa: E402
-from terminal.contact.flow import OnlineRequest, OnlineResponse, run_contact_transaction  # noqa: E402
-from terminal.environment import Environment, TransactionRequest  # noqa: E402
-from terminal.result import Decision  # noqa: E402
-from terminal.tlv import encode  # noqa: E402
+from terminal import (  # noqa: E402  # noqa: E402
+    CapkStore,
+    Decision,
+    Environment,
+    OnlineRequest,
+    OnlineResponse,
+    TerminalConfig,
+    TransactionRequest,
+    encode,
+    run_contact_transaction,
+)
 
 PROFILE = "visa_credit"
 AMOUNT = 1250

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from simulator.keys import load_pki, sign_cda
-from terminal import tlv
-from terminal.capk import CapkStore
+from terminal import CapkStore, tlv
 from terminal.oda import (
     IccPublicKey,
     IssuerPublicKey,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pyemv import tlv as pyemv_tlv
 
-from terminal.tlv import decode
+from terminal import decode
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFORMANCE = ROOT / "tests" / "data" / "conformance" / "emv"

@@ -41,9 +41,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from simulator.issuer import IssuerError, IssuerHost, IssuerUnavailable
-from terminal.errors import TlvError
-from terminal.masking import mask_pan
-from terminal.tlv import decode, encode, flatten
+from terminal import TlvError, decode, encode, flatten, mask_pan
 
 __all__ = ["AcquirerHost", "HostFaults", "LedgerEntry"]
 

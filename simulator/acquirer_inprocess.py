@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from simulator.issuer import IssuerHost, IssuerPolicy
-from terminal.contact.online import OnlineRequest, OnlineResponse
-from terminal.tlv import encode
+from terminal import OnlineRequest, OnlineResponse, encode
 
 __all__ = ["HostMode", "InProcessAcquirer"]
 

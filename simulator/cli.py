@@ -12,9 +12,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from terminal import EmvError, decode
 from terminal.describe import describe_tlvs, tlv_to_json
-from terminal.errors import EmvError
-from terminal.tlv import decode
 
 # Modules adding subcommands; a module not yet present is simply not offered.
 _SUBCOMMAND_MODULES = (

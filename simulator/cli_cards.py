@@ -33,8 +33,8 @@ from typing import Any
 from simulator.card import PROFILES_DIR, VirtualCard, list_profiles, load_profile
 from simulator.card.personalise import describe
 from simulator.card.profile import ProfileError
+from terminal import TransactionRequest
 from terminal.bits import Tvr, TvrBit
-from terminal.environment import TransactionRequest
 
 __all__ = ["check_profile_outcome", "register"]
 

@@ -24,15 +24,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from terminal.config import TerminalConfig
-from terminal.contact.online import OnlineAuthoriser
+from terminal import (
+    EmvError,
+    Environment,
+    OnlineAuthoriser,
+    PinPad,
+    TerminalConfig,
+    TraceEntry,
+    TransactionRequest,
+    TransactionType,
+    decode,
+)
 from terminal.currency import CurrencyError, currency, to_minor_units
 from terminal.describe import describe_tlvs
-from terminal.environment import Environment, TransactionRequest, TransactionType
-from terminal.errors import EmvError
-from terminal.pinpad import PinPad
-from terminal.result import TraceEntry
-from terminal.tlv import decode
 
 EXIT_APPROVED, EXIT_NOT_APPROVED, EXIT_BAD_INPUT, EXIT_CARD_FAILED = 0, 1, 2, 3
 

@@ -22,15 +22,25 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from terminal.config import TerminalConfig
-from terminal.contact.flow import run_contact_transaction
-from terminal.contact.online import OnlineAuthoriser, OnlineRequest, OnlineResponse
+from terminal import (
+    EmvError,
+    Environment,
+    OnlineAuthoriser,
+    OnlinePinBlock,
+    OnlineRequest,
+    OnlineResponse,
+    PinEntry,
+    TerminalConfig,
+    TransactionRequest,
+    TransactionResult,
+    TransactionType,
+    decode,
+    encode,
+    flatten,
+    run_contact_transaction,
+)
 from terminal.contactless.replay import ReplayChannel
-from terminal.environment import Environment, TransactionRequest, TransactionType
-from terminal.errors import EmvError
-from terminal.pinpad import OnlinePinBlock, PinEntry, entry_from_status_word
-from terminal.result import TransactionResult
-from terminal.tlv import decode, encode, flatten
+from terminal.pinpad import entry_from_status_word
 
 __all__ = ["ContactReplay", "Recorder", "RecordingError", "is_contact_recording", "replay_contact"]
 

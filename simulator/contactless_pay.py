@@ -13,15 +13,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from terminal.config import TerminalConfig
-from terminal.contact.online import OnlineAuthoriser, OnlineRequest
-from terminal.contactless import ContactlessResult, Outcome, run_contactless_transaction
+from terminal import (
+    ContactlessResult,
+    Environment,
+    OnlineAuthoriser,
+    OnlinePinBlock,
+    OnlineRequest,
+    PinPad,
+    TerminalConfig,
+    TraceEntry,
+    TransactionRequest,
+    encode_tlvs,
+    run_contactless_transaction,
+)
+from terminal.contactless import Outcome
 from terminal.contactless.outcome import CvmOutcome
 from terminal.contactless.session import UiCallback
-from terminal.environment import Environment, TransactionRequest
-from terminal.pinpad import OnlinePinBlock, PinPad
-from terminal.result import TraceEntry
-from terminal.tlv import encode_tlvs
 
 __all__ = ["pay_contactless"]
 

@@ -46,9 +46,8 @@ from simulator.cryptogram import (
     generate_ac,
     generate_arpc,
 )
-from terminal.errors import EmvError, TlvError
+from terminal import EmvError, TlvError, decode, encode, encode_tlvs, flatten
 from terminal.pinpad import plaintext_pin_block
-from terminal.tlv import decode, encode, encode_tlvs, flatten
 
 __all__ = [
     "AuthorisationResponse",

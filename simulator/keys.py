@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from terminal.oda.results import RsaPublicKey
+from terminal import RsaPublicKey
 
 __all__ = [
     "DEFAULT_KEYS_DIR",

@@ -29,10 +29,8 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from psec import pinblock
 
-from terminal.oda.results import RsaPublicKey
+from terminal import OnlinePinBlock, PinEntry, RsaPublicKey
 from terminal.pinpad import (
-    OnlinePinBlock,
-    PinEntry,
     PinError,
     PinStatus,
     Send,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from terminal.errors import EmvError
+from terminal import EmvError
 from terminal.masking import mask_apdu_hex
 
 __all__ = [

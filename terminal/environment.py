@@ -19,10 +19,9 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from terminal.contact.selection import Candidate
+from terminal.application import Candidate
 
 __all__ = ["ChooseApplication", "Environment", "TransactionRequest", "TransactionType"]
 
@@ -85,7 +84,7 @@ class TransactionType(enum.IntEnum):
     REFUND = 0x20
 
 
-ChooseApplication = Callable[[Sequence["Candidate"]], Awaitable["Candidate | None"]]
+ChooseApplication = Callable[[Sequence[Candidate]], Awaitable[Candidate | None]]
 """Cardholder choice of application (EMV 4.4 Book 1, 12.4): given the candidates in priority
 order, return one, or ``None`` to cancel."""
 

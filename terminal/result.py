@@ -82,6 +82,8 @@ class TransactionResult:
         authorisation_response_code: Tag 8A (from the issuer, or Y1/Z1/Y3/Z3).
         issuer_script_results: Tag 9F5B (5 bytes per script command performed).
         trace: The APDU exchanges, masked.
+        pan: The PAN digits, for the acquirer request and the store-and-forward vault only:
+            never in ``repr`` nor :meth:`to_json`; never log it.
     """
 
     decision: Decision
@@ -101,6 +103,7 @@ class TransactionResult:
     authorisation_response_code: bytes | None = None
     issuer_script_results: bytes = b""
     trace: list[TraceEntry] = field(default_factory=list)
+    pan: str | None = field(default=None, repr=False)
 
     @property
     def approved(self) -> bool:

@@ -57,7 +57,7 @@ from gateway.acquirer.models import (
     Refund,
     Resolution,
 )
-from terminal.masking import mask_pan
+from terminal import mask_pan
 
 __all__ = ["AcquirerClient"]
 

@@ -15,11 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from gateway.acquirer.errors import AcquirerProtocolError, AcquirerUsageError
-from terminal.contact.online import OnlineResponse
-from terminal.errors import TlvError
-from terminal.masking import mask_pan
-from terminal.pinpad import OnlinePinBlock
-from terminal.tlv import decode, encode
+from terminal import OnlinePinBlock, OnlineResponse, TlvError, decode, encode, mask_pan
 
 __all__ = ["Authorisation", "AuthorisationRequest", "Outcome", "Refund", "Resolution"]
 

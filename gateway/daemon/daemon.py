@@ -40,14 +40,14 @@ from gateway.payments import (
     LaneServices,
     LaneView,
 )
+from gateway.payments.smart_terminal import on_terminal_lanes
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
 from gateway.till.refunds import add_refund_routes
-from terminal.config import DEFAULT_CONFIG_FILE, TerminalConfig
-from terminal.environment import Environment
+from terminal import DEFAULT_CONFIG_FILE, Environment, TerminalConfig
 
 __all__ = ["Daemon", "kernel_config"]
 
@@ -247,8 +247,13 @@ class Daemon:
         )
         self._lanes = {lane.id: Lane(lane, services) for lane in cfg.lanes}
         recovery = await journal.recover()
+        readers = {lane.id: lane.reader for lane in cfg.lanes}
+        acquirer_side, terminal_side = on_terminal_lanes(sales_only(recovery), readers)
+        for item in terminal_side.pending:
+            log.warning("recovery: payment %s on a terminal lane left for the terminal's "
+                        "recovery (%s)", item.payment.id, item.payment.state.value)  # fmt: skip
         self.recovered_pending = await reconciler.recover(
-            sales_only(recovery), within=cfg.timeouts.recovery
+            acquirer_side, within=cfg.timeouts.recovery
         )
         self.recovered_pending += await self.refunds.recover(recovery, within=cfg.timeouts.recovery)
         log.info(

@@ -318,17 +318,26 @@ class Journal:
         response_code: str = "00",
         actor: str,
         reason: str = "",
+        masked_pan: str | None = None,
     ) -> Payment:
-        """AUTH_REQUESTED or UNKNOWN -> APPROVED: the acquirer approved (answer or status)."""
+        """AUTH_REQUESTED or UNKNOWN -> APPROVED: the acquirer approved (answer or status).
+
+        ``masked_pan``: set by a smart terminal's approval (the card was in the terminal, so
+        CARD_READ had none); None keeps the one CARD_READ recorded.
+        """
         _short("auth_code", auth_code)
         _short("response_code", response_code)
+        updates = {"auth_code": auth_code, "response_code": response_code}
+        if masked_pan is not None:
+            check_masked_pan(masked_pan)
+            updates["masked_pan"] = masked_pan
         return await self._run(
             self._s().transition,
             payment_id,
             S.APPROVED,
             actor=actor,
             reason=reason,
-            updates={"auth_code": auth_code, "response_code": response_code},
+            updates=updates,
         )
 
     async def decline(

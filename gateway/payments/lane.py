@@ -1,59 +1,44 @@
-"""One lane: a till's reader, supervised, taking one payment at a time.
+"""One lane: a till's device (card reader or smart terminal), supervised, one payment at a time.
 
-A payment (ARCHITECTURE.md, "a payment"): the till asks → CREATED → the reader shows PRESENT
-CARD → a card comes (bounded wait; the till may cancel) → PROCESSING: the EMV kernel runs,
-contact (EMV 4.4 Books 1-4) or contactless (EMV Contactless Books A/B, then REMOVE CARD before
-going online) by the lane's interface or the ATR; the online step journals before it sends
-(:mod:`gateway.payments.online`) → :func:`gateway.payments.settle.settle` journals the end. Every
-wait has a time-out and every failure (card removed, reader gone, kernel error, time-out) ends
-in a defined outcome with a reason; the lane is IDLE again afterwards.
+The till asks (:meth:`Lane.start_payment`): CREATED is journaled and the payment queued; the
+lane's task ``lane[N].payments`` hands each to the one payment session
+(:class:`gateway.payments.session.PaymentSession`), which picks the device adapter by what the
+opened device is and journals the end through the policy table. Every wait is bounded and every
+failure ends in a defined outcome; the lane is IDLE again afterwards.
 
-The reader runs under :class:`drivers.lifecycle.DeviceSupervisor` (task ``lane[N].reader``):
-not ready → retried with backoff; the payments run in task ``lane[N].payments``.
+The device runs under :class:`drivers.lifecycle.DeviceSupervisor` (task ``lane[N].reader``):
+not ready -> retried with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers import CardReader, DeviceSupervisor, DriverError, Interface, open_device
-from drivers.errors import DeviceUnavailable, ReaderRemoved
-from gateway.acquirer import AcquirerClient, AcquirerHealth, seal_request
+from drivers import CardReader, DeviceSupervisor, SmartTerminal, open_device
+from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
 from gateway.journal import Journal
-from gateway.payments.carddata import PanCapture
-from gateway.payments.errors import LaneBusy, NotCancellable
+from gateway.payments.errors import LaneBusy, NotCancellable, UnsupportedDevice
 from gateway.payments.online import JournaledAuthoriser, StanCounter
 from gateway.payments.pinpad import pin_pad_for
-from gateway.payments.reader import KernelRun, run_kernel
-from gateway.payments.settle import LaneOutcome, Verdict, settle
+from gateway.payments.reader import KernelSetup, ReaderAdapter
+from gateway.payments.session import DeviceAdapter, LaneView, PaymentSession, Prompt
+from gateway.payments.settle import LaneOutcome
+from gateway.payments.smart_terminal import SmartTerminalAdapter
 from gateway.recovery.reconciler import Reconciler
-from terminal.config import TerminalConfig
+from terminal import Environment, TerminalConfig
 from terminal.currency import Currency, currency
-from terminal.environment import Environment, TransactionRequest
-from terminal.errors import EmvError
 
 __all__ = ["Lane", "LaneBusy", "LaneServices", "LaneView", "NotCancellable", "Prompt"]
 
 log = logging.getLogger("gateway.payments")
-
-
-class Prompt(enum.StrEnum):
-    """What the lane's display asks of the cardholder."""
-
-    IDLE = "IDLE"
-    PRESENT_CARD = "PRESENT CARD"
-    PROCESSING = "PROCESSING"
-    REMOVE_CARD = "REMOVE CARD"
 
 
 @dataclass(slots=True)
@@ -76,44 +61,6 @@ class LaneServices:
     on_settled: Callable[[], None] = lambda: None
 
 
-@dataclass(slots=True)
-class LaneView:
-    """A payment as the lane sees it (what the till reads; no card data beyond the mask)."""
-
-    id: str
-    lane: int
-    amount: int
-    currency: str
-    reference: str | None
-    started_at: float
-    masked_pan: str | None = None
-    interface: str | None = None
-    outcome: LaneOutcome | None = None
-    reason: str | None = None
-    offline: bool = False
-    #: The journal state as the lane last knew it (None: left to the reconciler after a defect).
-    state: str | None = "CREATED"
-    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
-    cancellable: bool = True
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe."""
-        return {
-            "id": self.id,
-            "lane": self.lane,
-            "amount": self.amount,
-            "currency": self.currency,
-            "reference": self.reference,
-            "started_at": _iso(self.started_at),
-            "masked_pan": self.masked_pan,
-            "interface": self.interface,
-            "outcome": None if self.outcome is None else self.outcome.value,
-            "reason": self.reason,
-            "offline": self.offline,
-        }
-
-
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
@@ -126,11 +73,17 @@ class Lane:
         self.id = config.id
         self.actor = f"lane[{config.id}]"
         self._s = services
-        self._pinpad = pin_pad_for(config.pin_pad)
-        self._kernel_config = services.kernel_config.model_copy(
-            update={"pin_pad_present": self._pinpad is not None}
+        pinpad = pin_pad_for(config.pin_pad)
+        kernel_config = services.kernel_config.model_copy(
+            update={"pin_pad_present": pinpad is not None}
         )
-        self._capk = self._kernel_config.capk_store()
+        self._kernel = KernelSetup(
+            config=kernel_config,
+            capk=kernel_config.capk_store(),
+            pinpad=pinpad,
+            interface=config.interface,
+            env=services.env,
+        )
         self._stan = StanCounter()
         self.supervisor: DeviceSupervisor[Any] = DeviceSupervisor(
             f"{self.actor}.reader", self._open_reader, clock=services.clock
@@ -146,6 +99,17 @@ class Lane:
         #: Told of each change a till shows: ``("prompt" | "reader", None)`` or ``("payment",
         #: view)`` (gateway.till.hub); called on the loop, must not block or raise.
         self.listener: Callable[[str, LaneView | None], None] | None = None
+        self.session = PaymentSession(
+            actor=self.actor,
+            journal=services.journal,
+            supervisor=self.supervisor,
+            adapter_for=self._adapter_for,
+            authoriser_for=self._authoriser_for,
+            recover=services.reconciler.add,
+            show=self._show,
+            timeouts=services.timeouts,
+            on_settled=lambda: services.on_settled,
+        )
 
     async def _open_reader(self) -> Any:
         return await self._s.open_reader(self.config.reader)
@@ -219,7 +183,7 @@ class Lane:
         while True:
             view = await self._queue.get()
             try:
-                await self._process(view)
+                await self.session.run(view, currency(view.currency))
             except Exception:  # a defect or the journal failing: never a stuck lane
                 log.exception("%s payment %s: failed; left to the reconciler", self.actor, view.id)
                 view.outcome, view.reason, view.state = LaneOutcome.ERROR, "internal error", None
@@ -231,11 +195,19 @@ class Lane:
                 self._notify("payment", view)
                 view.done.set()
 
-    async def _process(self, view: LaneView) -> None:
-        authoriser = JournaledAuthoriser(
+    def _adapter_for(self, device: Any) -> DeviceAdapter:
+        """The adapter for what the lane's device URL opened."""
+        if isinstance(device, SmartTerminal):
+            return SmartTerminalAdapter(device)
+        if isinstance(device, CardReader):
+            return ReaderAdapter(device, self._kernel)
+        raise UnsupportedDevice(type(device).__name__)
+
+    def _authoriser_for(self, payment_id: str) -> JournaledAuthoriser:
+        return JournaledAuthoriser(
             journal=self._s.journal,
             client=self._s.client,
-            payment_id=view.id,
+            payment_id=payment_id,
             actor=self.actor,
             terminal_id=self.config.terminal_id or self._s.terminal_id,
             merchant_id=self._s.merchant_id,
@@ -243,115 +215,6 @@ class Lane:
             clock=self._s.local_clock,
             health=self._s.health,
         )
-        verdict, run, reason = Verdict.NONE, None, ""
-        try:
-            reader = await self._present_card(view)
-            if reader is None:
-                reason = (
-                    "cancelled by the till"
-                    if view.cancel_requested.is_set()
-                    else (view.reason or "no card presented in time")
-                )
-            else:
-                run = await self._run_card(view, reader, authoriser)
-                verdict, reason = run.verdict, run.reason
-        except (DriverError, EmvError, TimeoutError, OSError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"[:200]
-            if isinstance(exc, DeviceUnavailable | ReaderRemoved):
-                self.supervisor.report_failure(exc)
-            verdict = Verdict.FAILED_IN_FLIGHT
-            log.warning("%s payment %s: %s", self.actor, view.id, reason)
-        sealed = None
-        if verdict is Verdict.APPROVED and run is not None and run.online_request is not None:
-            wire = authoriser.build_request(run.online_request)
-            sealed = None if wire is None else seal_request(wire)
-        settled = await settle(
-            self._s.journal,
-            self._s.reconciler,
-            view.id,
-            verdict=verdict,
-            arc=None if run is None else run.arc,
-            masked_pan=None if run is None else run.masked_pan,
-            aid=None if run is None else run.aid,
-            sealed=sealed,
-            actor=self.actor,
-            reason=reason or "no decision",
-        )
-        view.outcome, view.offline, view.reason = settled.outcome, settled.offline, reason
-        view.masked_pan, view.state = settled.payment.masked_pan, settled.payment.state.value
-        if settled.outcome is LaneOutcome.APPROVED:
-            self._s.on_settled()
-        log.info("%s payment %s: %s (%s)", self.actor, view.id, settled.payment.state, reason)
-
-    async def _present_card(self, view: LaneView) -> CardReader | None:
-        self._show(Prompt.PRESENT_CARD)
-        timeouts = self._s.timeouts
-        try:
-            async with asyncio.timeout(timeouts.reader_ready):
-                reader: CardReader = await self.supervisor.wait_ready()
-        except TimeoutError:
-            view.reason = "reader not ready"
-            return None
-        card = asyncio.create_task(reader.wait_for_card(), name=f"{self.actor}.wait_card")
-        cancel = asyncio.create_task(view.cancel_requested.wait(), name=f"{self.actor}.cancel")
-        try:
-            await asyncio.wait(
-                {card, cancel}, timeout=timeouts.card, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for task in (card, cancel):
-                task.cancel()
-            await asyncio.gather(card, cancel, return_exceptions=True)
-        if view.cancel_requested.is_set():
-            with contextlib.suppress(DriverError, OSError):
-                await reader.power_off()  # a card that came with the cancel
-            return None
-        view.cancellable = False
-        if not card.done() or card.cancelled():
-            return None
-        card.result()  # a reader failure while waiting raises here
-        return reader
-
-    async def _run_card(
-        self, view: LaneView, reader: CardReader, authoriser: JournaledAuthoriser
-    ) -> KernelRun:
-        self._show(Prompt.PROCESSING)
-        interface = self.config.interface
-        if interface == "auto":
-            contactless = reader.interface is Interface.CONTACTLESS
-            interface = "contactless" if contactless else "contact"
-        view.interface = interface
-        capture = PanCapture(reader)
-        authoriser.pan_source = lambda: capture.pan
-        request = TransactionRequest(
-            amount=view.amount,
-            currency_code=_numeric(view.currency),
-            currency_exponent=_exponent(view.currency),
-        )
-        try:
-            async with asyncio.timeout(self._s.timeouts.transaction):
-                return await run_kernel(
-                    interface,
-                    capture,
-                    config=self._kernel_config,
-                    capk=self._capk,
-                    request=request,
-                    env=self._s.env(),
-                    online=authoriser,
-                    pinpad=self._pinpad,
-                    on_remove_card=self._remove_card(reader),
-                )
-        finally:
-            with contextlib.suppress(DriverError, OSError):
-                await reader.power_off()
-
-    def _remove_card(self, reader: CardReader) -> Callable[[], Awaitable[None]]:
-        async def remove() -> None:
-            self._show(Prompt.REMOVE_CARD)  # stays until the outcome (Book A, 9.4)
-            with contextlib.suppress(DriverError, OSError):
-                await reader.power_off()
-
-        return remove
 
     # -- status -------------------------------------------------------------------------------
 
@@ -382,10 +245,3 @@ class Lane:
             "last": None if self.last is None else self.last.to_json(),
         }
 
-
-def _numeric(alpha: str) -> int:
-    return currency(alpha).numeric
-
-
-def _exponent(alpha: str) -> int:
-    return currency(alpha).exponent

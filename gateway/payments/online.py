@@ -1,6 +1,12 @@
-"""The lane's online step: journal first, then the acquirer (EMV 4.4 Book 3, 10.9).
+"""A payment's journal-first authorisation steps: the kernel's online step, and the terminal's.
 
-:class:`JournaledAuthoriser` is the kernel's ``OnlineAuthoriser`` for one payment. Before any
+:class:`JournaledAuthoriser` is the kernel's ``OnlineAuthoriser`` for one payment (EMV 4.4
+Book 3, 10.9), and the same journal steps for a smart terminal
+(:meth:`~JournaledAuthoriser.before_terminal_pays`, :meth:`~JournaledAuthoriser.terminal_approved`).
+One payment has one STAN: the request sent online and the request sealed for store-and-forward
+carry the same one.
+
+For the kernel: Before any
 byte goes to the acquirer it commits CARD_READ (masked PAN, AID) and AUTH_REQUESTED, and it
 uses the idempotency key the journal stored as the request's key: after a crash the key in the
 journal is the key the host saw (ARCHITECTURE.md, "every request carries an idempotency key
@@ -40,9 +46,7 @@ from gateway.acquirer import (
 )
 from gateway.acquirer.health import AcquirerHealth
 from gateway.journal import Journal, PaymentState
-from terminal.contact.online import OnlineRequest, OnlineResponse
-from terminal.errors import TlvError
-from terminal.tlv import decode, flatten
+from terminal import OnlineRequest, OnlineResponse, TlvError, decode, flatten
 
 __all__ = ["REFUSED_ARC", "JournaledAuthoriser", "StanCounter"]
 
@@ -102,8 +106,7 @@ class JournaledAuthoriser:
         self._stan = stan
         self._clock = clock
         self._health = health
-        #: Where the PAN comes from when the kernel gives none (an offline approval).
-        self.pan_source: Callable[[], str | None] = lambda: None
+        self._stan_value: int | None = None
         self.request: AuthorisationRequest | None = None
         self.authorisation: Authorisation | None = None
 
@@ -117,9 +120,11 @@ class JournaledAuthoriser:
 
     def build_request(self, request: OnlineRequest) -> AuthorisationRequest | None:
         """The wire request (None without a PAN, or when the kernel's values do not fit)."""
-        pan = request.pan or self.pan_source()
+        pan = request.pan
         if pan is None:
             return None
+        if self._stan_value is None:
+            self._stan_value = self._stan()
         try:
             return AuthorisationRequest(
                 amount=request.amount,
@@ -129,13 +134,31 @@ class JournaledAuthoriser:
                 pan=pan,
                 terminal_id=self._terminal_id,
                 merchant_id=self._merchant_id,
-                stan=self._stan(),
+                stan=self._stan_value,
                 local_datetime=self._clock(),
                 pin=request.online_pin,
             )
         except AcquirerUsageError as exc:
             log.error("payment %s: cannot build the request: %s", self._id, exc)
             return None
+
+    async def before_terminal_pays(self) -> None:
+        """CREATED -> CARD_READ -> AUTH_REQUESTED before a smart terminal is asked to pay.
+
+        The card is in the terminal: no masked PAN or AID yet. From AUTH_REQUESTED on, the
+        payment can have moved money, so a failure leaves it in doubt.
+        """
+        await self.mark_card_read(None, None)
+        await self._journal.request_auth(self._id, actor=self._actor)
+
+    async def terminal_approved(self, auth_code: str | None, masked_pan: str | None) -> None:
+        """AUTH_REQUESTED -> APPROVED: the smart terminal approved (its host answered)."""
+        await self._journal.approve(
+            self._id,
+            auth_code=_alnum(auth_code) or "000000",
+            actor="terminal",
+            masked_pan=masked_pan,
+        )
 
     async def __call__(self, request: OnlineRequest) -> OnlineResponse | None:
         """Authorise online, journaling each step before its side effect."""

@@ -14,12 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 
-from terminal.oda.results import RsaPublicKey
+from terminal import OnlinePinBlock, PinEntry, PinPad, RsaPublicKey
 from terminal.pinpad import (
-    OnlinePinBlock,
-    PinEntry,
     PinError,
-    PinPad,
     PinStatus,
     enciphered_pin_data,
     entry_from_status_word,

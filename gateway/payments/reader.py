@@ -1,174 +1,180 @@
-"""Run the EMV kernel for a lane: contact or contactless, one verdict either way.
+"""The card-reader adapter: a payment on a PC/SC (or simulated) reader, run by our EMV kernel.
 
-Contact: :func:`terminal.contact.flow.run_contact_transaction` (EMV 4.4 Books 1-4) with the
-lane's online step; the card stays in the reader until the second GENERATE AC.
-Contactless: :func:`terminal.contactless.run_contactless_transaction` (EMV Contactless Book B,
-3), a second tap when the outcome asks for a restart (Book A, 6.2, "see phone"), then for an
-ONLINE REQUEST the "remove card" prompt *before* the authorisation (Book A, 9.4, message '17':
-the card may leave once the kernel has its cryptogram), and the host's answer decides: a
-contactless card gives no second cryptogram, so "unable to go online" is a decline.
+For the session (:mod:`gateway.payments.session`) it waits for a card (bounded; the till may
+cancel meanwhile), then runs the kernel on the reader's card channel:
+
+* contact: :func:`terminal.run_contact_transaction` (EMV 4.4 Books 1-4) with the payment's
+  journal-first online step; the card stays in the reader until the second GENERATE AC;
+* contactless: :func:`terminal.run_contactless_payment` (EMV Contactless Books A/B): the kernel
+  itself follows a restart, shows "remove card" before going online (Book A, 9.4) and runs the
+  online step, so a contactless payment has the same shape as a contact one.
+
+Both return a :class:`terminal.TransactionResult` that carries what settlement needs: the
+decision, 8A, the masked PAN, the AID, the final ICC data and the PAN (for the sealed
+store-and-forward request of an offline approval only). Nothing re-reads the card's answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from drivers import CardReader, DriverError, Interface
+from gateway.payments.session import DeviceResult, PaymentContext, Prompt
 from gateway.payments.settle import Verdict
-from terminal.capk import CapkStore
-from terminal.config import TerminalConfig
-from terminal.contact.flow import run_contact_transaction
-from terminal.contact.online import OnlineAuthoriser, OnlineRequest
-from terminal.contactless import ContactlessResult, Outcome, run_contactless_transaction
-from terminal.contactless.outcome import CvmOutcome
-from terminal.environment import Environment, TransactionRequest
-from terminal.pinpad import PinPad
-from terminal.result import Decision
-from terminal.tlv import encode_tlvs
-from terminal.transport import CardChannel
+from terminal import (
+    CapkStore,
+    Decision,
+    Environment,
+    OnlineRequest,
+    PinPad,
+    TerminalConfig,
+    TransactionRequest,
+    TransactionResult,
+    run_contact_transaction,
+    run_contactless_payment,
+)
 
-__all__ = ["MAX_TAPS", "KernelRun", "run_kernel"]
+__all__ = ["KernelSetup", "ReaderAdapter"]
 
-#: Taps before giving up on a card that keeps asking for another one.
-MAX_TAPS = 2
+_VERDICTS = {
+    Decision.APPROVED: Verdict.APPROVED,
+    Decision.DECLINED: Verdict.DECLINED,
+    Decision.CANCELLED: Verdict.STOPPED,
+}
 
 
 @dataclass(frozen=True, slots=True)
-class KernelRun:
-    """What the lane keeps of a kernel run (masked; no PAN).
+class KernelSetup:
+    """What a lane gives the kernel, fixed for the lane's life.
 
     Attributes:
-        verdict: Approved, declined, or no decision.
-        reason: In plain words.
-        arc: Authorisation Response Code (8A) at the end, if any.
-        masked_pan: First 6 + last 4 digits.
-        aid: Selected AID, upper-case hex.
-        online_request: The final ICC data as a request (PAN left to the lane), for
-            store-and-forward of an offline approval.
+        config: The terminal configuration (PIN pad presence set for this lane).
+        capk: The CA public keys.
+        pinpad: The lane's PIN pad, if any.
+        interface: ``contact``, ``contactless`` or ``auto`` (by the card's ATR).
+        env: A fresh clock and randomness for each transaction.
     """
 
-    verdict: Verdict
-    reason: str
-    arc: bytes | None = None
-    masked_pan: str | None = None
-    aid: str | None = None
-    online_request: OnlineRequest | None = None
+    config: TerminalConfig
+    capk: CapkStore
+    pinpad: PinPad | None
+    interface: str
+    env: Callable[[], Environment]
 
 
-async def run_kernel(
-    interface: str,
-    channel: CardChannel,
-    *,
-    config: TerminalConfig,
-    capk: CapkStore,
-    request: TransactionRequest,
-    env: Environment,
-    online: OnlineAuthoriser,
-    pinpad: PinPad | None,
-    on_remove_card: Callable[[], Awaitable[None]],
-) -> KernelRun:
-    """One transaction on ``interface`` (``contact`` or ``contactless``); see the module doc.
+class ReaderAdapter:
+    """A card reader's part of a payment (see the module docstring)."""
 
-    Raises:
-        Whatever the card channel raises (card removed, reader gone, time-out).
-    """
-    if interface == "contactless":
-        return await _contactless(channel, config, request, env, online, pinpad, on_remove_card)
-    result = await run_contact_transaction(
-        channel,
-        config=config,
-        request=request,
-        env=env,
-        online=online,
-        pinpad=pinpad,
-        capk=capk,
-    )
-    verdict = {Decision.APPROVED: Verdict.APPROVED, Decision.DECLINED: Verdict.DECLINED}.get(
-        result.decision, Verdict.NONE
-    )
-    final = OnlineRequest(
-        icc_data=result.icc_data,
-        amount=request.amount,
-        currency=request.currency_code,
-        transaction_type=int(request.transaction_type),
-        masked_pan=result.masked_pan,
-    )
-    return KernelRun(
-        verdict=verdict,
-        reason=result.reason,
-        arc=result.authorisation_response_code,
-        masked_pan=result.masked_pan,
-        aid=result.aid,
-        online_request=final,
-    )
+    acquirer_recoverable = True
 
+    def __init__(self, reader: CardReader, kernel: KernelSetup) -> None:
+        self._reader = reader
+        self._kernel = kernel
 
-async def _contactless(
-    channel: CardChannel,
-    config: TerminalConfig,
-    request: TransactionRequest,
-    env: Environment,
-    online: OnlineAuthoriser,
-    pinpad: PinPad | None,
-    on_remove_card: Callable[[], Awaitable[None]],
-) -> KernelRun:
-    result: ContactlessResult | None = None
-    restart = None
-    for _ in range(MAX_TAPS):
-        result = await run_contactless_transaction(
-            channel, config=config, request=request, env=env, restart=restart
+    async def take_payment(self, context: PaymentContext) -> DeviceResult:
+        """Wait for a card, run the kernel, and say what it decided.
+
+        Raises:
+            DriverError, EmvError, TimeoutError, OSError: the reader or the card failed.
+        """
+        view = context.view
+        stop = await self._wait_for_card(context)
+        if stop is not None:
+            return stop
+        context.show(Prompt.PROCESSING)
+        interface = self._kernel.interface
+        if interface == "auto":
+            contactless = self._reader.interface is Interface.CONTACTLESS
+            interface = "contactless" if contactless else "contact"
+        view.interface = interface
+        request = TransactionRequest(
+            amount=view.amount,
+            currency_code=context.currency.numeric,
+            currency_exponent=context.currency.exponent,
         )
-        if result.restart is None:
-            break
-        restart = result.restart
-    assert result is not None
-    aid = result.aid.hex().upper() if result.aid else None
-    as_request = OnlineRequest(
-        icc_data=encode_tlvs(result.icc_data.items()),
-        amount=request.amount,
-        currency=request.currency_code,
-        transaction_type=int(request.transaction_type),
-        masked_pan=result.masked_pan,
-        pan=result.pan,
-    )
-
-    def run(verdict: Verdict, reason: str, arc: bytes | None = None) -> KernelRun:
-        return KernelRun(verdict, reason, arc, result.masked_pan, aid, as_request)
-
-    outcome = result.outcome
-    if outcome is Outcome.APPROVED:
-        return run(Verdict.APPROVED, "approved offline (contactless)", b"Y1")
-    if outcome is Outcome.DECLINED:
-        return run(Verdict.DECLINED, "declined offline (contactless)", b"Z1")
-    if outcome is not Outcome.ONLINE_REQUEST:
-        return run(Verdict.NONE, f"contactless outcome: {outcome.value}")
-    await on_remove_card()
-    pin = None
-    if result.parameters.cvm is CvmOutcome.ONLINE_PIN:
-        entry = (
-            None
-            if pinpad is None or result.pan is None
-            else await pinpad.online_pin(pan=result.pan, tries_left=None)
-        )
-        from terminal.pinpad import OnlinePinBlock
-
-        if not isinstance(entry, OnlinePinBlock):
-            return run(Verdict.DECLINED, "online PIN required, none entered", b"Z3")
-        pin = entry
-    answer = await online(
-        OnlineRequest(
-            icc_data=as_request.icc_data,
-            amount=request.amount,
-            currency=request.currency_code,
-            transaction_type=int(request.transaction_type),
+        try:
+            async with asyncio.timeout(context.timeouts.transaction):
+                result = await self._run_kernel(interface, request, context)
+        finally:
+            with contextlib.suppress(DriverError, OSError):
+                await self._reader.power_off()
+        verdict = _VERDICTS.get(result.decision, Verdict.FAILED)
+        forward = None
+        if verdict is Verdict.APPROVED:
+            forward = context.steps.build_request(
+                OnlineRequest(
+                    icc_data=result.icc_data,
+                    amount=request.amount,
+                    currency=request.currency_code,
+                    transaction_type=int(request.transaction_type),
+                    masked_pan=result.masked_pan,
+                    pan=result.pan,
+                )
+            )
+        return DeviceResult(
+            verdict=verdict,
+            reason=result.reason,
+            interface=interface,
+            arc=result.authorisation_response_code,
             masked_pan=result.masked_pan,
-            online_pin=pin,
-            pan=result.pan,
+            aid=result.aid,
+            forward=forward,
         )
-    )
-    if answer is None:
-        return run(Verdict.DECLINED, "unable to go online (contactless: declined)", b"Z3")
-    arc = answer.authorisation_response_code[:2]
-    if answer.approved:
-        return run(Verdict.APPROVED, "approved by issuer", arc)
-    return run(Verdict.DECLINED, "declined by issuer", arc)
+
+    async def _wait_for_card(self, context: PaymentContext) -> DeviceResult | None:
+        """None once a card is there; a STOPPED result when cancelled or none came in time."""
+        view = context.view
+        card = asyncio.create_task(self._reader.wait_for_card(), name="lane.wait_card")
+        cancel = asyncio.create_task(view.cancel_requested.wait(), name="lane.cancel")
+        try:
+            await asyncio.wait(
+                {card, cancel}, timeout=context.timeouts.card, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (card, cancel):
+                task.cancel()
+            await asyncio.gather(card, cancel, return_exceptions=True)
+        if view.cancel_requested.is_set():
+            with contextlib.suppress(DriverError, OSError):
+                await self._reader.power_off()  # a card that came with the cancel
+            return DeviceResult(Verdict.STOPPED, "cancelled by the till")
+        view.cancellable = False
+        if not card.done() or card.cancelled():
+            return DeviceResult(Verdict.STOPPED, "no card presented in time")
+        card.result()  # a reader failure while waiting raises here
+        return None
+
+    async def _run_kernel(
+        self, interface: str, request: TransactionRequest, context: PaymentContext
+    ) -> TransactionResult:
+        kernel = self._kernel
+        if interface == "contactless":
+            return await run_contactless_payment(
+                self._reader,
+                config=kernel.config,
+                request=request,
+                env=kernel.env(),
+                online=context.steps,
+                pinpad=kernel.pinpad,
+                on_card_removable=self._remove_card(context),
+            )
+        return await run_contact_transaction(
+            self._reader,
+            config=kernel.config,
+            request=request,
+            env=kernel.env(),
+            online=context.steps,
+            pinpad=kernel.pinpad,
+            capk=kernel.capk,
+        )
+
+    def _remove_card(self, context: PaymentContext) -> Callable[[], Awaitable[None]]:
+        async def remove() -> None:
+            context.show(Prompt.REMOVE_CARD)  # stays until the outcome (Book A, 9.4)
+            with contextlib.suppress(DriverError, OSError):
+                await self._reader.power_off()
+
+        return remove

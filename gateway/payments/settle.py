@@ -1,45 +1,49 @@
-"""Turn what the kernel (or a failure) said into the payment's final journaled state.
+"""The state policy: which journal state follows which verdict, in one table, and its executor.
 
-One rule decides, from the state the journal holds when the card session ends and the lane's
-verdict (approved, declined, or no verdict because something failed):
+When a device adapter is done (:mod:`gateway.payments.session`), the session knows a
+:class:`Verdict` and the journal holds a state. :data:`POLICY` maps every ``(state, verdict)``
+pair to one :class:`Rule`: the journal step to take and what the till is told. Nothing else in
+the gateway decides the end of a payment; ``tests/gateway/payments/test_settle.py`` walks the
+whole table on a real journal.
 
-========================  =====================================  =============================
-journal state             approved by the card                   declined / failed
-========================  =====================================  =============================
-CREATED, CARD_READ        STORED_FOR_FORWARDING (TC, 8A Y1)      DECLINED (a card decision) or
-                                                                 CANCELLED (no decision)
-AUTH_REQUESTED            STORED_FOR_FORWARDING (unable to go    DECLINED when the request was
-                          online, 8A Y3)                         never sent; UNKNOWN and the
-                                                                 reconciler when it failed in
-                                                                 flight
-APPROVED                  COMPLETED (outbox row)                 REVERSAL_PENDING, reversal
-UNKNOWN                   the reconciler                         the reconciler
-DECLINED / CANCELLED      (stays)                                (stays)
-========================  =====================================  =============================
+In words (EMV 4.4 Book 3, 10.7-10.9 for the card's side):
 
-Nothing here guesses "approved": a payment leaves UNKNOWN only through the host's answer.
+* approved by the card with no online answer journaled (CARD_READ, or AUTH_REQUESTED when the
+  host could not be reached, 8A ``Y3``): STORED_FOR_FORWARDING with the sealed request, or
+  DECLINED ``Z3`` when it cannot be sealed (no PAN, no vault key);
+* approved after the host approved (APPROVED): COMPLETED, with its outbox row;
+* declined: DECLINED; a host approval the card then refused: REVERSAL_PENDING and a reversal;
+* stopped (the till cancelled, no card came) or failed before anything was sent: CANCELLED;
+* in doubt (a failure while the request may have been out): UNKNOWN, handed to recovery;
+* a state the session finds already final stays, and tells the till what it says.
+
+Nothing here guesses "approved": a payment leaves UNKNOWN only through an answer.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.journal import Journal, Payment, PaymentState, VaultError
-from gateway.recovery.reconciler import Reconciler
 
-__all__ = ["LaneOutcome", "Settled", "Verdict", "settle"]
+__all__ = ["POLICY", "LaneOutcome", "Rule", "Settled", "Step", "Verdict", "settle"]
 
 S = PaymentState
 
 
 class Verdict(enum.Enum):
-    """What the lane learnt at the end of the card session."""
+    """What the session learnt when the device was done."""
 
     APPROVED = "approved"
     DECLINED = "declined"
-    NONE = "none"  # no decision: cancelled, timed out, card or reader failure
-    FAILED_IN_FLIGHT = "failed_in_flight"  # a failure while the request may have been sent
+    #: No decision: the till cancelled, or no card came in time (the till is told CANCELLED).
+    STOPPED = "stopped"
+    #: No decision: the device, card or kernel failed while nothing could have been sent.
+    FAILED = "failed"
+    #: A failure while the request may have been sent (acquirer or terminal): in doubt.
+    IN_DOUBT = "in_doubt"
 
 
 class LaneOutcome(enum.StrEnum):
@@ -50,6 +54,73 @@ class LaneOutcome(enum.StrEnum):
     CANCELLED = "cancelled"
     ERROR = "error"
     UNKNOWN = "unknown"
+
+
+class Step(enum.Enum):
+    """The journal step a rule takes."""
+
+    COMPLETE = "complete"  # APPROVED -> COMPLETED (outbox row)
+    STORE = "store"  # -> STORED_FOR_FORWARDING (sealed request), else DECLINED Z3
+    DECLINE = "decline"  # -> DECLINED (the card's or host's code, else Z3)
+    CANCEL = "cancel"  # -> CANCELLED
+    MARK_UNKNOWN = "mark_unknown"  # AUTH_REQUESTED -> UNKNOWN, then recovery
+    REVERSE = "reverse"  # APPROVED -> REVERSAL_PENDING, then recovery
+    RECOVER = "recover"  # stays (UNKNOWN): recovery resolves it
+    KEEP = "keep"  # stays: already final
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the policy: the step, and the till's outcome."""
+
+    step: Step
+    outcome: LaneOutcome
+
+
+def _table() -> dict[tuple[PaymentState, Verdict], Rule]:
+    ok, no, stop = LaneOutcome.APPROVED, LaneOutcome.DECLINED, LaneOutcome.CANCELLED
+    err, unknown = LaneOutcome.ERROR, LaneOutcome.UNKNOWN
+    v = Verdict
+    rows: dict[tuple[PaymentState, Verdict], Rule] = {}
+    for state in (S.CREATED, S.CARD_READ):  # nothing sent yet
+        rows[state, v.APPROVED] = Rule(Step.STORE, ok)
+        rows[state, v.DECLINED] = Rule(Step.DECLINE, no)
+        rows[state, v.STOPPED] = Rule(Step.CANCEL, stop)
+        rows[state, v.FAILED] = Rule(Step.CANCEL, err)
+        rows[state, v.IN_DOUBT] = Rule(Step.CANCEL, err)
+    rows[S.AUTH_REQUESTED, v.APPROVED] = Rule(Step.STORE, ok)  # unable to go online, Y3
+    rows[S.AUTH_REQUESTED, v.DECLINED] = Rule(Step.DECLINE, no)
+    rows[S.AUTH_REQUESTED, v.STOPPED] = Rule(Step.DECLINE, stop)  # cancelled at a terminal
+    rows[S.AUTH_REQUESTED, v.FAILED] = Rule(Step.DECLINE, no)
+    rows[S.AUTH_REQUESTED, v.IN_DOUBT] = Rule(Step.MARK_UNKNOWN, unknown)
+    rows[S.APPROVED, v.APPROVED] = Rule(Step.COMPLETE, ok)
+    for verdict in (v.DECLINED, v.STOPPED, v.FAILED, v.IN_DOUBT):
+        rows[S.APPROVED, verdict] = Rule(Step.REVERSE, no)
+    for verdict in Verdict:
+        rows[S.UNKNOWN, verdict] = Rule(Step.RECOVER, unknown)
+        rows[S.CANCELLED, verdict] = Rule(Step.KEEP, stop)
+        rows[S.COMPLETED, verdict] = Rule(Step.KEEP, ok)
+        rows[S.STORED_FOR_FORWARDING, verdict] = Rule(Step.KEEP, ok)
+        rows[S.FORWARDED, verdict] = Rule(Step.KEEP, ok)
+        for final in (S.DECLINED, S.REVERSAL_PENDING, S.REVERSED):
+            rows[final, verdict] = Rule(Step.KEEP, no)
+    return rows
+
+
+#: (journal state when the device is done, verdict) -> the rule. Covers every pair.
+POLICY: dict[tuple[PaymentState, Verdict], Rule] = _table()
+
+#: The step a rule takes, by the state it leaves the payment in (for the docs and the test).
+RESULT: dict[Step, PaymentState | None] = {
+    Step.COMPLETE: S.COMPLETED,
+    Step.STORE: S.STORED_FOR_FORWARDING,
+    Step.DECLINE: S.DECLINED,
+    Step.CANCEL: S.CANCELLED,
+    Step.MARK_UNKNOWN: S.UNKNOWN,
+    Step.REVERSE: S.REVERSAL_PENDING,
+    Step.RECOVER: None,
+    Step.KEEP: None,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +141,6 @@ def _code(arc: bytes | None) -> str | None:
 
 async def settle(
     journal: Journal,
-    reconciler: Reconciler,
     payment_id: str,
     *,
     verdict: Verdict,
@@ -80,88 +150,71 @@ async def settle(
     sealed: bytes | None,
     actor: str,
     reason: str,
+    recover: Callable[[str], None],
 ) -> Settled:
-    """Journal the end of a payment (see the table in the module docstring).
+    """Journal the end of a payment by :data:`POLICY` (see the module docstring).
 
     Args:
         journal: The journal.
-        reconciler: Takes payments whose outcome is unknown or that need a reversal.
         payment_id: The payment.
-        verdict: The lane's verdict.
-        arc: Authorisation Response Code (8A) the kernel ended with, if any.
-        masked_pan: For CARD_READ when the kernel never went online.
+        verdict: The session's verdict.
+        arc: Authorisation Response Code (8A) the device ended with, if any.
+        masked_pan: For CARD_READ when the card was read but never went online.
         aid: Likewise.
         sealed: The forwarding request for an offline approval (None: cannot store).
         actor: Recorded in the events.
         reason: Why (no card data), recorded in the events.
+        recover: Takes a payment left in doubt or to reverse (the reconciler, for payments
+            the acquirer knows under their idempotency key).
     """
     payment = await journal.get(payment_id)
-    decided = verdict in (Verdict.APPROVED, Verdict.DECLINED)
-    if payment.state is S.CREATED and decided:
+    if payment.state is S.CREATED and verdict in (Verdict.APPROVED, Verdict.DECLINED):
         payment = await journal.card_read(payment_id, masked_pan=masked_pan, aid=aid, actor=actor)
-    state = payment.state
-    if verdict is Verdict.APPROVED:
-        if state is S.APPROVED:
-            return Settled(
-                await journal.complete(payment_id, actor=actor, reason=reason), LaneOutcome.APPROVED
+    rule = POLICY[payment.state, verdict]
+    step = rule.step
+    if step is Step.COMPLETE:
+        payment = await journal.complete(payment_id, actor=actor, reason=reason)
+    elif step is Step.STORE:
+        if sealed is None:
+            payment = await journal.decline(
+                payment_id,
+                response_code="Z3",
+                actor=actor,
+                reason="offline approval without forwardable data",
             )
-        if state in (S.CARD_READ, S.AUTH_REQUESTED):
-            if sealed is None:
-                declined = await journal.decline(
-                    payment_id,
-                    response_code="Z3",
-                    actor=actor,
-                    reason="offline approval without forwardable data",
-                )
-                return Settled(declined, LaneOutcome.DECLINED)
-            try:
-                stored = await journal.store_for_forwarding(
-                    payment_id,
-                    request=sealed,
-                    response_code=_code(arc) or "Y1",
-                    actor=actor,
-                    reason=reason,
-                )
-            except VaultError as exc:  # no vault key configured: no offline approvals
-                declined = await journal.decline(
-                    payment_id,
-                    response_code="Z3",
-                    actor=actor,
-                    reason=f"offline approval cannot be stored: {type(exc).__name__}",
-                )
-                return Settled(declined, LaneOutcome.DECLINED)
-            reconciler.add(payment_id)
-            return Settled(stored, LaneOutcome.APPROVED, offline=True)
-    if state in (S.CREATED, S.CARD_READ):
-        if verdict is Verdict.DECLINED:
-            declined = await journal.decline(
-                payment_id, response_code=_code(arc), actor=actor, reason=reason
+            return Settled(payment, LaneOutcome.DECLINED)
+        try:
+            payment = await journal.store_for_forwarding(
+                payment_id,
+                request=sealed,
+                response_code=_code(arc) or "Y1",
+                actor=actor,
+                reason=reason,
             )
-            return Settled(declined, LaneOutcome.DECLINED)
-        cancelled = await journal.cancel(payment_id, actor=actor, reason=reason)
-        stopped = reason.startswith(("cancelled", "no card"))  # the till or the cardholder
-        outcome = LaneOutcome.CANCELLED if stopped else LaneOutcome.ERROR
-        return Settled(cancelled, outcome)
-    if state is S.AUTH_REQUESTED:
-        if verdict is Verdict.FAILED_IN_FLIGHT:
-            unknown = await journal.mark_unknown(payment_id, actor=actor, reason=reason)
-            reconciler.add(payment_id)
-            return Settled(unknown, LaneOutcome.UNKNOWN)
-        declined = await journal.decline(
-            payment_id, response_code=_code(arc) or "Z3", actor=actor, reason=reason
-        )
-        return Settled(declined, LaneOutcome.DECLINED)
-    if state is S.APPROVED:
-        pending = await journal.request_reversal(
+        except VaultError as exc:  # no vault key configured: no offline approvals
+            payment = await journal.decline(
+                payment_id,
+                response_code="Z3",
+                actor=actor,
+                reason=f"offline approval cannot be stored: {type(exc).__name__}",
+            )
+            return Settled(payment, LaneOutcome.DECLINED)
+        recover(payment_id)
+        return Settled(payment, rule.outcome, offline=True)
+    elif step is Step.DECLINE:
+        code = _code(arc) if payment.state is not S.AUTH_REQUESTED else _code(arc) or "Z3"
+        payment = await journal.decline(payment_id, response_code=code, actor=actor, reason=reason)
+    elif step is Step.CANCEL:
+        payment = await journal.cancel(payment_id, actor=actor, reason=reason)
+    elif step is Step.MARK_UNKNOWN:
+        payment = await journal.mark_unknown(payment_id, actor=actor, reason=reason)
+        recover(payment_id)
+    elif step is Step.REVERSE:
+        payment = await journal.request_reversal(
             payment_id, actor=actor, reason=f"not completed at the lane: {reason}"
         )
-        reconciler.add(payment_id)
-        return Settled(pending, LaneOutcome.DECLINED)
-    if state is S.UNKNOWN:
-        reconciler.add(payment_id)
-        return Settled(payment, LaneOutcome.UNKNOWN)
-    if state is S.CANCELLED:
-        return Settled(payment, LaneOutcome.CANCELLED)
-    if state in (S.COMPLETED, S.STORED_FOR_FORWARDING, S.FORWARDED):
-        return Settled(payment, LaneOutcome.APPROVED, offline=state is not S.COMPLETED)
-    return Settled(payment, LaneOutcome.DECLINED)
+        recover(payment_id)
+    elif step is Step.RECOVER:
+        recover(payment_id)
+    offline = payment.state in (S.STORED_FOR_FORWARDING, S.FORWARDED)
+    return Settled(payment, rule.outcome, offline=offline)

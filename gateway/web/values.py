@@ -23,7 +23,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from gateway.journal.guard import luhn_ok
-from terminal.masking import mask_pan
+from terminal import mask_pan
 
 __all__ = [
     "MAX_DEPTH",

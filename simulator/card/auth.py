@@ -20,7 +20,7 @@ from simulator.card.iad import AC_ARQC
 from simulator.card.state import CardContext, Command, SwError, respond
 from simulator.cryptogram import Cvn, generate_arpc
 from simulator.keys import sign_dda
-from terminal.tlv import encode
+from terminal import encode
 
 __all__ = ["check_arpc", "external_authenticate", "internal_authenticate"]
 

@@ -27,7 +27,7 @@ from simulator.card.iad import AC_AAC, AC_ARQC, AC_TC, build_iad, card_data_for_
 from simulator.card.state import CardContext, Command, SwError, dol_length, respond, split_dol_data
 from simulator.cryptogram import AcTransaction, generate_ac
 from simulator.keys import sign_cda
-from terminal.tlv import encode, encode_tlvs
+from terminal import encode, encode_tlvs
 
 __all__ = ["compute_ac", "generate_ac_command"]
 

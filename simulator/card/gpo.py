@@ -34,7 +34,7 @@ from simulator.card.genac import compute_ac
 from simulator.card.iad import AC_AAC, AC_ARQC, AC_TC
 from simulator.card.state import CardContext, Command, SwError, dol_length, respond, split_dol_data
 from simulator.keys import sign_fdda
-from terminal.tlv import encode, encode_tlvs
+from terminal import encode, encode_tlvs
 
 __all__ = ["get_processing_options"]
 

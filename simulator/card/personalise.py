@@ -33,9 +33,8 @@ from simulator.keys import (
     pin_certificate,
     sign_static_data,
 )
+from terminal import DolError, encode, encode_tlvs
 from terminal.dol import DolEntry, parse_dol
-from terminal.errors import DolError
-from terminal.tlv import encode, encode_tlvs
 
 __all__ = [
     "MASTER_KEYS_FILE",

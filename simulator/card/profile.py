@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.cryptogram import Cvn
-from terminal.masking import mask_pan
+from terminal import mask_pan
 
 __all__ = [
     "PROFILES_DIR",

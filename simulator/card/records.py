@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from simulator.card.selection import read_directory_record
 from simulator.card.state import CardContext, Command, SwError, respond
-from terminal.tlv import encode
+from terminal import encode
 
 __all__ = ["LOG_FORMAT", "get_data", "read_record"]
 

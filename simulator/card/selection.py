@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from simulator.card.personalise import pse_directory_entry
 from simulator.card.state import CardContext, Command, Session, SwError, respond
-from terminal.tlv import encode
+from terminal import encode
 
 __all__ = ["PPSE", "PSE", "read_directory_record", "select"]
 

@@ -174,4 +174,5 @@ def _result(txn: Transaction, decision: Decision, reason: str) -> TransactionRes
         authorisation_response_code=txn.terminal.get(0x8A),
         issuer_script_results=bytes(txn.script_results),
         trace=list(txn.io.tracer.entries),
+        pan=txn.pan,
     )

@@ -19,8 +19,8 @@ Data written: the FCI (6F, 84, A5 contents) and the matching :class:`AidConfig`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from terminal.application import Candidate
 from terminal.commands import PSE_NAME, Fci, parse_directory_record, parse_fci, read_record, select
 from terminal.config import AidConfig
 from terminal.contact.state import Transaction
@@ -31,32 +31,6 @@ __all__ = ["Candidate", "build_candidates", "choose", "final_select", "order_can
 
 _MAX_OCCURRENCES = 16
 _MAX_DIRECTORY_RECORDS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A mutually supported application (Book 1, 12.3).
-
-    Attributes:
-        aid: The card's ADF name (may be longer than the terminal AID).
-        label: Application label (50).
-        preferred_name: Application preferred name (9F12).
-        priority: API low nibble, 1 highest; ``None`` when the card gives none.
-        confirmation_required: API b8: cardholder confirmation required.
-        config: The terminal AID it matched.
-    """
-
-    aid: bytes
-    label: str | None
-    preferred_name: str | None
-    priority: int | None
-    confirmation_required: bool
-    config: AidConfig
-
-    @property
-    def display_name(self) -> str:
-        """What to show the cardholder: preferred name, else label, else the AID."""
-        return self.preferred_name or self.label or self.aid.hex().upper()
 
 
 def _match(aid: bytes, txn: Transaction) -> AidConfig | None:

@@ -21,6 +21,7 @@ from terminal.contactless.outcome import (
     UiRequest,
     UiStatus,
 )
+from terminal.contactless.payment import run_contactless_payment
 from terminal.contactless.preprocessing import Kernel2Settings
 from terminal.contactless.result import ContactlessResult, ReplayStats, RestartContext
 
@@ -39,5 +40,6 @@ __all__ = [
     "Start",
     "UiRequest",
     "UiStatus",
+    "run_contactless_payment",
     "run_contactless_transaction",
 ]

@@ -1,5 +1,5 @@
-"""The end of a payment: :func:`gateway.payments.settle` on a real journal, row by row of its
-table, and the card-data helpers the lane keeps in memory (PAN capture, the sealed request)."""
+"""The end of a payment: the state policy table of :mod:`gateway.payments.settle`, walked whole
+on a real journal, a few rows with their details, and the sealed store-and-forward request."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from gateway.acquirer import (
     seal_request,
 )
 from gateway.journal import Journal, Payment, PaymentState, load_vault_key
-from gateway.payments import LaneOutcome, Verdict, settle
-from gateway.payments.carddata import PanCapture
 from gateway.payments.online import aid_of
+from gateway.payments.settle import POLICY, RESULT, LaneOutcome, Step, Verdict, settle
 from gateway.recovery.reconciler import Reconciler
 from terminal.tlv import encode
 from tests.gateway.daemon_support import vault_key_file
+from tests.gateway.journal_support import drive_to
 
 S = PaymentState
 PAN = "4761739001010010"
@@ -63,7 +63,7 @@ async def _at(journal: Journal, state: S) -> Payment:
     [
         (
             S.CREATED,
-            Verdict.NONE,
+            Verdict.STOPPED,
             "cancelled by the till",
             False,
             S.CANCELLED,
@@ -72,7 +72,7 @@ async def _at(journal: Journal, state: S) -> Payment:
         ),
         (
             S.CREATED,
-            Verdict.FAILED_IN_FLIGHT,
+            Verdict.IN_DOUBT,
             "CardRemoved",
             False,
             S.CANCELLED,
@@ -94,7 +94,7 @@ async def _at(journal: Journal, state: S) -> Payment:
         (S.AUTH_REQUESTED, Verdict.DECLINED, "Z3", False, S.DECLINED, LaneOutcome.DECLINED, 0),
         (
             S.AUTH_REQUESTED,
-            Verdict.FAILED_IN_FLIGHT,
+            Verdict.IN_DOUBT,
             "Timeout",
             False,
             S.UNKNOWN,
@@ -113,7 +113,7 @@ async def _at(journal: Journal, state: S) -> Payment:
         ),
         (
             S.APPROVED,
-            Verdict.FAILED_IN_FLIGHT,
+            Verdict.IN_DOUBT,
             "CardRemoved",
             False,
             S.REVERSAL_PENDING,
@@ -136,7 +136,6 @@ async def test_settle_table(
     payment = await _at(journal, start)
     settled = await settle(
         journal,
-        reconciler,
         payment.id,
         verdict=verdict,
         arc=b"Z1",
@@ -145,6 +144,7 @@ async def test_settle_table(
         sealed=b'{"x":1}' if sealed else None,
         actor="lane[1]",
         reason=reason,
+        recover=reconciler.add,
     )
     assert settled.payment.state is end
     assert (await journal.get(payment.id)).state is end
@@ -161,7 +161,6 @@ async def test_offline_approval_without_a_vault_key_is_declined(tmp_path: Path) 
         payment = await _at(journal, S.CARD_READ)
         settled = await settle(
             journal,
-            reconciler,
             payment.id,
             verdict=Verdict.APPROVED,
             arc=b"Y1",
@@ -170,30 +169,42 @@ async def test_offline_approval_without_a_vault_key_is_declined(tmp_path: Path) 
             sealed=b"{}",
             actor="t",
             reason="TC",
+            recover=reconciler.add,
         )
         assert settled.payment.state is S.DECLINED and settled.outcome is LaneOutcome.DECLINED
 
 
-class _Card:
-    def __init__(self, answers: list[bytes]) -> None:
-        self.answers = answers
+@pytest.mark.parametrize("start", list(PaymentState))
+@pytest.mark.parametrize("verdict", list(Verdict))
+async def test_the_policy_table_is_whole_and_is_what_settle_does(
+    journal: Journal, start: S, verdict: Verdict
+) -> None:
+    """Every (state, verdict) has a rule, and settle leaves the journal where the rule says."""
+    rule = POLICY[start, verdict]
+    payment = await drive_to(journal, start)
+    handed: list[str] = []
+    settled = await settle(
+        journal,
+        payment.id,
+        verdict=verdict,
+        arc=None,
+        masked_pan=None,
+        aid=None,
+        sealed=b'{"x":1}',
+        actor="lane[1]",
+        reason="walk",
+        recover=handed.append,
+    )
+    expected = RESULT[rule.step] or start
+    assert (await journal.get(payment.id)).state is expected
+    assert settled.outcome is rule.outcome
+    assert (handed == [payment.id]) is (
+        rule.step in (Step.STORE, Step.MARK_UNKNOWN, Step.REVERSE, Step.RECOVER)
+    )
 
-    async def transceive(self, capdu: bytes) -> bytes:
-        return self.answers.pop(0)
 
-
-async def test_pan_capture_from_5a_or_track2_and_never_shown() -> None:
-    record = encode(0x70, encode(0x5A, bytes.fromhex(PAN)) + encode(0x5F24, b"\x30\x12\x31"))
-    capture = PanCapture(_Card([b"\x6a\x82", b"\x70\x01", record + b"\x90\x00"]))
-    await capture.transceive(b"\x00\xa4\x04\x00")
-    await capture.transceive(b"\x00\xb2\x01\x0c")  # not TLV: ignored
-    assert capture.pan is None
-    await capture.transceive(b"\x00\xb2\x01\x14")
-    assert capture.pan == PAN and PAN not in repr(capture)
-    track2 = encode(0x70, encode(0x57, bytes.fromhex("5413330089601521D2812201")))
-    other = PanCapture(_Card([track2 + b"\x90\x00"]))
-    await other.transceive(b"\x00\xb2\x01\x0c")
-    assert other.pan == "5413330089601521"
+def test_the_policy_has_no_extra_rows() -> None:
+    assert set(POLICY) == {(state, verdict) for state in PaymentState for verdict in Verdict}
 
 
 def _request() -> AuthorisationRequest:

@@ -1,0 +1,266 @@
+"""The one payment session: a payment from the till's request to settlement, for every device.
+
+A lane (:mod:`gateway.payments.lane`) journals the till's request (CREATED) and queues it; the
+session then runs it, whatever the lane's device is:
+
+1. wait (bounded) for the lane's device to be ready;
+2. pick the device adapter by what the opened device *is*: a :class:`drivers.CardReader` is
+   driven through our EMV kernel (:class:`gateway.payments.reader.ReaderAdapter`), a
+   :class:`drivers.SmartTerminal` runs EMV itself
+   (:class:`gateway.payments.smart_terminal.SmartTerminalAdapter`);
+3. the adapter takes the payment and returns one typed :class:`DeviceResult`; on the way it
+   journals, through :class:`gateway.payments.online.JournaledAuthoriser`, every step before
+   the side effect it announces (CARD_READ, AUTH_REQUESTED before anything can move money,
+   then the answer);
+4. :func:`gateway.payments.settle.settle` looks up the end in the one policy table and
+   journals it; what is left in doubt goes to recovery.
+
+A failure of the device, the card or the kernel (an exception) is a :class:`Verdict`
+``IN_DOUBT``: the policy table decides by the journal state whether it was (UNKNOWN) or was not
+(CANCELLED) in flight.
+
+The adapter interface (:class:`DeviceAdapter`) is deliberately small: one coroutine
+``take_payment(context) -> DeviceResult`` and one flag saying who can resolve a payment left
+in doubt. Refunds, cancel races and end of day at a smart terminal extend the adapter, not the
+session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from drivers import DeviceSupervisor, DriverError
+from drivers.errors import DeviceUnavailable, ReaderRemoved
+from gateway.acquirer import AuthorisationRequest, seal_request
+from gateway.daemon.config import TimeoutsConfig
+from gateway.journal import Journal
+from gateway.payments.errors import PaymentError
+from gateway.payments.online import JournaledAuthoriser
+from gateway.payments.settle import LaneOutcome, Settled, Verdict, settle
+from terminal import EmvError
+from terminal.currency import Currency
+
+__all__ = [
+    "DeviceAdapter",
+    "DeviceResult",
+    "LaneView",
+    "PaymentContext",
+    "PaymentSession",
+    "Prompt",
+]
+
+log = logging.getLogger("gateway.payments")
+
+
+class Prompt(enum.StrEnum):
+    """What the lane's display asks of the cardholder."""
+
+    IDLE = "IDLE"
+    PRESENT_CARD = "PRESENT CARD"
+    PROCESSING = "PROCESSING"
+    REMOVE_CARD = "REMOVE CARD"
+
+
+@dataclass(slots=True)
+class LaneView:
+    """A payment as the lane sees it (what the till reads; no card data beyond the mask)."""
+
+    id: str
+    lane: int
+    amount: int
+    currency: str
+    reference: str | None
+    started_at: float
+    masked_pan: str | None = None
+    interface: str | None = None
+    outcome: LaneOutcome | None = None
+    reason: str | None = None
+    offline: bool = False
+    #: The journal state as the lane last knew it (None: left to the reconciler after a defect).
+    state: str | None = "CREATED"
+    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    cancellable: bool = True
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe."""
+        return {
+            "id": self.id,
+            "lane": self.lane,
+            "amount": self.amount,
+            "currency": self.currency,
+            "reference": self.reference,
+            "started_at": _iso(self.started_at),
+            "masked_pan": self.masked_pan,
+            "interface": self.interface,
+            "outcome": None if self.outcome is None else self.outcome.value,
+            "reason": self.reason,
+            "offline": self.offline,
+        }
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceResult:
+    """What a device adapter hands the session: typed, masked, the same for every device.
+
+    Attributes:
+        verdict: Approved, declined, stopped, failed or in doubt.
+        reason: In plain words, for the journal and the till (no card data).
+        interface: ``contact``, ``contactless`` or ``terminal``.
+        arc: The Authorisation Response Code (8A) the device ended with, if any.
+        masked_pan: First 6 + last 4 digits at most.
+        aid: The selected AID, upper-case hex, if known.
+        forward: For an offline approval by the card: the authorisation request to seal for
+            store-and-forward (it holds the PAN; the session seals it and drops it).
+    """
+
+    verdict: Verdict
+    reason: str
+    interface: str | None = None
+    arc: bytes | None = None
+    masked_pan: str | None = None
+    aid: str | None = None
+    forward: AuthorisationRequest | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class PaymentContext:
+    """What the session gives an adapter for one payment.
+
+    Attributes:
+        view: The payment as the till sees it (amount, cancel request, cancellable flag).
+        currency: The payment's currency.
+        steps: The journal-first steps of the authorisation: the kernel's online authoriser,
+            and the smart terminal's before-pay / answered steps.
+        show: Shows a prompt on the lane (and tells the till's event stream).
+        timeouts: The lane's bounded waits.
+    """
+
+    view: LaneView
+    currency: Currency
+    steps: JournaledAuthoriser
+    show: Callable[[Prompt], None]
+    timeouts: TimeoutsConfig
+
+
+class DeviceAdapter(Protocol):
+    """One device kind's part of a payment (see the module docstring)."""
+
+    #: True when the acquirer knows this device's payments under their idempotency key, so the
+    #: reconciler can resolve one left in doubt; False for a smart terminal (its own host).
+    acquirer_recoverable: bool
+
+    async def take_payment(self, context: PaymentContext) -> DeviceResult:
+        """Take the payment of ``context`` on the device; expected outcomes are values.
+
+        Raises:
+            DriverError, EmvError, TimeoutError, OSError: the device could not be driven
+                (the session makes it a verdict ``IN_DOUBT``).
+        """
+        ...
+
+
+class PaymentSession:
+    """Runs a lane's payments, one at a time (see the module docstring).
+
+    Args:
+        actor: The lane's name in the journal (``lane[1]``).
+        journal: The journal.
+        supervisor: The lane's device supervisor (ready device, failure reports).
+        adapter_for: The adapter for an opened device (raises UnsupportedDevice).
+        authoriser_for: The journal-first steps for a payment id.
+        recover: Takes a payment in doubt that the acquirer can resolve (the reconciler).
+        show: The lane's prompt.
+        timeouts: The lane's bounded waits.
+        on_settled: Called when a sale settles approved (wakes the outbox publisher).
+    """
+
+    def __init__(
+        self,
+        *,
+        actor: str,
+        journal: Journal,
+        supervisor: DeviceSupervisor[Any],
+        adapter_for: Callable[[Any], DeviceAdapter],
+        authoriser_for: Callable[[str], JournaledAuthoriser],
+        recover: Callable[[str], None],
+        show: Callable[[Prompt], None],
+        timeouts: TimeoutsConfig,
+        on_settled: Callable[[], Callable[[], None]],
+    ) -> None:
+        self._actor = actor
+        self._journal = journal
+        self._supervisor = supervisor
+        self._adapter_for = adapter_for
+        self._authoriser_for = authoriser_for
+        self._recover = recover
+        self._show = show
+        self._timeouts = timeouts
+        self._on_settled = on_settled
+
+    async def run(self, view: LaneView, currency: Currency) -> Settled:
+        """Take one payment to its journaled end; the view is updated for the till."""
+        steps = self._authoriser_for(view.id)
+        adapter: DeviceAdapter | None = None
+        try:
+            self._show(Prompt.PRESENT_CARD)
+            device = await self._ready_device()
+            if device is None:
+                result = DeviceResult(Verdict.FAILED, "reader not ready")
+            else:
+                adapter = self._adapter_for(device)
+                context = PaymentContext(view, currency, steps, self._show, self._timeouts)
+                result = await adapter.take_payment(context)
+        except (DriverError, EmvError, PaymentError, TimeoutError, OSError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+            if isinstance(exc, DeviceUnavailable | ReaderRemoved):
+                self._supervisor.report_failure(exc)
+            log.warning("%s payment %s: %s", self._actor, view.id, reason)
+            result = DeviceResult(Verdict.IN_DOUBT, reason, view.interface)
+        sealed = None
+        if result.verdict is Verdict.APPROVED and result.forward is not None:
+            sealed = seal_request(result.forward)
+        settled = await settle(
+            self._journal,
+            view.id,
+            verdict=result.verdict,
+            arc=result.arc,
+            masked_pan=result.masked_pan,
+            aid=result.aid,
+            sealed=sealed,
+            actor=self._actor,
+            reason=result.reason or "no decision",
+            recover=self._recover
+            if adapter is None or adapter.acquirer_recoverable
+            else self._left_to_device,
+        )
+        view.outcome, view.offline, view.reason = settled.outcome, settled.offline, result.reason
+        view.masked_pan = settled.payment.masked_pan or result.masked_pan
+        view.state = settled.payment.state.value
+        if settled.outcome is LaneOutcome.APPROVED:
+            self._on_settled()()
+        log.info("%s payment %s: %s (%s)", self._actor, view.id, view.state, result.reason)
+        return settled
+
+    async def _ready_device(self) -> Any:
+        """The lane's device once ready, or None after ``timeouts.reader_ready``."""
+        try:
+            async with asyncio.timeout(self._timeouts.reader_ready):
+                return await self._supervisor.wait_ready()
+        except TimeoutError:
+            return None
+
+    def _left_to_device(self, payment_id: str) -> None:
+        log.warning(
+            "%s payment %s: left in doubt for the terminal's own recovery", self._actor, payment_id
+        )
