@@ -65,6 +65,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(daemon.run())
     except KeyboardInterrupt:
         return EXIT_OK
+    except ConfigError as exc:  # also a configured part whose library is missing
+        logging.getLogger("gateway").error("posgw cannot start: %s", exc)
+        return EXIT_USAGE
     except Exception:
         logging.getLogger("gateway").exception("posgw failed")
         return EXIT_FAILED

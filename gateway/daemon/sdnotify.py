@@ -10,11 +10,12 @@ socket is non-blocking and a full or vanished socket is ignored (systemd must ne
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Mapping
 
-__all__ = ["Notifier", "watchdog_interval"]
+__all__ = ["Notifier", "watchdog", "watchdog_interval"]
 
 
 class Notifier:
@@ -78,3 +79,10 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     if pid and (not pid.isdigit() or int(pid) != os.getpid()):
         return None
     return int(usec) / 2_000_000
+
+
+async def watchdog(notifier: Notifier, interval: float) -> None:
+    """Task ``sd.watchdog``: ``WATCHDOG=1`` every ``interval`` seconds, until cancelled."""
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)

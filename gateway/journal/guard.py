@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from gateway.card_data import luhn_ok
 from gateway.journal.errors import CardDataRejected, InvalidRecord
 
 __all__ = ["check_masked_pan", "check_value", "find_card_data", "luhn_ok"]
@@ -30,19 +31,6 @@ __all__ = ["check_masked_pan", "check_value", "find_card_data", "luhn_ok"]
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
 _TRACK2 = re.compile(r"\d{12,19}[D=]\d{4}", re.IGNORECASE)
 _MASKED = re.compile(r"\d{0,6}\*{4,15}\d{0,4}")
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn (mod 10) check of ISO/IEC 7812-1, Annex B, on a string of digits."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 def _pan_in_run(run: str) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.daemon.snapshot import Snapshot
 from gateway.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.web.metrics import render_metrics
 from gateway.web.page import CONTENT_SECURITY_POLICY, render_page, render_unavailable
@@ -63,6 +64,8 @@ class _StatusRoutes:
                 result = self._source()
                 if inspect.isawaitable(result):
                     result = await result
+                if isinstance(result, Snapshot):
+                    result = result.to_json()
         except TimeoutError as exc:
             log.warning("status snapshot took longer than %.1f s", self._timeout)
             raise _Unavailable("The gateway took too long to answer.") from exc
@@ -119,8 +122,10 @@ def add_status_routes(
 
     Args:
         app: The aiohttp application (the daemon's, or a sub-application).
-        snapshot: Returns the daemon snapshot (a JSON-like dict, see docs/status-page.md),
-            or an awaitable of it; called once per request.
+        snapshot: Returns the daemon's typed snapshot (:class:`gateway.daemon.snapshot.
+            Snapshot`, rendered through its ``to_json()``) or an awaitable of it; called once
+            per request. A plain JSON-like mapping is accepted too, and rendered as robustly
+            (missing keys and odd types show as "unknown").
         refresh_seconds: How often an open page refreshes itself.
         snapshot_timeout: How long a request waits for a snapshot before answering 503.
     """

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from gateway.journal.guard import luhn_ok
+from gateway.card_data import luhn_ok
 from terminal import mask_pan
 
 __all__ = [

@@ -101,7 +101,7 @@ async def test_recovery_resolves_everything_before_ready(
         assert (await daemon.journal.get(never_sent.id)).state is S.DECLINED
         events = [e.to_state for e in await daemon.journal.events(charged.id)]
         assert events[-3:] == [S.UNKNOWN, S.REVERSAL_PENDING, S.REVERSED]
-        snapshot = await daemon.snapshot()
+        snapshot = (await daemon.snapshot()).to_json()
         assert snapshot["ready"] is True and snapshot["journal"]["awaiting_recovery"] == 0
         assert daemon.http_port is not None
         lanes = await Till(http, daemon.http_port).lanes()
@@ -146,7 +146,7 @@ async def test_reader_not_ready_gives_a_defined_outcome(
         result = await till.get(str(body["id"]), wait=5)
         assert result["state"] == "CANCELLED" and result["outcome"] == "error"
         assert result["reason"] == "reader not ready"
-        lane = (await daemon.snapshot())["lanes"][0]
+        lane = (await daemon.snapshot()).to_json()["lanes"][0]
         assert lane["device"]["state"] == "not_ready"
         assert "no such reader" in lane["device"]["last_error"]
         assert lane["prompt"] == "IDLE"
@@ -218,7 +218,7 @@ async def test_rotated_vault_key_still_forwards_what_the_old_key_sealed(
         await journal.store_for_forwarding(sale.id, request=request, response_code="Y3", actor="t")
     vault = {"key_file": str(vault_key_file(tmp_path)), "previous_key_files": [str(old_path)]}
     config = make_config(tmp_path, acquirer.url, [slot_name()], vault=vault)
-    caplog.set_level(logging.INFO, logger="gateway.daemon.daemon")
+    caplog.set_level(logging.INFO, logger="gateway.daemon")
     async with running(Daemon(config, env=fixed_env, environ={})) as daemon:
         await wait_state(daemon.journal, sale.id, S.FORWARDED)
         assert await daemon.journal.vault_rows_by_key() == {}

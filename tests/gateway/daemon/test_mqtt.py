@@ -64,7 +64,7 @@ async def test_completed_sale_is_published_to_head_office(
         assert b"4761739001010010" not in payload
         record = json.loads(payload)
         assert body["id"] in json.dumps(record)
-        snapshot = await daemon.snapshot()
+        snapshot = (await daemon.snapshot()).to_json()
         assert snapshot["mqtt"]["enabled"] is True
 
 

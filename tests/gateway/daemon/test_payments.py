@@ -86,7 +86,7 @@ async def test_approved_online_completes_with_one_outbox_row(
         batch = await daemon.journal.claim_batch(10)
         assert [item.payment_id for item in batch] == [body["id"]]
         assert batch[0].body["amount"] == 1250 and batch[0].body["offline"] is False
-        snapshot = await daemon.snapshot()
+        snapshot = (await daemon.snapshot()).to_json()
         assert snapshot["journal"]["approved_today"] == 1
         assert snapshot["journal"]["outbox_backlog"] == 1
         assert snapshot["lanes"][0]["prompt"] == "IDLE"
@@ -172,7 +172,7 @@ async def test_acquirer_down_stores_for_forwarding_then_forwards(
         result = await _pay_with_card(daemon, http, slot, 1250)
         assert result["state"] == "STORED_FOR_FORWARDING", result
         assert result["response_code"] == "Y3" and result["offline"] is True
-        assert (await daemon.snapshot())["acquirer"]["reachable"] is False
+        assert (await daemon.snapshot()).to_json()["acquirer"]["reachable"] is False
         revived = AcquirerHost()
         await revived.start(port=port)
         try:
@@ -254,7 +254,7 @@ async def test_till_cancel_while_waiting_for_the_card(
         till = Till(http, daemon.http_port)
         _, body = await till.pay(1, 1250)
         await till.wait_prompt(1, "PRESENT CARD")
-        in_progress = (await daemon.snapshot())["lanes"][0]["payment"]
+        in_progress = (await daemon.snapshot()).to_json()["lanes"][0]["payment"]
         assert in_progress["id"] == body["id"] and in_progress["state"] == "CREATED"
         assert in_progress["amount"] == 1250 and in_progress["currency"] == "EUR"
         assert await till.cancel(str(body["id"])) == 202

@@ -83,7 +83,7 @@ async def test_refund_through_the_daemon_and_host_down(
         assert status == 201 and body["state"] == "COMPLETED" and body["refund_of"] == sale_id
         assert body["masked_pan"] == MASKED
         assert (await _refund(till, sale_id, {"amount": 500, "reference": "R-1"}))[0] == 201
-        journal = (await daemon.snapshot())["journal"]  # the day's figures: sales, refunds
+        journal = (await daemon.snapshot()).to_json()["journal"]  # sales and refunds today
         assert (journal["payments_today"], journal["approved_today"]) == (1, 1)
         assert journal["refunds_today"] == 1
         assert (await till.get(body["id"]))["state"] == "COMPLETED"

@@ -130,7 +130,7 @@ async def test_a_terminal_that_hangs_up_leaves_the_payment_in_doubt_for_its_own_
             S.AUTH_REQUESTED,
             S.UNKNOWN,
         ]
-        snapshot = await daemon.snapshot()
+        snapshot = (await daemon.snapshot()).to_json()
         assert snapshot["journal"]["awaiting_recovery"] == 0  # not the acquirer's to resolve
         assert (await daemon.journal.get(result["id"])).state is S.UNKNOWN
     restarted = Daemon(config, env=fixed_env, environ={})

@@ -51,6 +51,6 @@ async def test_pcsc_lane_end_to_end(
         assert result["state"] == "COMPLETED", result
         assert result["interface"] == "contact"
         assert result["masked_pan"] == "476173******0010"
-        snapshot = await daemon.snapshot()
+        snapshot = (await daemon.snapshot()).to_json()
         assert snapshot["lanes"][0]["device"]["state"] == "ready"
     assert len(acquirer.charges) == 1

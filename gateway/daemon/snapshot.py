@@ -1,0 +1,107 @@
+"""The daemon's status snapshot, typed: what the status page, ``/status.json`` and the metrics read.
+
+:meth:`gateway.daemon.daemon.Daemon.snapshot` fills one :class:`Snapshot` per request from the
+parts' own counters (lanes, journal figures, acquirer health, sync diagnostics);
+:meth:`Snapshot.to_json` gives the JSON documented in docs/daemon.md and docs/status-page.md
+(field order and names are that document's). Masked data only: a lane's payment carries its
+masked PAN, never more.
+
+This module imports nothing else of the gateway, so :mod:`gateway.web` can depend on it alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "AcquirerStatus",
+    "JournalFigures",
+    "LaneSnapshot",
+    "MqttStatus",
+    "PaymentInProgress",
+    "Snapshot",
+]
+
+
+@dataclass(slots=True)
+class PaymentInProgress:
+    """The payment a lane is taking now (its journal state when the snapshot was taken)."""
+
+    id: str
+    amount: int
+    currency: str
+    masked_pan: str | None
+    started_at: str | None
+    state: str
+
+
+@dataclass(slots=True)
+class LaneSnapshot:
+    """One lane: its device's lifecycle, its prompt, the payment in progress and the last one.
+
+    Attributes:
+        device: The device supervisor's diagnostics (state, since, last error...).
+        last: The last payment as the till saw it (``LaneView.to_json``), or None.
+    """
+
+    id: int
+    name: str
+    reader: str
+    interface: str
+    device: dict[str, Any]
+    prompt: str
+    payment: PaymentInProgress | None = None
+    last: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFigures:
+    """Today's figures from the journal, and what waits for recovery."""
+
+    payments_today: int = 0
+    approved_today: int = 0
+    declined_today: int = 0
+    refunds_today: int = 0
+    outbox_backlog: int = 0
+    awaiting_recovery: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AcquirerStatus:
+    """Whether the acquirer answered lately."""
+
+    url: str
+    reachable: bool | None
+    last_error: str | None
+    last_success: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MqttStatus:
+    """Head-office sync, as its workers report it."""
+
+    enabled: bool = False
+    connected: bool = False
+    backlog: int = 0
+    last_error: str | None = None
+    last_publish: Any = None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The whole status (see the module docstring)."""
+
+    shop: str
+    version: str
+    ready: bool
+    started_at: str | None
+    now: str | None
+    lanes: list[LaneSnapshot] = field(default_factory=list)
+    journal: JournalFigures = field(default_factory=JournalFigures)
+    acquirer: AcquirerStatus | None = None
+    mqtt: MqttStatus = field(default_factory=MqttStatus)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-safe dict of docs/daemon.md (``/status.json``)."""
+        return asdict(self)
