@@ -140,7 +140,7 @@ def kernel_config(
             ``reader_ctls_floor_limit``).
     """
     from simulator.keys import DEFAULT_KEYS_DIR
-    from terminal.config import DEFAULT_CONFIG_FILE, TerminalConfig
+    from terminal import DEFAULT_CONFIG_FILE, TerminalConfig
 
     config = TerminalConfig.load(path) if path else TerminalConfig.default()
     sim_keys = str(DEFAULT_KEYS_DIR / "capk_sim.json")
@@ -274,7 +274,7 @@ async def _run(
     pinpad: PinPad | None,
 ) -> tuple[dict[str, Any], list[TraceEntry], bool]:
     if interface == "contact":
-        from terminal.contact.flow import run_contact_transaction
+        from terminal import run_contact_transaction
 
         result = await run_contact_transaction(
             channel, config=config, request=request, env=env, online=acquirer, pinpad=pinpad
