@@ -59,16 +59,20 @@ class SmartTerminalAdapter:
         """Journal, ask the terminal to pay, journal its answer.
 
         Raises:
-            DriverError, TimeoutError, OSError, ValueError: the terminal could not be driven
-                after the request may have left (in doubt).
+            DriverError, TimeoutError, OSError: the terminal could not be driven after the
+                request may have left (the session makes it in doubt).
         """
         view = context.view
         view.interface = INTERFACE
         view.cancellable = False
         if view.cancel_requested.is_set():
             return DeviceResult(Verdict.STOPPED, "cancelled by the till", INTERFACE)
+        try:
+            amount = Money(view.amount, f"{context.currency.numeric:03d}")  # ISO 4217 numeric
+        except ValueError:  # nothing asked of the terminal yet
+            reason = f"currency {context.currency.alpha} not supported by the terminal driver"
+            return DeviceResult(Verdict.FAILED, reason, INTERFACE)
         await context.steps.before_terminal_pays()
-        amount = Money(view.amount, context.currency.alpha)
 
         def progress(event: Progress) -> None:
             prompt = _PROMPTS.get(event.stage)
@@ -76,8 +80,12 @@ class SmartTerminalAdapter:
                 with contextlib.suppress(Exception):  # a display never stops a payment
                     context.show(prompt)
 
-        async with asyncio.timeout(context.timeouts.transaction):
-            result = await self._terminal.pay(amount, progress=progress)
+        try:
+            async with asyncio.timeout(context.timeouts.transaction):
+                result = await self._terminal.pay(amount, progress=progress)
+        except ValueError as exc:  # an answer the driver could not turn into a result
+            reason = f"terminal answer unreadable: {type(exc).__name__}"
+            return DeviceResult(Verdict.IN_DOUBT, reason, INTERFACE)
         return await self._answered(context, result)
 
     async def _answered(self, context: PaymentContext, result: TerminalResult) -> DeviceResult:
