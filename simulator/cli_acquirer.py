@@ -42,6 +42,9 @@ def register(sub: Any) -> None:
         "default: the shipped test issuers",
     )
     parser.add_argument(
+        "--json", action="store_true", help='print {"listening": URL} instead of a line'
+    )
+    parser.add_argument(
         "--print-issuers-schema",
         action="store_true",
         help="print the JSON Schema of the issuers file and exit",
@@ -81,7 +84,12 @@ def register(sub: Any) -> None:
 
 
 async def serve(
-    bind: str, port: int, faults: HostFaults, issuer: IssuerHost | None = None
+    bind: str,
+    port: int,
+    faults: HostFaults,
+    issuer: IssuerHost | None = None,
+    *,
+    as_json: bool = False,
 ) -> None:
     """Run the host until SIGINT or SIGTERM."""
     stop = asyncio.Event()
@@ -91,7 +99,7 @@ async def serve(
     host = AcquirerHost(faults=faults, issuer=issuer)
     try:
         url = await host.start(bind, port)
-        print(f"listening on {url}", flush=True)
+        print(json.dumps({"listening": url}) if as_json else f"listening on {url}", flush=True)
         await stop.wait()
     finally:
         await host.stop()
@@ -130,7 +138,7 @@ def _cmd_acquirer(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     try:
-        asyncio.run(serve(args.bind, args.port, faults, issuer))
+        asyncio.run(serve(args.bind, args.port, faults, issuer, as_json=args.json))
     except OSError as exc:
         print(f"error: cannot listen on {args.bind}:{args.port}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT

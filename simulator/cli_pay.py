@@ -84,7 +84,8 @@ def register(sub: Any) -> None:
         help="authorise through a running acquirer host (posgw-sim acquirer) instead of "
         "the in-process issuer (--host is then ignored)",
     )
-    pay.add_argument("--terminal-config", type=Path, help="kernel configuration file (JSON)")
+    pay.add_argument("--config", "--terminal-config", dest="terminal_config", type=Path,
+                     help="kernel configuration file (JSON; default the shipped one)")  # fmt: skip
     pay.add_argument("--brand", help="AID the cardholder picks on a co-badged card")
     pay.add_argument(
         "--latency-ms",
@@ -109,9 +110,8 @@ def register(sub: Any) -> None:
 
     replay = sub.add_parser("replay", help="run the kernel against a recorded transcript")
     replay.add_argument("file", type=Path)
-    replay.add_argument(
-        "--terminal-config", type=Path, help="kernel configuration for a contact recording"
-    )
+    replay.add_argument("--config", "--terminal-config", dest="terminal_config", type=Path,
+                        help="kernel configuration for a contact recording")  # fmt: skip
     replay.add_argument("--json", action="store_true", help="JSON output")
     replay.set_defaults(func=_cmd_replay)
 
@@ -178,7 +178,10 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
     from simulator.pinpad import VirtualPinPad
 
     request = _request(args)
-    config = kernel_config(args.terminal_config)
+    try:
+        config = kernel_config(args.terminal_config)
+    except EmvError as exc:  # a configuration problem is bad input, not a card failure
+        raise ValueError(f"--config: {exc}") from exc
     env = Environment.system()
     if args.random_draw is not None:
         draw = args.random_draw
