@@ -25,7 +25,9 @@ outcomes per request unless ``test_rules`` is off.
 
 The PAN arrives in ``card.pan``; it goes to the issuer in memory (as tag 5A) and nowhere else:
 not in a log, the ledger, a stored answer or an error message. Online PIN blocks are accepted
-and not verified (the simulated issuer has no PIN keys yet).
+and checked only when a ``pin_verifier`` is given and the serving issuer profile has a ``pin``
+section (the online PIN check of simulator/pin_check.py plugs in there); a failed check is
+``55``.
 """
 
 from __future__ import annotations
@@ -44,13 +46,14 @@ from typing import Any, Literal
 from aiohttp import web
 
 from simulator.issuer import IssuerError, IssuerHost, IssuerUnavailable
+from simulator.issuer_profiles import PinCheckModel
 from simulator.sandbox_rules import ISSUER_CODES, Outcome, outcome_for
 from simulator.sim_ledger import ledger_report
 from terminal.errors import TlvError
 from terminal.masking import mask_pan
 from terminal.tlv import decode, encode, flatten
 
-__all__ = ["AcquirerHost", "HostFaults", "LedgerEntry"]
+__all__ = ["AcquirerHost", "HostFaults", "LedgerEntry", "PinVerifier"]
 
 _log = logging.getLogger("simulator.acquirer_host")
 
@@ -59,6 +62,8 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _ID_RE = re.compile(r"^[\x21-\x7e]{1,16}$")
 
 Json = dict[str, Any]
+#: The online PIN check hook: (issuer's ``pin`` section, the request's ``pin``, PAN) -> valid.
+PinVerifier = Callable[[PinCheckModel, Json, str], bool]
 Operation = Callable[[str, Json], Awaitable[tuple[int, Callable[[], Json]]]]
 
 
@@ -167,6 +172,11 @@ class AcquirerHost:
         issuer: The issuer deciding authorisations (default: the simulator's test issuers).
         faults: Fault injection, mutable while running.
         fingerprint_key: HMAC key of the request fingerprints (default: random).
+        pin_verifier: The online PIN check (the hook simulator/pin_check.py fills): called
+            with the serving issuer profile's ``pin`` section, the request's ``pin`` object
+            (``block``, ``ksn``, ``format``) and the PAN, for a request carrying a PIN block
+            to an issuer with a ``pin`` section; False answers ``55`` (incorrect PIN). None:
+            PIN blocks are accepted unchecked.
     """
 
     def __init__(
@@ -175,8 +185,10 @@ class AcquirerHost:
         issuer: IssuerHost | None = None,
         faults: HostFaults | None = None,
         fingerprint_key: bytes | None = None,
+        pin_verifier: PinVerifier | None = None,
     ) -> None:
         self.issuer = issuer if issuer is not None else IssuerHost()
+        self.pin_verifier = pin_verifier
         self.faults = faults if faults is not None else HostFaults()
         self.ledger: list[LedgerEntry] = []
         self.issuer_calls = 0
@@ -377,6 +389,8 @@ class AcquirerHost:
         issuer = self.issuer
         outcome = outcome_for(amount, pan) if self.faults.test_rules else Outcome.APPROVE
         code = self.faults.response_code or ISSUER_CODES.get(outcome)
+        if code is None and not self._pin_ok(body.get("pin"), data, pan):
+            code = "55"
         if code is None and self.faults.decline_all:
             code = "05"
         if code == "91":
@@ -416,6 +430,16 @@ class AcquirerHost:
         self.ledger.append(LedgerEntry(kind, auth_id, amount, currency, key, auth_id, forwarded))
         _log.info("authorisation %s %s %s %s", auth_id, kind, auth.response_code, mask_pan(pan))
         return 201, auth.to_json
+
+    def _pin_ok(self, pin: Any, data: dict[int, bytes], pan: str) -> bool:
+        """The online PIN check of the serving issuer, when there is one (see ``pin_verifier``)."""
+        if pin is None or self.pin_verifier is None:
+            return True
+        aid = data.get(0x4F) or data.get(0x84) or data.get(0x9F06) or b""
+        profile = self.issuer.find(aid, pan)
+        if profile is None or profile.pin is None:
+            return True
+        return bool(self.pin_verifier(profile.pin, pin, pan))
 
     async def _reverse(self, auth_id: str, key: str, body: Json) -> tuple[int, Callable[[], Json]]:
         auth = self._auths.get(auth_id)

@@ -201,3 +201,32 @@ async def test_no_test_rules_and_the_ledger_nets_each_payment() -> None:
     assert (by_id[other["id"]]["net"], by_id[other["id"]]["reversed"]) == (0, 1250)
     assert report["totals"]["978"] == {"authorised": 11155, "reversed": 1250, "refunded": 905,
                                        "net": 9000}  # fmt: skip
+
+
+async def test_the_pin_check_hook_answers_55_for_a_pin_the_issuer_refuses() -> None:
+    """The hook simulator/pin_check.py fills: called only for an issuer with a ``pin`` section."""
+    from simulator.acquirer_host import AcquirerHost
+    from simulator.issuer import IssuerHost
+    from simulator.issuer_profiles import PinCheckModel, default_issuers
+
+    calls: list[tuple[PinCheckModel, dict[str, Any]]] = []
+
+    def refuse(section: PinCheckModel, pin: dict[str, Any], pan: str) -> bool:
+        calls.append((section, pin))
+        return pan.startswith("476173") is False
+
+    visa, *others = default_issuers().issuers
+    with_pin = visa.model_copy(update={"pin": PinCheckModel(expected_pin="1234")})
+    body = await authorisation(1250)
+    body["pin"] = {"block": "00" * 8, "ksn": "00" * 10, "format": 0}
+    for issuers, code, called in (((with_pin, *others), "55", 1), ((visa, *others), "00", 0)):
+        calls.clear()
+        host = AcquirerHost(issuer=IssuerHost(issuers=issuers), pin_verifier=refuse)
+        async with host, aiohttp.ClientSession() as session:
+            assert host.url is not None
+            got, answer = await post(session, host.url, body)
+        assert (got, answer["response_code"]) == (201, code)
+        assert len(calls) == called
+        if called:
+            assert calls[0][0].expected_pin == "1234" and calls[0][1]["format"] == 0
+            assert "91" in answer["issuer_response"]  # still a valid ARPC for the card
