@@ -9,7 +9,8 @@ as the wrong label, an absent card or a hang.
 The cards go in and out following a 4-bit Gray code, forwards then backwards: every one of
 the 16 combinations of occupied lanes is reached, each lane's card is inserted and removed
 while every other combination of the other lanes holds, and after each step every reader of
-every lane is checked.
+every lane is checked. A second test takes the lanes' contact cards in and out in all 24
+orders.
 """
 
 from __future__ import annotations
@@ -151,6 +152,37 @@ async def test_four_lanes_each_reader_sees_only_its_own_card(tmp_path: Path) -> 
                     reader = readers[lane_id][f"{interface}_reader"]
                     label = await _label(client, context, reader)
                     assert label == f"lane{lane_id}-{interface}".encode(), (step, reader)
+    finally:
+        await server.stop()
+        await asyncio.to_thread(pcscd.cleanup)
+
+
+async def test_four_lanes_in_every_insertion_and_removal_order(tmp_path: Path) -> None:
+    """All 24 orders: cards go in one lane after another, then out in the same order; every
+    reader is checked when all four are in and when two are out. Each card's label names the
+    order, so a card left over from an earlier order (or another lane's) cannot pass."""
+    pcscd = PrivatePcscd([lane.reader for lane in LANES], workdir=tmp_path / "pcscd")
+    server = DeviceServer(list(LANES), pcscd=pcscd, card_factory=LabelCard)
+    await asyncio.to_thread(pcscd.start)
+    await server.start()
+    try:
+        readers = {lane["lane"]: lane["contact_reader"] for lane in server.status()["lanes"]}
+        atrs = {lane.id: ATR_T0 if lane.protocol == "T=0" else ATR_T1 for lane in LANES}
+        for number, order in enumerate(itertools.permutations(LANES)):
+            for lane in order:
+                await server.insert(lane.id, f"order{number}-lane{lane.id}")
+            for present in ([lane.id for lane in order], [lane.id for lane in order[2:]]):
+                expected = {readers[i]: (atrs[i] if i in present else None) for i in readers}
+                await _wait_table(pcscd.socket_path, expected)
+                async with _client(pcscd.socket_path) as (client, context):
+                    for lane_id in present:
+                        label = await _label(client, context, readers[lane_id])
+                        assert label == f"order{number}-lane{lane_id}".encode(), order
+                for lane in order[:2]:
+                    if lane.id in present:
+                        await server.remove(lane.id)
+            for lane in order[2:]:
+                await server.remove(lane.id)
     finally:
         await server.stop()
         await asyncio.to_thread(pcscd.cleanup)
