@@ -128,7 +128,11 @@ async def _pay(client: TillClient, args: argparse.Namespace, out: _Printer) -> i
                     ):
                         break
                 elif event.event == "gap":
-                    out.line("(events missed: reading the payment)", event="gap")
+                    out.line("(events missed: the lane's state follows)", event="gap")
+                elif event.event == "state":  # after a gap: the payment may have ended meanwhile
+                    last = data.get("last") or {}
+                    if last.get("id") == payment_id:
+                        break
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
