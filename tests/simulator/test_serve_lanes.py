@@ -183,6 +183,9 @@ async def test_four_lanes_in_every_insertion_and_removal_order(tmp_path: Path) -
                         await server.remove(lane.id)
             for lane in order[2:]:
                 await server.remove(lane.id)
+            # pcscd must have seen the cards go (as with a hand taking them) before the next
+            # order puts cards in: else its table still shows the old ones as present
+            await _wait_table(pcscd.socket_path, dict.fromkeys(readers.values()))
     finally:
         await server.stop()
         await asyncio.to_thread(pcscd.cleanup)
