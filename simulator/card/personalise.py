@@ -18,14 +18,13 @@ What is built per application (EMV 4.4 Book 3, 10.2 and 10.3; Book 2, 5-7):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from simulator.card.profile import AppProfile, CardProfile, ProfileError
-from simulator.cryptogram import IssuerMasterKeys, derive_card_key, derive_icc_master_key
+from simulator.card.profile import AppProfile, CardProfile, ProfileError, cryptogram_spec
+from simulator.cryptogram import IssuerMasterKeys, derive_icc_master_key
 from simulator.keys import (
     RsaKeyPair,
     TestPki,
@@ -45,7 +44,9 @@ __all__ = [
     "pse_directory_entry",
 ]
 
-MASTER_KEYS_FILE = Path(__file__).resolve().parent / "issuer_master_keys.json"
+#: The shipped issuers file (``simulator/data/issuers.toml``): the card reads its master keys
+#: from the issuer it names, so the card and the issuer host share one key list.
+MASTER_KEYS_FILE = Path(__file__).resolve().parent.parent / "data" / "issuers.toml"
 VISA, MASTERCARD = bytes.fromhex("A000000003"), bytes.fromhex("A000000004")
 
 #: Application Version Number (9F08) per RID, the same values as the terminal's 9F09 in
@@ -79,22 +80,23 @@ class MasterKeyEntry:
 
 @cache
 def _master_keys_cached(path: Path) -> dict[str, MasterKeyEntry]:
+    from simulator.issuer_profiles import IssuerFileError, load_issuers
+
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        out = {}
-        for entry in raw["issuers"]:
-            keys = IssuerMasterKeys(*(bytes.fromhex(entry[k]) for k in ("ac", "smi", "smc")))
-            out[entry["name"]] = MasterKeyEntry(
-                entry["name"], bytes.fromhex(entry["aid_prefix"]),
-                tuple(entry["pan_prefixes"]), keys,
-            )
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise ProfileError(f"{path.name}: unreadable master key file") from exc
-    return out
+        book = load_issuers(path)
+    except IssuerFileError as exc:
+        raise ProfileError(f"{path.name}: unreadable master key file: {exc}") from exc
+    return {
+        issuer.name: MasterKeyEntry(
+            issuer.name, bytes.fromhex(issuer.aid_prefix),
+            tuple(r.low for r in issuer.pan_ranges), issuer.master_keys,
+        )
+        for issuer in book.issuers
+    }
 
 
 def load_master_keys(path: Path = MASTER_KEYS_FILE) -> dict[str, MasterKeyEntry]:
-    """The test issuers' master keys by name (cached)."""
+    """The test issuers' master keys by name (cached), from the shipped issuers file."""
     return _master_keys_cached(path)
 
 
@@ -231,9 +233,9 @@ def personalise(
     except KeyError as exc:
         raise ProfileError(f"{where}: no master keys named {app.master_keys!r}") from exc
     psn = app.psn or "00"
-    mk_ac = derive_card_key(app.cvn, keys.ac, app.pan, psn)
-    mk_smi = derive_icc_master_key(keys.smi, app.pan, psn)
-    mk_smc = derive_icc_master_key(keys.smc, app.pan, psn)
+    mk_ac = cryptogram_spec(app).icc_master_key(keys.ac, app.pan, psn)
+    mk_smi = derive_icc_master_key(keys.smi, app.pan, psn) if keys.smi else b""
+    mk_smc = derive_icc_master_key(keys.smc, app.pan, psn) if keys.smc else b""
 
     icc_key = pin_key = None
     if app.icc_key is not None:
