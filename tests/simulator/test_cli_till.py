@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 from aiohttp import web
-
 from gateway.app import Daemon
+
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.daemon_support import (
     acquirer_fixture,
