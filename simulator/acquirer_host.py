@@ -24,10 +24,11 @@ amount/PAN outcome table of :mod:`simulator.sandbox_rules` (docs/sandbox.md) scr
 outcomes per request unless ``test_rules`` is off.
 
 The PAN arrives in ``card.pan``; it goes to the issuer in memory (as tag 5A) and nowhere else:
-not in a log, the ledger, a stored answer or an error message. Online PIN blocks are accepted
-and checked only when a ``pin_verifier`` is given and the serving issuer profile has a ``pin``
-section (the online PIN check of simulator/pin_check.py plugs in there); a failed check is
-``55``.
+not in a log, the ledger, a stored answer or an error message. An online PIN block (``pin``:
+block, KSN, format) is deciphered and checked by :mod:`simulator.pin_check` (AES DUKPT from the
+test BDK, the card profiles' PINs): a wrong PIN is answered ``55``, the third wrong one in a row
+``75``; the block is dropped with the request. An issuer profile with a ``pin`` section is
+checked, in addition, by the ``pin_verifier`` hook when one is given; a failed check is ``55``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from aiohttp import web
 
 from simulator.issuer import IssuerError, IssuerHost, IssuerUnavailable
 from simulator.issuer_profiles import PinCheckModel
+from simulator.pin_check import IssuerPinVerifier, block_from_request
 from simulator.sandbox_rules import ISSUER_CODES, Outcome, outcome_for
 from simulator.sim_ledger import ledger_report
 from terminal import TlvError, decode, encode, flatten, mask_pan
@@ -175,6 +177,7 @@ class AcquirerHost:
             (``block``, ``ksn``, ``format``) and the PAN, for a request carrying a PIN block
             to an issuer with a ``pin`` section; False answers ``55`` (incorrect PIN). None:
             PIN blocks are accepted unchecked.
+        pins: The issuer's online PIN check (default: the card profiles' PINs, test BDK).
     """
 
     def __init__(
@@ -184,9 +187,11 @@ class AcquirerHost:
         faults: HostFaults | None = None,
         fingerprint_key: bytes | None = None,
         pin_verifier: PinVerifier | None = None,
+        pins: IssuerPinVerifier | None = None,
     ) -> None:
         self.issuer = issuer if issuer is not None else IssuerHost()
         self.pin_verifier = pin_verifier
+        self.pins = pins if pins is not None else IssuerPinVerifier.from_profiles()
         self.faults = faults if faults is not None else HostFaults()
         self.ledger: list[LedgerEntry] = []
         self.issuer_calls = 0
@@ -387,6 +392,9 @@ class AcquirerHost:
         issuer = self.issuer
         outcome = outcome_for(amount, pan) if self.faults.test_rules else Outcome.APPROVE
         code = self.faults.response_code or ISSUER_CODES.get(outcome)
+        if code is None and body.get("pin") is not None:  # 55 wrong, 75 too many (pin_check)
+            pin_code = self.pins.check(block_from_request(body["pin"]), pan).response_code
+            code = None if pin_code is None else pin_code.decode("ascii")
         if code is None and not self._pin_ok(body.get("pin"), data, pan):
             code = "55"
         if code is None and self.faults.decline_all:
