@@ -143,7 +143,6 @@ class TimeoutsConfig(_Model):
     card: Annotated[float, Field(gt=0)] = 60.0
     reader_ready: Annotated[float, Field(gt=0)] = 5.0
     transaction: Annotated[float, Field(gt=0)] = 90.0
-    remove_card: Annotated[float, Field(gt=0)] = 10.0
     recovery: Annotated[float, Field(gt=0)] = 20.0
 
 
