@@ -27,9 +27,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from simulator.issuer import IssuerHost
+from terminal import OnlinePinBlock
 from terminal.dukpt import DukptError
 from terminal.online_pin import TEST_BDK, decipher_pin_block
-from terminal.pinpad import OnlinePinBlock, PinError
+from terminal.pinpad import PinError
 
 __all__ = [
     "ARC_PIN_TRIES_EXCEEDED",
