@@ -27,8 +27,9 @@ The PAN arrives in ``card.pan``; it goes to the issuer in memory (as tag 5A) and
 not in a log, the ledger, a stored answer or an error message. An online PIN block (``pin``:
 block, KSN, format) is deciphered and checked by :mod:`simulator.pin_check` (AES DUKPT from the
 test BDK, the card profiles' PINs): a wrong PIN is answered ``55``, the third wrong one in a row
-``75``; the block is dropped with the request. An issuer profile with a ``pin`` section is
-checked, in addition, by the ``pin_verifier`` hook when one is given; a failed check is ``55``.
+``75``; the block is dropped with the request. A ``pin_verifier`` hook, when given, is the
+PIN check instead: called for an issuer profile with a ``pin`` section (a failed check is
+``55``), other issuers accept the block unchecked.
 """
 
 from __future__ import annotations
@@ -175,9 +176,10 @@ class AcquirerHost:
         pin_verifier: The online PIN check (the hook simulator/pin_check.py fills): called
             with the serving issuer profile's ``pin`` section, the request's ``pin`` object
             (``block``, ``ksn``, ``format``) and the PAN, for a request carrying a PIN block
-            to an issuer with a ``pin`` section; False answers ``55`` (incorrect PIN). None:
-            PIN blocks are accepted unchecked.
-        pins: The issuer's online PIN check (default: the card profiles' PINs, test BDK).
+            to an issuer with a ``pin`` section; False answers ``55`` (incorrect PIN); other
+            issuers accept the block unchecked. None: ``pins`` checks every PIN block.
+        pins: The built-in online PIN check of :mod:`simulator.pin_check`, used without a
+            ``pin_verifier`` (default: the card profiles' PINs, test BDK; 55, then 75).
     """
 
     def __init__(
@@ -392,11 +394,8 @@ class AcquirerHost:
         issuer = self.issuer
         outcome = outcome_for(amount, pan) if self.faults.test_rules else Outcome.APPROVE
         code = self.faults.response_code or ISSUER_CODES.get(outcome)
-        if code is None and body.get("pin") is not None:  # 55 wrong, 75 too many (pin_check)
-            pin_code = self.pins.check(block_from_request(body["pin"]), pan).response_code
-            code = None if pin_code is None else pin_code.decode("ascii")
-        if code is None and not self._pin_ok(body.get("pin"), data, pan):
-            code = "55"
+        if code is None and body.get("pin") is not None:
+            code = self._pin_code(body["pin"], data, pan)
         if code is None and self.faults.decline_all:
             code = "05"
         if code == "91":
@@ -437,15 +436,22 @@ class AcquirerHost:
         _log.info("authorisation %s %s %s %s", auth_id, kind, auth.response_code, mask_pan(pan))
         return 201, auth.to_json
 
-    def _pin_ok(self, pin: Any, data: dict[int, bytes], pan: str) -> bool:
-        """The online PIN check of the serving issuer, when there is one (see ``pin_verifier``)."""
-        if pin is None or self.pin_verifier is None:
-            return True
-        aid = data.get(0x4F) or data.get(0x84) or data.get(0x9F06) or b""
-        profile = self.issuer.find(aid, pan)
-        if profile is None or profile.pin is None:
-            return True
-        return bool(self.pin_verifier(profile.pin, pin, pan))
+    def _pin_code(self, pin: Any, data: dict[int, bytes], pan: str) -> str | None:
+        """The response code an online PIN block imposes, or None (the issuer decides).
+
+        With a ``pin_verifier`` hook, the hook is the PIN check: it decides for a serving
+        issuer profile with a ``pin`` section (False: ``55``), other issuers accept the block
+        unchecked. Without one, :mod:`simulator.pin_check` checks the block against the card
+        profiles' PINs (``55`` wrong, ``75`` the third wrong one in a row).
+        """
+        if self.pin_verifier is not None:
+            aid = data.get(0x4F) or data.get(0x84) or data.get(0x9F06) or b""
+            profile = self.issuer.find(aid, pan)
+            if profile is None or profile.pin is None:
+                return None
+            return None if self.pin_verifier(profile.pin, pin, pan) else "55"
+        code = self.pins.check(block_from_request(pin), pan).response_code
+        return None if code is None else code.decode("ascii")
 
     async def _reverse(self, auth_id: str, key: str, body: Json) -> tuple[int, Callable[[], Json]]:
         auth = self._auths.get(auth_id)
