@@ -24,10 +24,12 @@ amount/PAN outcome table of :mod:`simulator.sandbox_rules` (docs/sandbox.md) scr
 outcomes per request unless ``test_rules`` is off.
 
 The PAN arrives in ``card.pan``; it goes to the issuer in memory (as tag 5A) and nowhere else:
-not in a log, the ledger, a stored answer or an error message. Online PIN blocks are accepted
-and checked only when a ``pin_verifier`` is given and the serving issuer profile has a ``pin``
-section (the online PIN check of simulator/pin_check.py plugs in there); a failed check is
-``55``.
+not in a log, the ledger, a stored answer or an error message. An online PIN block (``pin``:
+block, KSN, format) is deciphered and checked by :mod:`simulator.pin_check` (AES DUKPT from the
+test BDK, the card profiles' PINs): a wrong PIN is answered ``55``, the third wrong one in a row
+``75``; the block is dropped with the request. A ``pin_verifier`` hook, when given, is the
+PIN check instead: called for an issuer profile with a ``pin`` section (a failed check is
+``55``), other issuers accept the block unchecked.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from aiohttp import web
 
 from simulator.issuer import IssuerError, IssuerHost, IssuerUnavailable
 from simulator.issuer_profiles import PinCheckModel
+from simulator.pin_check import IssuerPinVerifier, block_from_request
 from simulator.sandbox_rules import ISSUER_CODES, Outcome, outcome_for
 from simulator.sim_ledger import ledger_report
 from terminal import TlvError, decode, encode, flatten, mask_pan
@@ -173,8 +176,10 @@ class AcquirerHost:
         pin_verifier: The online PIN check (the hook simulator/pin_check.py fills): called
             with the serving issuer profile's ``pin`` section, the request's ``pin`` object
             (``block``, ``ksn``, ``format``) and the PAN, for a request carrying a PIN block
-            to an issuer with a ``pin`` section; False answers ``55`` (incorrect PIN). None:
-            PIN blocks are accepted unchecked.
+            to an issuer with a ``pin`` section; False answers ``55`` (incorrect PIN); other
+            issuers accept the block unchecked. None: ``pins`` checks every PIN block.
+        pins: The built-in online PIN check of :mod:`simulator.pin_check`, used without a
+            ``pin_verifier`` (default: the card profiles' PINs, test BDK; 55, then 75).
     """
 
     def __init__(
@@ -184,9 +189,11 @@ class AcquirerHost:
         faults: HostFaults | None = None,
         fingerprint_key: bytes | None = None,
         pin_verifier: PinVerifier | None = None,
+        pins: IssuerPinVerifier | None = None,
     ) -> None:
         self.issuer = issuer if issuer is not None else IssuerHost()
         self.pin_verifier = pin_verifier
+        self.pins = pins if pins is not None else IssuerPinVerifier.from_profiles()
         self.faults = faults if faults is not None else HostFaults()
         self.ledger: list[LedgerEntry] = []
         self.issuer_calls = 0
@@ -387,8 +394,8 @@ class AcquirerHost:
         issuer = self.issuer
         outcome = outcome_for(amount, pan) if self.faults.test_rules else Outcome.APPROVE
         code = self.faults.response_code or ISSUER_CODES.get(outcome)
-        if code is None and not self._pin_ok(body.get("pin"), data, pan):
-            code = "55"
+        if code is None and body.get("pin") is not None:
+            code = self._pin_code(body["pin"], data, pan)
         if code is None and self.faults.decline_all:
             code = "05"
         if code == "91":
@@ -429,15 +436,22 @@ class AcquirerHost:
         _log.info("authorisation %s %s %s %s", auth_id, kind, auth.response_code, mask_pan(pan))
         return 201, auth.to_json
 
-    def _pin_ok(self, pin: Any, data: dict[int, bytes], pan: str) -> bool:
-        """The online PIN check of the serving issuer, when there is one (see ``pin_verifier``)."""
-        if pin is None or self.pin_verifier is None:
-            return True
-        aid = data.get(0x4F) or data.get(0x84) or data.get(0x9F06) or b""
-        profile = self.issuer.find(aid, pan)
-        if profile is None or profile.pin is None:
-            return True
-        return bool(self.pin_verifier(profile.pin, pin, pan))
+    def _pin_code(self, pin: Any, data: dict[int, bytes], pan: str) -> str | None:
+        """The response code an online PIN block imposes, or None (the issuer decides).
+
+        With a ``pin_verifier`` hook, the hook is the PIN check: it decides for a serving
+        issuer profile with a ``pin`` section (False: ``55``), other issuers accept the block
+        unchecked. Without one, :mod:`simulator.pin_check` checks the block against the card
+        profiles' PINs (``55`` wrong, ``75`` the third wrong one in a row).
+        """
+        if self.pin_verifier is not None:
+            aid = data.get(0x4F) or data.get(0x84) or data.get(0x9F06) or b""
+            profile = self.issuer.find(aid, pan)
+            if profile is None or profile.pin is None:
+                return None
+            return None if self.pin_verifier(profile.pin, pin, pan) else "55"
+        code = self.pins.check(block_from_request(pin), pan).response_code
+        return None if code is None else code.decode("ascii")
 
     async def _reverse(self, auth_id: str, key: str, body: Json) -> tuple[int, Callable[[], Json]]:
         auth = self._auths.get(auth_id)

@@ -77,7 +77,11 @@ def register(sub: Any) -> None:
     pay.add_argument("--currency", default="EUR", help="ISO 4217 code, alphabetic or numeric")
     pay.add_argument("--type", choices=sorted(_TYPES), default="purchase")
     pay.add_argument("--cashback", help="cashback amount (implies --type cashback)")
-    pay.add_argument("--pin", default="1234", help="the PIN the virtual cardholder types")
+    pay.add_argument(
+        "--pin", default="1234",
+        help="the PIN the virtual cardholder types, or PINs in order (1111,1234): after a "
+        "wrong online PIN (55) the same payment is tried again with the next one",
+    )
     pay.add_argument(
         "--pin-mode", choices=("enter", "bypass", "cancel", "not_working"), default="enter"
     )
@@ -172,6 +176,11 @@ def kernel_config(
     return config.model_copy(update=update)
 
 
+#: Response code of a wrong online PIN (ISO 8583) and what the till hears then.
+WRONG_PIN_CODE = "55"
+WRONG_PIN_MESSAGE = "wrong PIN, try again"
+
+
 def fixed_environment(draw: int = 99) -> Environment:
     """A reproducible environment: :data:`FIXED_TIME`, UN 12345678, selection draw ``draw``."""
     return Environment.fixed(FIXED_TIME, bytes.fromhex("12345678"), draw)
@@ -230,16 +239,26 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
     interface = card_interface(card, args.interface)
     if args.record is not None:
         return await _pay_recorded(args, card, config, request, env, acquirer, pinpad)
-    return await pay_virtual_card(
-        card,
-        interface=interface,
-        config=config,
-        request=request,
-        env=env,
-        acquirer=acquirer,
-        pinpad=pinpad,
-        latency_s=args.latency_ms / 1000,
-    )
+    attempts: list[dict[str, Any]] = []
+    while True:
+        summary, trace, approved = await pay_virtual_card(
+            card,
+            interface=interface,
+            config=config,
+            request=request,
+            env=env,
+            acquirer=acquirer,
+            pinpad=pinpad,
+            latency_s=args.latency_ms / 1000,
+        )
+        code = summary.get("authorisation_response_code")
+        if code != WRONG_PIN_CODE or pinpad.pins_left == 0:
+            break
+        # Wrong online PIN: the same payment again, a new ARQC with the next PIN typed.
+        attempts.append({"authorisation_response_code": code, "message": WRONG_PIN_MESSAGE})
+    if attempts:
+        summary["attempts"] = attempts
+    return summary, trace, approved
 
 
 async def _pay_recorded(

@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 from drivers.base import CardReader, ReaderEventKind
-from drivers.errors import ReaderRemoved
+from drivers.errors import NoCard, ReaderRemoved
 from drivers.pcsc.errors import PcscdNotRunning
+from drivers.pcsc.pin_verify import PinVerifyParameters, verify_pin_direct
 
 __all__ = [
     "PROTOCOLS",
@@ -138,6 +139,28 @@ class PcscReader(CardReader):
             self.reader_present = False
             self._epoch += 1
         self._emit(kind, atr)
+
+    async def verify_pin_direct(self, params: PinVerifyParameters | None = None) -> int:
+        """Offline plaintext PIN on the reader's keypad (PC/SC Part 10, FEATURE_VERIFY_PIN_DIRECT).
+
+        The PIN never reaches this process: see :mod:`drivers.pcsc.pin_verify`. A card must be
+        powered on (the features are read then).
+
+        Returns:
+            The status word of the card (or of the reader: 6400 timeout, 6401 cancelled).
+
+        Raises:
+            NoCard: no card session.
+            ConfigurationError: the reader has no PIN pad.
+            Timeout, ProtocolError, ReaderRemoved: as for an exchange.
+        """
+        if self._card is None:
+            raise NoCard("card not connected", device=self.name)
+        return await verify_pin_direct(self._control, self.pin_pad, params, device=self.name)
+
+    async def _control(self, code: int, data: bytes) -> bytes:
+        """``SCardControl`` on the connected card (backend hook)."""
+        raise NotImplementedError
 
     def diagnostics(self) -> dict[str, Any]:
         """Adds reader presence, the active protocol and the backend."""

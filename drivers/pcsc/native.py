@@ -172,6 +172,16 @@ class NativePcscReader(PcscReader):
             raise await self._no_status_word(client, card)
         return response
 
+    async def _control(self, code: int, data: bytes) -> bytes:
+        client, card = self._client, self._card
+        if client is None or card is None:
+            raise NoCard("card not connected", device=self.name)
+        try:
+            return await client.control(card, code, data)
+        except BaseException:
+            self._card = None  # as for an exchange: the connection may be out of step
+            raise
+
     async def _transmit_failure(self, client: PcscClient, card: int, code: int) -> DriverError:
         error = self._fail(code, "transmit")
         if not isinstance(error, ReaderRemoved | NoCard) and not client.closed:

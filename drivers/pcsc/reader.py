@@ -167,3 +167,15 @@ class PyscardReader(PcscReader):
 
     async def _transceive(self, capdu: bytes) -> bytes:
         return await self.executor.run(self._transmit_blocking, capdu)
+
+    def _control_blocking(self, code: int, data: bytes) -> bytes:
+        card = self._card
+        if card is None:
+            raise NoCard("card not connected", device=self.name)
+        hresult, answer = scard.SCardControl(card, code, list(data))
+        if hresult != S_SUCCESS:
+            raise self._fail(hresult, "control")
+        return bytes(answer)
+
+    async def _control(self, code: int, data: bytes) -> bytes:
+        return await self.executor.run(self._control_blocking, code, data)

@@ -143,7 +143,8 @@ class TimeoutsConfig(_Model):
     card: Annotated[float, Field(gt=0)] = 60.0
     reader_ready: Annotated[float, Field(gt=0)] = 5.0
     transaction: Annotated[float, Field(gt=0)] = 90.0
-    remove_card: Annotated[float, Field(gt=0)] = 10.0
+    #: A co-badged card: how long the till / customer display may take to choose the brand.
+    brand_choice: Annotated[float, Field(gt=0)] = 10.0
     recovery: Annotated[float, Field(gt=0)] = 20.0
 
 
@@ -172,9 +173,13 @@ class LaneConfig(_Model):
     def _pin_pad(cls, value: str) -> str:
         if value in ("none", "reader"):
             return value
-        if value.startswith("virtual:") and re.fullmatch(r"[0-9]{4,12}", value[8:]):
+        if value.startswith("virtual:") and re.fullmatch(
+            r"[0-9]{4,12}(,[0-9]{4,12})*", value[8:]
+        ):
             return value
-        raise ValueError("expected none, reader or virtual:PIN (4-12 digits)")
+        raise ValueError(
+            "expected none, reader or virtual:PIN[,PIN...] (4-12 digits each, typed in order)"
+        )
 
     @field_validator("terminal_id")
     @classmethod

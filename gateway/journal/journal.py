@@ -286,9 +286,19 @@ class Journal:
     # -- transitions --------------------------------------------------------------------------
 
     async def card_read(
-        self, payment_id: str, *, masked_pan: str | None, aid: str | None, actor: str
+        self,
+        payment_id: str,
+        *,
+        masked_pan: str | None,
+        aid: str | None,
+        actor: str,
+        reason: str = "",
     ) -> Payment:
-        """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only)."""
+        """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only).
+
+        ``reason`` says how the AID was chosen when the card had several brands (EU IFR
+        2015/751 art. 8: the cardholder's choice or the merchant's default).
+        """
         check_masked_pan(masked_pan)
         if aid is not None and not _AID.fullmatch(aid):
             raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
@@ -297,6 +307,7 @@ class Journal:
             payment_id,
             S.CARD_READ,
             actor=actor,
+            reason=reason,
             updates={"masked_pan": masked_pan, "aid": aid},
         )
 
@@ -349,6 +360,27 @@ class Journal:
             self._s().transition,
             payment_id,
             S.DECLINED,
+            actor=actor,
+            reason=reason,
+            updates={"response_code": response_code},
+        )
+
+    async def pin_retry(
+        self,
+        payment_id: str,
+        *,
+        response_code: str,
+        actor: str,
+        reason: str = "wrong PIN, try again",
+    ) -> Payment:
+        """AUTH_REQUESTED -> CARD_READ: the issuer said wrong PIN (55) and the card is asked
+        again on the same payment (a new ARQC, a new online PIN, a new idempotency key at the
+        next :meth:`request_auth`). Nothing was charged by the declined request."""
+        _short("response_code", response_code)
+        return await self._run(
+            self._s().transition,
+            payment_id,
+            S.CARD_READ,
             actor=actor,
             reason=reason,
             updates={"response_code": response_code},

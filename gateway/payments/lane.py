@@ -6,6 +6,9 @@ lane's task ``lane[N].payments`` hands each to the one payment session
 opened device is and journals the end through the policy table. Every wait is bounded and every
 failure ends in a defined outcome; the lane is IDLE again afterwards.
 
+A co-badged card's brand offer (:class:`gateway.payments.session.BrandOffer`, opened by the
+reader adapter) is answered by the till through :meth:`Lane.choose_brand`.
+
 The device runs under :class:`drivers.lifecycle.DeviceSupervisor` (task ``lane[N].reader``):
 not ready -> retried with backoff.
 """
@@ -25,18 +28,34 @@ from drivers import CardReader, DeviceSupervisor, SmartTerminal, open_device
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
 from gateway.journal import Journal
-from gateway.payments.errors import LaneBusy, NotCancellable, UnsupportedDevice
+from gateway.payments.errors import LaneBusy, NoBrandChoice, NotCancellable, UnsupportedDevice
 from gateway.payments.online import JournaledAuthoriser, StanCounter
 from gateway.payments.pinpad import pin_pad_for
 from gateway.payments.reader import KernelSetup, ReaderAdapter
-from gateway.payments.session import DeviceAdapter, LaneView, PaymentSession, Prompt
+from gateway.payments.session import (
+    BrandOffer,
+    DeviceAdapter,
+    LaneView,
+    PaymentSession,
+    Prompt,
+    TillEvent,
+)
 from gateway.payments.settle import LaneOutcome
 from gateway.payments.smart_terminal import SmartTerminalAdapter
 from gateway.recovery.reconciler import Reconciler
 from terminal import Environment, TerminalConfig
 from terminal.currency import Currency, currency
 
-__all__ = ["Lane", "LaneBusy", "LaneServices", "LaneView", "NotCancellable", "Prompt"]
+__all__ = [
+    "BrandOffer",
+    "Lane",
+    "LaneBusy",
+    "LaneServices",
+    "LaneView",
+    "NoBrandChoice",
+    "NotCancellable",
+    "Prompt",
+]
 
 log = logging.getLogger("gateway.payments")
 
@@ -109,6 +128,7 @@ class Lane:
             show=self._show,
             timeouts=services.timeouts,
             on_settled=lambda: services.on_settled,
+            tell=self._tell,
         )
 
     async def _open_reader(self) -> Any:
@@ -120,6 +140,9 @@ class Lane:
                 self.listener(kind, view)
             except Exception:  # a listener's defect never stops a lane
                 log.exception("%s: event listener failed", self.actor)
+
+    def _tell(self, event: TillEvent, view: LaneView) -> None:
+        self._notify(event, view)
 
     def _show(self, prompt: Prompt) -> None:
         self.prompt = prompt
@@ -175,6 +198,26 @@ class Lane:
         if view is None or view.id != payment_id or not view.cancellable:
             raise NotCancellable("the payment can no longer be cancelled")
         view.cancel_requested.set()
+
+    def choose_brand(self, payment_id: str, aid: str) -> str:
+        """The till's (or customer display's) brand choice for the open offer (EU IFR art. 8).
+
+        Returns:
+            The AID taken (upper-case hex).
+
+        Raises:
+            NoBrandChoice: no offer is open for this payment (``offered`` False), or ``aid`` is
+                not one of its brands (``offered`` True).
+        """
+        view = self.current
+        offer = None if view is None or view.id != payment_id else view.brand_offer
+        if offer is None or offer.chosen.done():
+            raise NoBrandChoice("no brand choice is open for this payment", offered=False)
+        wanted = aid.strip().upper()
+        if wanted not in {brand["aid"] for brand in offer.brands}:
+            raise NoBrandChoice("the brand chosen was not offered", offered=True)
+        offer.chosen.set_result(wanted)
+        return wanted
 
     # -- the lane's task ------------------------------------------------------------------
 

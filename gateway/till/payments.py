@@ -9,6 +9,10 @@
 ``GET /api/payments/{id}[?wait=S]``    the payment (journal state, outcome, masked PAN); with
                                        ``wait`` the answer waits up to S s (≤ 30) for the end
 ``POST /api/payments/{id}/cancel``     while the lane waits for the card → 202; else 409
+``POST /api/payments/{id}/brand``      ``{"aid": "A0000000031010"}``: the brand of a
+                                       co-badged card, while its ``brand`` event's choice is
+                                       open → 200; an AID not offered → 400; no choice open
+                                       → 409 (EU IFR 2015/751 art. 8)
 ``GET /api/lanes``                     every lane (prompt, reader state, current payment)
 =====================================  =========================================================
 
@@ -26,7 +30,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from gateway.journal import InvalidRecord, Journal, JournalError, Payment, UnknownPayment
-from gateway.payments import Lane, LaneBusy, LaneView, NotCancellable
+from gateway.payments import Lane, LaneBusy, LaneView, NoBrandChoice, NotCancellable
 from gateway.till.jsonio import bad_request, error, json_body
 from terminal.currency import Currency, CurrencyError, currency
 
@@ -202,10 +206,32 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
             raise error(web.HTTPConflict, "not_cancellable", str(exc)) from None
         return web.json_response({"id": payment_id, "cancelling": True}, status=202)
 
+    async def brand(request: web.Request) -> web.Response:
+        payment_id = request.match_info["payment"]
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"aid"})
+        if unknown:
+            raise bad_request(unknown[0], "unknown field")
+        aid = body.get("aid")
+        if not isinstance(aid, str) or not re.fullmatch(r"[0-9A-Fa-f]{10,32}", aid):
+            raise bad_request("aid", "expected the AID of an offered brand, 5-16 bytes of hex")
+        view = backend.view(payment_id)
+        lane = None if view is None else backend.lane(view.lane)
+        if lane is None:
+            raise error(web.HTTPNotFound, "not_found", "no such payment in progress")
+        try:
+            chosen = lane.choose_brand(payment_id, aid)
+        except NoBrandChoice as exc:
+            if exc.offered:
+                raise bad_request("aid", str(exc)) from None
+            raise error(web.HTTPConflict, "no_brand_choice", str(exc)) from None
+        return web.json_response({"id": payment_id, "aid": chosen}, status=200)
+
     async def lanes(_request: web.Request) -> web.Response:
         return web.json_response({"lanes": [lane.snapshot() for lane in backend.all_lanes()]})
 
     app.router.add_post("/api/lanes/{lane}/payments", start)
     app.router.add_get("/api/payments/{payment}", get_payment)
     app.router.add_post("/api/payments/{payment}/cancel", cancel)
+    app.router.add_post("/api/payments/{payment}/brand", brand)
     app.router.add_get("/api/lanes", lanes)

@@ -172,6 +172,7 @@ class AppProfile:
     contactless: ContactlessRules = field(default_factory=ContactlessRules)
     put_data_tags: tuple[int, ...] = (0x9F14, 0x9F23, 0x9F53, 0x9F58, 0x9F59)
     cryptogram: CryptogramSpec | None = None
+    padded_records: bool = False
 
     @property
     def rid(self) -> bytes:
@@ -357,6 +358,7 @@ def _application(raw: Any, where: str) -> AppProfile:
         risk=_risk(raw.get("risk", {}), f"{where}.risk"),
         contactless=_contactless(raw.get("contactless", {}), f"{where}.contactless"),
         cryptogram=_cryptogram(raw.get("cryptogram"), where),
+        padded_records=_bool(raw.get("padded_records", False), f"{where}.padded_records"),
     )
 
 

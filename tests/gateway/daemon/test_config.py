@@ -72,6 +72,11 @@ def test_defaults() -> None:
         (_with(journal={"outbox_retention_days": 0}), "journal.outbox_retention_days"),
         (_with(shop="a shop"), "shop"),
         (_with(colour="red"), "colour"),
+        # Accepted and never read before issue 14: now refused like any unknown key.
+        (_with(timeouts={"remove_card": 10}), "timeouts.remove_card"),
+        (_with(lanes=[{"id": 1, "reader": "sim://a", "pin_pad": "virtual:1234,12"}]),
+         "lanes.0.pin_pad"),
+        (_with(lanes=[{"id": 1, "reader": "sim://a", "pin": "1234"}]), "lanes.0.pin"),
         ({"acquirer": MINIMAL["acquirer"], "lanes": MINIMAL["lanes"]}, "shop"),
     ],
 )
@@ -84,6 +89,24 @@ def test_errors_name_the_field_path(document: dict[str, object], where: str) -> 
 def test_virtual_pin_never_shown() -> None:
     config = parse_config(_with(lanes=[{"id": 1, "reader": "sim://a", "pin_pad": "virtual:4321"}]))
     assert "4321" not in repr(config.lanes[0]) and "4321" not in str(config.lanes[0])
+    pins = "virtual:1111,4321"
+    config = parse_config(_with(lanes=[{"id": 1, "reader": "sim://a", "pin_pad": pins}]))
+    assert config.lanes[0].pin_pad == pins
+    assert "1111" not in repr(config.lanes[0]) and "4321" not in str(config.lanes[0])
+
+
+def test_every_config_model_forbids_unknown_keys() -> None:
+    from pydantic import BaseModel
+
+    from gateway.daemon import config as module
+
+    models = [
+        value for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel
+    ]
+    assert len(models) >= 8
+    for model in models:
+        assert model.model_config.get("extra") == "forbid", model.__name__
 
 
 def test_unreadable_and_bad_toml(tmp_path: Path) -> None:
