@@ -1,0 +1,186 @@
+"""The HTTP listener's request checks, as aiohttp middlewares (docs/security.md).
+
+In this order, for every request:
+
+1. **Host** (every method): the ``Host`` header's name must be one the gateway answers to:
+   the configured ``[http] allowed_hosts``, the listener's own address, ``localhost`` and the
+   loopback addresses. Anything else is ``421 unknown_host`` (RFC 9110, 15.5.20): a page on
+   ``evil.example`` whose name an attacker re-pointed at the gateway's address (DNS rebinding)
+   reaches a listener that refuses it.
+2. **Origin** (POST, PUT, PATCH, DELETE): a present ``Origin`` must be the listener's own
+   (scheme, allowed host, port); ``Sec-Fetch-Site: cross-site`` or ``same-site`` is refused too
+   (``403 cross_origin``). A browser always sends ``Origin`` on a cross-origin POST
+   (WHATWG Fetch, 3.2); a till sends none.
+3. **Content-Type** (same methods): ``application/json`` under ``/api/``, form or JSON
+   elsewhere; anything else (``text/plain``, the one a cross-site form or ``fetch`` may send
+   without a preflight) is ``415 unsupported_media_type``.
+4. **Till credential** (every ``/api/`` route): ``Authorization: Bearer <token>`` of an active
+   till, else ``401`` with ``WWW-Authenticate: Bearer`` (RFC 6750, 3). The till is then
+   ``request[TILL]``.
+
+Errors are the till API's JSON shape ``{"error": CODE, "message": TEXT}``; nothing echoes a
+header's value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway.security.store import TillCredential
+
+__all__ = ["TILL", "HostPolicy", "TillAuthenticator", "host_name", "request_guard", "till_auth"]
+
+log = logging.getLogger("gateway.security.guard")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Where the authenticated till is kept on a request.
+TILL: web.RequestKey[TillCredential] = web.RequestKey("posgw_till", TillCredential)
+
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _fail(
+    status: type[web.HTTPException], code: str, message: str, **headers: str
+) -> web.HTTPException:
+    body = json.dumps({"error": code, "message": message})
+    return status(text=body, content_type="application/json", headers=headers or None)
+
+
+def host_name(header: str) -> str | None:
+    """The host name of a ``Host`` header (lower case, no port, no IPv6 brackets), or None."""
+    text = header.strip().lower()
+    if not text or any(c in text for c in "/@ \t\\"):
+        return None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or (text[end + 1 :] and not text[end + 1 :].startswith(":")):
+            return None
+        return text[1:end]
+    name, _, port = text.partition(":")
+    if port and not port.isascii():
+        return None
+    return name.rstrip(".") or None
+
+
+class HostPolicy:
+    """Which host names and origins the listener answers to.
+
+    Args:
+        allowed: Configured names and addresses (``[http] allowed_hosts``).
+        listen_host: The address the listener binds (added unless it is a wildcard).
+        scheme: ``https`` or ``http`` (origins must use it).
+        port: The listener's port (origins must use it; set after binding port 0).
+    """
+
+    def __init__(self, allowed: Iterable[str], listen_host: str, scheme: str, port: int) -> None:
+        names = {name.lower().rstrip(".").strip("[]") for name in allowed}
+        names.update(_LOOPBACK)
+        if listen_host not in ("0.0.0.0", "::", ""):  # noqa: S104 (a wildcard names no host)
+            names.add(listen_host.lower().strip("[]"))
+        self.names = frozenset(names)
+        self.scheme = scheme
+        self.port = port
+
+    def host_ok(self, header: str | None) -> bool:
+        """True when the ``Host`` header names this gateway."""
+        if header is None:
+            return False
+        name = host_name(header)
+        return name is not None and name in self.names
+
+    def origin_ok(self, origin: str) -> bool:
+        """True when ``origin`` is the listener's own (scheme, allowed host, port)."""
+        try:
+            parts = urlsplit(origin)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        host = (parts.hostname or "").lower()
+        return parts.scheme == self.scheme and host in self.names and port == self.port
+
+
+def is_loopback(address: str) -> bool:
+    """True for ``localhost`` and loopback addresses."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def request_guard(policy: HostPolicy) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+    """The Host, Origin and Content-Type middleware (points 1-3 of the module docstring)."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not policy.host_ok(request.headers.get("Host")):
+            raise _fail(
+                web.HTTPMisdirectedRequest, "unknown_host", "this gateway has no such name"
+            )
+        if request.method in _UNSAFE:
+            origin = request.headers.get("Origin")
+            if origin is not None and not policy.origin_ok(origin):
+                raise _fail(web.HTTPForbidden, "cross_origin", "cross-origin request refused")
+            if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
+                raise _fail(web.HTTPForbidden, "cross_origin", "cross-site request refused")
+            kind = request.content_type.lower()
+            api = request.path.startswith("/api/")
+            allowed = kind == "application/json" or (not api and kind in _FORM_TYPES)
+            if not allowed:
+                raise _fail(
+                    web.HTTPUnsupportedMediaType,
+                    "unsupported_media_type",
+                    "expected application/json" if api else "expected a form or JSON",
+                )
+        return await handler(request)
+
+    return guard
+
+
+class TillAuthenticator(Protocol):
+    """What :func:`till_auth` needs: the token's till (the daemon's SecurityService)."""
+
+    async def till_for(self, token: str) -> TillCredential | None:
+        """The active till holding ``token``."""
+        ...
+
+
+def till_auth(credentials: TillAuthenticator) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+    """The till credential middleware (point 4 of the module docstring)."""
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _fail(
+                web.HTTPUnauthorized,
+                "unauthorized",
+                "a till credential is required (Authorization: Bearer)",
+                **{"WWW-Authenticate": 'Bearer realm="posgw"'},
+            )
+        till = await credentials.till_for(token.strip())
+        if till is None:
+            raise _fail(
+                web.HTTPUnauthorized,
+                "unauthorized",
+                "unknown or revoked till credential",
+                **{"WWW-Authenticate": 'Bearer realm="posgw", error="invalid_token"'},
+            )
+        request[TILL] = till
+        return await handler(request)
+
+    return auth
