@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from gateway.security.errors import (
     CredentialError,
+    InputError,
     InvalidName,
     PrincipalExists,
     SecurityError,
@@ -30,6 +31,7 @@ from gateway.security.tokens import new_token
 __all__ = [
     "CredentialError",
     "CredentialStore",
+    "InputError",
     "InvalidName",
     "ManagerAccount",
     "PrincipalExists",

@@ -5,14 +5,18 @@
   (:class:`UnknownPrincipal`, :class:`PrincipalExists`, :class:`InvalidName`,
   :class:`WeakPassword`).
 * :class:`TlsSetupError`: the listener's certificate or key cannot be read or made.
+* :class:`InputError`: bad input from the network; ``field`` names it (a 400).
 
 Messages name the till, the manager or the file at fault, never a token, a password or a key.
 """
 
 from __future__ import annotations
 
+from gateway.errors import GatewayError
+
 __all__ = [
     "CredentialError",
+    "InputError",
     "InvalidName",
     "PrincipalExists",
     "SecurityError",
@@ -22,7 +26,7 @@ __all__ = [
 ]
 
 
-class SecurityError(Exception):
+class SecurityError(GatewayError):
     """The root of the security package's errors."""
 
 
@@ -48,3 +52,12 @@ class WeakPassword(CredentialError):
 
 class TlsSetupError(SecurityError):
     """The HTTP listener's certificate or key cannot be read or made."""
+
+
+class InputError(SecurityError):
+    """Bad input from the network: ``field`` names what, ``message`` says why (never the value)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

@@ -28,14 +28,23 @@ import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.security.store import TillCredential
 
-__all__ = ["TILL", "HostPolicy", "TillAuthenticator", "host_name", "request_guard", "till_auth"]
+__all__ = [
+    "TILL",
+    "HostPolicy",
+    "TillAuthenticator",
+    "host_name",
+    "request_guard",
+    "requesting_till",
+    "till_auth",
+]
 
 log = logging.getLogger("gateway.security.guard")
 
@@ -119,7 +128,7 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def request_guard(policy: HostPolicy) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+def request_guard(policy: HostPolicy) -> Middleware:
     """The Host, Origin and Content-Type middleware (points 1-3 of the module docstring)."""
 
     @web.middleware
@@ -156,7 +165,7 @@ class TillAuthenticator(Protocol):
         ...
 
 
-def till_auth(credentials: TillAuthenticator) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+def till_auth(credentials: TillAuthenticator) -> Middleware:
     """The till credential middleware (point 4 of the module docstring)."""
 
     @web.middleware
@@ -184,3 +193,16 @@ def till_auth(credentials: TillAuthenticator) -> Callable[[web.Request, Handler]
         return await handler(request)
 
     return auth
+
+
+def requesting_till(request: web.Request) -> TillCredential:
+    """The till :func:`till_auth` authenticated (fail closed: none is a 401)."""
+    till: TillCredential | None = request.get(TILL)
+    if till is None:
+        raise _fail(
+            web.HTTPUnauthorized,
+            "unauthorized",
+            "a till credential is required (Authorization: Bearer)",
+            **{"WWW-Authenticate": 'Bearer realm="posgw"'},
+        )
+    return till

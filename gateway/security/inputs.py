@@ -21,8 +21,10 @@ from aiohttp import web
 
 from gateway.journal import CardDataRejected
 from gateway.journal.guard import check_value
+from gateway.security.errors import InputError
 
 __all__ = [
+    "BODY_TIMEOUT",
     "MAX_JSON_DEPTH",
     "InputError",
     "check_reference",
@@ -33,18 +35,12 @@ __all__ = [
 ]
 
 MAX_JSON_DEPTH = 32
+#: Seconds a request body may take to arrive (``request.app[BODY_TIMEOUT]``, ``[http]
+#: body_timeout``; 10 s when the application does not say).
+BODY_TIMEOUT: web.AppKey[float] = web.AppKey("posgw_body_timeout", float)
 _LANE = re.compile(r"[1-9][0-9]{0,2}")
 _SEQ = re.compile(r"[0-9]{1,19}")
 _OPENERS = re.compile(rb"[\[\]{}\"\\]")
-
-
-class InputError(ValueError):
-    """Bad input: ``field`` names what, ``message`` says why (never quoting the value)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def parse_lane_id(raw: str) -> int:
@@ -111,13 +107,14 @@ def load_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-async def read_json_object(request: web.Request, *, within: float = 10.0) -> dict[str, Any]:
-    """The request's JSON object, read within ``within`` seconds.
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, read within the application's :data:`BODY_TIMEOUT`.
 
     Raises:
         InputError: See :func:`load_json_object`; ``body`` when it took too long.
         aiohttp.web.HTTPRequestEntityTooLarge: Over ``client_max_size``.
     """
+    within = request.app.get(BODY_TIMEOUT, 10.0)
     try:
         async with asyncio.timeout(within):
             raw = await request.read()

@@ -23,9 +23,9 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.security.errors import UnknownPrincipal
 from gateway.security.service import SecurityService
@@ -221,7 +221,7 @@ _LOGIN_FORM = (
 )
 
 
-def page_auth(pages: ManagerPages) -> Callable[[web.Request, Handler], Awaitable[Any]]:
+def page_auth(pages: ManagerPages) -> Middleware:
     """Sessions, CSRF and roles on every page route (see the module docstring)."""
 
     @web.middleware

@@ -12,16 +12,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from aiohttp import web
+
+from gateway.journal import CardDataRejected, JournalError
 from gateway.journal.audit import AuditEntry, ChainVerdict
 from gateway.security.store import CredentialStore, ManagerAccount, RefundApproval, TillCredential
 from gateway.security.tokens import hash_token, looks_like_token
 
-__all__ = ["SecurityService"]
+__all__ = ["SECURITY", "SecurityService", "audit_request"]
+
+log = logging.getLogger("gateway.security.service")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -132,3 +139,34 @@ class SecurityService:
     async def pending_approvals(self) -> list[RefundApproval]:
         """Requests waiting for a manager."""
         return await self._run(self._store.pending_approvals)
+
+
+#: The security service on the daemon's application (``request.app[SECURITY]``).
+SECURITY: web.AppKey[SecurityService] = web.AppKey("posgw_security", SecurityService)
+
+
+async def audit_request(
+    request: web.Request,
+    *,
+    actor: str,
+    action: str,
+    subject: str = "",
+    outcome: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Audit a till's request through the application's service (none mounted: nothing)."""
+    service = request.app.get(SECURITY)
+    if service is None:
+        return
+    try:
+        await service.record(
+            actor=actor, action=action, subject=subject, outcome=outcome, detail=detail
+        )
+    except CardDataRejected as exc:  # a till sent a card number where an id goes
+        await service.record(
+            actor=actor, action=action, subject="(card data refused)", outcome=outcome,
+            detail={"refused": exc.field},
+        )  # fmt: skip
+    except (JournalError, sqlite3.Error) as exc:
+        # the request already happened; losing its audit row is logged, never a 500
+        log.error("audit row for %s %s not written: %s", actor, action, type(exc).__name__)

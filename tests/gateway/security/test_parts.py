@@ -155,14 +155,14 @@ def test_host_and_origin_policy() -> None:
 
 
 class FakeTransport(asyncio.Transport):
-    """Only ``close`` is used by the limiter (a pure bookkeeping test; the daemon test uses
+    """Only ``abort`` is used by the limiter (a pure bookkeeping test; the daemon test uses
     real sockets)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.closed = False
 
-    def close(self) -> None:
+    def abort(self) -> None:
         self.closed = True
 
 
