@@ -23,14 +23,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.journal.guard import check_value
+from gateway.journal.schema import configure, migrate
 
-__all__ = ["GENESIS", "AuditEntry", "ChainVerdict", "append", "entries", "entry_hash", "verify"]
+__all__ = [
+    "GENESIS",
+    "AuditEntry",
+    "ChainVerdict",
+    "append",
+    "connect",
+    "entries",
+    "entry_hash",
+    "verify",
+]
 
 #: ``prev_hash`` of the first row.
 GENESIS = "0" * 64
@@ -73,6 +84,28 @@ class ChainVerdict:
     anchor_head: str
     broken_at: int | None
     reason: str
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A connection of its own to the journal file, configured (WAL, ``synchronous=FULL``) and
+    migrated, for the audit log and the tables of schema version 4 (credentials, approvals)
+    beside the journal's own connection (the daemon's security service, the ``posgw`` commands).
+
+    ``check_same_thread`` is off: the caller opens it on one thread and then uses it from one
+    worker thread only.
+
+    Raises:
+        gateway.journal.SchemaError: Not a journal, or a newer schema.
+        sqlite3.Error: The file cannot be opened.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0, check_same_thread=False)
+    try:
+        configure(conn)
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def entry_hash(

@@ -2,11 +2,11 @@
 
 :class:`CredentialStore` is synchronous: the ``posgw`` commands use it directly, the daemon
 through :class:`gateway.security.service.SecurityService` (its own worker thread). It opens its
-own connection to the journal file (WAL lets it work beside the daemon's), brings the schema up
-to date (:mod:`gateway.journal.schema`, version 4), and writes each change with its audit row
-(:mod:`gateway.journal.audit`) in one transaction. Every change to a credential bumps
-``meta.credentials_version``, which the daemon reads on each request to drop its cache: a
-revoked token stops working on the next request, without a restart.
+own connection to the journal file (WAL lets it work beside the daemon's;
+:func:`gateway.journal.audit.connect` brings the schema up to date, version 4), and writes
+each change with its audit row (:mod:`gateway.journal.audit`) in one transaction. Every change
+to a credential bumps ``meta.credentials_version``, which the daemon reads on each request to
+drop its cache: a revoked token stops working on the next request, without a restart.
 
 Stored: a till's token as its hash (:func:`gateway.security.tokens.hash_token`), a manager's
 password as its Argon2id hash. Nothing here returns, logs or audits a token or a password.
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.journal import audit
-from gateway.journal.schema import configure, migrate
 from gateway.security.errors import InvalidName, PrincipalExists, UnknownPrincipal
 from gateway.security.passwords import hash_password, needs_rehash, verify_password
 from gateway.security.tokens import hash_token, looks_like_token, new_token
@@ -147,21 +146,11 @@ class CredentialStore:
     ) -> CredentialStore:
         """Open the journal file at ``path`` (created and migrated when needed).
 
-        ``check_same_thread`` is off because the daemon's service opens the store on the
-        event loop's thread and then uses it only from its one worker thread.
-
         Raises:
             gateway.journal.SchemaError: Not a journal, or a newer schema.
             sqlite3.Error: The file cannot be opened.
         """
-        conn = sqlite3.connect(path, isolation_level=None, timeout=5.0, check_same_thread=False)
-        try:
-            configure(conn)
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, clock=clock)
+        return cls(audit.connect(path), clock=clock)
 
     def close(self) -> None:
         """Close the connection."""
