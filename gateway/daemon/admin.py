@@ -4,8 +4,9 @@ Each works on the journal file named by ``--config`` (its own SQLite connection;
 be running: changes take effect on the next request, no restart) and is audited as
 ``cli:USER`` (the Unix account that ran it):
 
-* ``posgw till add NAME [--lanes 1,2] [--no-refunds] [--refund-limit CENTS]``: prints the new
-  till's token once (it is stored only as a hash). ``till rotate NAME``: a new token, the old
+* ``posgw till add NAME [--lanes 1,2] [--no-refunds] [--refund-limit CENTS] [--cert FILE]``:
+  prints the new till's token once (it is stored only as a hash); ``--cert`` binds a client
+  certificate (from ``[http] client_ca_file``) the till may present instead. ``till rotate NAME``: a new token, the old
   one stops. ``till revoke NAME``. ``till list``.
 * ``posgw manager add NAME --role viewer|manager``: the password is read from the terminal
   twice (or one line of stdin with ``--password-stdin``). ``manager passwd NAME``,
@@ -27,12 +28,13 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from gateway.daemon.config import ConfigError, DaemonConfig, load_config
 from gateway.daemon.listener import tls_files
 from gateway.journal import JournalError
 from gateway.security import CredentialError, CredentialStore, SecurityError
-from gateway.security.tls import fingerprint
+from gateway.security.tls import certificate_sha256, fingerprint
 
 __all__ = ["add_admin_commands"]
 
@@ -64,7 +66,7 @@ def _with_store(func: Callable[[CredentialStore, argparse.Namespace], int]) -> C
             return EXIT_USAGE
         try:
             return func(store, args)
-        except CredentialError as exc:
+        except SecurityError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         finally:
@@ -86,13 +88,17 @@ def _lanes(text: str | None) -> list[int] | None:
 
 
 def _till_add(store: CredentialStore, args: argparse.Namespace) -> int:
+    certificate = None if args.cert is None else certificate_sha256(Path(args.cert))
     token = store.add_till(
         args.name,
         lanes=args.lanes,
         refunds=not args.no_refunds,
         refund_limit=args.refund_limit,
         actor=_actor(),
+        cert_sha256=certificate,
     )
+    if certificate is not None:
+        print(f"till {args.name}: client certificate SHA-256 {certificate} bound")
     print(f"till {args.name} added; its token (shown once, give it to the till):")
     print(token)
     return EXIT_OK
@@ -112,13 +118,15 @@ def _till_revoke(store: CredentialStore, args: argparse.Namespace) -> int:
 
 
 def _till_list(store: CredentialStore, _args: argparse.Namespace) -> int:
-    print(f"{'name':<20} {'lanes':<12} {'refunds':<8} {'limit':>10}  created           revoked")
+    print(f"{'name':<20} {'lanes':<12} {'refunds':<8} {'limit':>10}  cert  created"
+          "           revoked")  # fmt: skip
     for till in store.tills():
         lanes = "all" if till.lanes is None else ",".join(map(str, sorted(till.lanes)))
         limit = "-" if till.refund_limit is None else str(till.refund_limit)
         print(
             f"{till.name:<20} {lanes:<12} {'yes' if till.refunds else 'no':<8} {limit:>10}  "
-            f"{_when(till.created_ms)}  {_when(till.revoked_ms)}"
+            f"{'yes' if till.has_certificate else 'no':<4}  {_when(till.created_ms)}  "
+            f"{_when(till.revoked_ms)}"
         )
     return EXIT_OK
 
@@ -206,6 +214,8 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     add.add_argument("name")
     add.add_argument("--lanes", type=_lanes, default=None, help="lanes it may use (default all)")
     add.add_argument("--no-refunds", action="store_true", help="it may not refund")
+    add.add_argument("--cert", default=None,
+                     help="a PEM client certificate the till may present instead of its token")
     add.add_argument("--refund-limit", type=int, default=None,
                      help="minor units above which a manager must approve a refund")  # fmt: skip
     add.set_defaults(func=_with_store(_till_add))

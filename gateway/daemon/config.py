@@ -72,6 +72,9 @@ class HttpConfig(_Model):
     tls: bool = True
     cert_file: Path | None = None
     key_file: Path | None = None
+    #: CA whose client certificates tills may present instead of a token (``posgw till add
+    #: NAME --cert FILE`` binds one to a till).
+    client_ca_file: Path | None = None
     allowed_hosts: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$")]] = []
     #: Managers log in to see the status page (``false`` only on loopback).
     status_login: bool = True
@@ -89,8 +92,8 @@ class HttpConfig(_Model):
     def _exposure(self) -> HttpConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
-        if not self.tls and self.cert_file is not None:
-            raise ValueError("cert_file and key_file need tls = true")
+        if not self.tls and (self.cert_file is not None or self.client_ca_file is not None):
+            raise ValueError("cert_file, key_file and client_ca_file need tls = true")
         if not is_loopback_host(self.host):
             if not self.tls:
                 raise ValueError(
@@ -337,6 +340,7 @@ def _resolve_paths(config: DaemonConfig, base: Path) -> DaemonConfig:
         update={
             "cert_file": rel(config.http.cert_file) or config.http.cert_file,
             "key_file": rel(config.http.key_file) or config.http.key_file,
+            "client_ca_file": rel(config.http.client_ca_file) or config.http.client_ca_file,
         }
     )
     update: dict[str, Any] = {

@@ -117,7 +117,7 @@ class Listener:
                 cert, key, common_name=self.config.shop, names=self._names()
             ):
                 log.info("made a self-signed certificate %s for the till API", cert)
-            context = server_context(cert, key)
+            context = server_context(cert, key, client_ca_file=http.client_ca_file)
             self.fingerprint = fingerprint(cert)
             log.info("till API certificate SHA-256 fingerprint: %s", self.fingerprint)
         site = LimitedSite(

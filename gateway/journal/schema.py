@@ -116,6 +116,7 @@ _V4 = (
         lanes TEXT NOT NULL,
         refunds INTEGER NOT NULL,
         refund_limit INTEGER,
+        cert_sha256 TEXT UNIQUE,
         created_ms INTEGER NOT NULL,
         revoked_ms INTEGER
     ) STRICT""",

@@ -15,8 +15,10 @@ In this order, for every request:
    elsewhere; anything else (``text/plain``, the one a cross-site form or ``fetch`` may send
    without a preflight) is ``415 unsupported_media_type``.
 4. **Till credential** (every ``/api/`` route): ``Authorization: Bearer <token>`` of an active
-   till, else ``401`` with ``WWW-Authenticate: Bearer`` (RFC 6750, 3). The till is then
-   ``request[TILL]``.
+   till, or a client certificate (verified by the TLS layer against ``[http] client_ca_file``)
+   bound to an active till with ``posgw till add --cert``; else ``401`` with
+   ``WWW-Authenticate: Bearer`` (RFC 6750, 3). Both given and naming different tills: 401. The
+   till is then ``request[TILL]``.
 
 Errors are the till API's JSON shape ``{"error": CODE, "message": TEXT}``; nothing echoes a
 header's value.
@@ -24,6 +26,7 @@ header's value.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -158,11 +161,33 @@ def request_guard(policy: HostPolicy) -> Middleware:
 
 
 class TillAuthenticator(Protocol):
-    """What :func:`till_auth` needs: the token's till (the daemon's SecurityService)."""
+    """What :func:`till_auth` needs: the till of a token or a client certificate (the daemon's
+    SecurityService)."""
 
     async def till_for(self, token: str) -> TillCredential | None:
         """The active till holding ``token``."""
         ...
+
+    async def till_for_certificate(self, sha256: str) -> TillCredential | None:
+        """The active till bound to the client certificate with this SHA-256."""
+        ...
+
+
+def client_certificate_sha256(request: web.Request) -> str | None:
+    """SHA-256 (hex) of the client certificate the TLS layer verified, or None."""
+    transport = request.transport
+    ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return None if not der else hashlib.sha256(der).hexdigest()
+
+
+def _unauthorized(message: str, *, invalid: bool) -> web.HTTPException:
+    challenge = 'Bearer realm="posgw"' + (', error="invalid_token"' if invalid else "")
+    return _fail(
+        web.HTTPUnauthorized, "unauthorized", message, **{"WWW-Authenticate": challenge}
+    )
 
 
 def till_auth(credentials: TillAuthenticator) -> Middleware:
@@ -172,23 +197,28 @@ def till_auth(credentials: TillAuthenticator) -> Middleware:
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)
-        header = request.headers.get("Authorization", "")
+        fingerprint = client_certificate_sha256(request)
+        by_certificate = (
+            None if fingerprint is None else await credentials.till_for_certificate(fingerprint)
+        )
+        header = request.headers.get("Authorization")
+        if header is None:
+            if by_certificate is None:
+                raise _unauthorized(
+                    "a till credential is required (Authorization: Bearer, or a client "
+                    "certificate bound to a till)",
+                    invalid=fingerprint is not None,
+                )
+            request[TILL] = by_certificate
+            return await handler(request)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _fail(
-                web.HTTPUnauthorized,
-                "unauthorized",
-                "a till credential is required (Authorization: Bearer)",
-                **{"WWW-Authenticate": 'Bearer realm="posgw"'},
-            )
+            raise _unauthorized("expected Authorization: Bearer <token>", invalid=False)
         till = await credentials.till_for(token.strip())
         if till is None:
-            raise _fail(
-                web.HTTPUnauthorized,
-                "unauthorized",
-                "unknown or revoked till credential",
-                **{"WWW-Authenticate": 'Bearer realm="posgw", error="invalid_token"'},
-            )
+            raise _unauthorized("unknown or revoked till credential", invalid=True)
+        if by_certificate is not None and by_certificate.name != till.name:
+            raise _unauthorized("the token and the certificate name different tills", invalid=True)
         request[TILL] = till
         return await handler(request)
 

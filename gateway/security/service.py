@@ -44,6 +44,7 @@ class SecurityService:
         self._store = store
         self._version = -1
         self._tills: dict[str, TillCredential] = {}
+        self._certificates: dict[str, TillCredential] = {}
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -75,17 +76,26 @@ class SecurityService:
         """The credentials version (moves when a till or manager credential changes)."""
         return await self._run(self._store.version)
 
-    async def till_for(self, token: str) -> TillCredential | None:
-        """The active till holding ``token`` (None: unknown, malformed or revoked)."""
-        if not looks_like_token(token):
-            return None
+    async def _refresh(self) -> None:
         version = await self.version()
         if version != self._version:
             async with self._lock:
                 if version != self._version:
                     self._tills = await self._run(self._store.active_token_hashes)
+                    self._certificates = await self._run(self._store.active_certificates)
                     self._version = version
+
+    async def till_for(self, token: str) -> TillCredential | None:
+        """The active till holding ``token`` (None: unknown, malformed or revoked)."""
+        if not looks_like_token(token):
+            return None
+        await self._refresh()
         return self._tills.get(hash_token(token))
+
+    async def till_for_certificate(self, sha256: str) -> TillCredential | None:
+        """The active till bound to the client certificate with this SHA-256 (hex)."""
+        await self._refresh()
+        return self._certificates.get(sha256)
 
     async def check_password(self, name: str, password: str) -> ManagerAccount | None:
         """The manager when the password is theirs (Argon2id, on the worker thread)."""

@@ -39,6 +39,7 @@ __all__ = [
 Role = Literal["viewer", "manager"]
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 _VERSION = "credentials_version"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _check_name(name: str) -> str:
@@ -57,6 +58,8 @@ class TillCredential:
         refunds: Whether it may ask for refunds at all.
         refund_limit: Refunds above this many minor units need a manager's approval
             (None: no limit).
+        has_certificate: A client certificate is bound to it (it may present it instead of
+            its token).
         created_ms: When the credential was made (or last rotated).
         revoked_ms: When it was revoked, or None while active.
     """
@@ -65,6 +68,7 @@ class TillCredential:
     lanes: frozenset[int] | None
     refunds: bool
     refund_limit: int | None
+    has_certificate: bool
     created_ms: int
     revoked_ms: int | None
 
@@ -118,6 +122,7 @@ def _till(row: sqlite3.Row) -> TillCredential:
         lanes=None if lanes is None else frozenset(int(x) for x in lanes),
         refunds=bool(row["refunds"]),
         refund_limit=row["refund_limit"],
+        has_certificate=row["cert_sha256"] is not None,
         created_ms=row["created_ms"],
         revoked_ms=row["revoked_ms"],
     )
@@ -226,6 +231,7 @@ class CredentialStore:
         refund_limit: int | None = None,
         actor: str,
         token: str | None = None,
+        cert_sha256: str | None = None,
     ) -> str:
         """Create a till credential; return its token (shown once, never stored).
 
@@ -237,6 +243,8 @@ class CredentialStore:
             actor: Who asks (audited).
             token: A token made elsewhere with :func:`~gateway.security.tokens.new_token`
                 (tests and the demo); default: a fresh one.
+            cert_sha256: The SHA-256 (hex) of a client certificate the till may present on
+                the TLS listener instead of its token (``[http] client_ca_file`` signs it).
 
         Raises:
             InvalidName, PrincipalExists (an active till of that name).
@@ -246,19 +254,26 @@ class CredentialStore:
         if not looks_like_token(token):
             raise InvalidName("not a till token")
         lanes_json = json.dumps(None if lanes is None else sorted(set(lanes)))
+        if cert_sha256 is not None and not _SHA256.match(cert_sha256):
+            raise InvalidName("a certificate fingerprint is 64 hex digits")
         with self._write():
             row = self.conn.execute("SELECT revoked_ms FROM tills WHERE name = ?", (name,))
             found = row.fetchone()
             if found is not None and found[0] is None:
                 raise PrincipalExists(f"till {name} exists (rotate or revoke it first)")
             self.conn.execute("DELETE FROM tills WHERE name = ?", (name,))
-            self.conn.execute(
-                "INSERT INTO tills (name, token_hash, lanes, refunds, refund_limit, created_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (name, hash_token(token), lanes_json, int(refunds), refund_limit, self._now()),
-            )
+            try:
+                self.conn.execute(
+                    "INSERT INTO tills (name, token_hash, lanes, refunds, refund_limit,"
+                    " cert_sha256, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (name, hash_token(token), lanes_json, int(refunds), refund_limit,
+                     cert_sha256, self._now()),
+                )  # fmt: skip
+            except sqlite3.IntegrityError:
+                raise PrincipalExists("that certificate is bound to another till") from None
             self._bump()
-            detail = {"lanes": json.loads(lanes_json), "refunds": refunds, "limit": refund_limit}
+            detail = {"lanes": json.loads(lanes_json), "refunds": refunds, "limit": refund_limit,
+                      "certificate": cert_sha256}  # fmt: skip
             self._audit(actor, "till.add", name, "ok", detail)
         return token
 
@@ -315,6 +330,13 @@ class CredentialStore:
         """``{token hash: till}`` of every active till (the daemon's cache)."""
         rows = self.conn.execute("SELECT * FROM tills WHERE revoked_ms IS NULL").fetchall()
         return {row["token_hash"]: _till(row) for row in rows}
+
+    def active_certificates(self) -> dict[str, TillCredential]:
+        """``{certificate SHA-256: till}`` of every active till with a certificate."""
+        rows = self.conn.execute(
+            "SELECT * FROM tills WHERE revoked_ms IS NULL AND cert_sha256 IS NOT NULL"
+        ).fetchall()
+        return {row["cert_sha256"]: _till(row) for row in rows}
 
     # -- managers ------------------------------------------------------------------------
 

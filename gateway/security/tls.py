@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.security.errors import TlsSetupError
 
-__all__ = ["ensure_self_signed", "fingerprint", "server_context"]
+__all__ = ["certificate_sha256", "ensure_self_signed", "fingerprint", "server_context"]
 
 VALIDITY_DAYS = 3650
 
@@ -104,8 +104,14 @@ def fingerprint(cert_file: Path) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
-def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+def server_context(
+    cert_file: Path, key_file: Path, *, client_ca_file: Path | None = None
+) -> ssl.SSLContext:
     """A TLS 1.2+ server context with this certificate and key.
+
+    With ``client_ca_file``, a client may present a certificate signed by that CA
+    (``CERT_OPTIONAL``: tills with a token need none; one that fails verification ends the
+    handshake).
 
     Raises:
         TlsSetupError: The files cannot be read or do not match.
@@ -114,6 +120,19 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert_file, key_file)
+        if client_ca_file is not None:
+            context.load_verify_locations(cafile=client_ca_file)
+            context.verify_mode = ssl.CERT_OPTIONAL
     except (OSError, ssl.SSLError) as exc:
         raise TlsSetupError(f"{cert_file} / {key_file}: cannot be used ({exc})") from None
     return context
+
+
+def certificate_sha256(cert_file: Path) -> str:
+    """SHA-256 (lower-case hex, no colons) of a PEM certificate's DER: what binds a till's
+    client certificate (``posgw till add --cert``).
+
+    Raises:
+        TlsSetupError: The file cannot be read or is not a PEM certificate.
+    """
+    return fingerprint(cert_file).replace(":", "").lower()

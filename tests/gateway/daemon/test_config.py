@@ -158,6 +158,7 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
         ({"host": "192.168.1.10", "status_login": False}, "keep manager logins on"),
         ({"cert_file": "a.crt"}, "cert_file and key_file go together"),
         ({"tls": False, "cert_file": "a.crt", "key_file": "a.key"}, "need tls = true"),
+        ({"tls": False, "client_ca_file": "ca.crt"}, "need tls = true"),
     ],
 )
 def test_exposing_the_till_api_without_tls_or_logins_is_refused_with_the_reason(

@@ -5,17 +5,25 @@
 * :func:`pinned_session`: an aiohttp session that trusts exactly the daemon's certificate
   (its SHA-256 fingerprint, as a till pins it), optionally sending a till token.
 * :func:`add_manager`, :func:`login`, :func:`csrf_of`: a manager account and its session.
+* :func:`make_ca`, :func:`issue_client`, :func:`client_context`: a CA and till client
+  certificates (cryptography), and a client context that presents one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import re
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.daemon.daemon import Daemon
 from gateway.security import CredentialStore
@@ -92,3 +100,81 @@ async def csrf_of(session: aiohttp.ClientSession, daemon: Daemon) -> str:
         match = re.search(r'name=csrf value="([^"]+)"', await response.text())
     assert match is not None
     return match.group(1)
+
+
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def make_ca(directory: Path, name: str) -> tuple[Path, Any]:
+    """A test CA (certificate file, private key) for client certificates."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_CA_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / f"{name}.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, (cert, key)
+
+
+def issue_client(directory: Path, ca: Any, name: str) -> tuple[Path, Path]:
+    """A client certificate and key for till ``name``, signed by ``ca`` (from :func:`make_ca`)."""
+    ca_cert, ca_key = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def client_context(server_cert: Path, cert: Path | None = None, key: Path | None = None) -> Any:
+    """A client TLS context trusting exactly the daemon's certificate, with a client
+    certificate when given."""
+    context = ssl.create_default_context(cafile=str(server_cert))
+    if cert is not None and key is not None:
+        context.load_cert_chain(cert, key)
+    return context

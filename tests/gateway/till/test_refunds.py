@@ -98,7 +98,13 @@ def backend_fixture(journal: Journal, client: AcquirerClient) -> Backend:
 #: tests/gateway/security; here a middleware stands in for it, since these routes are mounted
 #: on a bare application).
 ROUTE_TILL = TillCredential(
-    name="route-test", lanes=None, refunds=True, refund_limit=None, created_ms=0, revoked_ms=None
+    name="route-test",
+    lanes=None,
+    refunds=True,
+    refund_limit=None,
+    has_certificate=False,
+    created_ms=0,
+    revoked_ms=None,
 )
 
 
