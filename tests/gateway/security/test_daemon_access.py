@@ -52,10 +52,13 @@ def _cli_config(tmp_path: Path) -> Path:
 
 
 async def test_no_token_a_wrong_one_or_plain_http_is_refused(
-    tmp_path: Path, acquirer: AcquirerHost
+    tmp_path: Path, acquirer: AcquirerHost, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with running(_daemon(tmp_path, acquirer)) as daemon:
         assert daemon.tls_fingerprint is not None
+        # what `posgw tls fingerprint` prints is what the tills pin
+        assert posgw(["tls", "fingerprint", "--config", str(_cli_config(tmp_path))]) == 0
+        assert daemon.tls_fingerprint in capsys.readouterr().out
         async with pinned_session(daemon) as anonymous:
             url = f"{base_url(daemon)}/api/lanes/1/payments"
             async with anonymous.post(url, json={"amount": 100}) as response:
@@ -104,6 +107,11 @@ async def test_a_till_uses_only_its_lanes(tmp_path: Path, acquirer: AcquirerHost
         status, body = await till.pay(2, 100)
         assert status == 202, body
         assert await till.cancel(body["id"]) == 202
+        await till.get(body["id"], wait=5)
+        events = await daemon.journal.events(body["id"])
+        assert events[0].actor == "till:lane-2-only"
+        assert events[-1].to_state.value == "CANCELLED"
+        assert "till:lane-2-only" in events[-1].reason  # who cancelled
 
 
 async def test_cross_origin_wrong_host_and_text_plain_are_refused(

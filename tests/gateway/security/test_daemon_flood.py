@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +97,57 @@ async def test_idle_connections_are_closed_after_the_idle_timeout(
         finally:
             sock.close()
         await _until(lambda: daemon.listener is not None and daemon.listener.limiter.open == 0)
+
+
+async def _tls_stream(daemon: Daemon, tmp_path: Path) -> tuple[Any, Any]:
+    context = ssl.create_default_context(cafile=str(tmp_path / "http.crt"))
+    return await asyncio.open_connection("127.0.0.1", daemon.http_port, ssl=context)
+
+
+async def test_a_request_header_dribbled_byte_by_byte_is_cut_off(
+    tmp_path: Path, acquirer: AcquirerHost
+) -> None:
+    """Slowloris: a header that never ends is closed after ``idle_timeout``, however steadily
+    its bytes arrive."""
+    assert acquirer.url is not None
+    config = tls_config(tmp_path, acquirer.url, [slot_name()], idle_timeout=0.5)
+    daemon = Daemon(config, env=fixed_env, environ={})
+    async with running(daemon):
+        reader, writer = await _tls_stream(daemon, tmp_path)
+        writer.write(b"GET /api/lanes HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        started = time.monotonic()
+        closed = False
+        async with asyncio.timeout(10):
+            while not closed:
+                try:
+                    writer.write(b"a")
+                    await writer.drain()
+                    # the server's close shows as EOF; bounded wait per byte
+                    chunk = await asyncio.wait_for(reader.read(1024), 0.1)
+                    closed = chunk == b""
+                except TimeoutError:
+                    continue
+                except (ConnectionError, ssl.SSLError):
+                    closed = True
+        assert closed  # (else the 10 s bound above fails the test)
+        print(f"dribbled header cut off after {time.monotonic() - started:.2f} s")
+        writer.close()
+
+
+async def test_a_body_that_never_arrives_is_a_400(tmp_path: Path, acquirer: AcquirerHost) -> None:
+    assert acquirer.url is not None
+    config = tls_config(tmp_path, acquirer.url, [slot_name()], body_timeout=0.5)
+    daemon = Daemon(config, env=fixed_env, environ={})
+    async with running(daemon):
+        reader, writer = await _tls_stream(daemon, tmp_path)
+        head = (
+            "POST /api/lanes/1/payments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {till_token(tmp_path)}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
+        writer.write(head.encode() + b'{"amount": ')
+        await writer.drain()
+        async with asyncio.timeout(10):
+            status_line = await reader.readline()
+        assert status_line.startswith(b"HTTP/1.1 400"), status_line
+        writer.close()
