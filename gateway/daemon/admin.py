@@ -6,8 +6,8 @@ be running: changes take effect on the next request, no restart) and is audited 
 
 * ``posgw till add NAME [--lanes 1,2] [--no-refunds] [--refund-limit CENTS] [--cert FILE]``:
   prints the new till's token once (it is stored only as a hash); ``--cert`` binds a client
-  certificate (from ``[http] client_ca_file``) the till may present instead. ``till rotate NAME``: a new token, the old
-  one stops. ``till revoke NAME``. ``till list``.
+  certificate (from ``[http] client_ca_file``) the till may present instead.
+  ``till rotate NAME``: a new token, the old one stops. ``till revoke NAME``. ``till list``.
 * ``posgw manager add NAME --role viewer|manager``: the password is read from the terminal
   twice (or one line of stdin with ``--password-stdin``). ``manager passwd NAME``,
   ``manager disable NAME``, ``manager list``.
