@@ -125,6 +125,7 @@ _V4 = (
         password_hash TEXT NOT NULL,
         role TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
         created_ms INTEGER NOT NULL,
+        changed_ms INTEGER NOT NULL,
         disabled_ms INTEGER
     ) STRICT""",
     """CREATE TABLE refund_approvals (

@@ -134,7 +134,7 @@ class ManagerPages:
             )
             return _page("posgw: log in", "<p>Wrong name or password.</p>" + _LOGIN_FORM, 401)
         self.throttle.succeeded(name)
-        session = self.sessions.create(account.name, account.role)
+        session = self.sessions.create(account.name, account.role, account.changed_ms)
         await self.service.record(
             actor=account.actor, action="manager.login", subject=account.name, outcome="ok"
         )
@@ -230,9 +230,14 @@ def page_auth(pages: ManagerPages) -> Middleware:
         if path.startswith("/api/") or path in _PUBLIC:
             return await handler(request)
         session = pages._session(request)
-        if session is not None and await pages.service.manager(session.manager) is None:
-            pages.sessions.end(session.id)  # disabled since login
-            session = None
+        if session is not None:
+            account = await pages.service.manager(session.manager)
+            if account is None or (account.role, account.changed_ms) != (
+                session.role,
+                session.account_changed_ms,
+            ):  # disabled, or its role or password changed, since this login
+                pages.sessions.end(session.id)
+                session = None
         if session is None:
             if path in _MACHINE or request.method != "GET":
                 return _json_error(401, "unauthorized", "log in at /login first")

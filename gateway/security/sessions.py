@@ -3,8 +3,9 @@
 * :class:`SessionStore`: a session is 256 random bits in a cookie (``Secure; HttpOnly;
   SameSite=Strict``), mapped here to the account, its role and a CSRF token bound to the session
   (OWASP's synchronizer token pattern). It ends on logout, after ``idle`` seconds without a
-  request, after ``lifetime`` seconds in any case, or when the account is disabled or its role
-  changes (checked on each request by the page routes). A restart ends every session.
+  request, after ``lifetime`` seconds in any case, or when the account is disabled, its role
+  changes or its password changes (checked on each request by the page routes). A restart ends
+  every session.
 * :class:`LoginThrottle`: after ``max_failures`` failed logins within ``window`` seconds, the
   account *and* the client address are locked for ``cooldown`` seconds (PCI DSS v4.0, 8.3.4:
   at most 10 attempts, locked for at least 30 minutes or until an administrator unlocks;
@@ -35,6 +36,8 @@ class Session:
     csrf: str
     created: float
     last_seen: float
+    #: The account's ``changed_ms`` at login: a password changed since ends the session.
+    account_changed_ms: int = 0
 
     @property
     def actor(self) -> str:
@@ -70,7 +73,7 @@ class SessionStore:
         self._clock = clock
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
-    def create(self, manager: str, role: str) -> Session:
+    def create(self, manager: str, role: str, account_changed_ms: int = 0) -> Session:
         """A new session for a manager who just logged in."""
         now = self._clock()
         session = Session(
@@ -80,6 +83,7 @@ class SessionStore:
             csrf=secrets.token_urlsafe(32),
             created=now,
             last_seen=now,
+            account_changed_ms=account_changed_ms,
         )
         self._sessions[session.id] = session
         while len(self._sessions) > self._capacity:

@@ -93,6 +93,8 @@ class ManagerAccount:
     name: str
     role: Role
     created_ms: int
+    #: When the password last changed (sessions from before it end).
+    changed_ms: int
     disabled_ms: int | None
 
     @property
@@ -353,9 +355,9 @@ class CredentialStore:
         with self._write():
             try:
                 self.conn.execute(
-                    "INSERT INTO managers (name, password_hash, role, created_ms)"
-                    " VALUES (?, ?, ?, ?)",
-                    (name, hashed, role, self._now()),
+                    "INSERT INTO managers (name, password_hash, role, created_ms, changed_ms)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (name, hashed, role, self._now(), self._now()),
                 )
             except sqlite3.IntegrityError:
                 raise PrincipalExists(f"manager {name} exists") from None
@@ -371,7 +373,8 @@ class CredentialStore:
         hashed = hash_password(password)
         with self._write():
             changed = self.conn.execute(
-                "UPDATE managers SET password_hash = ? WHERE name = ?", (hashed, name)
+                "UPDATE managers SET password_hash = ?, changed_ms = ? WHERE name = ?",
+                (hashed, self._now(), name),
             ).rowcount
             if not changed:
                 raise UnknownPrincipal(f"no manager {name}")
@@ -397,14 +400,14 @@ class CredentialStore:
     def managers(self) -> list[ManagerAccount]:
         """Every manager account, by name."""
         rows = self.conn.execute(
-            "SELECT name, role, created_ms, disabled_ms FROM managers ORDER BY name"
+            "SELECT name, role, created_ms, changed_ms, disabled_ms FROM managers ORDER BY name"
         ).fetchall()
         return [ManagerAccount(*tuple(row)) for row in rows]
 
     def manager(self, name: str) -> ManagerAccount | None:
         """The enabled manager of that name, or None."""
         row = self.conn.execute(
-            "SELECT name, role, created_ms, disabled_ms FROM managers "
+            "SELECT name, role, created_ms, changed_ms, disabled_ms FROM managers "
             "WHERE name = ? AND disabled_ms IS NULL",
             (name,),
         ).fetchone()

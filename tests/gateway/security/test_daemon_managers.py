@@ -182,18 +182,21 @@ async def test_a_refund_above_the_limit_waits_for_a_manager(
     store.close()
 
 
-@pytest.mark.parametrize("role", ["viewer", "manager"])
-async def test_a_disabled_account_loses_its_session(
-    tmp_path: Path, acquirer: AcquirerHost, role: str
+@pytest.mark.parametrize("change", ["disable", "password"])
+async def test_a_disabled_account_or_a_new_password_ends_the_session(
+    tmp_path: Path, acquirer: AcquirerHost, change: str
 ) -> None:
     daemon = _daemon(tmp_path, acquirer)
-    add_manager(tmp_path / "journal.db", "frank", role)
+    add_manager(tmp_path / "journal.db", "frank", "manager")
     async with running(daemon), pinned_session(daemon) as browser:
         assert (await login(browser, daemon, "frank")).status == 303
         async with browser.get(f"{base_url(daemon)}/status.json") as response:
             assert response.status == 200
         store = CredentialStore.open(tmp_path / "journal.db")
-        store.disable_manager("frank", actor="test")
+        if change == "disable":
+            store.disable_manager("frank", actor="test")
+        else:
+            store.set_password("frank", "a new long password", actor="test")
         store.close()
         async with browser.get(f"{base_url(daemon)}/status.json") as response:
             assert response.status == 401
