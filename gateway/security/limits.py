@@ -70,6 +70,8 @@ class ConnectionLimiter:
         self._clock = clock
         self._conns: dict[int, _Conn] = {}
         self._keys: dict[int, int] = {}  # id(transport) (TCP, and TLS on top) -> key
+        #: TLS handshakes in progress (cancelled when the site stops).
+        self.upgrades: set[asyncio.Task[None]] = set()
         self.evicted = 0
         self.refused = 0
 
@@ -187,6 +189,8 @@ class _Admission(asyncio.Protocol):
             return
         transport.pause_reading()  # the ClientHello waits for the TLS layer
         self._upgrade = asyncio.get_running_loop().create_task(self._start_tls(transport))
+        self._limiter.upgrades.add(self._upgrade)
+        self._upgrade.add_done_callback(self._limiter.upgrades.discard)
 
     async def _start_tls(self, transport: asyncio.Transport) -> None:
         assert self._ssl is not None
@@ -292,6 +296,12 @@ class LimitedSite(web.BaseSite):
         """``https://HOST:PORT`` (or ``http``)."""
         scheme = "https" if self._tls is not None else "http"
         return f"{scheme}://{self._host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop listening; handshakes still in progress are abandoned."""
+        for task in list(self._limiter.upgrades):
+            task.cancel()
+        await super().stop()
 
     async def start(self) -> None:
         """Listen (aiohttp's BaseSite contract); TLS is layered per connection."""
