@@ -62,7 +62,9 @@ class Listener:
         self.limiter = ConnectionLimiter(
             per_client=http.max_connections_per_client, total=http.max_connections
         )
-        self.policy = HostPolicy(http.allowed_hosts, http.host, self.scheme, http.port)
+        self.policy = HostPolicy(
+            [*http.allowed_hosts, socket.gethostname()], http.host, self.scheme, http.port
+        )
         sec = config.security
         self.sessions = SessionStore(idle=sec.session_idle, lifetime=sec.session_lifetime)
         self.throttle = LoginThrottle(

@@ -3,14 +3,15 @@
 In this order, for every request:
 
 1. **Host** (every method): the ``Host`` header's name must be one the gateway answers to:
-   the configured ``[http] allowed_hosts``, the listener's own address, ``localhost`` and the
-   loopback addresses. Anything else is ``421 unknown_host`` (RFC 9110, 15.5.20): a page on
-   ``evil.example`` whose name an attacker re-pointed at the gateway's address (DNS rebinding)
-   reaches a listener that refuses it.
+   the configured ``[http] allowed_hosts``, the listener's own address and the machine's host
+   name, ``localhost`` and the loopback addresses, or the address the connection arrived on.
+   Anything else is ``421 unknown_host`` (RFC 9110, 15.5.20): a page on ``evil.example`` whose
+   name an attacker re-pointed at the gateway's address (DNS rebinding) reaches a listener that
+   refuses it.
 2. **Origin** (POST, PUT, PATCH, DELETE): a present ``Origin`` must be the listener's own
-   (scheme, allowed host, port); ``Sec-Fetch-Site: cross-site`` or ``same-site`` is refused too
-   (``403 cross_origin``). A browser always sends ``Origin`` on a cross-origin POST
-   (WHATWG Fetch, 3.2); a till sends none.
+   (scheme, allowed host or arrival address, port); ``Sec-Fetch-Site: cross-site`` or
+   ``same-site`` is refused too (``403 cross_origin``). A browser always sends ``Origin`` on
+   a cross-origin POST (WHATWG Fetch, 3.2); a till sends none.
 3. **Content-Type** (same methods): ``application/json`` under ``/api/``, form or JSON
    elsewhere; anything else (``text/plain``, the one a cross-site form or ``fetch`` may send
    without a preflight) is ``415 unsupported_media_type``.
@@ -103,22 +104,28 @@ class HostPolicy:
         self.scheme = scheme
         self.port = port
 
-    def host_ok(self, header: str | None) -> bool:
-        """True when the ``Host`` header names this gateway."""
+    def host_ok(self, header: str | None, local_address: str | None = None) -> bool:
+        """True when the ``Host`` header names this gateway: an allowed name, or the very
+        address the connection arrived on (a till that reaches a wildcard listener by IP; a
+        rebound name is never an address)."""
         if header is None:
             return False
         name = host_name(header)
-        return name is not None and name in self.names
+        if name is None:
+            return False
+        return name in self.names or (local_address is not None and name == local_address)
 
-    def origin_ok(self, origin: str) -> bool:
-        """True when ``origin`` is the listener's own (scheme, allowed host, port)."""
+    def origin_ok(self, origin: str, local_address: str | None = None) -> bool:
+        """True when ``origin`` is the listener's own (scheme, allowed host or the arrival
+        address, port)."""
         try:
             parts = urlsplit(origin)
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             return False
         host = (parts.hostname or "").lower()
-        return parts.scheme == self.scheme and host in self.names and port == self.port
+        known = host in self.names or (local_address is not None and host == local_address)
+        return parts.scheme == self.scheme and known and port == self.port
 
 
 def is_loopback(address: str) -> bool:
@@ -136,13 +143,16 @@ def request_guard(policy: HostPolicy) -> Middleware:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not policy.host_ok(request.headers.get("Host")):
+        transport = request.transport
+        sockname = None if transport is None else transport.get_extra_info("sockname")
+        local = str(sockname[0]).lower() if isinstance(sockname, tuple) and sockname else None
+        if not policy.host_ok(request.headers.get("Host"), local):
             raise _fail(
                 web.HTTPMisdirectedRequest, "unknown_host", "this gateway has no such name"
             )
         if request.method in _UNSAFE:
             origin = request.headers.get("Origin")
-            if origin is not None and not policy.origin_ok(origin):
+            if origin is not None and not policy.origin_ok(origin, local):
                 raise _fail(web.HTTPForbidden, "cross_origin", "cross-origin request refused")
             if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
                 raise _fail(web.HTTPForbidden, "cross_origin", "cross-site request refused")

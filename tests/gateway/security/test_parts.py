@@ -144,6 +144,10 @@ def test_host_and_origin_policy() -> None:
     assert policy.host_ok("gw.shop.lan:8443") and policy.host_ok("localhost")
     assert not policy.host_ok("evil.example") and not policy.host_ok(None)
     assert not policy.host_ok("0.0.0.0")
+    assert policy.host_ok("10.1.2.3:8443", "10.1.2.3")  # the address it arrived on
+    assert not policy.host_ok("evil.example", "10.1.2.3")
+    assert policy.origin_ok("https://10.1.2.3:8443", "10.1.2.3")
+    assert not policy.origin_ok("https://10.1.2.3:8443", "10.1.2.4")
     assert policy.origin_ok("https://gw.shop.lan:8443")
     assert not policy.origin_ok("http://gw.shop.lan:8443")  # scheme
     assert not policy.origin_ok("https://gw.shop.lan")  # port 443
