@@ -245,12 +245,14 @@ class Daemon:
                     parts.services.on_settled = notify
             self.http_port = await listener.start(runner)
             self.tls_fingerprint = listener.fingerprint
-            await self.security.record(
+            head = await self.security.record(
                 actor="daemon",
                 action="daemon.start",
                 outcome="ok",
                 detail={"port": self.http_port, "tls": cfg.http.tls},
             )
+            # the chain head in the system log too: a copy outside the journal file
+            log.info("audit chain: %d rows, head %s", head.seq, head.hash)
             await self._run_tasks(parts)
         finally:
             listener.stop()
