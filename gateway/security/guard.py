@@ -11,7 +11,9 @@ In this order, for every request:
 2. **Origin** (POST, PUT, PATCH, DELETE): a present ``Origin`` must be the listener's own
    (scheme, allowed host or arrival address, port); ``Sec-Fetch-Site: cross-site`` or
    ``same-site`` is refused too (``403 cross_origin``). A browser always sends ``Origin`` on
-   a cross-origin POST (WHATWG Fetch, 3.2); a till sends none.
+   a cross-origin POST (WHATWG Fetch, 3.2); a till sends none. ``Origin: null`` (what a
+   browser sends for a form on a ``no-referrer`` page) passes only with ``Sec-Fetch-Site:
+   same-origin``, a header page scripts cannot set.
 3. **Content-Type** (same methods): ``application/json`` under ``/api/``, form or JSON
    elsewhere; anything else (``text/plain``, the one a cross-site form or ``fetch`` may send
    without a preflight) is ``415 unsupported_media_type``.
@@ -152,9 +154,13 @@ def request_guard(policy: HostPolicy) -> Middleware:
             )
         if request.method in _UNSAFE:
             origin = request.headers.get("Origin")
-            if origin is not None and not policy.origin_ok(origin, local):
+            fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+            # a browser sends "Origin: null" for a form of a no-referrer page; the browser-set
+            # Sec-Fetch-Site then says whether it came from this origin
+            opaque_but_ours = origin == "null" and fetch_site == "same-origin"
+            if origin is not None and not opaque_but_ours and not policy.origin_ok(origin, local):
                 raise _fail(web.HTTPForbidden, "cross_origin", "cross-origin request refused")
-            if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
+            if fetch_site in ("cross-site", "same-site"):
                 raise _fail(web.HTTPForbidden, "cross_origin", "cross-site request refused")
             kind = request.content_type.lower()
             api = request.path.startswith("/api/")

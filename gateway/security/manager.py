@@ -51,7 +51,8 @@ _HEADERS = {
     "Content-Security-Policy": _POLICY,
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: with it a browser posts the forms with "Origin: null"
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 

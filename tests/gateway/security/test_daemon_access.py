@@ -127,6 +127,9 @@ async def test_cross_origin_wrong_host_and_text_plain_are_refused(
         site = {"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}
         async with session.post(url, data=body, headers=site) as response:
             assert response.status == 403
+        opaque = {"Origin": "null", "Content-Type": "application/json"}  # a sandboxed page
+        async with session.post(url, data=body, headers=opaque) as response:
+            assert response.status == 403
         plain = {"Content-Type": "text/plain"}
         async with session.post(url, data=body, headers=plain) as response:
             assert response.status == 415
