@@ -15,7 +15,8 @@ be running: changes take effect on the next request, no restart) and is audited 
   ``audit show [--last N]``.
 * ``posgw tls fingerprint``: the listener certificate's SHA-256 (what tills pin).
 
-Exit status: 0 done, 1 a check failed (audit), 2 bad input (unknown till, weak password, ...).
+Each takes ``--json`` (one JSON object on stdout; errors on stderr, docs/cli.md). Exit status:
+0 done, 1 a check failed (audit), 2 bad input (unknown till, weak password, ...).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gateway.daemon.config import ConfigError, DaemonConfig, load_config
 from gateway.daemon.listener import tls_files
@@ -54,6 +56,11 @@ def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _json(document: dict[str, Any]) -> int:
+    print(json.dumps(document))
+    return EXIT_OK
 
 
 def _with_store(func: Callable[[CredentialStore, argparse.Namespace], int]) -> Callable[..., int]:
@@ -97,6 +104,8 @@ def _till_add(store: CredentialStore, args: argparse.Namespace) -> int:
         actor=_actor(),
         cert_sha256=certificate,
     )
+    if args.json:
+        return _json({"till": args.name, "token": token, "certificate": certificate})
     if certificate is not None:
         print(f"till {args.name}: client certificate SHA-256 {certificate} bound")
     print(f"till {args.name} added; its token (shown once, give it to the till):")
@@ -106,6 +115,8 @@ def _till_add(store: CredentialStore, args: argparse.Namespace) -> int:
 
 def _till_rotate(store: CredentialStore, args: argparse.Namespace) -> int:
     token = store.rotate_till(args.name, actor=_actor())
+    if args.json:
+        return _json({"till": args.name, "token": token})
     print(f"till {args.name}: new token (the old one no longer works):")
     print(token)
     return EXIT_OK
@@ -113,11 +124,21 @@ def _till_rotate(store: CredentialStore, args: argparse.Namespace) -> int:
 
 def _till_revoke(store: CredentialStore, args: argparse.Namespace) -> int:
     store.revoke_till(args.name, actor=_actor())
+    if args.json:
+        return _json({"till": args.name, "revoked": True})
     print(f"till {args.name} revoked (effective on its next request)")
     return EXIT_OK
 
 
-def _till_list(store: CredentialStore, _args: argparse.Namespace) -> int:
+def _till_list(store: CredentialStore, args: argparse.Namespace) -> int:
+    if args.json:
+        return _json({"tills": [
+            {"name": t.name, "lanes": None if t.lanes is None else sorted(t.lanes),
+             "refunds": t.refunds, "refund_limit": t.refund_limit,
+             "certificate": t.has_certificate, "created_ms": t.created_ms,
+             "revoked_ms": t.revoked_ms}
+            for t in store.tills()
+        ]})  # fmt: skip
     print(f"{'name':<20} {'lanes':<12} {'refunds':<8} {'limit':>10}  cert  created"
           "           revoked")  # fmt: skip
     for till in store.tills():
@@ -142,31 +163,50 @@ def _password(args: argparse.Namespace) -> str:
 
 def _manager_add(store: CredentialStore, args: argparse.Namespace) -> int:
     store.add_manager(args.name, _password(args), role=args.role, actor=_actor())
+    if args.json:
+        return _json({"manager": args.name, "role": args.role})
     print(f"manager {args.name} added ({args.role})")
     return EXIT_OK
 
 
 def _manager_passwd(store: CredentialStore, args: argparse.Namespace) -> int:
     store.set_password(args.name, _password(args), actor=_actor())
+    if args.json:
+        return _json({"manager": args.name, "password_changed": True})
     print(f"manager {args.name}: password changed")
     return EXIT_OK
 
 
 def _manager_disable(store: CredentialStore, args: argparse.Namespace) -> int:
     store.disable_manager(args.name, actor=_actor())
+    if args.json:
+        return _json({"manager": args.name, "disabled": True})
     print(f"manager {args.name} disabled")
     return EXIT_OK
 
 
-def _manager_list(store: CredentialStore, _args: argparse.Namespace) -> int:
+def _manager_list(store: CredentialStore, args: argparse.Namespace) -> int:
+    if args.json:
+        return _json({"managers": [
+            {"name": a.name, "role": a.role, "created_ms": a.created_ms,
+             "disabled_ms": a.disabled_ms}
+            for a in store.managers()
+        ]})  # fmt: skip
     for account in store.managers():
         state = "disabled" if account.disabled_ms is not None else "enabled"
         print(f"{account.name:<20} {account.role:<8} {state}  created {_when(account.created_ms)}")
     return EXIT_OK
 
 
-def _audit_verify(store: CredentialStore, _args: argparse.Namespace) -> int:
+def _audit_verify(store: CredentialStore, args: argparse.Namespace) -> int:
     verdict = store.verify_audit()
+    if args.json:
+        _json({
+            "ok": verdict.ok, "count": verdict.count, "head": verdict.head,
+            "anchor_count": verdict.anchor_count, "anchor_head": verdict.anchor_head,
+            "broken_at": verdict.broken_at, "reason": verdict.reason,
+        })  # fmt: skip
+        return EXIT_OK if verdict.ok else EXIT_FAILED
     print(f"audit rows: {verdict.count} (anchor: {verdict.anchor_count})")
     print(f"chain head: {verdict.head}")
     if verdict.ok:
@@ -177,6 +217,13 @@ def _audit_verify(store: CredentialStore, _args: argparse.Namespace) -> int:
 
 
 def _audit_show(store: CredentialStore, args: argparse.Namespace) -> int:
+    if args.json:
+        return _json({"entries": [
+            {"seq": e.seq, "at_ms": e.at_ms, "actor": e.actor, "action": e.action,
+             "subject": e.subject, "outcome": e.outcome, "detail": json.loads(e.detail),
+             "prev_hash": e.prev_hash, "hash": e.hash}
+            for e in store.audit_entries(limit=args.last)
+        ]})  # fmt: skip
     for entry in store.audit_entries(limit=args.last):
         detail = json.loads(entry.detail)
         print(
@@ -190,7 +237,10 @@ def _tls_fingerprint(args: argparse.Namespace) -> int:
     try:
         config: DaemonConfig = load_config(args.config)
         cert, _key = tls_files(config)
-        print(f"{cert}: SHA-256 {fingerprint(cert)}")
+        sha256 = fingerprint(cert)
+        if args.json:
+            return _json({"certificate": str(cert), "sha256": sha256})
+        print(f"{cert}: SHA-256 {sha256}")
     except (ConfigError, SecurityError) as exc:
         print(f"error: {exc} (the daemon makes its certificate at first start)", file=sys.stderr)
         return EXIT_USAGE
@@ -202,6 +252,7 @@ def _sub(
 ) -> argparse.ArgumentParser:
     parser = group.add_parser(name, help=help_text)
     parser.add_argument("--config", required=True, help="the TOML configuration file")
+    parser.add_argument("--json", action="store_true", help="JSON output (one object)")
     return parser
 
 

@@ -152,6 +152,8 @@ def request_guard(policy: HostPolicy) -> Middleware:
             raise _fail(
                 web.HTTPMisdirectedRequest, "unknown_host", "this gateway has no such name"
             )
+        if request.match_info.http_exception is not None:  # no such route: 404/405 as usual
+            return await handler(request)
         if request.method in _UNSAFE:
             origin = request.headers.get("Origin")
             fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()

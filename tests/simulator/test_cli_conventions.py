@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main as posgw
-from gateway.config import EXAMPLE_CONFIG
+from gateway.daemon.cli import main as posgw
+from gateway.daemon.config import EXAMPLE_CONFIG
 from simulator.cli import build_parser
 from simulator.cli import main as posgw_sim
 from terminal.config import DEFAULT_CONFIG_FILE
