@@ -17,7 +17,9 @@ card", "Processing, please wait", "Remove card") and ends on the outcome, read b
 ``--json`` prints one JSON object per line instead (each event, then ``{"result": ...}``).
 ``void`` and ``close-day`` call routes the daemon does not offer yet: they say so (exit 4).
 
-``--url`` defaults to ``$POSGW_URL`` or ``http://127.0.0.1:8000``; ``--token`` to
+``--ca-file`` (``$POSGW_CA_FILE``) is the daemon's certificate (its self-signed ``http.crt``) or
+CA, for an ``https`` URL. ``--url`` defaults to ``$POSGW_URL`` or ``http://127.0.0.1:8000``;
+``--token`` to
 ``$POSGW_TILL_TOKEN`` (sent as ``Authorization: Bearer``). Exit status (docs/cli.md): 0 done
 (approved), 1 not approved (declined, cancelled, error, unknown), 2 refused as bad input
 (400/409), 3 daemon unreachable or failing (5xx), 4 not offered by this daemon.
@@ -31,6 +33,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import sys
 import uuid
 from typing import Any
@@ -148,7 +151,11 @@ async def _pay(client: TillClient, args: argparse.Namespace, out: _Printer) -> i
 
 async def _run(args: argparse.Namespace) -> int:
     out = _Printer(args.json)
-    async with aiohttp.ClientSession() as session:
+    # a daemon's self-signed certificate (or its CA) to trust: docs/security.md
+    tls: ssl.SSLContext | bool = (
+        True if args.ca_file is None else ssl.create_default_context(cafile=args.ca_file)
+    )
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as session:
         client = TillClient(session, args.url, args.token)
         command = args.till_command
         if command == "pay":
@@ -210,6 +217,9 @@ def register(sub: Any) -> None:
                       help="the daemon (default $POSGW_URL or http://127.0.0.1:8000)")  # fmt: skip
     till.add_argument("--token", default=os.environ.get("POSGW_TILL_TOKEN"),
                       help="bearer token of this till (default $POSGW_TILL_TOKEN)")  # fmt: skip
+    till.add_argument("--ca-file", default=os.environ.get("POSGW_CA_FILE"),
+                      help="the daemon's certificate or its CA, for https (default "
+                           "$POSGW_CA_FILE; else the system's trust store)")  # fmt: skip
     till.add_argument("--json", action="store_true", help="JSON output (one object per line)")
     commands = till.add_subparsers(dest="till_command", required=True)
     commands.add_parser("lanes", help="the lanes and what their displays show")

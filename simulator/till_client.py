@@ -147,7 +147,8 @@ class TillClient:
 
     async def cancel(self, payment_id: str) -> dict[str, Any]:
         """``POST /api/payments/{id}/cancel``."""
-        return (await self._call("POST", f"/api/payments/{payment_id}/cancel"))[1]
+        # an empty JSON object: the daemon takes state-changing requests as application/json
+        return (await self._call("POST", f"/api/payments/{payment_id}/cancel", {}))[1]
 
     async def refund(self, payment_id: str, amount: int,
                      reference: str | None = None) -> dict[str, Any]:  # fmt: skip

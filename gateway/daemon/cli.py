@@ -4,6 +4,8 @@
 * ``posgw check-config --config FILE [--json]``: validate a configuration file and print a
   summary (``posgw check-config FILE`` still works: a deprecated alias).
 * ``posgw version [--json]``.
+* ``posgw till|manager|audit|tls ... --config FILE``: credentials, accounts, the audit chain,
+  the listener's certificate (:mod:`gateway.daemon.admin`, docs/security.md).
 
 Conventions shared with ``posgw-sim`` and the exit codes: docs/cli.md. Exit status: 0 success,
 1 the daemon failed, 2 bad input or usage (an invalid configuration).
@@ -19,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from gateway.daemon.admin import add_admin_commands
 from gateway.daemon.config import ConfigError, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -68,7 +71,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{path}: OK")
     print(f"shop: {config.shop}")
-    print(f"http: {config.http.host}:{config.http.port}")
+    scheme = "https" if config.http.tls else "http"
+    print(f"http: {scheme}://{config.http.host}:{config.http.port}")
     print(f"journal: {config.journal.path}")
     print(f"acquirer: {config.acquirer.url}")
     print(f"mqtt: {'off' if config.mqtt is None else f'{config.mqtt.host}:{config.mqtt.port}'}")
@@ -121,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", help=argparse.SUPPRESS)  # deprecated positional form
     check.add_argument("--json", action="store_true", help="JSON output")
     check.set_defaults(func=_cmd_check_config)
+    add_admin_commands(sub)
     return parser
 
 

@@ -29,11 +29,10 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from aiohttp import web
-
 from drivers import open_device
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import DaemonConfig
+from gateway.daemon.listener import Listener
 from gateway.daemon.sdnotify import Notifier, watchdog, watchdog_interval
 from gateway.daemon.snapshot import (
     AcquirerStatus,
@@ -56,6 +55,7 @@ from gateway.daemon.wiring import (
 )
 from gateway.journal import Journal, JournalError
 from gateway.payments import Lane, LaneView
+from gateway.security.service import SecurityService
 from gateway.till.hub import LaneEventHubs
 from terminal import Environment
 
@@ -115,6 +115,12 @@ class Daemon:
         self.ready = False
         self.started_at: float | None = None
         self.http_port: int | None = None
+        #: ``https`` or ``http``, and the listener certificate's SHA-256 (what tills pin).
+        self.http_scheme = "https" if config.http.tls else "http"
+        self.tls_fingerprint: str | None = None
+        self.security: SecurityService | None = None
+        #: The HTTP listener of the current run (its limiter's counters: diagnostics, tests).
+        self.listener: Listener | None = None
         self.recovered_pending: int | None = None
         self.journal: Journal = None  # type: ignore[assignment]  # set in run()
         self._lanes: dict[int, Lane] = {}
@@ -199,6 +205,7 @@ class Daemon:
                 self.journal = journal
                 await report_previous_vault_keys(cfg, journal, previous_keys)
                 self._stats = JournalStats(cfg.journal.path, self._clock)
+                self.security = await SecurityService.open(cfg.journal.path, clock=self._clock)
                 try:
                     await self._serve(journal, client)
                 finally:
@@ -206,6 +213,7 @@ class Daemon:
                     if "STOPPING=1" not in self.notifier.sent:
                         self.notifier.stopping()
                     await self._stats.close()
+                    await self.security.close()
         log.info("posgw stopped")
 
     async def _serve(self, journal: Journal, client: AcquirerClient) -> None:
@@ -222,8 +230,12 @@ class Daemon:
         self._parts, self._lanes = parts, parts.lanes
         self.recovered_pending = await parts.recover()
         stack = contextlib.AsyncExitStack()
-        app, self.hubs = web_app(self, self.snapshot, self.event_options)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        assert self.security is not None
+        listener = self.listener = Listener(cfg, self.security)
+        app, self.hubs = web_app(
+            self, self.snapshot, self.event_options, app=listener.application()
+        )
+        runner = listener.runner(app)
         await runner.setup()
         try:
             parts.sync = await open_sync(cfg, journal, stack)
@@ -231,12 +243,19 @@ class Daemon:
                 notify = getattr(worker, "notify", None)
                 if callable(notify):
                     parts.services.on_settled = notify
-            site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
-            await site.start()
-            addresses = runner.addresses
-            self.http_port = int(addresses[0][1]) if addresses else cfg.http.port
+            self.http_port = await listener.start(runner)
+            self.tls_fingerprint = listener.fingerprint
+            head = await self.security.record(
+                actor="daemon",
+                action="daemon.start",
+                outcome="ok",
+                detail={"port": self.http_port, "tls": cfg.http.tls},
+            )
+            # the chain head in the system log too: a copy outside the journal file
+            log.info("audit chain: %d rows, head %s", head.seq, head.hash)
             await self._run_tasks(parts)
         finally:
+            listener.stop()
             await runner.cleanup()
             await stack.aclose()
 

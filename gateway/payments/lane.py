@@ -155,9 +155,17 @@ class Lane:
     # -- the till's side ----------------------------------------------------------------
 
     async def start_payment(
-        self, *, amount: int, currency: Currency, reference: str | None
+        self,
+        *,
+        amount: int,
+        currency: Currency,
+        reference: str | None,
+        requested_by: str | None = None,
     ) -> LaneView:
         """Journal a sale (CREATED) and queue it for the reader.
+
+        ``requested_by`` (``till:NAME``) is the actor of the sale's first journal event; the
+        lane (``lane[N]``) is the actor of the steps it performs itself.
 
         Raises:
             LaneBusy: A payment is in progress. gateway.journal errors on bad input.
@@ -170,7 +178,7 @@ class Lane:
                 lane=str(self.id),
                 amount=amount,
                 currency=currency.alpha,
-                actor=self.actor,
+                actor=requested_by or self.actor,
                 till_reference=reference,
             )
             view = LaneView(
@@ -188,8 +196,10 @@ class Lane:
         finally:
             self._reserved = False
 
-    def cancel(self, payment_id: str) -> None:
+    def cancel(self, payment_id: str, *, requested_by: str | None = None) -> None:
         """Ask to cancel the payment while the lane waits for the card.
+
+        ``requested_by`` (``till:NAME``) is named in the cancellation's journal reason.
 
         Raises:
             NotCancellable: The card is already being processed, or the payment is over.
@@ -197,6 +207,7 @@ class Lane:
         view = self.current
         if view is None or view.id != payment_id or not view.cancellable:
             raise NotCancellable("the payment can no longer be cancelled")
+        view.cancelled_by = requested_by or "the till"
         view.cancel_requested.set()
 
     def choose_brand(self, payment_id: str, aid: str) -> str:

@@ -159,7 +159,7 @@ class ReaderAdapter:
         if view.cancel_requested.is_set():
             with contextlib.suppress(DriverError, OSError):
                 await self._reader.power_off()  # a card that came with the cancel
-            return DeviceResult(Verdict.STOPPED, "cancelled by the till")
+            return DeviceResult(Verdict.STOPPED, f"cancelled by {view.cancelled_by}")
         view.cancellable = False
         if not card.done() or card.cancelled():
             return DeviceResult(Verdict.STOPPED, "no card presented in time")

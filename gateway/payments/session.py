@@ -120,6 +120,8 @@ class LaneView:
     #: The journal state as the lane last knew it (None: left to the reconciler after a defect).
     state: str | None = "CREATED"
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Who asked to cancel (``till:NAME``), for the journal's reason.
+    cancelled_by: str = "the till"
     cancellable: bool = True
     done: asyncio.Event = field(default_factory=asyncio.Event)
     #: The open brand choice of a co-badged card, if any.

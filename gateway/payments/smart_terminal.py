@@ -66,7 +66,7 @@ class SmartTerminalAdapter:
         view.interface = INTERFACE
         view.cancellable = False
         if view.cancel_requested.is_set():
-            return DeviceResult(Verdict.STOPPED, "cancelled by the till", INTERFACE)
+            return DeviceResult(Verdict.STOPPED, f"cancelled by {view.cancelled_by}", INTERFACE)
         try:
             amount = Money(view.amount, f"{context.currency.numeric:03d}")  # ISO 4217 numeric
         except ValueError:  # nothing asked of the terminal yet

@@ -13,18 +13,19 @@ import json
 from pathlib import Path
 
 from aiohttp import web
-from gateway.app import Daemon
 
+from gateway.daemon.daemon import Daemon
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.daemon_support import (
     acquirer_fixture,
     fixed_env,
     http_fixture,
     insert_card,
-    make_config,
     running,
     slot_name,
+    till_token,
 )
+from tests.gateway.security.tls_support import tls_config
 from tests.simulator.sandbox_support import SIM, env, run_sim
 
 __all__ = ["acquirer_fixture", "http_fixture"]
@@ -71,12 +72,15 @@ async def test_till_cli_pays_refunds_and_cancels_on_the_daemon(
 ) -> None:
     slot = slot_name()
     assert acquirer.url is not None
-    daemon = Daemon(make_config(tmp_path, acquirer.url, [slot]), env=fixed_env, environ={})
+    daemon = Daemon(tls_config(tmp_path, acquirer.url, [slot]), env=fixed_env, environ={})
     async with running(daemon):
-        url = f"http://127.0.0.1:{daemon.http_port}"
+        # over TLS, trusting the daemon's self-signed certificate, with the test till's token
+        url = f"https://127.0.0.1:{daemon.http_port}"
+        target = ["--url", url, "--token", till_token(tmp_path), "--ca-file",
+                  str(tmp_path / "http.crt")]  # fmt: skip
 
         # a payment, human output: the prompts as the customer reads them, then the outcome
-        till = await TillProcess.start("--url", url, "pay", "--lane", "1", "--amount", "12.50",
+        till = await TillProcess.start(*target, "pay", "--lane", "1", "--amount", "12.50",
                                        "--reference", "R-1")  # fmt: skip
         await till.until("Present card")
         insert_card(slot)
@@ -89,14 +93,14 @@ async def test_till_cli_pays_refunds_and_cancels_on_the_daemon(
         drivers_remove(slot)
 
         # the same reference again: the sale is replayed, nothing charged twice
-        code, out, _ = await run_sim("till", "--url", url, "--json", "pay", "--lane", "1",
+        code, out, _ = await run_sim("till", *target, "--json", "pay", "--lane", "1",
                                      "--amount", "12.50", "--reference", "R-1")  # fmt: skip
         assert code == 0
         assert json.loads(out.splitlines()[-1])["result"]["id"] == sale_id
         assert len(acquirer.charges) == 1
 
         # a refund of part of it
-        code, out, err = await run_sim("till", "--url", url, "--json", "refund", sale_id,
+        code, out, err = await run_sim("till", *target, "--json", "refund", sale_id,
                                        "--amount", "5.00")  # fmt: skip
         assert code == 0, err
         refund = json.loads(out)["result"]
@@ -104,11 +108,11 @@ async def test_till_cli_pays_refunds_and_cancels_on_the_daemon(
         assert [e.kind for e in acquirer.ledger] == ["charge", "refund"]
 
         # a payment cancelled while the lane waits for the card, JSON lines output
-        till = await TillProcess.start("--url", url, "--json", "pay", "--lane", "1",
+        till = await TillProcess.start(*target, "--json", "pay", "--lane", "1",
                                        "--amount", "3.00")  # fmt: skip
         created = json.loads(await till.until('"created"'))
         await till.until('"PRESENT CARD"')
-        code, _, err = await run_sim("till", "--url", url, "cancel", created["payment"])
+        code, _, err = await run_sim("till", *target, "cancel", created["payment"])
         assert code == 0, err
         assert await till.finish() == 1
         events = [json.loads(line) for line in till.lines]
@@ -116,13 +120,13 @@ async def test_till_cli_pays_refunds_and_cancels_on_the_daemon(
         assert next(e["prompt"] for e in events if e.get("event") == "prompt") == "PRESENT CARD"
 
         # status, and the routes this daemon does not have yet
-        code, out, _ = await run_sim("till", "--url", url, "--json", "status", sale_id)
+        code, out, _ = await run_sim("till", *target, "--json", "status", sale_id)
         assert (code, json.loads(out)["result"]["outcome"]) == (0, "approved")
         for args in (["void", sale_id], ["close-day"]):
-            code, _, err = await run_sim("till", "--url", url, *args)
+            code, _, err = await run_sim("till", *target, *args)
             assert code == 4, err
             assert "not offered by this daemon" in err
-        code, _, err = await run_sim("till", "--url", url, "pay", "--lane", "9", "--amount", "1")
+        code, _, err = await run_sim("till", *target, "pay", "--lane", "9", "--amount", "1")
         assert code == 2 and "not_found" in err
 
 
