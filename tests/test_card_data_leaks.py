@@ -347,7 +347,14 @@ async def test_online_pin_block_and_ksn_reach_the_acquirer_and_nothing_else(
     from simulator.acquirer_host import AcquirerHost
     from simulator.pin_check import IssuerPinVerifier, PinVerdict
     from terminal.pinpad import OnlinePinBlock
-    from tests.gateway.daemon_support import Till, fixed_env, insert_card, make_config, running
+    from tests.gateway.daemon_support import (
+        Till,
+        fixed_env,
+        insert_card,
+        make_config,
+        running,
+        till_token,
+    )
     from tests.gateway.daemon_support import slot_name as new_slot
     from tests.gateway.till.test_events import _events_until, _final, _read_event
 
@@ -367,7 +374,8 @@ async def test_online_pin_block_and_ksn_reach_the_acquirer_and_nothing_else(
         assert host.url is not None
         config = make_config(tmp_path, host.url, [slot], pin_pad="virtual:1111,1234")
         daemon = Daemon(config, env=fixed_env, environ={})
-        async with aiohttp.ClientSession() as http, running(daemon):
+        headers = {"Authorization": f"Bearer {till_token(tmp_path)}"}
+        async with aiohttp.ClientSession(headers=headers) as http, running(daemon):
             till = Till(http, daemon.http_port or 0)
             async with http.get(f"{till.base}/api/lanes/1/events") as stream:
                 first = await _read_event(stream.content)
