@@ -9,6 +9,8 @@ Version 1: payments and their append-only event log.
 Version 2: the outbox (sale records for head office) and the store-and-forward vault.
 Version 3: the till's reference of a payment; one refund per (sale, reference); an index of
 sent outbox records (pruning).
+Version 4: an index of payments by creation time, covering kind and state (the day's figures
+count a day's rows, not the whole table).
 """
 
 from __future__ import annotations
@@ -91,8 +93,10 @@ _V3 = (
        WHERE till_reference IS NOT NULL""",
 )
 
+_V4 = ("CREATE INDEX payments_by_created ON payments(created_ms, kind, state)",)
+
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
