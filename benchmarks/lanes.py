@@ -89,7 +89,7 @@ def _peak_rss_mb(pid: int) -> float:
 def child_main(workdir: str, acquirer_url: str) -> None:
     """The daemon process: cards in the slots, then run until SIGTERM; print the port."""
     from drivers import sim
-    from gateway.app import Daemon
+    from gateway.daemon.daemon import Daemon
     from simulator.card import VirtualCard
     from tests.gateway.daemon_support import CONTACTLESS_ATR
 
@@ -220,7 +220,7 @@ async def loaded_run(seconds: float, warmup: float) -> None:
 
 async def big_journal_page(payments: int, samples: int) -> None:
     """``/`` and ``/status.json`` of an idle daemon whose journal holds ``payments`` rows."""
-    from gateway.app import Daemon
+    from gateway.daemon.daemon import Daemon
     from simulator.acquirer_host import AcquirerHost
 
     workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-big-"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.config import DaemonConfig, parse_config
+from gateway.daemon.config import DaemonConfig, parse_config
 from simulator.cli_pay import FIXED_TIME
 from simulator.keys import DEFAULT_KEYS_DIR
 from terminal.environment import Environment
@@ -107,9 +107,9 @@ async def _kernel_cpu(kind: LaneKind, runs: int) -> float:
     """Median CPU seconds of one transaction of ``kind`` in process, the issuer's CPU removed."""
     import statistics
 
-    from gateway.app import kernel_config
-    from gateway.config import KernelConfig
-    from gateway.lanes.kernel import run_kernel
+    from gateway.daemon.config import KernelConfig
+    from gateway.daemon.daemon import kernel_config
+    from gateway.payments.reader import run_kernel
     from simulator.card import VirtualCard
     from simulator.issuer import IssuerHost
     from terminal.contact.online import OnlineRequest, OnlineResponse
