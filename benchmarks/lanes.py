@@ -110,7 +110,15 @@ def child_main(workdir: str, acquirer_url: str) -> None:
         print(f"PORT {daemon.http_port}", flush=True)
         await task
 
-    asyncio.run(run())
+    profile = os.environ.get("POSGW_BENCH_PROFILE")
+    if not profile:
+        asyncio.run(run())
+        return
+    import cProfile  # the event loop's thread only: where the daemon's own Python runs
+
+    with cProfile.Profile() as profiler:
+        asyncio.run(run())
+    profiler.dump_stats(profile)
 
 
 # -- the tills ---------------------------------------------------------------------------------

@@ -243,8 +243,8 @@ class Journal:
             recent.popitem(last=False)
 
     def last_committed(self, payment_id: str) -> Payment | None:
-        """The payment as its last change committed in this process left it, if it is among
-        the :data:`RECENT` payments changed last (no I/O: for status pages)."""
+        """The payment as its last change committed by this journal left it, if it is among
+        the :data:`RECENT` payments changed last (no I/O, no await: for status pages)."""
         return self._recent.get(payment_id)
 
     def commit_counts(self) -> tuple[int, int]:
@@ -524,8 +524,17 @@ class Journal:
     # -- reading --------------------------------------------------------------------------------
 
     async def get(self, payment_id: str) -> Payment:
-        """The payment with this id (UnknownPayment if none)."""
-        return await self._run(self._s().get, payment_id)
+        """The payment with this id as last committed (UnknownPayment if none).
+
+        A payment changed recently by this journal is answered from memory, without waiting
+        behind the queued writes: the record its last COMMIT returned, which is what the file
+        holds (the journal is the file's only writer). Others are read from the file.
+        """
+        store = self._s()
+        known = self._recent.get(payment_id)
+        if known is not None:
+            return known
+        return await self._run(store.get, payment_id)
 
     async def events(self, payment_id: str) -> list[Event]:
         """The payment's event log, oldest first."""

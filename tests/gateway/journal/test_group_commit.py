@@ -171,3 +171,13 @@ async def test_calls_after_close_are_refused_and_close_twice_is_fine(tmp_path: P
     await journal.close()
     with pytest.raises(Exception, match="closed"):
         await journal.get("pay_x")
+
+
+async def test_a_recent_payment_is_read_from_memory_not_behind_the_queue(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale = await drive_to(journal, S.APPROVED)
+        async with worker_held(journal, 0):
+            async with asyncio.timeout(5):  # the worker is busy: only memory can answer
+                assert await journal.get(sale.id) == sale
+            assert journal.last_committed(sale.id) == sale
+        assert await journal.get(sale.id) == sale
