@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +78,32 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime (proc(5))
 
 
+def _thread_cpu(pid: int, names: Path) -> dict[str, float]:
+    """CPU seconds per kind of thread: the event loop, the journal's worker, the reader
+    devices' executors (where the virtual cards compute), the others; ``names`` is the
+    child's map of native thread ids to thread names."""
+    known = json.loads(names.read_text()) if names.exists() else {}
+    out = {"event_loop": 0.0, "journal_worker": 0.0, "reader_threads": 0.0, "other_threads": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        name = str(known.get(task.name, ""))
+        kind = ("event_loop" if task.name == str(pid) else "journal_worker"
+                if name.startswith("posgw-journal") else "reader_threads"
+                if "://" in name else "other_threads")  # fmt: skip
+        out[kind] += (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def _commits(names: Path) -> tuple[int, int]:
+    """The daemon's journal (COMMITs of groups, requests in them), as last reported."""
+    report = json.loads(names.read_text()) if names.exists() else {}
+    commits, requests = report.get("commits", (0, 0))
+    return int(commits), int(requests)
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -108,6 +136,12 @@ def child_main(workdir: str, acquirer_url: str) -> None:
                 task.result()
             await asyncio.sleep(0.02)
         print(f"PORT {daemon.http_port}", flush=True)
+        names = Path(workdir) / "threads.json"
+        while not task.done():  # which native thread is which, for the parent's CPU split
+            threads = {str(t.native_id): t.name for t in threading.enumerate()}
+            commits = getattr(daemon.journal, "commit_counts", lambda: (0, 0))()
+            names.write_text(json.dumps({**threads, "commits": commits}))
+            await asyncio.wait([task], timeout=1.0)
         await task
 
     profile = os.environ.get("POSGW_BENCH_PROFILE")
@@ -198,9 +232,16 @@ async def loaded_run(seconds: float, warmup: float) -> None:
         try:
             base = f"http://127.0.0.1:{await _wait_port(child)}"
             await load(base, warmup)
-            cpu_before = _cpu_seconds(child.pid)
+            names = workdir / "threads.json"
+            commits_before = _commits(names)
+            cpu_before, threads_before = _cpu_seconds(child.pid), _thread_cpu(child.pid, names)
             result = await load(base, seconds)
             cpu = _cpu_seconds(child.pid) - cpu_before
+            await asyncio.sleep(1.1)  # the child's next report of its commit counts
+            commits = [after - before for after, before in zip(_commits(names), commits_before,
+                                                                   strict=True)]  # fmt: skip
+            threads = {name: value - threads_before.get(name, 0.0)
+                       for name, value in _thread_cpu(child.pid, names).items()}  # fmt: skip
             rss = _peak_rss_mb(child.pid)
         finally:
             child.send_signal(signal.SIGTERM)
@@ -221,6 +262,11 @@ async def loaded_run(seconds: float, warmup: float) -> None:
     print(f"kernel_cpu_per_payment: {kernel * 1e3:.2f} ms")
     print(f"daemon_over_kernel_cpu: {daemon_cpu / kernel:.2f} x")
     print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
+    if commits[0]:  # the journal's group commit (absent before it)
+        print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")
+        print(f"journal_requests_per_commit: {commits[1] / commits[0]:.2f} requests")
+    for name, value in threads.items():
+        print(f"daemon_cpu_per_payment_{name}: {value / done * 1e3:.2f} ms")
     print(f"daemon_peak_rss: {rss:.1f} MB")
     print_ms("status_json_under_load", result.status_json, digits=1)
     print_ms("status_page_under_load", result.page, digits=1)
