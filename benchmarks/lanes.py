@@ -12,7 +12,7 @@ What a shop feels at load, on one machine:
 * 16 tills (this process) pay back to back: ``POST /api/lanes/N/payments`` then
   ``GET /api/payments/ID?wait``; the till-observed time of each payment is one sample;
 * ``/status.json`` and ``/`` are each fetched once a second during the load;
-* the floor, in the same run: the same cards through the same kernel entry point in this
+* the floor, in the same run: the same cards through the same kernel entry points in this
   process, no HTTP, no journal, no lane (the issuer's own CPU is taken out), weighted by the
   mix of payments the daemon made: ``daemon_over_kernel_cpu`` is daemon CPU per payment over
   that;

@@ -115,11 +115,16 @@ async def _kernel_cpu(kind: LaneKind, runs: int) -> tuple[float, float]:
 
     from gateway.daemon.config import KernelConfig
     from gateway.daemon.daemon import kernel_config
-    from gateway.payments.reader import run_kernel
     from simulator.card import VirtualCard
     from simulator.issuer import IssuerHost
-    from terminal.contact.online import OnlineRequest, OnlineResponse
-    from terminal.environment import TransactionRequest
+    from terminal import (
+        Decision,
+        OnlineRequest,
+        OnlineResponse,
+        TransactionRequest,
+        run_contact_transaction,
+        run_contactless_payment,
+    )
     from terminal.tlv import encode
 
     terminal = kernel_config(
@@ -149,16 +154,21 @@ async def _kernel_cpu(kind: LaneKind, runs: int) -> tuple[float, float]:
         card = _InProcessCard(VirtualCard.from_profile(kind.profile))
         issuer_cpu = 0.0
         start = time.thread_time()
-        run = await run_kernel(
-            "contactless" if kind.contactless else "contact", card, config=terminal, capk=capk,
-            request=TransactionRequest(amount=kind.amount, currency_code=978,
-                                       currency_exponent=2),
-            env=fixed_env(), online=online, pinpad=None, on_remove_card=removed,
-        )  # fmt: skip
+        request = TransactionRequest(amount=kind.amount, currency_code=978, currency_exponent=2)
+        if kind.contactless:  # the kernel's entry points, as the daemon's reader adapter calls them
+            result = await run_contactless_payment(
+                card, config=terminal, request=request, env=fixed_env(), online=online,
+                pinpad=None, on_card_removable=removed,
+            )  # fmt: skip
+        else:
+            result = await run_contact_transaction(
+                card, config=terminal, request=request, env=fixed_env(), online=online,
+                pinpad=None, capk=capk,
+            )  # fmt: skip
         samples.append(time.thread_time() - start - issuer_cpu)
         card_samples.append(card.cpu)
-        if run.verdict.name != "APPROVED":
-            raise SystemExit(f"kernel {kind.name}: {run.verdict} {run.reason}")
+        if result.decision is not Decision.APPROVED:
+            raise SystemExit(f"kernel {kind.name}: {result.decision} {result.reason}")
     return statistics.median(samples), statistics.median(card_samples)
 
 

@@ -100,6 +100,8 @@ async def test_a_cancelled_caller_s_commit_is_still_counted(tmp_path: Path) -> N
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert task.cancelled()
+        events = await journal.events(sale.id)  # queued after the complete: its group is done
+        assert events[-1].to_state is S.COMPLETED
         assert (await journal.get(sale.id)).state is S.COMPLETED
         figures = journal.figures.read()
     assert figures.approved == 1 and figures == fresh_count(db, figures.day_start_ms)
