@@ -1,4 +1,4 @@
-"""The day's figures, kept in memory by the journal's own commits (nothing read per page view).
+"""The day's figures and the recent payments, kept in memory by the journal's own commits.
 
 The status page and ``/metrics`` show, for the local day: the sales created, those approved
 (COMPLETED, STORED_FOR_FORWARDING or FORWARDED), those declined, the refunds completed, and the
@@ -17,18 +17,23 @@ docs/journal.md) and DECLINED is terminal. So a change counts by its new state a
 figures equal a fresh count of the journal at any moment (tested against one). A payment
 counts on the day it was created (``created_ms`` at or after local midnight), as the query
 does; at the first change or read after midnight the counts start again from zero.
+
+:class:`RecentPayments` keeps, the same way, the record each of the last payments' latest
+COMMIT returned: ``Journal.get`` and ``Journal.last_committed`` answer from it without waiting
+behind the queued writes (the journal is its file's only writer).
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.journal.records import Payment
 from gateway.journal.states import PaymentKind, PaymentState
 
-__all__ = ["DayCounts", "DayFigures", "local_midnight_ms"]
+__all__ = ["DayCounts", "DayFigures", "RecentPayments", "local_midnight_ms"]
 
 S = PaymentState
 _ENTERS_SETTLED = frozenset({S.COMPLETED, S.STORED_FOR_FORWARDING})
@@ -119,3 +124,23 @@ class DayFigures:
             self._refunds,
             self._backlog,
         )
+
+
+class RecentPayments:
+    """The records the last COMMITs returned, for the ``size`` payments changed last."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._records: OrderedDict[str, Payment] = OrderedDict()
+
+    def remember(self, payment: Payment) -> None:
+        """Keep ``payment`` (just committed) as the latest record of its id."""
+        records = self._records
+        records[payment.id] = payment
+        records.move_to_end(payment.id)
+        if len(records) > self._size:
+            records.popitem(last=False)
+
+    def get(self, payment_id: str) -> Payment | None:
+        """The latest committed record of ``payment_id``, if it is still kept."""
+        return self._records.get(payment_id)

@@ -23,7 +23,6 @@ import os
 import re
 import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -36,7 +35,7 @@ from gateway.journal.errors import (
     SchemaError,
     StorageError,
 )
-from gateway.journal.figures import DayFigures
+from gateway.journal.figures import DayFigures, RecentPayments
 from gateway.journal.guard import check_masked_pan, check_value
 from gateway.journal.records import Event, OutboxItem, Payment, Recovery
 from gateway.journal.schema import configure, migrate
@@ -100,7 +99,7 @@ class Journal:
         worker.conn = store.conn
         #: Today's figures, kept by the commits (:mod:`gateway.journal.figures`).
         self.figures = figures
-        self._recent: OrderedDict[str, Payment] = OrderedDict()
+        self._recent = RecentPayments(RECENT)
 
     @classmethod
     def open(
@@ -229,18 +228,11 @@ class Journal:
 
     def _note_created(self, payment: Payment) -> None:
         self.figures.created(payment)
-        self._remember(payment)
+        self._recent.remember(payment)
 
     def _note_change(self, payment: Payment) -> None:
         self.figures.committed(payment)
-        self._remember(payment)
-
-    def _remember(self, payment: Payment) -> None:
-        recent = self._recent
-        recent[payment.id] = payment
-        recent.move_to_end(payment.id)
-        if len(recent) > RECENT:
-            recent.popitem(last=False)
+        self._recent.remember(payment)
 
     def last_committed(self, payment_id: str) -> Payment | None:
         """The payment as its last change committed by this journal left it, if it is among
