@@ -118,13 +118,12 @@ def child_main(workdir: str, acquirer_url: str) -> None:
     """The daemon process: cards in the slots, then run until SIGTERM; print the port."""
     from drivers import sim
     from gateway.daemon.daemon import Daemon
-    from simulator.card import VirtualCard
     from tests.gateway.daemon_support import CONTACTLESS_ATR
 
     logging.disable(logging.WARNING)
     config = daemon_config(Path(workdir), acquirer_url, slots=True)
     for index, kind in enumerate(MIX, start=1):
-        card = NextCardholder(kind.profile, VirtualCard.from_profile)
+        card = NextCardholder(kind.profile)
         atr = (CONTACTLESS_ATR,) if kind.contactless else ()
         sim.slot(f"bench-lanes-{index}").insert(card, *atr)
     daemon = Daemon(config, env=fixed_env, install_signals=True)
