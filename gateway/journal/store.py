@@ -251,14 +251,17 @@ class Store:
             old = PaymentState(self._row(payment_id)["state"])
             check_transition(payment_id, old, new)
             assignments = "".join(f", {column} = ?" for column in updates)
-            conn.execute(
+            # RETURNING: the row as updated, without reading it again (fetchall ends the
+            # statement before the next one, sqlite.org/lang_returning.html)
+            (row,) = conn.execute(
                 f"UPDATE payments SET state = ?, updated_ms = ?{assignments}"  # noqa: S608
-                " WHERE id = ? AND state = ?",
+                " WHERE id = ? AND state = ? RETURNING *",
                 (new.value, now, *updates.values(), payment_id, old.value),
-            )
+            ).fetchall()
+            payment = Payment.from_row(row)
             self._event(payment_id, now, actor, old, new, reason)
             if new in SETTLED and old not in SETTLED:
-                self._outbox_insert(payment_id, offline=new is S.STORED_FOR_FORWARDING, now=now)
+                self._outbox_insert(payment, offline=new is S.STORED_FOR_FORWARDING, now=now)
             if vault_plaintext is not None:
                 assert self._key is not None
                 blob = seal(self._key, payment_id, vault_plaintext)
@@ -269,7 +272,7 @@ class Store:
                 )
             if new is S.FORWARDED:
                 conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
-        return Payment.from_row(self._row(payment_id))
+        return payment
 
     def get(self, payment_id: str) -> Payment:
         """The payment with this id."""
@@ -334,15 +337,15 @@ class Store:
 
     # -- outbox -----------------------------------------------------------------------------
 
-    def _outbox_insert(self, payment_id: str, *, offline: bool, now: int) -> None:
-        record = Payment.from_row(self._row(payment_id)).sale_record(offline=offline)
+    def _outbox_insert(self, payment: Payment, *, offline: bool, now: int) -> None:
+        record = payment.sale_record(offline=offline)
         # Defence in depth: every caller-supplied value was checked on its way in; the record
         # is checked again except for the journal's own numbers (a millisecond timestamp is a
         # 13-digit number that passes Luhn one time in ten).
         check_value("outbox", {k: v for k, v in record.items() if k not in _OWN_NUMBERS})
         self.conn.execute(
             "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
-            (payment_id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
+            (payment.id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
         )
 
     def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:
