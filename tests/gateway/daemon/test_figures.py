@@ -4,11 +4,14 @@ The daemon with a sim:// lane and the real acquirer host takes a mixed day: an o
 an issuer decline, an offline approval (forwarded later), a refund through the till API; it is
 stopped and started again on the same journal (the figures are rebuilt at start), and takes
 more. After each step ``snapshot()["journal"]`` equals a count of the journal file written in
-the test; a busy lane's payment state is the one its last COMMIT left.
+the test; a busy lane's payment state is the one its last COMMIT left, and the snapshot is
+taken while the journal's worker is held busy (it reads nothing from the journal).
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +97,26 @@ async def test_day_figures_equal_a_fresh_count_across_a_mixed_day_and_a_restart(
         status, busy = await till.pay(1, 700)
         assert status == 202
         await till.wait_prompt(1, "PRESENT CARD")
-        (lane,) = [item for item in (await daemon.snapshot()).lanes if item.id == 1]
+        # ... and the snapshot reads memory only: with the journal's worker held busy, it
+        # still answers at once
+        started, gate = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            started.set()
+            gate.wait(10)
+
+        blocker = daemon.journal._worker.submit(hold, solo=True)
+        try:
+            assert await asyncio.to_thread(started.wait, 10)
+            async with asyncio.timeout(2):
+                snapshot = await daemon.snapshot()
+        finally:
+            gate.set()
+            await blocker
+        (lane,) = [item for item in snapshot.lanes if item.id == 1]
         assert lane.payment is not None and lane.payment.id == busy["id"]
         assert lane.payment.state == "CREATED"
+        assert snapshot.journal.payments_today == 4
         assert await till.cancel(str(busy["id"])) == 202
         await till.get(str(busy["id"]), wait=10)
         before = await _figures_match(daemon, db)
