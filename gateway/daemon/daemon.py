@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -42,7 +43,6 @@ from gateway.daemon.snapshot import (
     PaymentInProgress,
     Snapshot,
 )
-from gateway.daemon.stats import JournalStats
 from gateway.daemon.wiring import (
     Parts,
     build_parts,
@@ -53,7 +53,7 @@ from gateway.daemon.wiring import (
     vault_key,
     web_app,
 )
-from gateway.journal import Journal, JournalError
+from gateway.journal import Journal
 from gateway.payments import Lane, LaneView
 from gateway.security.service import SecurityService
 from gateway.till.hub import LaneEventHubs
@@ -67,6 +67,7 @@ log = logging.getLogger("gateway.daemon")
 RECENT = 256
 
 
+@functools.cache
 def _version() -> str:
     try:
         return version("posgw")
@@ -129,7 +130,6 @@ class Daemon:
         #: The lanes' event hubs (``GET /api/lanes/{id}/events``), and their options.
         self.hubs: LaneEventHubs | None = None
         self.event_options: dict[str, Any] = {}
-        self._stats: JournalStats | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready_event = threading.Event()
@@ -204,7 +204,6 @@ class Daemon:
             async with journal_open as journal, client:
                 self.journal = journal
                 await report_previous_vault_keys(cfg, journal, previous_keys)
-                self._stats = JournalStats(cfg.journal.path, self._clock)
                 self.security = await SecurityService.open(cfg.journal.path, clock=self._clock)
                 try:
                     await self._serve(journal, client)
@@ -212,7 +211,6 @@ class Daemon:
                     self.ready = False
                     if "STOPPING=1" not in self.notifier.sent:
                         self.notifier.stopping()
-                    await self._stats.close()
                     await self.security.close()
         log.info("posgw stopped")
 
@@ -301,18 +299,22 @@ class Daemon:
 
     async def snapshot(self) -> Snapshot:
         """The typed status the status page and metrics read (docs/daemon.md); masked only."""
+        # From memory only (docs/performance.md): a busy lane's payment as its last COMMIT left
+        # it, and the day's figures kept by the commits; nothing waits behind the journal.
+        journal = self.journal
         lanes = []
         for lane in self._lanes.values():
             entry = lane.snapshot()
             payment = entry.pop("payment")
             in_progress = None if payment is None else PaymentInProgress(**payment)
-            if in_progress is not None and self.journal is not None:
-                with contextlib.suppress(JournalError):
-                    journaled = await self.journal.get(in_progress.id)
-                    in_progress.state = journaled.state.value
-                    in_progress.masked_pan = journaled.masked_pan
+            journaled = None if in_progress is None or journal is None else (
+                journal.last_committed(in_progress.id)
+            )
+            if in_progress is not None and journaled is not None:
+                in_progress.state = journaled.state.value
+                in_progress.masked_pan = journaled.masked_pan
             lanes.append(LaneSnapshot(**entry, payment=in_progress))
-        stats = await self._stats.read() if self._stats is not None else {}
+        figures = None if journal is None or journal.closed else journal.figures.read()
         parts = self._parts
         return Snapshot(
             shop=self.config.shop,
@@ -322,11 +324,11 @@ class Daemon:
             now=_iso(self._clock()),
             lanes=lanes,
             journal=JournalFigures(
-                payments_today=stats.get("payments_today", 0),
-                approved_today=stats.get("approved_today", 0),
-                declined_today=stats.get("declined_today", 0),
-                refunds_today=stats.get("refunds_today", 0),
-                outbox_backlog=stats.get("outbox_backlog", 0),
+                payments_today=0 if figures is None else figures.payments,
+                approved_today=0 if figures is None else figures.approved,
+                declined_today=0 if figures is None else figures.declined,
+                refunds_today=0 if figures is None else figures.refunds,
+                outbox_backlog=0 if figures is None else figures.outbox_backlog,
                 awaiting_recovery=0 if parts is None else parts.reconciler.pending,
             ),
             acquirer=AcquirerStatus(

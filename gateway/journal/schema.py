@@ -11,6 +11,8 @@ Version 3: the till's reference of a payment; one refund per (sale, reference); 
 sent outbox records (pruning).
 Version 4: the hash-chained audit log and its anchor (``meta``), till credentials, manager
 accounts and refund approvals (docs/security.md; :mod:`gateway.journal.audit`).
+Version 5: an index of payments by creation time, covering kind and state (the day's figures
+count a day's rows, not the whole table).
 """
 
 from __future__ import annotations
@@ -140,9 +142,10 @@ _V4 = (
         UNIQUE (sale_id, amount, till)
     ) STRICT""",
 )
+_V5 = ("CREATE INDEX payments_by_created ON payments(created_ms, kind, state)",)
 
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
