@@ -8,7 +8,12 @@ Three topic families per shop, all under ``posgw/{shop}/``:
   that only grows, so an older message never overwrites a newer one, whatever the order in
   which the broker delivers them.
 * ``status`` (shop → anyone, QoS 1, retained): ``online`` on connect; ``offline`` on a clean
-  stop, and as the MQTT last will when the gateway dies (MQTT 3.1.1, 3.1.2.5 Will Flag).
+  stop, and as the MQTT last will when the gateway dies (MQTT 5, 3.1.2.5 Will Flag).
+* ``acks`` (head office → shop, QoS 1): the ids of sales head office has stored, so the shop
+  knows a sale arrived end to end, not only at the broker. Each carries a Message Expiry
+  Interval (MQTT 5, 3.3.2.3.3): an acknowledgement older than the shop's session is stale.
+
+Every payload is described by a JSON Schema in ``gateway/contracts/mqtt/`` (docs/contracts.md).
 
 Everything here is pure (no I/O), so it is tested without a broker.
 """
@@ -27,9 +32,12 @@ from gateway.journal.records import OutboxItem
 from gateway.sync.errors import CardDataRefused, MessageError
 
 __all__ = [
+    "MAX_ACK_IDS",
     "SCHEMA",
     "StockUpdate",
+    "acks_topic",
     "check_name",
+    "parse_acks",
     "parse_stock_update",
     "sale_message",
     "sales_topic",
@@ -78,6 +86,11 @@ def status_topic(shop: str) -> str:
     return f"posgw/{shop}/status"
 
 
+def acks_topic(shop: str) -> str:
+    """``posgw/{shop}/acks`` (head office's acknowledgements of stored sales)."""
+    return f"posgw/{shop}/acks"
+
+
 def status_payload(shop: str, *, online: bool, clean: bool = True) -> bytes:
     """The retained status: ``online``, or ``offline`` with ``clean`` false for the last will."""
     state = "online" if online else "offline"
@@ -94,6 +107,9 @@ def _iso_ms(ms: int) -> str:
 
 #: Integer fields set by the journal or this module, left out of the card-data re-check.
 _GENERATED_NUMBERS = frozenset(("completed_ms", "outbox_id", "amount", "schema"))
+#: A superset of what the journal's guard flags (gateway.journal.guard): a digit run of 12 or
+#: more (single spaces or dashes allowed) whose first digit is not 0, or a track-2 shape.
+_MAYBE_CARD_DATA = re.compile(r"[1-9](?:[ -]?\d){11}|\d{12,19}[D=]\d{4}", re.IGNORECASE)
 
 
 def sale_message(item: OutboxItem, *, shop: str) -> bytes:
@@ -122,14 +138,19 @@ def sale_message(item: OutboxItem, *, shop: str) -> bytes:
     except (CardDataRejected, InvalidRecord) as exc:
         raise CardDataRefused("masked_pan") from exc
     # The numbers the journal and this module generate (a millisecond timestamp, row ids, the
-    # amount in minor units) are not card data; a 13-digit timestamp passes the Luhn check one
-    # time in ten, so checking them would hold back one sale in ten for ever.
+    # amount in minor units) are not card data: a 13-digit timestamp passes the Luhn check one
+    # time in ten, so they are left out, or one sale in ten would be held back for ever. The
+    # rest is screened in one pass for what could be card data (a 12+ digit run not starting
+    # with 0, or a track-2 shape); only then does the field-by-field walk decide, and name
+    # the field.
     checked = {key: value for key, value in message.items() if key not in _GENERATED_NUMBERS}
-    try:
-        check_value("sale", checked)
-    except CardDataRejected as exc:
-        raise CardDataRefused(exc.field) from exc
-    return json.dumps(message, separators=(",", ":"), sort_keys=True).encode()
+    if _MAYBE_CARD_DATA.search(json.dumps(checked, ensure_ascii=False)):
+        try:
+            check_value("sale", checked)
+        except CardDataRejected as exc:
+            raise CardDataRefused(exc.field) from exc
+    text = json.dumps(message, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +199,32 @@ def parse_stock_update(topic: str, payload: bytes, *, shop: str) -> StockUpdate:
     level = _int_field(topic, body, "level", minimum=0)
     version = _int_field(topic, body, "version", minimum=1)
     return StockUpdate(sku=sku, level=level, version=version)
+
+
+#: Most sale ids in one acknowledgement message.
+MAX_ACK_IDS = 1000
+
+
+def parse_acks(topic: str, payload: bytes, *, shop: str) -> list[str]:
+    """Decode an ``acks`` message: ``{"schema": 1, "shop": str, "ids": [str, ...]}``.
+
+    Raises:
+        MessageError: Not JSON, another shop, or ``ids`` not a list of 1-1000 sale ids.
+    """
+    if topic != acks_topic(shop):
+        raise MessageError(topic, "topic", f"expected {acks_topic(shop)}")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(topic, "payload", "not UTF-8 JSON") from exc
+    if not isinstance(body, dict):
+        raise MessageError(topic, "payload", "expected a JSON object")
+    if body.get("shop") != shop:
+        raise MessageError(topic, "shop", "does not match the topic")
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_ACK_IDS:
+        raise MessageError(topic, "ids", f"expected a list of 1..{MAX_ACK_IDS} sale ids")
+    for n, value in enumerate(ids):
+        if not isinstance(value, str) or not 0 < len(value) <= 64:
+            raise MessageError(topic, f"ids[{n}]", "expected a string of 1-64 characters")
+    return list(ids)
