@@ -155,11 +155,16 @@ def sale_message(item: OutboxItem, *, shop: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class StockUpdate:
-    """One level from head office: ``level`` units of ``sku`` as of ``version``."""
+    """One snapshot from head office: ``level`` units of ``sku`` as of ``version``.
+
+    ``counted`` is the net quantity of the shop's own sales and refunds head office had
+    counted in it (None when head office does not say; docs/sync.md, "Stock").
+    """
 
     sku: str
     level: int
     version: int
+    counted: int | None = None
 
 
 def _int_field(topic: str, body: dict[str, Any], name: str, *, minimum: int) -> int:
@@ -172,7 +177,8 @@ def _int_field(topic: str, body: dict[str, Any], name: str, *, minimum: int) -> 
 
 
 def parse_stock_update(topic: str, payload: bytes, *, shop: str) -> StockUpdate:
-    """Decode a ``stock/{sku}`` message: ``{"sku": str, "level": int >= 0, "version": int >= 1}``.
+    """Decode a ``stock/{sku}`` message: ``{"sku": str, "level": int >= 0, "version": int >= 1,
+    "counted": int (optional)}`` (gateway/contracts/mqtt/stock.schema.json).
 
     The SKU in the payload must match the topic's last level, so a message cannot be filed
     under another product by mistake.
@@ -198,7 +204,10 @@ def parse_stock_update(topic: str, payload: bytes, *, shop: str) -> StockUpdate:
         raise MessageError(topic, "sku", "does not match the topic")
     level = _int_field(topic, body, "level", minimum=0)
     version = _int_field(topic, body, "version", minimum=1)
-    return StockUpdate(sku=sku, level=level, version=version)
+    counted = None
+    if body.get("counted") is not None:
+        counted = _int_field(topic, body, "counted", minimum=-_MAX_INT)
+    return StockUpdate(sku=sku, level=level, version=version, counted=counted)
 
 
 #: Most sale ids in one acknowledgement message.
