@@ -112,18 +112,18 @@ class HeadOffice:
                 raise ValueError("shop: expected 1-64 of A-Z a-z 0-9 . _ -")
         self.shop = fleet[0]
         self.shops = fleet
-        self._client = aiomqtt.Client(
-            hostname=host,
-            port=port,
-            identifier=identifier or f"head-office-{self.shop}",
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=not persistent,
-            properties=_properties(
+        self._connect: dict[str, Any] = {
+            "hostname": host,
+            "port": port,
+            "identifier": identifier or f"head-office-{self.shop}",
+            "protocol": aiomqtt.ProtocolVersion.V5,
+            "clean_start": not persistent,
+            "properties": _properties(
                 PacketTypes.CONNECT, SessionExpiryInterval=SESSION_EXPIRY if persistent else 0
             ),
-            timeout=10,
-        )
-        self._client.pending_calls_threshold = 10_000
+            "timeout": 10,
+        }
+        self._client = self._new_client()
         self._acknowledge = acknowledge
         self._ack_expiry = ack_expiry
         self._stock_expiry = stock_expiry
@@ -158,8 +158,20 @@ class HeadOffice:
     ) -> None:  # fmt: skip
         await self.stop()
 
+    def _new_client(self) -> aiomqtt.Client:
+        client = aiomqtt.Client(**self._connect)
+        client.pending_calls_threshold = 10_000
+        return client
+
     async def start(self) -> None:
-        """Connect, subscribe to every shop's sales and status, and start recording."""
+        """Connect, subscribe to every shop's sales and status, and start recording.
+
+        After :meth:`stop`, starting again reconnects under the same client id (the persistent
+        session's queued sales arrive) with the same records and stock book.
+        """
+        if self._tasks:
+            return
+        self._client = self._new_client()
         await self._client.__aenter__()
         for shop in self.shops:
             await self._client.subscribe(f"posgw/{shop}/sales", qos=1)
@@ -271,6 +283,16 @@ class HeadOffice:
         shop = shop or self.shop
         self.book.set_level(shop, sku, level)
         return await self._publish_snapshot(shop, sku, version)
+
+    async def deliver(self, sku: str, qty: int, *, shop: str | None = None) -> int:
+        """A delivery of ``qty`` units to ``shop``: head office's level moves, and the new
+        snapshot is published (whether or not head office has the shop's latest sales yet);
+        returns the version."""
+        if not _NAME.fullmatch(sku):
+            raise ValueError("sku: expected 1-64 of A-Z a-z 0-9 . _ -")
+        shop = shop or self.shop
+        self.book.deliver(shop, sku, qty)
+        return await self._publish_snapshot(shop, sku, None)
 
     async def push_stock(self, shop: str | None = None, skus: Sequence[str] | None = None) -> None:
         """Publish head office's current snapshot of ``skus`` (default: all) of ``shop``."""

@@ -68,6 +68,12 @@ class StockBook:
         """A delivery or a stock count: the shop holds ``level`` (sales already counted stay)."""
         self._level[(shop, sku)] = level
 
+    def deliver(self, shop: str, sku: str, qty: int) -> int:
+        """Goods arrived at the shop (or left it, negative): the level moves by ``qty``."""
+        key = (shop, sku)
+        self._level[key] = self._level.get(key, 0) + qty
+        return self._level[key]
+
     def level(self, shop: str, sku: str) -> int:
         """Head office's level for the shop's SKU (0 when never set nor sold)."""
         return self._level.get((shop, sku), 0)
