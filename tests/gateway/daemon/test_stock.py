@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from gateway.daemon.daemon import Daemon
 from simulator.acquirer_host import AcquirerHost
 from simulator.head_office import HeadOffice
 from tests.fixtures.mqtt import MqttBroker
+from tests.gateway.daemon import stock_child
 from tests.gateway.daemon_support import (
     Till,
     acquirer_fixture,
@@ -30,9 +32,11 @@ from tests.gateway.daemon_support import (
     running,
     slot_name,
 )
-from tests.gateway.sync_support import new_shop
+from tests.gateway.sync_support import PrivateBroker, new_shop, private_broker
 
-__all__ = ["acquirer_fixture", "http_fixture"]
+__all__ = ["acquirer_fixture", "http_fixture", "private_broker"]
+
+REPO = Path(__file__).resolve().parents[3]
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
 
@@ -194,3 +198,48 @@ async def _acknowledged(daemon: Daemon, n: int) -> bool:
 async def _line_is(app: Shop, *, level: int, counted: int) -> bool:
     status, line = await app.call("GET", "/api/stock/SKU-1")
     return bool(status == 200 and (line["level"], line["counted"]) == (level, counted))
+
+
+async def test_sigkill_between_the_sale_and_its_publication(
+    tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession,
+    private_broker: PrivateBroker,
+) -> None:  # fmt: skip
+    """The daemon dies right after the sale, the broker unreachable: after the restart, the
+    sale reaches head office once and its stock movement is counted once, here and there."""
+    shop, slot = new_shop(), slot_name()
+    host, port = private_broker.host, private_broker.port
+    office = HeadOffice(host=host, port=port, shop=shop)
+    await office.start()
+    await office.publish_stock("SKU-1", level=10)
+    await office.stop()
+    private_broker.stop()  # nothing can be published before the kill
+    assert acquirer.url is not None
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.gateway.daemon.stock_child", str(tmp_path), acquirer.url,
+        host, str(port), shop, slot, cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None
+    try:
+        async with asyncio.timeout(40):
+            line = (await child.stdout.readline()).decode().split()
+    finally:
+        child.kill()  # SIGKILL
+        await child.wait()
+    assert line[0] == "completed", line
+    sale_id = line[1]
+    private_broker.start()
+    await office.start()
+    try:
+        config = stock_child.config(tmp_path, acquirer.url, host, port, shop, slot)
+        async with running(Daemon(config, env=fixed_env, environ={})) as daemon:
+            app = Shop(http, daemon)
+            async with asyncio.timeout(20):
+                await office.wait_for_sales(1, shop=shop)
+            await until(lambda: _acknowledged(daemon, 1))
+            await office.push_stock(shop, ["SKU-1"])
+            await until(lambda: _line_is(app, level=8, counted=-2))
+    finally:
+        await office.stop()
+    assert set(office.sales_by_shop[shop]) == {sale_id}
+    assert office.sales_by_shop[shop][sale_id]["items"] == stock_child.BASKET
+    assert office.book.level(shop, "SKU-1") == 8
