@@ -55,6 +55,8 @@ _TOPIC = re.compile(r"posgw/([A-Za-z0-9._-]{1,64})/(sales|status)")
 SESSION_EXPIRY = 7 * 86400
 #: Most ids per acknowledgement message (docs/sync.md).
 MAX_ACK_IDS = 1000
+#: Seconds between reconnection attempts after the broker went away.
+RETRY = 0.2
 
 
 def _properties(packet: int, **values: int) -> Properties:
@@ -112,7 +114,7 @@ class HeadOffice:
                 raise ValueError("shop: expected 1-64 of A-Z a-z 0-9 . _ -")
         self.shop = fleet[0]
         self.shops = fleet
-        self._connect: dict[str, Any] = {
+        self._client_options: dict[str, Any] = {
             "hostname": host,
             "port": port,
             "identifier": identifier or f"head-office-{self.shop}",
@@ -147,6 +149,8 @@ class HeadOffice:
         self.acknowledged = 0
         #: Status payloads received, decoded, in order.
         self.statuses: list[dict[str, Any]] = []
+        #: Connections made (1 + reconnections).
+        self.connects = 0
 
     async def __aenter__(self) -> HeadOffice:
         await self.start()
@@ -159,27 +163,48 @@ class HeadOffice:
         await self.stop()
 
     def _new_client(self) -> aiomqtt.Client:
-        client = aiomqtt.Client(**self._connect)
+        client = aiomqtt.Client(**self._client_options)
         client.pending_calls_threshold = 10_000
         return client
 
     async def start(self) -> None:
         """Connect, subscribe to every shop's sales and status, and start recording.
 
-        After :meth:`stop`, starting again reconnects under the same client id (the persistent
-        session's queued sales arrive) with the same records and stock book.
+        Raises ``aiomqtt.MqttError`` when the broker cannot be reached now; once started, a
+        lost connection is re-established (the persistent session's queued sales then
+        arrive). After :meth:`stop`, starting again reconnects under the same client id with
+        the same records and stock book.
         """
         if self._tasks:
             return
+        await self._connect()
+        self._tasks = [
+            asyncio.create_task(self._supervise(), name=f"head-office[{self.shop}].in"),
+            asyncio.create_task(self._send(), name=f"head-office[{self.shop}].out"),
+        ]
+
+    async def _connect(self) -> None:
         self._client = self._new_client()
         await self._client.__aenter__()
         for shop in self.shops:
             await self._client.subscribe(f"posgw/{shop}/sales", qos=1)
             await self._client.subscribe(f"posgw/{shop}/status", qos=1)
-        self._tasks = [
-            asyncio.create_task(self._receive(), name=f"head-office[{self.shop}].in"),
-            asyncio.create_task(self._send(), name=f"head-office[{self.shop}].out"),
-        ]
+        self.connects += 1
+
+    async def _supervise(self) -> None:
+        """Receive; after a lost connection, reconnect every ``RETRY`` seconds."""
+        while True:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._receive()
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.__aexit__(None, None, None)
+            while True:
+                await asyncio.sleep(RETRY)  # a reconnect schedule, not a synchronisation
+                try:
+                    await self._connect()
+                    break
+                except aiomqtt.MqttError:
+                    continue
 
     async def stop(self) -> None:
         """Stop recording and disconnect; a second call does nothing."""
@@ -245,10 +270,17 @@ class HeadOffice:
                     acks.setdefault(shop, []).append(value)
                 elif (shop, value) not in pushes:
                     pushes.append((shop, value))
-            for shop, ids in acks.items():
-                await self._publish_acks(shop, ids)
-            for shop, sku in pushes:
-                await self._publish_snapshot(shop, sku, None)
+            try:
+                for shop, ids in acks.items():
+                    await self._publish_acks(shop, ids)
+                for shop, sku in pushes:
+                    await self._publish_snapshot(shop, sku, None)
+            except aiomqtt.MqttError:
+                # The broker went away: lost acknowledgements are made good by the shops'
+                # re-sends; the snapshots are pushed again once reconnected.
+                for shop, sku in pushes:
+                    self._outgoing.put_nowait(("stock", shop, sku))
+                await asyncio.sleep(RETRY)
 
     async def _publish_acks(self, shop: str, ids: list[str]) -> None:
         body = {"schema": 1, "shop": shop, "ids": ids}
