@@ -303,10 +303,13 @@ class OutboxPublisher:
             waiter.cancel()
 
     async def _send(self, window: PublishWindow[_Sent], batch: list[OutboxItem]) -> None:
-        """Hand a claimed batch to the window (records that look like card data are refused)."""
+        """Hand a claimed batch to the window (records that look like card data are refused).
+
+        If the client refuses a message (the connection just dropped), the records not yet
+        handed over are released at once, so no claim waits for its lease to expire.
+        """
         topic = sales_topic(self._shop)
-        refused: list[int] = []
-        for item in batch:
+        for n, item in enumerate(batch):
             try:
                 payload = sale_message(item, shop=self._shop)
             except CardDataRefused as exc:
@@ -314,9 +317,15 @@ class OutboxPublisher:
                 self._last_error = str(exc)
                 log.error("outbox record %d not published: %s", item.id, exc)
                 await self._journal.mark_failed([item.id], error=str(exc))
-                refused.append(item.id)
                 continue
-            window.publish(topic, payload, _Sent(item.id, item.payment_id, payload))
+            try:
+                window.publish(topic, payload, _Sent(item.id, item.payment_id, payload))
+            except aiomqtt.MqttError as exc:
+                # this record is in the window's queue (abandon() releases it); the rest is not
+                rest = [later.id for later in batch[n + 1 :]]
+                if rest:
+                    await self._journal.mark_failed(rest, error=_describe(exc))
+                raise
 
     async def _resend_due(self, window: PublishWindow[_Sent]) -> None:
         """Publish again the sales head office has not acknowledged within ``ack_timeout``."""
