@@ -189,7 +189,8 @@ async def _is(value: Awaitable[int | None], expected: int) -> bool:
 
 async def _acknowledged(daemon: Daemon, n: int) -> bool:
     """Head office's acknowledgements reached the shop, and its ledger is empty."""
-    (publisher,) = [w for name, w in daemon._sync if name == "sync.outbox"]
+    assert daemon._parts is not None
+    (publisher,) = [w for name, w in daemon._parts.sync if name == "sync.outbox"]
     await publisher._refresh_backlog()
     diag = publisher.diagnostics()
     return bool(diag["acknowledged"] >= n and diag["unacknowledged"] == 0)
