@@ -30,6 +30,7 @@ from gateway.payments import Lane, LaneServices
 from gateway.payments.smart_terminal import on_terminal_lanes
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
+from gateway.till.contract import add_contract_route
 from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
@@ -197,6 +198,7 @@ def web_app(
     add_till_routes(app, backend)
     add_refund_routes(app, backend)
     add_stock_routes(app, backend)
+    add_contract_route(app)
     hubs = add_event_routes(app, backend, **event_options)
     try:
         from gateway.web import add_status_routes
