@@ -14,7 +14,14 @@ from typing import Any
 import aiohttp
 
 from gateway.daemon.daemon import Daemon
-from tests.gateway.daemon_support import Till, fixed_env, insert_card, make_config, running
+from tests.gateway.daemon_support import (
+    Till,
+    fixed_env,
+    insert_card,
+    make_config,
+    running,
+    till_token,
+)
 
 BASKET: list[dict[str, Any]] = [
     {"sku": "SKU-1", "label": "Coffee 250g", "qty": 2, "unit_price": 450, "vat_rate": "5.5"},
@@ -30,7 +37,8 @@ def config(tmp: Path, url: str, host: str, port: int, shop: str, slot: str) -> A
 
 async def _main(tmp: Path, url: str, host: str, port: int, shop: str, slot: str) -> None:
     daemon = Daemon(config(tmp, url, host, port, shop, slot), env=fixed_env, environ={})
-    async with running(daemon), aiohttp.ClientSession() as http:
+    headers = {"Authorization": f"Bearer {till_token(tmp)}"}
+    async with running(daemon), aiohttp.ClientSession(headers=headers) as http:
         assert daemon.http_port is not None
         till = Till(http, daemon.http_port)
         status, started = await till.pay(1, 1250, items=BASKET)
