@@ -19,7 +19,7 @@ PUBACK.)
 
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
 ``_disconnected``, the future set when the connection ends); the exact version is pinned in
-constraints.txt and ``tests/gateway/test_sync_window.py`` fails if they change.
+constraints.txt and ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
 """
 
 from __future__ import annotations
