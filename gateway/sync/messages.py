@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.journal.errors import CardDataRejected, InvalidRecord
-from gateway.journal.guard import check_masked_pan, check_value
+from gateway.journal.guard import check_masked_pan, check_value, find_card_data
 from gateway.journal.records import OutboxItem
 from gateway.sync.errors import CardDataRefused, MessageError
 
@@ -107,9 +107,9 @@ def _iso_ms(ms: int) -> str:
 
 #: Integer fields set by the journal or this module, left out of the card-data re-check.
 _GENERATED_NUMBERS = frozenset(("completed_ms", "outbox_id", "amount", "schema"))
-#: A superset of what the journal's guard flags (gateway.journal.guard): a run of 12 or more
-#: digits, spaces and dashes starting with a digit other than 0, or a track-2 shape.
-_MAYBE_CARD_DATA = re.compile(r"[1-9][\d -]{11,}|\d{12,19}[D=]\d{4}", re.IGNORECASE)
+#: Where the journal's guard could find card data (gateway.journal.guard): a run of 12 or more
+#: digits, spaces and dashes (a PAN, grouped or not, and the digits of a track 2 are in one).
+_LONG_RUN = re.compile(r"\d[\d -]{11,}")
 
 
 def sale_message(item: OutboxItem, *, shop: str) -> bytes:
@@ -141,12 +141,15 @@ def sale_message(item: OutboxItem, *, shop: str) -> bytes:
     # The numbers the journal and this module generate (a millisecond timestamp, row ids, the
     # amount in minor units) are not card data: a 13-digit timestamp passes the Luhn check one
     # time in ten, so they are left out, or one sale in ten would be held back for ever. The
-    # message is screened in one pass for what could be card data (a long digit run that is
-    # not one of those numbers, or a track-2 shape); only then does the journal's guard walk
-    # it field by field, decide, and name the field.
+    # message is screened in one pass for long digit runs; each that is not one of those numbers
+    # goes to the journal's guard with what follows it (a track 2's separator and expiry);
+    # only on a hit does the guard walk the message field by field, decide, and name the field.
     generated = {str(message[key]) for key in _GENERATED_NUMBERS
                  if isinstance(message.get(key), int)}  # fmt: skip
-    if any(hit.group() not in generated for hit in _MAYBE_CARD_DATA.finditer(text)):
+    if any(
+        hit.group() not in generated and find_card_data(text[hit.start() : hit.end() + 6])
+        for hit in _LONG_RUN.finditer(text)
+    ):
         checked = {key: value for key, value in message.items() if key not in _GENERATED_NUMBERS}
         try:
             check_value("sale", checked)
