@@ -37,6 +37,7 @@ from gateway.journal.errors import (
 )
 from gateway.journal.figures import DayFigures, RecentPayments
 from gateway.journal.guard import check_masked_pan, check_value
+from gateway.journal.queries import OfflineExposure, offline_exposure
 from gateway.journal.records import Event, OutboxItem, Payment, Recovery
 from gateway.journal.schema import configure, migrate
 from gateway.journal.states import PaymentKind, PaymentState
@@ -544,6 +545,44 @@ class Journal:
         )
         await self._run_solo(store.checkpoint)  # a checkpoint runs outside any transaction
         return payment
+
+    async def decline_forward(
+        self, payment_id: str, *, actor: str, response_code: str | None, reason: str = ""
+    ) -> Payment:
+        """STORED_FOR_FORWARDING -> FORWARD_DECLINED: the acquirer declined the forwarded request.
+
+        The vault row is purged in the same transaction (the request was sent; it is never sent
+        again) and the WAL is truncated, as for :meth:`confirm_forwarded`. The payment stays in
+        FORWARD_DECLINED, shown to the manager, until :meth:`acknowledge_declined_forward`.
+        """
+        _short("response_code", response_code)
+        store = self._s()
+
+        def declined() -> Payment:
+            payment = store.transition(
+                payment_id,
+                S.FORWARD_DECLINED,
+                actor=actor,
+                reason=reason,
+                updates={"response_code": response_code},
+            )
+            store.checkpoint()
+            return payment
+
+        return await self._run(declined)
+
+    async def acknowledge_declined_forward(
+        self, payment_id: str, *, actor: str, reason: str = ""
+    ) -> Payment:
+        """FORWARD_DECLINED -> DECLINE_ACKNOWLEDGED: a manager has seen it (``actor`` names who)."""
+        return await self._run(
+            self._s().transition, payment_id, S.DECLINE_ACKNOWLEDGED, actor=actor, reason=reason
+        )
+
+    async def offline_exposure(self) -> dict[str, OfflineExposure]:
+        """Per currency: count, amount and oldest creation time of the sales held offline
+        (STORED_FOR_FORWARDING, not yet forwarded): what the store-and-forward limits read."""
+        return await self._run(offline_exposure, self._s().conn)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -9,11 +9,16 @@ A sale::
                    │              │
                    ├─▶ DECLINED (offline decline: the card answered an AAC)
                    └──────────────┴─▶ STORED_FOR_FORWARDING ─▶ FORWARDED
+                                                    │
+                                                    └─▶ FORWARD_DECLINED ─▶ DECLINE_ACKNOWLEDGED
 
 Offline approval (the card's TC, or "unable to go online" with the Default action codes, EMV 4.4
 Book 3, 10.7) *is* the transition into STORED_FOR_FORWARDING: the encrypted authorisation request
 is written to the vault in the same SQLite transaction, so no offline-approved payment ever
-exists without the data needed to forward it. A refund is a payment of kind ``refund`` that
+exists without the data needed to forward it. When the acquirer declines the forwarded
+request, the payment moves to FORWARD_DECLINED (not FORWARDED: no money will come for it) and
+stays there, shown to the manager, until a manager acknowledges it (DECLINE_ACKNOWLEDGED, with the
+manager named in the event). A refund is a payment of kind ``refund`` that
 follows the same machine and names its original sale.
 
 Every transition is committed before the side effect it announces (ARCHITECTURE.md, rules).
@@ -26,6 +31,7 @@ import enum
 from gateway.journal.errors import IllegalTransition
 
 __all__ = [
+    "FORWARD_DONE",
     "SETTLED",
     "TERMINAL",
     "TRANSITIONS",
@@ -52,6 +58,10 @@ class PaymentState(enum.StrEnum):
     STORED_FOR_FORWARDING = "STORED_FOR_FORWARDING"
     FORWARDED = "FORWARDED"
     CANCELLED = "CANCELLED"
+    #: The acquirer declined a forwarded offline approval: the goods left, no money will come.
+    FORWARD_DECLINED = "FORWARD_DECLINED"
+    #: A manager has seen the declined forward (the event names who); nothing else to do.
+    DECLINE_ACKNOWLEDGED = "DECLINE_ACKNOWLEDGED"
 
 
 class PaymentKind(enum.StrEnum):
@@ -75,13 +85,18 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.UNKNOWN: frozenset({S.APPROVED, S.DECLINED, S.REVERSAL_PENDING}),
     S.APPROVED: frozenset({S.COMPLETED, S.REVERSAL_PENDING}),
     S.REVERSAL_PENDING: frozenset({S.REVERSED}),
-    S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED}),
+    S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED, S.FORWARD_DECLINED}),
+    S.FORWARD_DECLINED: frozenset({S.DECLINE_ACKNOWLEDGED}),
     S.DECLINED: frozenset(),
     S.COMPLETED: frozenset(),
     S.REVERSED: frozenset(),
     S.FORWARDED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.DECLINE_ACKNOWLEDGED: frozenset(),
 }
+
+#: States whose vault row is purged in the transaction that enters them (the request was sent).
+FORWARD_DONE = frozenset({S.FORWARDED, S.FORWARD_DECLINED})
 
 #: States with no way out.
 TERMINAL = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)

@@ -29,6 +29,7 @@ from gateway.journal.figures import DayCounts
 from gateway.journal.guard import check_value
 from gateway.journal.records import Event, OutboxItem, Payment, PendingPayment, Recovery
 from gateway.journal.states import (
+    FORWARD_DONE,
     SETTLED,
     PaymentKind,
     PaymentState,
@@ -230,7 +231,7 @@ class Store:
 
         The event row always; a fresh idempotency key when ``new_key``; the outbox record when
         the payment settles (enters :data:`SETTLED` from outside it); the sealed vault row when
-        ``vault_plaintext`` is given; the vault purge when it reaches FORWARDED.
+        ``vault_plaintext`` is given; the vault purge when it reaches FORWARDED or FORWARD_DECLINED.
 
         Raises:
             UnknownPayment, IllegalTransition, CardDataRejected, VaultKeyError.
@@ -270,7 +271,7 @@ class Store:
                     " created_ms) VALUES (?, ?, ?, ?, ?, ?)",
                     (payment_id, blob.version, blob.key_id, blob.nonce, blob.ciphertext, now),
                 )
-            if new is S.FORWARDED:
+            if new in FORWARD_DONE:
                 conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
         return payment
 

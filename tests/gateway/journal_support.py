@@ -35,6 +35,13 @@ PATHS: dict[PaymentState, list[PaymentState]] = {
     S.STORED_FOR_FORWARDING: [S.CARD_READ, S.STORED_FOR_FORWARDING],
     S.FORWARDED: [S.CARD_READ, S.STORED_FOR_FORWARDING, S.FORWARDED],
     S.CANCELLED: [S.CANCELLED],
+    S.FORWARD_DECLINED: [S.CARD_READ, S.STORED_FOR_FORWARDING, S.FORWARD_DECLINED],
+    S.DECLINE_ACKNOWLEDGED: [
+        S.CARD_READ,
+        S.STORED_FOR_FORWARDING,
+        S.FORWARD_DECLINED,
+        S.DECLINE_ACKNOWLEDGED,
+    ],
 }
 
 
@@ -98,6 +105,10 @@ async def step(journal: Journal, payment_id: str, target: PaymentState) -> Payme
         return await journal.confirm_forwarded(payment_id, actor=actor, response_code="00")
     if target is S.CANCELLED:
         return await journal.cancel(payment_id, actor=actor, reason="till cancelled")
+    if target is S.FORWARD_DECLINED:
+        return await journal.decline_forward(payment_id, actor=actor, response_code="05")
+    if target is S.DECLINE_ACKNOWLEDGED:
+        return await journal.acknowledge_declined_forward(payment_id, actor="manager:test")
     raise AssertionError(f"no method leads to {target}")
 
 

@@ -156,8 +156,9 @@ async def test_recovery_lists_what_needs_action(tmp_path: Path) -> None:
     }
     status = plan.by_action(Action.STATUS_QUERY)
     assert all(p.idempotency_key for p in status)  # the key to query under survived
-    # COMPLETED, STORED_FOR_FORWARDING and FORWARDED settled: three records for head office.
-    assert plan.outbox_unsent == 3
+    # COMPLETED, STORED_FOR_FORWARDING and FORWARDED settled: three records for head office;
+    # FORWARD_DECLINED and DECLINE_ACKNOWLEDGED went through STORED_FOR_FORWARDING (one each).
+    assert plan.outbox_unsent == 5
 
 
 async def test_pruning_drops_only_records_acknowledged_long_ago(tmp_path: Path) -> None:

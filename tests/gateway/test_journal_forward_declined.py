@@ -1,0 +1,91 @@
+"""A forwarded offline approval the acquirer declines, and the store-and-forward exposure query.
+
+FORWARD_DECLINED is its own state (not FORWARDED: no money will come); the vault row is purged
+when it is entered (the request was sent); it leaves only by a manager's acknowledgement, which
+the event log attributes; it is not refundable and is not a second sale record for head office.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.journal import IllegalTransition, PaymentState, RefundNotAllowed, VaultError
+from gateway.journal.queries import OfflineExposure
+from tests.gateway.test_journal_support import Clock, drive_to, open_journal
+
+S = PaymentState
+
+
+async def test_declined_forward_purges_the_vault_and_waits_for_a_manager(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        held = await drive_to(journal, S.STORED_FOR_FORWARDING, amount=4200)
+        assert (await journal.vault_rows_by_key()) != {}
+        declined = await journal.decline_forward(
+            held.id, actor="forwarder", response_code="51", reason="declined by the issuer"
+        )
+        assert declined.state is S.FORWARD_DECLINED and declined.response_code == "51"
+        assert await journal.vault_rows_by_key() == {}
+        with pytest.raises(VaultError):
+            await journal.forwarding_request(held.id)
+        # not FORWARDED, not refundable, not forwardable twice
+        with pytest.raises(IllegalTransition):
+            await journal.confirm_forwarded(held.id, actor="forwarder")
+        with pytest.raises(RefundNotAllowed):
+            await journal.create_refund(held.id, lane="1", amount=100, actor="till")
+        recovery = await journal.recover()
+        assert held.id not in {item.payment.id for item in recovery.pending}
+        acked = await journal.acknowledge_declined_forward(
+            held.id, actor="manager:alice", reason="customer called"
+        )
+        events = await journal.events(held.id)
+        with pytest.raises(IllegalTransition):
+            await journal.acknowledge_declined_forward(held.id, actor="manager:alice")
+    assert acked.state is S.DECLINE_ACKNOWLEDGED
+    assert [(e.to_state, e.actor) for e in events[-2:]] == [
+        (S.FORWARD_DECLINED, "forwarder"),
+        (S.DECLINE_ACKNOWLEDGED, "manager:alice"),
+    ]
+    assert events[-1].reason == "customer called"
+    with sqlite3.connect(tmp_path / "journal.db") as conn:
+        outbox = conn.execute("SELECT count(*) FROM outbox WHERE payment_id = ?", (held.id,))
+        assert outbox.fetchone()[0] == 1  # the offline sale record, no duplicate
+
+
+async def test_only_a_stored_sale_can_be_declined_as_a_forward(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        online = await drive_to(journal, S.COMPLETED)
+        forwarded = await drive_to(journal, S.FORWARDED)
+        for payment in (online, forwarded):
+            with pytest.raises(IllegalTransition):
+                await journal.decline_forward(payment.id, actor="forwarder", response_code="05")
+        completed = await drive_to(journal, S.COMPLETED)
+        with pytest.raises(IllegalTransition):
+            await journal.acknowledge_declined_forward(completed.id, actor="manager:alice")
+
+
+async def test_offline_exposure_counts_only_sales_awaiting_forwarding(tmp_path: Path) -> None:
+    clock = Clock()
+    async with open_journal(tmp_path, clock=clock) as journal:
+        assert await journal.offline_exposure() == {}
+        first = await drive_to(journal, S.STORED_FOR_FORWARDING, amount=1000)
+        clock.now += 60
+        await drive_to(journal, S.STORED_FOR_FORWARDING, amount=2500)
+        await drive_to(journal, S.STORED_FOR_FORWARDING, amount=700)
+        # not counted: forwarded, declined forward, online sales
+        await drive_to(journal, S.FORWARDED, amount=9999)
+        await drive_to(journal, S.FORWARD_DECLINED, amount=8888)
+        await drive_to(journal, S.COMPLETED, amount=7777)
+        chf = await journal.create_sale(lane="1", amount=300, currency="CHF", actor="t")
+        await journal.card_read(chf.id, masked_pan=None, aid=None, actor="t")
+        await journal.store_for_forwarding(chf.id, request=b"r", response_code="Y3", actor="t")
+        exposure = await journal.offline_exposure()
+        await journal.confirm_forwarded(first.id, actor="forwarder", response_code="00")
+        after = await journal.offline_exposure()
+    assert exposure == {
+        "CHF": OfflineExposure("CHF", 1, 300, 1_700_000_060_000),
+        "EUR": OfflineExposure("EUR", 3, 4200, 1_700_000_000_000),
+    }
+    assert after["EUR"] == OfflineExposure("EUR", 2, 3200, 1_700_000_060_000)
