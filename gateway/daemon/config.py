@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.day.limits import OfflineLimitsConfig, limits_from_config
 from gateway.errors import ConfigError
 
 __all__ = [
@@ -291,7 +292,18 @@ class DaemonConfig(_Model):
     terminal: KernelConfig = KernelConfig()
     mqtt: MqttConfig | None = None
     timeouts: TimeoutsConfig = TimeoutsConfig()
+    #: ``[store_and_forward.EUR]``: offline-approval limits per currency (docs/day.md); a
+    #: currency without an entry is never approved offline.
+    store_and_forward: dict[str, OfflineLimitsConfig] = {}
     lanes: Annotated[list[LaneConfig], Field(min_length=1)]
+
+    @field_validator("store_and_forward")
+    @classmethod
+    def _offline_limits(
+        cls, section: dict[str, OfflineLimitsConfig]
+    ) -> dict[str, OfflineLimitsConfig]:
+        limits_from_config(section)  # unknown currency, too many decimals: ValueError
+        return section
 
     @field_validator("lanes")
     @classmethod

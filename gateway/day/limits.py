@@ -1,0 +1,215 @@
+"""Store-and-forward limits: may this payment be approved offline? (a pure policy, no I/O).
+
+When the acquirer cannot be reached the card may still approve offline (EMV 4.4 Book 3, 10.7:
+"unable to go online" and the Default action codes); the shop then holds the risk until the
+sale is forwarded and accepted. The configuration caps that risk per currency
+(``[store_and_forward.EUR]`` in the daemon's file, docs/day.md):
+
+* ``max_transaction``: the largest single sale that may be approved offline;
+* ``max_total`` and ``max_count``: the amount and number of sales held, not yet forwarded,
+  *including* this one;
+* ``max_age_hours``: once the oldest held sale is older than this, no new offline approval
+  until the queue drains (a link that stays down is a problem to fix, not to absorb).
+
+A currency with no limits configured is never approved offline. Refunds and cards that require
+online PIN are never taken offline either (an online PIN can only be checked by the issuer).
+:func:`decide_offline` is given the journal's exposure
+(:func:`gateway.journal.queries.offline_exposure`) and answers with a typed decision: the lane
+turns a refusal into "unable to go online, and the terminal will not accept an offline approval"
+(the card decides, usually an AAC: a decline), and the status page shows the reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from babel.numbers import UnknownCurrencyError, get_currency_precision, validate_currency
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.journal.queries import OfflineExposure
+from gateway.journal.states import PaymentKind
+
+__all__ = [
+    "OfflineDecision",
+    "OfflineLimits",
+    "OfflineLimitsConfig",
+    "OfflineRefusal",
+    "decide_offline",
+    "limits_from_config",
+    "to_minor_units",
+]
+
+
+class OfflineRefusal(enum.StrEnum):
+    """Why a payment may not be approved offline (the value is what the page and API show)."""
+
+    NOT_CONFIGURED = "no_limits_for_currency"
+    REFUND = "refund"
+    ONLINE_PIN = "online_pin_required"
+    TRANSACTION_MAXIMUM = "transaction_maximum"
+    TOTAL_AMOUNT = "total_amount"
+    COUNT = "count"
+    AGE = "age"
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineLimits:
+    """One currency's limits, amounts in minor units (ISO 4217 exponent), age in ms."""
+
+    currency: str
+    max_transaction: int
+    max_total: int
+    max_count: int
+    max_age_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineDecision:
+    """The policy's answer.
+
+    Attributes:
+        allowed: True when the card's offline approval may be accepted.
+        refusal: Why not, when not allowed.
+        detail: One line for the log and the page (amounts in minor units; no card data).
+    """
+
+    allowed: bool
+    refusal: OfflineRefusal | None = None
+    detail: str = ""
+
+
+def to_minor_units(value: str, currency: str) -> int:
+    """A decimal amount (``"150.00"``) in minor units of ``currency`` (ISO 4217 exponent, CLDR).
+
+    Raises:
+        ValueError: Unknown currency, not a number, negative, or more decimals than the currency
+            has.
+    """
+    try:
+        validate_currency(currency)
+    except UnknownCurrencyError:
+        raise ValueError(f"{currency!r} is not an ISO 4217 currency") from None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{value!r}: expected a finite amount >= 0")
+    minor = amount.scaleb(get_currency_precision(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(
+            f"{value!r}: {currency} has {get_currency_precision(currency)} decimal places"
+        )
+    return int(minor)
+
+
+class OfflineLimitsConfig(BaseModel):
+    """``[store_and_forward.CUR]``: amounts as decimal strings in the currency (``"150.00"``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_transaction: str
+    max_total: str
+    max_count: Annotated[int, Field(ge=0, le=100_000)]
+    max_age_hours: Annotated[float, Field(gt=0, le=24 * 30)]
+
+    @field_validator("max_transaction", "max_total")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise ValueError("expected a decimal amount such as \"150.00\"") from None
+        if not amount.is_finite() or amount < 0:
+            raise ValueError("expected an amount >= 0")
+        return value
+
+
+def limits_from_config(section: Mapping[str, OfflineLimitsConfig]) -> dict[str, OfflineLimits]:
+    """The configured limits per currency, amounts converted to minor units.
+
+    Raises:
+        ValueError: An unknown currency code, or an amount with too many decimals for it
+            (the message names the currency).
+    """
+    limits: dict[str, OfflineLimits] = {}
+    for currency, cfg in section.items():
+        try:
+            limits[currency] = OfflineLimits(
+                currency=currency,
+                max_transaction=to_minor_units(cfg.max_transaction, currency),
+                max_total=to_minor_units(cfg.max_total, currency),
+                max_count=cfg.max_count,
+                max_age_ms=round(cfg.max_age_hours * 3_600_000),
+            )
+        except ValueError as exc:
+            raise ValueError(f"store_and_forward.{currency}: {exc}") from None
+    return limits
+
+
+def decide_offline(
+    *,
+    limits: Mapping[str, OfflineLimits],
+    exposure: Mapping[str, OfflineExposure],
+    amount: int,
+    currency: str,
+    kind: PaymentKind,
+    online_pin_required: bool,
+    now_ms: int,
+) -> OfflineDecision:
+    """May a payment of ``amount`` ``currency`` be approved offline now?
+
+    The checks run in a fixed order and the first that fails is the reason: kind, online PIN,
+    configured currency, transaction maximum, age of the oldest held sale, count, total.
+    A limit is reached *at* its value: with ``max_count = 3``, the third held sale is accepted
+    and the fourth is refused.
+
+    Args:
+        limits: Per-currency limits (:func:`limits_from_config`).
+        exposure: What is already held, per currency (the journal's query).
+        amount: This payment's amount, minor units.
+        currency: Its ISO 4217 code.
+        kind: Sale or refund.
+        online_pin_required: The cardholder verification chosen is online PIN.
+        now_ms: The injected clock, ms since the epoch.
+    """
+    if kind is not PaymentKind.SALE:
+        return OfflineDecision(False, OfflineRefusal.REFUND, "refunds are never taken offline")
+    if online_pin_required:
+        return OfflineDecision(
+            False, OfflineRefusal.ONLINE_PIN, "online PIN can only be verified by the issuer"
+        )
+    rule = limits.get(currency)
+    if rule is None:
+        return OfflineDecision(
+            False, OfflineRefusal.NOT_CONFIGURED, f"no store-and-forward limits for {currency}"
+        )
+    if amount > rule.max_transaction:
+        return OfflineDecision(
+            False,
+            OfflineRefusal.TRANSACTION_MAXIMUM,
+            f"{amount} exceeds the offline maximum of {rule.max_transaction} per sale",
+        )
+    held = exposure.get(currency, OfflineExposure(currency, 0, 0, now_ms))
+    if held.count and now_ms - held.oldest_ms > rule.max_age_ms:
+        return OfflineDecision(
+            False,
+            OfflineRefusal.AGE,
+            f"the oldest held sale is {(now_ms - held.oldest_ms) // 60_000} min old"
+            f" (limit {rule.max_age_ms // 60_000} min)",
+        )
+    if held.count + 1 > rule.max_count:
+        return OfflineDecision(
+            False, OfflineRefusal.COUNT, f"{held.count} sales held (limit {rule.max_count})"
+        )
+    if held.amount + amount > rule.max_total:
+        return OfflineDecision(
+            False,
+            OfflineRefusal.TOTAL_AMOUNT,
+            f"{held.amount} held + {amount} exceeds the limit of {rule.max_total}",
+        )
+    return OfflineDecision(True)
