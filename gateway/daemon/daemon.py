@@ -56,6 +56,7 @@ from gateway.daemon.wiring import (
     web_app,
 )
 from gateway.journal import Journal
+from gateway.journal.lock import journal_lock
 from gateway.payments import Lane, LaneView
 from gateway.security.service import SecurityService
 from gateway.till.hub import LaneEventHubs
@@ -202,7 +203,8 @@ class Daemon:
             clock=self._clock,
             random_bytes=self._random_bytes,
         )
-        with self._signals():
+        # The owner lock: ``posgw restore`` never replaces the journal of a running daemon.
+        with self._signals(), journal_lock(cfg.journal.path):
             async with journal_open as journal, client:
                 self.journal = journal
                 await report_previous_vault_keys(cfg, journal, previous_keys)

@@ -123,7 +123,7 @@ class OfflineLimitsConfig(BaseModel):
         try:
             amount = Decimal(value)
         except InvalidOperation:
-            raise ValueError("expected a decimal amount such as \"150.00\"") from None
+            raise ValueError('expected a decimal amount such as "150.00"') from None
         if not amount.is_finite() or amount < 0:
             raise ValueError("expected an amount >= 0")
         return value
