@@ -88,6 +88,18 @@ class HttpConfig(_Model):
     body_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     max_connections: Annotated[int, Field(ge=1, le=65536)] = 512
     max_connections_per_client: Annotated[int, Field(ge=1, le=65536)] = 64
+    #: The status page's locale for everyone (``"fr_FR"``); unset: the browser's
+    #: Accept-Language decides (gateway/web/i18n.py).
+    locale: str | None = None
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        from gateway.web.i18n import configured_locale
+
+        if value is not None:
+            configured_locale(value)  # ValueError naming the languages there are
+        return value
 
     @model_validator(mode="after")
     def _exposure(self) -> HttpConfig:
