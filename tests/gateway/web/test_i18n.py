@@ -15,7 +15,8 @@ from babel import Locale
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from gateway.config import ConfigError, parse_config
+from gateway.daemon.config import parse_config
+from gateway.errors import ConfigError
 from gateway.web.i18n import (
     LOCALE_DIR,
     PageLocale,

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.journal import IllegalTransition, PaymentState, RefundNotAllowed, VaultError
 from gateway.journal.queries import OfflineExposure
-from tests.gateway.test_journal_support import Clock, drive_to, open_journal
+from tests.gateway.journal_support import Clock, drive_to, open_journal
 
 S = PaymentState
 
