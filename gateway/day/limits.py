@@ -22,19 +22,21 @@ turns a refusal into "unable to go online, and the terminal will not accept an o
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from babel.numbers import UnknownCurrencyError, get_currency_precision, validate_currency
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.journal.queries import OfflineExposure
+from gateway.journal.records import Payment
 from gateway.journal.states import PaymentKind
 
 __all__ = [
     "OfflineDecision",
+    "OfflineGate",
     "OfflineLimits",
     "OfflineLimitsConfig",
     "OfflineRefusal",
@@ -213,3 +215,69 @@ def decide_offline(
             f"{held.amount} held + {amount} exceeds the limit of {rule.max_total}",
         )
     return OfflineDecision(True)
+
+
+class OfflineGate:
+    """The daemon's store-and-forward limits: the lanes' admission check and the page's view.
+
+    :meth:`admission` gives the lane a check that :meth:`gateway.journal.Journal.
+    store_for_forwarding_within` runs atomically with the store; each refusal is remembered per
+    currency (what the page shows under "Offline sales stopped") until a sale is admitted again.
+    """
+
+    def __init__(
+        self, limits: Mapping[str, OfflineLimits], *, clock_ms: Callable[[], int]
+    ) -> None:
+        self.limits = dict(limits)
+        self._clock_ms = clock_ms
+        #: Currency -> the last refusal (cleared when an offline sale is admitted again).
+        self.stopped: dict[str, OfflineDecision] = {}
+        self.refused = 0
+
+    def admission(
+        self, *, online_pin: bool
+    ) -> Callable[[Payment, Mapping[str, OfflineExposure]], str | None]:
+        """The check for one payment (``online_pin``: its CVM was online PIN)."""
+
+        def admit(payment: Payment, exposure: Mapping[str, OfflineExposure]) -> str | None:
+            decision = decide_offline(
+                limits=self.limits,
+                exposure=exposure,
+                amount=payment.amount,
+                currency=payment.currency,
+                kind=payment.kind,
+                online_pin_required=online_pin,
+                now_ms=self._clock_ms(),
+            )
+            if decision.allowed:
+                self.stopped.pop(payment.currency, None)
+                return None
+            assert decision.refusal is not None
+            self.refused += 1
+            if decision.refusal not in (OfflineRefusal.REFUND, OfflineRefusal.ONLINE_PIN):
+                self.stopped[payment.currency] = decision  # the shop's state, not the card's
+            return f"{decision.refusal.value}: {decision.detail}"
+
+        return admit
+
+    def snapshot(self, exposure: Mapping[str, OfflineExposure]) -> dict[str, Any]:
+        """Per currency: what is held against its limits, and why offline sales stopped."""
+        currencies = sorted(set(self.limits) | set(exposure))
+        out: dict[str, Any] = {}
+        for code in currencies:
+            held = exposure.get(code, OfflineExposure(code, 0, 0, 0))
+            rule = self.limits.get(code)
+            stopped = self.stopped.get(code)
+            out[code] = {
+                "count": held.count,
+                "amount": held.amount,
+                "oldest_ms": held.oldest_ms if held.count else None,
+                "max_count": None if rule is None else rule.max_count,
+                "max_total": None if rule is None else rule.max_total,
+                "max_transaction": None if rule is None else rule.max_transaction,
+                "max_age_ms": None if rule is None else rule.max_age_ms,
+                "stopped": None if stopped is None or stopped.refusal is None
+                else stopped.refusal.value,
+                "stopped_detail": None if stopped is None else stopped.detail,
+            }
+        return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gateway.journal.errors import (
     CardDataRejected,
+    DayAlreadyClosed,
     DuplicateReference,
     IllegalTransition,
     InvalidRecord,
@@ -24,6 +25,7 @@ from gateway.journal.errors import (
     VaultKeyError,
     VaultKeyMismatch,
     VaultTampered,
+    VoidNotAllowed,
 )
 from gateway.journal.journal import Journal
 from gateway.journal.records import Event, OutboxItem, Payment, PendingPayment, Recovery
@@ -35,6 +37,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Action",
     "CardDataRejected",
+    "DayAlreadyClosed",
     "DuplicateReference",
     "Event",
     "IllegalTransition",
@@ -57,5 +60,6 @@ __all__ = [
     "VaultKeyError",
     "VaultKeyMismatch",
     "VaultTampered",
+    "VoidNotAllowed",
     "load_vault_key",
 ]

@@ -34,13 +34,26 @@ from gateway.journal.errors import (
     JournalError,
     SchemaError,
     StorageError,
+    VoidNotAllowed,
 )
 from gateway.journal.figures import DayFigures, RecentPayments
 from gateway.journal.guard import check_masked_pan, check_value
-from gateway.journal.queries import OfflineExposure, offline_exposure
+from gateway.journal.queries import (
+    DayClose,
+    DayPayment,
+    OfflineExposure,
+    auth_durations_ms,
+    day_payments,
+    forward_declined,
+    insert_day_close,
+    last_close,
+    mark_day_published,
+    offline_exposure,
+    unpublished_days,
+)
 from gateway.journal.records import Event, OutboxItem, Payment, Recovery
 from gateway.journal.schema import configure, migrate
-from gateway.journal.states import PaymentKind, PaymentState
+from gateway.journal.states import PaymentKind, PaymentState, check_transition
 from gateway.journal.store import Store
 from gateway.journal.vault import VaultKey
 from gateway.journal.worker import GroupCommitWorker
@@ -583,6 +596,150 @@ class Journal:
         """Per currency: count, amount and oldest creation time of the sales held offline
         (STORED_FOR_FORWARDING, not yet forwarded): what the store-and-forward limits read."""
         return await self._run(offline_exposure, self._s().conn)
+
+    async def store_for_forwarding_within(
+        self,
+        payment_id: str,
+        *,
+        request: bytes,
+        response_code: str,
+        actor: str,
+        admit: Callable[[Payment, dict[str, OfflineExposure]], str | None],
+        reason: str = "",
+    ) -> tuple[Payment, str | None]:
+        """Offline approval under the store-and-forward limits, decided atomically.
+
+        ``admit`` (a pure policy, :func:`gateway.day.limits.decide_offline`) is given the
+        payment and what is held offline now, and returns None (store it) or the refusal
+        (then the payment is DECLINED with 8A ``Z3`` and the refusal as the reason). It runs on
+        the journal's one worker thread between no other journal call, so two lanes can never
+        both take the last place under a limit.
+
+        Returns:
+            The payment and the refusal (None when stored).
+        """
+        _short("response_code", response_code)
+        store = self._s()
+        sealed = bytes(request)
+
+        def decide() -> tuple[Payment, str | None]:
+            refusal = admit(store.get(payment_id), offline_exposure(store.conn))
+            if refusal is not None:
+                declined = store.transition(
+                    payment_id,
+                    S.DECLINED,
+                    actor=actor,
+                    reason=f"store-and-forward limit: {refusal}"[:200],
+                    updates={"response_code": "Z3"},
+                )
+                return declined, refusal
+            stored = store.transition(
+                payment_id,
+                S.STORED_FOR_FORWARDING,
+                actor=actor,
+                reason=reason,
+                updates={"response_code": response_code},
+                vault_plaintext=sealed,
+            )
+            return stored, None
+
+        return await self._run(decide)
+
+    async def void_sale(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """A void: COMPLETED -> VOID_PENDING for a sale of the current day, before the reversal
+        is sent (the caller then sends it under ``rev-<payment id>``; recovery resends it).
+
+        Raises:
+            VoidNotAllowed: ``not_voidable`` (a refund), ``day_closed`` (created before the last
+                day close: refund it instead), ``refunded`` (it has refunds).
+            IllegalTransition: Not COMPLETED. UnknownPayment.
+        """
+        check_value("reason", reason)
+        store = self._s()
+
+        def void() -> Payment:
+            payment = store.get(payment_id)
+            if payment.kind is not PaymentKind.SALE:
+                raise VoidNotAllowed("not_voidable", f"payment {payment_id!r} is a refund")
+            if payment.state is not S.COMPLETED:  # IllegalTransition, naming both states
+                check_transition(payment_id, payment.state, S.VOID_PENDING)
+            closed = last_close(store.conn)
+            if closed is not None and payment.created_ms < closed.closed_ms:
+                raise VoidNotAllowed(
+                    "day_closed", f"payment {payment_id!r} belongs to a closed day: refund it"
+                )
+            refunds = store.conn.execute(
+                "SELECT count(*) FROM payments WHERE refund_of = ? AND state NOT IN (?, ?, ?)",
+                (payment_id, S.DECLINED.value, S.CANCELLED.value, S.REVERSED.value),
+            ).fetchone()[0]
+            if refunds:
+                raise VoidNotAllowed("refunded", f"payment {payment_id!r} has refunds")
+            return store.transition(
+                payment_id, S.VOID_PENDING, actor=actor, reason=f"void: {reason}"[:200]
+            )
+
+        return await self._run(void)
+
+    async def confirm_void(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """VOID_PENDING -> VOIDED: the acquirer reversed the voided sale."""
+        return await self._run(
+            self._s().transition, payment_id, S.VOIDED, actor=actor, reason=reason
+        )
+
+    async def last_day_close(self) -> DayClose | None:
+        """The most recent day close (the current day started then), if any."""
+        return await self._run(last_close, self._s().conn)
+
+    async def day_payments(self, since_ms: int, until_ms: int) -> list[DayPayment]:
+        """Payments created in ``[since_ms, until_ms)`` with their void/offline flags."""
+        return await self._run(day_payments, self._s().conn, since_ms, until_ms)
+
+    async def record_day_close(
+        self,
+        *,
+        opened_ms: int,
+        closed_ms: int,
+        actor: str,
+        differences: int,
+        record: dict[str, Any],
+    ) -> DayClose:
+        """Journal a day close (see :func:`gateway.journal.queries.insert_day_close`).
+
+        Raises:
+            DayAlreadyClosed, CardDataRejected (the record is checked like every write).
+        """
+        check_value("actor", actor)
+        check_value("day", record)
+        return await self._run(
+            insert_day_close,
+            self._s().conn,
+            opened_ms=opened_ms,
+            closed_ms=closed_ms,
+            closed_by=actor,
+            differences=differences,
+            record=record,
+        )
+
+    async def unpublished_days(self) -> list[DayClose]:
+        """Closed days head office has not acknowledged yet."""
+        return await self._run(unpublished_days, self._s().conn)
+
+    async def mark_day_published(self, day_id: int) -> None:
+        """Head office acknowledged the day's record."""
+        store = self._s()
+        await self._run(mark_day_published, store.conn, day_id, store.now_ms())
+
+    async def auth_durations_ms(self, since_ms: int) -> list[int]:
+        """Authorisation times (ms) of the requests sent since ``since_ms``."""
+        return await self._run(auth_durations_ms, self._s().conn, since_ms)
+
+    async def forward_declined(self) -> list[DayPayment]:
+        """The sales whose forward the bank declined, waiting for a manager."""
+        return await self._run(forward_declined, self._s().conn)
+
+    def now_ms(self) -> int:
+        """The journal's injected clock, ms since the epoch."""
+        return self._s().now_ms()
 
     # -- reading --------------------------------------------------------------------------------
 

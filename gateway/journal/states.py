@@ -2,7 +2,7 @@
 
 A sale::
 
-    CREATED ─▶ CARD_READ ─▶ AUTH_REQUESTED ─▶ APPROVED ─▶ COMPLETED
+    CREATED ─▶ CARD_READ ─▶ AUTH_REQUESTED ─▶ APPROVED ─▶ COMPLETED ─▶ VOID_PENDING ─▶ VOIDED
        │           │              │  │           └──────▶ REVERSAL_PENDING ─▶ REVERSED
        ▼           ▼              │  ├─▶ DECLINED                ▲
     CANCELLED   CANCELLED         │  └─▶ UNKNOWN ─▶ APPROVED / DECLINED / REVERSAL_PENDING
@@ -18,8 +18,9 @@ is written to the vault in the same SQLite transaction, so no offline-approved p
 exists without the data needed to forward it. When the acquirer declines the forwarded
 request, the payment moves to FORWARD_DECLINED (not FORWARDED: no money will come for it) and
 stays there, shown to the manager, until a manager acknowledges it (DECLINE_ACKNOWLEDGED, with the
-manager named in the event). A refund is a payment of kind ``refund`` that
-follows the same machine and names its original sale.
+manager named in the event). A void is COMPLETED -> VOID_PENDING (journaled, naming who asked,
+before the reversal is sent) -> VOIDED, recovered like a reversal. A refund is a payment of kind
+``refund`` that follows the same machine and names its original sale.
 
 Every transition is committed before the side effect it announces (ARCHITECTURE.md, rules).
 """
@@ -62,6 +63,10 @@ class PaymentState(enum.StrEnum):
     FORWARD_DECLINED = "FORWARD_DECLINED"
     #: A manager has seen the declined forward (the event names who); nothing else to do.
     DECLINE_ACKNOWLEDGED = "DECLINE_ACKNOWLEDGED"
+    #: A void of a completed sale was asked for (journaled before the reversal is sent).
+    VOID_PENDING = "VOID_PENDING"
+    #: The acquirer reversed the voided sale: nothing was charged.
+    VOIDED = "VOIDED"
 
 
 class PaymentKind(enum.StrEnum):
@@ -84,15 +89,18 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     ),
     S.UNKNOWN: frozenset({S.APPROVED, S.DECLINED, S.REVERSAL_PENDING}),
     S.APPROVED: frozenset({S.COMPLETED, S.REVERSAL_PENDING}),
+    # a void: a completed sale of the current day reversed at the till's request
+    S.COMPLETED: frozenset({S.VOID_PENDING}),
+    S.VOID_PENDING: frozenset({S.VOIDED}),
     S.REVERSAL_PENDING: frozenset({S.REVERSED}),
     S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED, S.FORWARD_DECLINED}),
     S.FORWARD_DECLINED: frozenset({S.DECLINE_ACKNOWLEDGED}),
     S.DECLINED: frozenset(),
-    S.COMPLETED: frozenset(),
     S.REVERSED: frozenset(),
     S.FORWARDED: frozenset(),
     S.CANCELLED: frozenset(),
     S.DECLINE_ACKNOWLEDGED: frozenset(),
+    S.VOIDED: frozenset(),
 }
 
 #: States whose vault row is purged in the transaction that enters them (the request was sent).
@@ -141,6 +149,7 @@ _ACTIONS: dict[PaymentState, Action] = {
     S.UNKNOWN: Action.STATUS_QUERY,
     S.APPROVED: Action.REVERSE,
     S.REVERSAL_PENDING: Action.REVERSE,
+    S.VOID_PENDING: Action.REVERSE,
     S.STORED_FOR_FORWARDING: Action.FORWARD,
 }
 

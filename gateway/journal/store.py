@@ -48,7 +48,7 @@ _OWN_NUMBERS = frozenset({"completed_ms"})
 #: Refunds in these states no longer count against the original sale's amount.
 _REFUND_VOID = (S.DECLINED.value, S.CANCELLED.value, S.REVERSED.value)
 #: Sale states in which the card is not (or no longer) charged.
-_NOT_CHARGING = (*_REFUND_VOID, S.REVERSAL_PENDING.value)
+_NOT_CHARGING = (*_REFUND_VOID, S.REVERSAL_PENDING.value, S.VOID_PENDING.value, S.VOIDED.value)
 
 
 class Store:
@@ -273,6 +273,10 @@ class Store:
                 )
             if new in FORWARD_DONE:
                 conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
+            if new is S.FORWARD_DECLINED:
+                self._outbox_requeue(payment_id, forward_declined=True)
+            if new is S.VOIDED:
+                self._outbox_requeue(payment_id, voided=True)
         return payment
 
     def get(self, payment_id: str) -> Payment:
@@ -347,6 +351,30 @@ class Store:
         self.conn.execute(
             "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
             (payment.id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
+        )
+
+    def _outbox_requeue(self, payment_id: str, **flags: bool) -> None:
+        """Send a settled payment's record again, as revision 2, with ``flags`` set
+        (``forward_declined``: the bank declined the offline sale; ``voided``: reversed).
+
+        Head office already has (or will have) the first record; the new one replaces it (same
+        ``id``, higher ``revision``; docs/sync.md). Same transaction as the transition; nothing
+        when the payment has no record (it never settled).
+        """
+        row = self.conn.execute(
+            "SELECT body FROM outbox WHERE payment_id = ?", (payment_id,)
+        ).fetchone()
+        if row is None:
+            return
+        record = Payment.from_row(self._row(payment_id)).sale_record(
+            offline=bool(json.loads(row[0]).get("offline"))
+        )
+        record.update(revision=2, **flags)
+        check_value("outbox", {k: v for k, v in record.items() if k not in _OWN_NUMBERS})
+        self.conn.execute(
+            "UPDATE outbox SET body = ?, sent_ms = NULL, claimed_until_ms = NULL, attempts = 0,"
+            " last_error = NULL WHERE payment_id = ?",
+            (json.dumps(record, separators=(",", ":"), sort_keys=True), payment_id),
         )
 
     def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:

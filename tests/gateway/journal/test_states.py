@@ -114,7 +114,7 @@ async def test_illegal_transitions_raise_and_change_nothing(tmp_path: Path, sour
 def test_terminal_states_are_the_ends_of_the_machine() -> None:
     assert {
         S.DECLINED,
-        S.COMPLETED,
+        S.VOIDED,
         S.REVERSED,
         S.FORWARDED,
         S.CANCELLED,
