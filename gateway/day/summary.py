@@ -10,16 +10,23 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.journal.queries import DayPayment
 
-__all__ = ["day_summary"]
+__all__ = ["day_summary", "iso_ms"]
 
 _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_PENDING",
                        "VOIDED", "FORWARD_DECLINED", "DECLINE_ACKNOWLEDGED"})  # fmt: skip
 _DECIDED = _APPROVED | {"DECLINED"}
 _TAKEN = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED"})
+
+
+def iso_ms(ms: int) -> str:
+    # ISO 8601, not a millisecond count: a 13-digit number can pass the Luhn check and be
+    # masked as a PAN by the page's scrubber.
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def _payment(p: DayPayment) -> dict[str, Any]:
@@ -31,7 +38,7 @@ def _payment(p: DayPayment) -> dict[str, Any]:
         "amount": p.amount,
         "currency": p.currency,
         "masked_pan": p.masked_pan,
-        "at_ms": p.updated_ms,
+        "at": iso_ms(p.updated_ms),
         "offline": p.offline,
     }
 

@@ -70,6 +70,8 @@ RECENT = 256
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _AID = re.compile(r"[0-9A-F]{10,32}")
 _SHORT = re.compile(r"[0-9A-Za-z]{1,12}")
+#: Keys of a day record that the journal computes itself (times in ms).
+_DAY_OWN_NUMBERS = frozenset({"opened_ms", "closed_ms"})
 
 
 def _short(field: str, value: str | None) -> None:
@@ -709,7 +711,9 @@ class Journal:
             DayAlreadyClosed, CardDataRejected (the record is checked like every write).
         """
         check_value("actor", actor)
-        check_value("day", record)
+        # the journal's own millisecond times are not card data (a 13-digit number passes the
+        # Luhn check one time in ten); everything else in the record is checked
+        check_value("day", {k: v for k, v in record.items() if k not in _DAY_OWN_NUMBERS})
         return await self._run(
             insert_day_close,
             self._s().conn,

@@ -17,9 +17,17 @@ import hashlib
 import html
 from string import Template
 
+from gateway.web.i18n import N_, PageLocale
 from gateway.web.view import HealthView, LaneView, PaymentView, StatusView
 
-__all__ = ["CONTENT_SECURITY_POLICY", "Markup", "render_page", "render_unavailable"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "Markup",
+    "fill",
+    "join",
+    "render_page",
+    "render_unavailable",
+]
 
 
 class Markup(str):
@@ -36,6 +44,11 @@ def _fill(template: Template, **values: str | int) -> Markup:
 
 def _join(parts: list[Markup]) -> Markup:
     return Markup("".join(parts))
+
+
+#: Public names of the two helpers, for the page's other section modules (gateway.web.money).
+fill = _fill
+join = _join
 
 
 STYLE = """
@@ -70,6 +83,13 @@ dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 .amount{font-size:1.3rem;font-weight:700}
 #stale{display:none;background:var(--bad);color:#fff;padding:.5rem 1.5rem;font-weight:600}
 body.stale #stale{display:block}
+.money{grid-column:1/-1}
+.takings{display:flex;flex-wrap:wrap;gap:.3rem 2rem;font-size:1.6rem;font-weight:700}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.2rem .5rem}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr+tr td{border-top:1px solid #eaeef2}
+.declined-forward{color:var(--bad);font-weight:600}
+.stopped{color:var(--bad);font-weight:600}
 """
 
 SCRIPT = """
@@ -104,21 +124,21 @@ CONTENT_SECURITY_POLICY = (
 )
 
 _PAGE = Template("""<!DOCTYPE html>
-<html lang="en">
+<html lang="$lang">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
-<title>$shop — payment gateway status</title>
+<title>$shop — $title</title>
 <noscript><meta http-equiv="refresh" content="$refresh_s"></noscript>
 <style>$style</style>
 </head>
 <body data-refresh-ms="$refresh_ms">
 <header>
 <h1>$shop</h1>
-<span class="muted">Payment gateway $version · running since $started</span>
+<span class="muted">$product $version · $since $started</span>
 </header>
-<div id="stale" role="alert">Connection to the gateway lost — retrying</div>
+<div id="stale" role="alert">$lost</div>
 $main
 <script>$script</script>
 </body>
@@ -128,6 +148,7 @@ $main
 _MAIN = Template("""<main aria-live="polite">
 <div class="banner tone-$tone" id="headline">$headline
 <span class="updated">· updated $updated</span></div>
+$money
 $lanes
 $health
 </main>""")
@@ -180,26 +201,48 @@ def _health(block: HealthView) -> Markup:
                  details=details)
 
 
-def _page(shop: str, version: str, started: str, main: Markup, refresh_seconds: float) -> str:
+def _page(
+    shop: str,
+    version: str,
+    started: str,
+    main: Markup,
+    refresh_seconds: float,
+    loc: PageLocale | None = None,
+) -> str:
+    def words(text: str) -> str:
+        return text if loc is None else loc.gettext(text)
+
     return _fill(_PAGE, shop=shop, version=version, started=started, main=main,
                  refresh_s=max(1, round(refresh_seconds)),
                  refresh_ms=max(100, round(refresh_seconds * 1000)),
-                 style=Markup(STYLE), script=Markup(SCRIPT))
+                 style=Markup(STYLE), script=Markup(SCRIPT),
+                 lang="en" if loc is None else loc.tag,
+                 title=words(N_("payment gateway status")),
+                 product=words(N_("Payment gateway")), since=words(N_("running since")),
+                 lost=words(N_("Connection to the gateway lost — retrying")))
 
 
-def render_page(view: StatusView, *, refresh_seconds: float = 5.0) -> str:
+def render_page(
+    view: StatusView,
+    *,
+    refresh_seconds: float = 5.0,
+    money: Markup | None = None,
+    loc: PageLocale | None = None,
+) -> str:
     """The full HTML page for a view (every value escaped).
 
     Args:
         view: From :func:`gateway.web.view.build_view`.
         refresh_seconds: How often the page refreshes itself (script or meta refresh).
+        money: The money sections (:func:`gateway.web.money.render_money`), already escaped.
+        loc: The manager's locale (``<html lang>``, the page's own words); None: English.
     """
     lanes = _join([_lane(lane) for lane in view.lanes]) if view.lanes else _NO_LANES
     health = _join([_health(b) for b in (view.totals, view.outbox, view.acquirer, view.mqtt,
                                            view.stock)])
     main = _fill(_MAIN, tone=view.tone, headline=view.headline, updated=view.updated,
-                 lanes=lanes, health=health)
-    return _page(view.shop, view.version, view.started, main, refresh_seconds)
+                 money=money or Markup(""), lanes=lanes, health=health)
+    return _page(view.shop, view.version, view.started, main, refresh_seconds, loc)
 
 
 def render_unavailable(reason: str, *, refresh_seconds: float = 5.0) -> str:

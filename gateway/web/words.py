@@ -27,6 +27,8 @@ PAYMENT_STATES = {
     "CANCELLED": N_("Cancelled"),
     "FORWARD_DECLINED": N_("Refused by the bank after the sale — no money will come"),
     "DECLINE_ACKNOWLEDGED": N_("Refused by the bank — seen by a manager"),
+    "VOID_PENDING": N_("Void in progress with the bank"),
+    "VOIDED": N_("Voided"),
 }
 
 #: Why the shop stopped approving offline (gateway.day.limits.OfflineRefusal values).

@@ -174,7 +174,8 @@ async def test_a_declined_forward_reaches_the_till_head_office_and_the_page(
             assert "declined-forward" in page and "43.21" in page
             # a manager acknowledges it; it leaves the page's list
             status, body = await post(daemon, http, f"/api/payments/{payment_id}/acknowledge")
-            assert (status, body["state"], body["by"]) == (200, "DECLINE_ACKNOWLEDGED", "manager:bob")
+            assert (status, body["state"]) == (200, "DECLINE_ACKNOWLEDGED")
+            assert body["by"] == "manager:bob"
             assert (await daemon.snapshot())["money"]["declined_forwards"] == []
             again, body = await post(daemon, http, f"/api/payments/{payment_id}/acknowledge")
             assert (again, body["error"]) == (409, "not_declined")
