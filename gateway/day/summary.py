@@ -17,9 +17,11 @@ from gateway.journal.queries import DayPayment
 
 __all__ = ["day_summary", "iso_ms"]
 
+#: Approved (by the bank, or by the card while not yet refused by the bank).
 _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_PENDING",
-                       "VOIDED", "FORWARD_DECLINED", "DECLINE_ACKNOWLEDGED"})  # fmt: skip
-_DECIDED = _APPROVED | {"DECLINED"}
+                       "VOIDED"})  # fmt: skip
+#: Decided: approved, declined, or refused by the bank after an offline approval.
+_DECIDED = _APPROVED | {"DECLINED", "FORWARD_DECLINED", "DECLINE_ACKNOWLEDGED"}
 _TAKEN = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED"})
 
 
