@@ -4,7 +4,8 @@
 * ``posgw check-config --config FILE [--json]``: validate a configuration file and print a
   summary (``posgw check-config FILE`` still works: a deprecated alias).
 * ``posgw backup DEST --config FILE`` / ``posgw restore SRC --config FILE``: online backup of
-  the journal and verified restore (docs/day.md; gateway/day/commands.py).
+  the journal and verified restore; ``posgw close-day --config FILE`` closes the shop's day
+  (docs/day.md; gateway/day/commands.py).
 * ``posgw version [--json]``.
 * ``posgw till|manager|audit|tls ... --config FILE``: credentials, accounts, the audit chain,
   the listener's certificate (:mod:`gateway.daemon.admin`, docs/security.md).

@@ -1,4 +1,8 @@
-"""``posgw backup``, ``posgw restore`` (and the shop-day admin commands): the CLI side.
+"""``posgw backup``, ``posgw restore`` and ``posgw close-day``: the shop-day admin commands.
+
+``close-day`` closes the day on the box while the daemon is stopped (it takes the journal's
+owner lock; with the daemon running a manager closes the day through ``POST /api/days/close``)
+and journals ``cli:<user>`` as who closed it.
 
 Registered on ``posgw``'s parser by :func:`add_commands` (gateway/cli.py); each handler returns
 the process exit status of ``posgw`` (0 done, 1 failed, 2 bad input: an invalid configuration, a
@@ -9,6 +13,9 @@ or key material.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
+import json
 import sys
 from typing import Any
 
@@ -16,7 +23,7 @@ from gateway.daemon.config import DaemonConfig, load_config
 from gateway.errors import ConfigError
 from gateway.journal import JournalError, VaultKeyError, load_vault_key
 from gateway.journal.backup import BackupError, restore_backup, take_backup
-from gateway.journal.lock import JournalInUse
+from gateway.journal.lock import JournalInUse, journal_lock
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_commands", "configured_vault_key_ids"]
 
@@ -93,8 +100,70 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _close_day(config: DaemonConfig, actor: str) -> dict[str, Any]:
+    from gateway.acquirer import AcquirerClient
+    from gateway.day.close import DayCloser
+    from gateway.journal import Journal
+    from gateway.till.day import day_json
+
+    vault = config.vault
+    key = None
+    if vault.key_file is not None:
+        key = load_vault_key(vault.key_file)
+    elif vault.credential is not None:
+        key = load_vault_key(credential=vault.credential)
+    client = AcquirerClient(
+        base_url=config.acquirer.url,
+        connect_timeout=config.acquirer.connect_timeout,
+        total_timeout=config.acquirer.total_timeout,
+        max_attempts=config.acquirer.max_attempts,
+    )
+    with journal_lock(config.journal.path):
+        async with Journal.open(config.journal.path, vault_key=key) as journal, client:
+            closer = DayCloser(
+                journal=journal,
+                client=client,
+                merchant_id=config.acquirer.merchant_id,
+                lane_interfaces={
+                    str(x.id): x.interface for x in config.lanes if x.interface != "auto"
+                },
+            )
+            return day_json(await closer.close(actor=actor))
+
+
+def _cmd_close_day(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return EXIT_USAGE
+    actor = f"cli:{getpass.getuser()}"
+    try:
+        day = asyncio.run(_close_day(config, actor))
+    except JournalInUse as exc:
+        print(
+            f"error: {exc}; the daemon is running: a manager closes the day with"
+            " POST /api/days/close (the status page), or stop the daemon first",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except (JournalError, OSError) as exc:
+        print(f"error: day close failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(day, sort_keys=True))
+        return EXIT_OK
+    state = "reconciled" if day["reconciled"] else "NOT reconciled (acquirer unavailable)"
+    print(f"day {day['day']} closed by {actor}: {day['record']['payments']} payment(s), {state}")
+    for line in day["record"].get("acquirer", {}).get("differences", []):
+        print(
+            f"difference {line['currency']} {line['kind']}: journal {line['journal']['count']}"
+            f" / {line['journal']['amount']}, acquirer {line['other']['count']}"
+            f" / {line['other']['amount']} ({line['difference']:+d} minor units)"
+        )
+    return EXIT_OK
+
+
 def add_commands(sub: Any) -> None:
-    """Add ``backup`` and ``restore`` to ``posgw``'s subparsers."""
+    """Add ``backup``, ``restore`` and ``close-day`` to ``posgw``'s subparsers."""
     backup = sub.add_parser("backup", help="copy the journal online, with a manifest")
     backup.add_argument("dest", help="a new (or empty) directory")
     backup.add_argument("--config", required=True, help="the TOML configuration file")
@@ -103,3 +172,7 @@ def add_commands(sub: Any) -> None:
     restore.add_argument("src", help="a directory written by posgw backup")
     restore.add_argument("--config", required=True, help="the TOML configuration file")
     restore.set_defaults(func=_cmd_restore)
+    close = sub.add_parser("close-day", help="close the shop's day (the daemon stopped)")
+    close.add_argument("--config", required=True, help="the TOML configuration file")
+    close.add_argument("--json", action="store_true", help="print the day as JSON")
+    close.set_defaults(func=_cmd_close_day)
