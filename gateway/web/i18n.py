@@ -5,7 +5,7 @@ Built on Babel (CLDR data and gettext catalogues), not on hand-written tables:
 * :func:`choose_locale` picks the page's locale from the browser's ``Accept-Language``
   (RFC 9110, 12.5.4: language ranges with ``q`` weights) unless the configuration forces one;
   the *language* selects the catalogue (French or English), the full tag selects the formats
-  (``fr-CH`` writes ``CHF 1’234.50``, ``fr-FR`` writes ``1 234,50 €``).
+  (``fr-CH`` writes ``1 234,50 CHF``, ``en-GB`` writes ``€1,234.50``).
 * Catalogues are the ``.po`` sources shipped in ``gateway/web/locale/<lang>/LC_MESSAGES/``,
   compiled in memory with :mod:`babel.messages.mofile` the first time a language is used (no
   compiled ``.mo`` file to keep in step with its source). A message missing from a catalogue
