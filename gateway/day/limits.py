@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gateway.journal.queries import OfflineExposure
 from gateway.journal.records import Payment
 from gateway.journal.states import PaymentKind
+from terminal.config import TerminalConfig
 
 __all__ = [
     "OfflineDecision",
@@ -233,6 +234,7 @@ class OfflineGate:
         #: Currency -> the last refusal (cleared when an offline sale is admitted again).
         self.stopped: dict[str, OfflineDecision] = {}
         self.refused = 0
+        self._no_offline: dict[int, tuple[TerminalConfig, TerminalConfig]] = {}
 
     def admission(
         self, *, online_pin: bool
@@ -259,6 +261,52 @@ class OfflineGate:
             return f"{decision.refusal.value}: {decision.detail}"
 
         return admit
+
+    def precheck(
+        self, *, amount: int, currency: str, exposure: Mapping[str, OfflineExposure]
+    ) -> OfflineDecision:
+        """Before the card is read: would an offline approval of this sale be refused now?
+
+        Not atomic (the lanes run meanwhile): it chooses the kernel configuration
+        (:meth:`without_offline`); the admission check at the store stays the rule.
+        """
+        decision = decide_offline(
+            limits=self.limits,
+            exposure=exposure,
+            amount=amount,
+            currency=currency,
+            kind=PaymentKind.SALE,
+            online_pin_required=False,
+            now_ms=self._clock_ms(),
+        )
+        if not decision.allowed:
+            self.stopped[currency] = decision
+        return decision
+
+    def without_offline(self, config: TerminalConfig) -> TerminalConfig:
+        """``config`` with every floor limit at zero, for a sale the limits would refuse.
+
+        The EMV way to say "no offline approval here" (EMV 4.4 Book 3, 10.6.1): every amount
+        then exceeds the floor limit (TVR byte 4 bit 8), the terminal asks the card for an ARQC,
+        and if the acquirer cannot be reached the Default action codes decide (10.7); with the
+        usual TAC/IAC-Default that bit asks for an AAC: the card declines. The card decides:
+        one whose codes still allow a TC is refused at the store by :meth:`admission`.
+        """
+        cached = self._no_offline.get(id(config))
+        if cached is not None and cached[0] is config:
+            return cached[1]
+        aids = [
+            aid.model_copy(
+                update={
+                    "floor_limit": 0,
+                    "reader_ctls_floor_limit": None if aid.reader_ctls_floor_limit is None else 0,
+                }
+            )
+            for aid in config.aids
+        ]
+        stripped = config.model_copy(update={"aids": aids})
+        self._no_offline[id(config)] = (config, stripped)
+        return stripped
 
     def snapshot(self, exposure: Mapping[str, OfflineExposure]) -> dict[str, Any]:
         """Per currency: what is held against its limits, and why offline sales stopped."""

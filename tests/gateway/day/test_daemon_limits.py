@@ -11,7 +11,9 @@ are one journal call):
 3. per-sale maximum 15.00: sales of 15.00 and 15.01 alternate -> 63 stored, 62 declined;
 4. age: the oldest held sale is older than ``max_age`` -> nothing stored.
 
-Phases 2-4 change the limits in the running daemon's gate (the same object the configuration
+Once a limit is reached the lane asks the card for no offline approval (the kernel runs with no
+floor limit: the Default action codes decline, EMV 4.4 Book 3, 10.6.1 and 10.7); an approval
+that still comes is refused at the store. Phases 2-4 change the limits in the running daemon's gate (the same object the configuration
 built), and phase 4 moves the daemon's injected clock two hours on. Then the acquirer comes
 back and the queue drains: every stored sale is forwarded exactly once (one ledger entry each),
 the vault is empty, and all 500 payments are accounted for.
@@ -147,6 +149,11 @@ async def test_500_payments_stop_offline_exactly_at_each_limit_then_drain(
         finally:
             await host.stop()
     assert len(total_results) == 500
+    # The EMV way: once a limit is reached the lane runs the kernel with no floor limit, the
+    # Default action codes ask for an AAC and the card declines; a card whose codes still allow
+    # a TC (or a race between lanes before the store) is refused at the store.
+    by_card = [r for r in total_results if "card declined at completion" in str(r["reason"])]
+    assert len(by_card) > 300
     conn = sqlite3.connect(tmp_path / "journal.db")
     try:
         states = dict(conn.execute("SELECT state, count(*) FROM payments GROUP BY state"))
