@@ -14,9 +14,9 @@ are one journal call):
 Once a limit is reached the lane asks the card for no offline approval (the kernel runs with no
 floor limit: the Default action codes decline, EMV 4.4 Book 3, 10.6.1 and 10.7); an approval
 that still comes is refused at the store. Phases 2-4 change the limits in the running daemon's
-gate (the same object the configuration built), and phase 4 moves the daemon's injected clock two hours on. Then the acquirer comes
-back and the queue drains: every stored sale is forwarded exactly once (one ledger entry each),
-the vault is empty, and all 500 payments are accounted for.
+gate (the same object the configuration built), and phase 4 moves the daemon's injected clock
+two hours on. Then the acquirer comes back and the queue drains: every stored sale is forwarded
+exactly once (one ledger entry each), the vault is empty, and all 500 payments are accounted for.
 """
 
 from __future__ import annotations
