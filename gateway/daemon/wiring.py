@@ -24,6 +24,9 @@ from aiohttp import web
 
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import DaemonConfig, KernelConfig
+from gateway.day.close import DayCloser
+from gateway.day.limits import OfflineGate, limits_from_config
+from gateway.day.publish import DayPublisher
 from gateway.errors import MissingDependency
 from gateway.journal import Journal, JournalError, Recovery, VaultKey, load_vault_key
 from gateway.payments import Lane, LaneServices
@@ -31,6 +34,8 @@ from gateway.payments.smart_terminal import on_terminal_lanes
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.till.contract import add_contract_route
+from gateway.recovery.voids import VoidService
+from gateway.till.day import add_day_routes
 from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
@@ -106,7 +111,12 @@ class Parts:
     refunds: RefundService
     services: LaneServices
     lanes: dict[int, Lane]
-    #: Head-office workers (``sync.outbox``, ``sync.stock``, ``sync.stock_follow``), once
+    #: The shop's day (docs/day.md): voids, the day close, the store-and-forward limits.
+    voids: VoidService
+    day_closer: DayCloser
+    offline_gate: OfflineGate | None = None
+    #: Head-office workers (``sync.outbox``, ``sync.stock``, ``sync.stock_follow``,
+    #: ``sync.days``), once
     #: :func:`open_sync` ran.
     sync: list[tuple[str, Any]] = field(default_factory=list)
     #: The local stock store (``GET /api/stock``), once :func:`open_sync` ran with ``[mqtt]``.
@@ -164,6 +174,11 @@ def build_parts(
     retry = config.acquirer.retry_interval
     reconciler = Reconciler(journal=journal, client=client, health=health, retry_interval=retry)
     refunds = RefundService(journal=journal, client=client, health=health, retry_interval=retry)
+    gate = None
+    if config.store_and_forward:  # without the section: only the kernel's floor limits
+        gate = OfflineGate(
+            limits_from_config(config.store_and_forward), clock_ms=lambda: round(clock() * 1000)
+        )
     services = LaneServices(
         journal=journal,
         client=client,
@@ -176,9 +191,19 @@ def build_parts(
         env=env,
         clock=clock,
         open_reader=open_reader,
+        offline_gate=gate,
     )
     lanes = {lane.id: Lane(lane, services) for lane in config.lanes}
-    return Parts(config, journal, health, reconciler, refunds, services, lanes)
+    voids = VoidService(journal=journal, client=client, health=health, reconciler=reconciler)
+    closer = DayCloser(
+        journal=journal,
+        client=client,
+        merchant_id=config.acquirer.merchant_id,
+        lane_interfaces={str(x.id): x.interface for x in config.lanes if x.interface != "auto"},
+    )
+    return Parts(
+        config, journal, health, reconciler, refunds, services, lanes, voids, closer, gate
+    )
 
 
 def web_app(
@@ -199,12 +224,13 @@ def web_app(
     add_refund_routes(app, backend)
     add_stock_routes(app, backend)
     add_contract_route(app)
+    add_day_routes(app, backend)
     hubs = add_event_routes(app, backend, **event_options)
     try:
         from gateway.web import add_status_routes
     except ImportError as exc:
         raise MissingDependency("the status page", exc.name or "gateway.web") from exc
-    add_status_routes(app, snapshot)
+    add_status_routes(app, snapshot, locale=backend.config.http.locale)
     return app, hubs
 
 
@@ -256,7 +282,15 @@ async def open_sync(
     caught_up = await follower.catch_up()
     if caught_up:
         log.info("stock: %d settled payment(s) applied on start", caught_up)
-    workers = [("sync.outbox", publisher), ("sync.stock", stock), ("sync.stock_follow", follower)]
+    days = DayPublisher(
+        journal=journal, client_factory=factory_of(role="days", **options), shop=config.shop
+    )
+    workers = [
+        ("sync.outbox", publisher),
+        ("sync.stock", stock),
+        ("sync.stock_follow", follower),
+        ("sync.days", days),
+    ]
     return workers, store
 
 

@@ -63,7 +63,8 @@ class DayCloser:
         self._client = client
         self._merchant_id = merchant_id
         self._interfaces = dict(lane_interfaces or {})
-        self._on_closed = on_closed
+        #: Told of each journaled close (the daemon wakes the head-office day publisher).
+        self.on_closed = on_closed
 
     async def opened_ms(self) -> int:
         """When the current day started (the last close, or 0 before the first)."""
@@ -132,7 +133,7 @@ class DayCloser:
         log.info("day %d closed by %s: %d payment(s), %d difference(s)", day.id, actor,
                  len(payments), differences)  # fmt: skip
         try:
-            self._on_closed(day)
+            self.on_closed(day)
         except Exception:  # a listener's defect never undoes a journaled close
             log.exception("day %d: on_closed listener failed", day.id)
         return day

@@ -24,26 +24,22 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Any
 
-from babel.numbers import UnknownCurrencyError, get_currency_precision, validate_currency
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from gateway.daemon.config import OfflineLimitsConfig, minor_units
 from gateway.journal.queries import OfflineExposure
 from gateway.journal.records import Payment
 from gateway.journal.states import PaymentKind
-from terminal.config import TerminalConfig
+from terminal import TerminalConfig
 
 __all__ = [
     "OfflineDecision",
     "OfflineGate",
     "OfflineLimits",
-    "OfflineLimitsConfig",
     "OfflineRefusal",
     "decide_offline",
     "limits_from_config",
-    "to_minor_units",
+    "without_offline",
 ]
 
 
@@ -85,53 +81,6 @@ class OfflineDecision:
     detail: str = ""
 
 
-def to_minor_units(value: str, currency: str) -> int:
-    """A decimal amount (``"150.00"``) in minor units of ``currency`` (ISO 4217 exponent, CLDR).
-
-    Raises:
-        ValueError: Unknown currency, not a number, negative, or more decimals than the currency
-            has.
-    """
-    try:
-        validate_currency(currency)
-    except UnknownCurrencyError:
-        raise ValueError(f"{currency!r} is not an ISO 4217 currency") from None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal amount") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{value!r}: expected a finite amount >= 0")
-    minor = amount.scaleb(get_currency_precision(currency))
-    if minor != minor.to_integral_value():
-        raise ValueError(
-            f"{value!r}: {currency} has {get_currency_precision(currency)} decimal places"
-        )
-    return int(minor)
-
-
-class OfflineLimitsConfig(BaseModel):
-    """``[store_and_forward.CUR]``: amounts as decimal strings in the currency (``"150.00"``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_transaction: str
-    max_total: str
-    max_count: Annotated[int, Field(ge=0, le=100_000)]
-    max_age_hours: Annotated[float, Field(gt=0, le=24 * 30)]
-
-    @field_validator("max_transaction", "max_total")
-    @classmethod
-    def _decimal(cls, value: str) -> str:
-        try:
-            amount = Decimal(value)
-        except InvalidOperation:
-            raise ValueError('expected a decimal amount such as "150.00"') from None
-        if not amount.is_finite() or amount < 0:
-            raise ValueError("expected an amount >= 0")
-        return value
-
-
 def limits_from_config(section: Mapping[str, OfflineLimitsConfig]) -> dict[str, OfflineLimits]:
     """The configured limits per currency, amounts converted to minor units.
 
@@ -144,8 +93,8 @@ def limits_from_config(section: Mapping[str, OfflineLimitsConfig]) -> dict[str, 
         try:
             limits[currency] = OfflineLimits(
                 currency=currency,
-                max_transaction=to_minor_units(cfg.max_transaction, currency),
-                max_total=to_minor_units(cfg.max_total, currency),
+                max_transaction=minor_units(cfg.max_transaction, currency),
+                max_total=minor_units(cfg.max_total, currency),
                 max_count=cfg.max_count,
                 max_age_ms=round(cfg.max_age_hours * 3_600_000),
             )
@@ -234,7 +183,6 @@ class OfflineGate:
         #: Currency -> the last refusal (cleared when an offline sale is admitted again).
         self.stopped: dict[str, OfflineDecision] = {}
         self.refused = 0
-        self._no_offline: dict[int, tuple[TerminalConfig, TerminalConfig]] = {}
 
     def admission(
         self, *, online_pin: bool
@@ -268,7 +216,7 @@ class OfflineGate:
         """Before the card is read: would an offline approval of this sale be refused now?
 
         Not atomic (the lanes run meanwhile): it chooses the kernel configuration
-        (:meth:`without_offline`); the admission check at the store stays the rule.
+        (:func:`without_offline`); the admission check at the store stays the rule.
         """
         decision = decide_offline(
             limits=self.limits,
@@ -282,31 +230,6 @@ class OfflineGate:
         if not decision.allowed:
             self.stopped[currency] = decision
         return decision
-
-    def without_offline(self, config: TerminalConfig) -> TerminalConfig:
-        """``config`` with every floor limit at zero, for a sale the limits would refuse.
-
-        The EMV way to say "no offline approval here" (EMV 4.4 Book 3, 10.6.1): every amount
-        then exceeds the floor limit (TVR byte 4 bit 8), the terminal asks the card for an ARQC,
-        and if the acquirer cannot be reached the Default action codes decide (10.7); with the
-        usual TAC/IAC-Default that bit asks for an AAC: the card declines. The card decides:
-        one whose codes still allow a TC is refused at the store by :meth:`admission`.
-        """
-        cached = self._no_offline.get(id(config))
-        if cached is not None and cached[0] is config:
-            return cached[1]
-        aids = [
-            aid.model_copy(
-                update={
-                    "floor_limit": 0,
-                    "reader_ctls_floor_limit": None if aid.reader_ctls_floor_limit is None else 0,
-                }
-            )
-            for aid in config.aids
-        ]
-        stripped = config.model_copy(update={"aids": aids})
-        self._no_offline[id(config)] = (config, stripped)
-        return stripped
 
     def snapshot(self, exposure: Mapping[str, OfflineExposure]) -> dict[str, Any]:
         """Per currency: what is held against its limits, and why offline sales stopped."""
@@ -329,3 +252,33 @@ class OfflineGate:
                 "stopped_detail": None if stopped is None else stopped.detail,
             }
         return out
+
+
+_NO_OFFLINE: dict[int, tuple[TerminalConfig, TerminalConfig]] = {}
+
+
+def without_offline(config: TerminalConfig) -> TerminalConfig:
+    """``config`` with every floor limit at zero, for a sale the limits would refuse.
+
+    The EMV way to say "no offline approval here" (EMV 4.4 Book 3, 10.6.1): every amount then
+    exceeds the floor limit (TVR byte 4 bit 8), the terminal asks the card for an ARQC, and if the
+    acquirer cannot be reached the Default action codes decide (10.7); with the usual
+    TAC/IAC-Default that bit asks for an AAC: the card declines. The card decides: one whose
+    codes still allow a TC is refused at the store by :meth:`OfflineGate.admission`. With the
+    acquirer reachable nothing changes: the sale goes online. Cached per configuration object.
+    """
+    cached = _NO_OFFLINE.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    aids = [
+        aid.model_copy(
+            update={
+                "floor_limit": 0,
+                "reader_ctls_floor_limit": None if aid.reader_ctls_floor_limit is None else 0,
+            }
+        )
+        for aid in config.aids
+    ]
+    stripped = config.model_copy(update={"aids": aids})
+    _NO_OFFLINE[id(config)] = (config, stripped)
+    return stripped

@@ -27,6 +27,7 @@ from typing import Any
 from drivers import CardReader, DeviceSupervisor, SmartTerminal, open_device
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
+from gateway.day.limits import OfflineGate
 from gateway.journal import Journal
 from gateway.payments.errors import LaneBusy, NoBrandChoice, NotCancellable, UnsupportedDevice
 from gateway.payments.online import JournaledAuthoriser, StanCounter
@@ -78,6 +79,8 @@ class LaneServices:
     open_reader: Callable[[str], Awaitable[Any]] = open_device
     #: Called when a sale settles (its outbox row is written): wakes the head-office publisher.
     on_settled: Callable[[], None] = lambda: None
+    #: The store-and-forward limits (docs/day.md); None: only the kernel's floor limits.
+    offline_gate: OfflineGate | None = None
 
 
 def _iso(ts: float | None) -> str | None:
@@ -129,6 +132,7 @@ class Lane:
             timeouts=services.timeouts,
             on_settled=lambda: services.on_settled,
             tell=self._tell,
+            offline_gate=services.offline_gate,
         )
 
     async def _open_reader(self) -> Any:

@@ -42,6 +42,8 @@ from babel.numbers import (
 )
 from babel.units import format_unit
 
+from gateway.daemon.config import PAGE_LANGUAGES
+
 __all__ = [
     "CATALOGUES",
     "DEFAULT_LOCALE",
@@ -57,7 +59,7 @@ __all__ = [
 #: Where the ``.po`` sources live.
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 #: Languages with a catalogue (the msgids are English, so ``en`` needs no translation).
-CATALOGUES = ("en", "fr")
+CATALOGUES = PAGE_LANGUAGES
 #: When nothing in Accept-Language matches.
 DEFAULT_LOCALE = "en_GB"
 DOMAIN = "posgw"

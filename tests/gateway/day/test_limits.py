@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.day.limits import (
-    OfflineLimits,
-    OfflineLimitsConfig,
-    OfflineRefusal,
-    decide_offline,
-    limits_from_config,
-    to_minor_units,
-)
+from gateway.daemon.config import OfflineLimitsConfig
+from gateway.daemon.config import minor_units as to_minor_units
+from gateway.day.limits import OfflineLimits, OfflineRefusal, decide_offline, limits_from_config
 from gateway.journal.queries import OfflineExposure
 from gateway.journal.states import PaymentKind
 
