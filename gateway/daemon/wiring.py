@@ -33,8 +33,8 @@ from gateway.payments import Lane, LaneServices
 from gateway.payments.smart_terminal import on_terminal_lanes
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
-from gateway.till.contract import add_contract_route
 from gateway.recovery.voids import VoidService
+from gateway.till.contract import add_contract_route
 from gateway.till.day import add_day_routes
 from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+from collections.abc import Callable
 from string import Template
 
 from gateway.web.i18n import N_, PageLocale
@@ -147,7 +148,7 @@ $main
 
 _MAIN = Template("""<main aria-live="polite">
 <div class="banner tone-$tone" id="headline">$headline
-<span class="updated">· updated $updated</span></div>
+<span class="updated">· $updated_word $updated</span></div>
 $money
 $lanes
 $health
@@ -157,15 +158,16 @@ _LANE = Template("""<section class="lane tone-$tone" id="lane-$key" aria-label="
 <h2>$name</h2>
 <p class="state device">$device</p>
 $problem
-<p>Customer screen: <span class="screen prompt">$prompt</span></p>
+<p>$screen_word <span class="screen prompt">$prompt</span></p>
 $payment
-<dl><dt>Device</dt><dd class="reader">$reader</dd><dt>Interface</dt><dd>$interface</dd></dl>
+<dl><dt>$device_word</dt><dd class="reader">$reader</dd>
+<dt>$interface_word</dt><dd>$interface</dd></dl>
 </section>""")
 
 _PAYMENT = Template("""<div class="payment tone-$tone">
 <div><span class="amount">$amount</span> · <span class="pay-state">$state</span></div>
-<dl><dt>Card</dt><dd class="pan">$card</dd><dt>Started</dt><dd>$started</dd>
-<dt>Reference</dt><dd>$reference</dd></dl>
+<dl><dt>$card_word</dt><dd class="pan">$card</dd><dt>$started_word</dt><dd>$started</dd>
+<dt>$reference_word</dt><dd>$reference</dd></dl>
 </div>""")
 
 _HEALTH = Template("""<section class="health tone-$tone" aria-label="$title">
@@ -176,23 +178,34 @@ _HEALTH = Template("""<section class="health tone-$tone" aria-label="$title">
 
 _DETAIL = Template("<dt>$label</dt><dd>$value</dd>")
 
-_NO_LANES = Markup('<section class="lane tone-unknown"><h2>Lanes</h2>'
-                   "<p>No lane information available.</p></section>")
+_NO_LANES = Template('<section class="lane tone-unknown"><h2>$title</h2><p>$text</p></section>')
 
 
-def _payment(payment: PaymentView | None) -> Markup:
+Words = Callable[[str], str]
+
+
+def _english(text: str) -> str:
+    return text
+
+
+def _payment(payment: PaymentView | None, tr: Words) -> Markup:
     if payment is None:
-        return Markup('<p class="muted">No payment in progress.</p>')
+        return _fill(Template('<p class="muted">$t</p>'), t=tr(N_("No payment in progress.")))
     return _fill(_PAYMENT, tone=payment.tone, amount=payment.amount, state=payment.state,
-                 card=payment.card, started=payment.started, reference=payment.reference)
+                 card=payment.card, started=payment.started, reference=payment.reference,
+                 card_word=tr(N_("Card")), started_word=tr(N_("Started")),
+                 reference_word=tr(N_("Reference")))
 
 
-def _lane(lane: LaneView) -> Markup:
-    problem = (_fill(Template('<p class="problem">Last problem: $text</p>'), text=lane.problem)
+def _lane(lane: LaneView, tr: Words) -> Markup:
+    problem = (_fill(Template('<p class="problem">$label $text</p>'),
+                     label=tr(N_("Last problem:")), text=lane.problem)
                if lane.problem else Markup(""))
     return _fill(_LANE, tone=lane.tone, key=lane.key, name=lane.name, device=lane.device,
-                 problem=problem, prompt=lane.prompt, payment=_payment(lane.payment),
-                 reader=lane.reader, interface=lane.interface)
+                 problem=problem, prompt=lane.prompt, payment=_payment(lane.payment, tr),
+                 reader=lane.reader, interface=lane.interface,
+                 screen_word=tr(N_("Customer screen:")), device_word=tr(N_("Device")),
+                 interface_word=tr(N_("Interface")))
 
 
 def _health(block: HealthView) -> Markup:
@@ -237,11 +250,15 @@ def render_page(
         money: The money sections (:func:`gateway.web.money.render_money`), already escaped.
         loc: The manager's locale (``<html lang>``, the page's own words); None: English.
     """
-    lanes = _join([_lane(lane) for lane in view.lanes]) if view.lanes else _NO_LANES
+    tr: Words = _english if loc is None else loc.gettext
+    no_lanes = _fill(_NO_LANES, title=tr(N_("Lanes")),
+                     text=tr(N_("No lane information available.")))  # fmt: skip
+    lanes = _join([_lane(lane, tr) for lane in view.lanes]) if view.lanes else no_lanes
     health = _join([_health(b) for b in (view.totals, view.outbox, view.acquirer, view.mqtt,
                                            view.stock)])
     main = _fill(_MAIN, tone=view.tone, headline=view.headline, updated=view.updated,
-                 money=money or Markup(""), lanes=lanes, health=health)
+                 updated_word=tr(N_("updated")), money=money or Markup(""), lanes=lanes,
+                 health=health)
     return _page(view.shop, view.version, view.started, main, refresh_seconds, loc)
 
 

@@ -102,7 +102,7 @@ class _StatusRoutes:
                 _ZONE,
             )
             body = render_page(
-                build_view(snapshot),
+                build_view(snapshot, gettext=loc.gettext),
                 refresh_seconds=self._refresh,
                 money=render_money(snapshot.get("money"), loc),
                 loc=loc,

@@ -99,6 +99,14 @@ async def test_the_page_in_french_and_in_english(browser: Any, tmp_path: Path) -
                     "Ventes hors ligne en attente d'envoi"
                 )
                 await expect(page.locator("#last-payments")).to_contain_text("476173******0010")
+                # the rest of the page in French too: the banner, the lane, the health cards
+                await expect(page.locator("#headline")).to_contain_text("Prêt à encaisser")
+                await expect(page.locator("#lane-1")).to_contain_text("Lecteur prêt depuis")
+                await expect(page.locator("#lane-1")).to_contain_text("Écran client")
+                await expect(page.locator("body")).to_contain_text(
+                    "Prestataire de paiement joignable"
+                )
+                assert "Reader ready" not in await page.content()
                 assert FULL_PAN not in await page.content()
                 shot = tmp_path / "status-fr.png"
                 await page.screenshot(path=str(shot), full_page=True)
@@ -117,6 +125,8 @@ async def test_the_page_in_french_and_in_english(browser: Any, tmp_path: Path) -
                 await expect(page.locator("#day")).to_contain_text(
                     "Day closed — the bank's totals differ"
                 )
+                await expect(page.locator("#headline")).to_contain_text("Ready to take payments")
+                await expect(page.locator("#lane-1")).to_contain_text("Reader ready since")
                 assert FULL_PAN not in await page.content()
                 shot = tmp_path / "status-en.png"
                 await page.screenshot(path=str(shot), full_page=True)
