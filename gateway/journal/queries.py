@@ -222,12 +222,15 @@ def mark_day_published(conn: sqlite3.Connection, day_id: int, at_ms: int) -> Non
 
 
 def auth_durations_ms(conn: sqlite3.Connection, since_ms: int) -> list[int]:
-    """Authorisation times since ``since_ms``: from AUTH_REQUESTED to the acquirer's answer
-    (APPROVED, DECLINED or UNKNOWN), in ms, from the event log."""
+    """Authorisation times of the payments created since ``since_ms``: from AUTH_REQUESTED to
+    the acquirer's answer (APPROVED, DECLINED or UNKNOWN), in ms, from the event log (read
+    through each payment's events, ``events_by_payment``)."""
     rows = conn.execute(
-        "SELECT a.at_ms - r.at_ms FROM events r JOIN events a ON a.payment_id = r.payment_id"
-        " AND a.from_state = 'AUTH_REQUESTED' AND a.to_state IN ('APPROVED', 'DECLINED', 'UNKNOWN')"
-        " WHERE r.to_state = 'AUTH_REQUESTED' AND r.at_ms >= ?",
+        "SELECT a.at_ms - r.at_ms FROM payments p"
+        " JOIN events r ON r.payment_id = p.id AND r.to_state = 'AUTH_REQUESTED'"
+        " JOIN events a ON a.payment_id = p.id AND a.from_state = 'AUTH_REQUESTED'"
+        " AND a.to_state IN ('APPROVED', 'DECLINED', 'UNKNOWN')"
+        " WHERE p.created_ms >= ?",
         (since_ms,),
     ).fetchall()
     return [int(row[0]) for row in rows]
