@@ -274,9 +274,9 @@ class Store:
             if new in FORWARD_DONE:
                 conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
             if new is S.FORWARD_DECLINED:
-                self._outbox_requeue(payment_id, forward_declined=True)
+                self._outbox_requeue(payment_id, now, forward_declined=True)
             if new is S.VOIDED:
-                self._outbox_requeue(payment_id, voided=True)
+                self._outbox_requeue(payment_id, now, voided=True)
         return payment
 
     def get(self, payment_id: str) -> Payment:
@@ -353,13 +353,15 @@ class Store:
             (payment.id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
         )
 
-    def _outbox_requeue(self, payment_id: str, **flags: bool) -> None:
+    def _outbox_requeue(self, payment_id: str, now: int, **flags: bool) -> None:
         """Send a settled payment's record again, as revision 2, with ``flags`` set
         (``forward_declined``: the bank declined the offline sale; ``voided``: reversed).
 
         Head office already has (or will have) the first record; the new one replaces it (same
-        ``id``, higher ``revision``; docs/sync.md). Same transaction as the transition; nothing
-        when the payment has no record (it never settled).
+        ``id``, higher ``revision``; docs/sync.md). The old row is deleted and a new one inserted
+        (a new outbox id) in the same transaction as the transition: a publisher that claimed
+        the old row and is sending it now marks nothing of the new one as sent. Nothing when the
+        payment has no record (it never settled).
         """
         row = self.conn.execute(
             "SELECT body FROM outbox WHERE payment_id = ?", (payment_id,)
@@ -371,10 +373,10 @@ class Store:
         )
         record.update(revision=2, **flags)
         check_value("outbox", {k: v for k, v in record.items() if k not in _OWN_NUMBERS})
+        self.conn.execute("DELETE FROM outbox WHERE payment_id = ?", (payment_id,))
         self.conn.execute(
-            "UPDATE outbox SET body = ?, sent_ms = NULL, claimed_until_ms = NULL, attempts = 0,"
-            " last_error = NULL WHERE payment_id = ?",
-            (json.dumps(record, separators=(",", ":"), sort_keys=True), payment_id),
+            "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
+            (payment_id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
         )
 
     def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:

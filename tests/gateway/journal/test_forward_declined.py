@@ -89,3 +89,17 @@ async def test_offline_exposure_counts_only_sales_awaiting_forwarding(tmp_path: 
         "EUR": OfflineExposure("EUR", 3, 4200, 1_700_000_000_000),
     }
     assert after["EUR"] == OfflineExposure("EUR", 2, 3200, 1_700_000_060_000)
+
+
+async def test_a_record_in_flight_never_marks_its_new_revision_sent(tmp_path: Path) -> None:
+    # The publisher claimed the offline sale's record and is sending it when the bank's decline
+    # arrives: its PUBACK must not mark revision 2 as sent (head office would never hear).
+    async with open_journal(tmp_path) as journal:
+        held = await drive_to(journal, S.STORED_FOR_FORWARDING, amount=1500)
+        [first] = await journal.claim_batch(10)
+        await journal.decline_forward(held.id, actor="forwarder", response_code="05")
+        assert await journal.mark_sent([first.id]) == 0
+        [second] = await journal.claim_batch(10)
+    assert second.payment_id == held.id and second.id != first.id
+    assert (second.body["revision"], second.body["forward_declined"]) == (2, True)
+    assert "revision" not in first.body
