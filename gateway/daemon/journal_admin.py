@@ -65,6 +65,11 @@ def _cmd_backup(args: argparse.Namespace) -> int:
     except (JournalError, OSError) as exc:
         print(f"error: backup failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.json:
+        print(json.dumps({"backup": str(args.dest), "journal": str(config.journal.path),
+                          "schema_version": manifest.schema_version, "sha256": manifest.sha256,
+                          **manifest.content}, sort_keys=True))  # fmt: skip
+        return EXIT_OK
     tables = ", ".join(f"{name} {count}" for name, count in manifest.tables.items())
     print(f"backup of {config.journal.path} in {args.dest}")
     print(f"schema {manifest.schema_version}, sha256 {manifest.sha256}")
@@ -94,6 +99,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     except (JournalError, OSError) as exc:
         print(f"error: restore failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.json:
+        print(json.dumps({"restored": str(args.src), "journal": str(report.journal),
+                          "schema_version": report.manifest.schema_version,
+                          "kept": [str(p) for p in report.kept]}, sort_keys=True))  # fmt: skip
+        return EXIT_OK
     print(f"restored {args.src} into {report.journal} (schema {report.manifest.schema_version})")
     for path in report.kept:
         print(f"previous journal kept as {path}")
@@ -167,10 +177,12 @@ def add_commands(sub: Any) -> None:
     backup = sub.add_parser("backup", help="copy the journal online, with a manifest")
     backup.add_argument("dest", help="a new (or empty) directory")
     backup.add_argument("--config", required=True, help="the TOML configuration file")
+    backup.add_argument("--json", action="store_true", help="print the manifest as JSON")
     backup.set_defaults(func=_cmd_backup)
     restore = sub.add_parser("restore", help="replace the journal with a verified backup")
     restore.add_argument("src", help="a directory written by posgw backup")
     restore.add_argument("--config", required=True, help="the TOML configuration file")
+    restore.add_argument("--json", action="store_true", help="JSON output")
     restore.set_defaults(func=_cmd_restore)
     close = sub.add_parser("close-day", help="close the shop's day (the daemon stopped)")
     close.add_argument("--config", required=True, help="the TOML configuration file")

@@ -288,6 +288,7 @@ async def test_restore_while_the_daemon_runs_is_refused(
                 str(tmp_path / "online"),
                 "--config",
                 str(config_file),
+                "--json",
             ],
             capture_output=True,
             text=True,
@@ -296,5 +297,7 @@ async def test_restore_while_the_daemon_runs_is_refused(
         )
         assert out.returncode == 0, out.stderr
         assert verify_backup(tmp_path / "online").schema_version == SCHEMA_VERSION
+        printed = json.loads(out.stdout)
+        assert printed["sha256"] == verify_backup(tmp_path / "online").sha256
         assert config.journal.path.read_bytes()[:16] == before[:16]
     assert not [p for p in live.iterdir() if "before-restore" in p.name]
