@@ -63,7 +63,7 @@ from gateway.journal.lock import journal_lock
 from gateway.payments import Lane, LaneView
 from gateway.recovery.voids import VoidService
 from gateway.security.service import SecurityService
-from gateway.till.authority import Authorise, provisional
+from gateway.till.authority import Authorise, secured
 from gateway.till.day import day_json
 from gateway.till.hub import LaneEventHubs
 from terminal import Environment
@@ -143,9 +143,9 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready_event = threading.Event()
         self._stop_requested = False
-        #: Who may do what on the day routes (void: till; day close, acknowledging a declined
-        #: forward: manager). The manager login (issue 11) replaces this provisional hook.
-        self.authorise: Authorise = provisional
+        #: Who may do what on the day routes (void: a till; day close, acknowledging a declined
+        #: forward: a logged-in manager): the security part's checks (gateway/till/authority.py).
+        self.authorise: Authorise = secured
 
     # -- what the till API reads ------------------------------------------------------------
 

@@ -18,9 +18,11 @@ from typing import Literal, Protocol
 
 from aiohttp import web
 
+from gateway.security.guard import TILL
+from gateway.security.manager import SESSION
 from gateway.till.jsonio import error
 
-__all__ = ["Authorise", "Role", "allow_as", "provisional"]
+__all__ = ["Authorise", "Role", "allow_as", "provisional", "secured"]
 
 Role = Literal["till", "manager"]
 
@@ -40,6 +42,24 @@ async def provisional(request: web.Request, role: Role) -> str:
         "manager_login_required",
         "this action needs a manager; the manager login is not connected on this gateway",
     )
+
+
+async def secured(request: web.Request, role: Role) -> str:
+    """The security part's answer: the till's or the logged-in manager's actor, or 401/403."""
+    if role == "till":
+        till = request.get(TILL)
+        if till is None:
+            raise error(web.HTTPUnauthorized, "unauthorized", "a till credential is required")
+        return str(till.actor)
+    session = request.get(SESSION)
+    if session is None or session.role != "manager":
+        raise error(
+            web.HTTPForbidden,
+            "manager_login_required",
+            "this action needs a manager logged in to the status page (/manager/...),"
+            " or posgw close-day on the shop's box",
+        )
+    return str(session.actor)
 
 
 def allow_as(actor: str) -> Authorise:

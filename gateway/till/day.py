@@ -5,8 +5,10 @@
                                              ``{"outcome": "voided", "state": "VOIDED"}``, or
                                              202 ``"pending"`` (journaled VOID_PENDING, the
                                              reversal is being re-sent under the same key)
-``POST /api/payments/{id}/acknowledge``      manager: a FORWARD_DECLINED sale is seen → 200
-``POST /api/days/close``                     manager: close the day → 201 the day's record
+``POST /manager/payments/{id}/acknowledge``  manager (logged in, CSRF): a FORWARD_DECLINED
+                                             sale is seen → 200 (also under ``/api/``)
+``POST /manager/days/close``                 manager (logged in, CSRF): close the day → 201 the
+                                             day's record (also ``POST /api/days/close``)
 ``GET /api/days/current``                    when the day opened, the last close (summary)
 ==========================================  ====================================================
 
@@ -70,6 +72,12 @@ def day_json(day: DayClose, *, full: bool = True) -> dict[str, Any]:
 async def _reason(request: web.Request) -> str:
     if not request.can_read_body:
         return ""
+    if request.content_type != "application/json":  # a manager page's form
+        form = await request.post()
+        reason = form.get("reason", "")
+        if not isinstance(reason, str) or not _REASON.match(reason):
+            raise bad_request("reason", "expected up to 120 printable characters")
+        return reason
     body = await json_body(request)
     unknown = sorted(set(body) - {"reason"})
     if unknown:
@@ -157,4 +165,7 @@ def add_day_routes(app: web.Application, backend: DayBackend) -> None:
     app.router.add_post("/api/payments/{payment}/void", void)
     app.router.add_post("/api/payments/{payment}/acknowledge", acknowledge)
     app.router.add_post("/api/days/close", close_day)
+    # the same actions for a manager logged in to the status page (session, CSRF, role)
+    app.router.add_post("/manager/payments/{payment}/acknowledge", acknowledge)
+    app.router.add_post("/manager/days/close", close_day)
     app.router.add_get("/api/days/current", current)

@@ -11,9 +11,9 @@ import aiohttp
 from drivers import sim as drivers_sim
 from gateway.daemon.daemon import Daemon
 from simulator.acquirer_host import AcquirerHost
-from tests.gateway.daemon_support import Till, fixed_env, insert_card, make_config
+from tests.gateway.daemon_support import Till, fixed_env, insert_card, make_config, till_token
 
-__all__ = ["day_daemon", "pay", "post", "wait_until"]
+__all__ = ["day_daemon", "pay", "post", "till_session", "wait_until"]
 
 
 def day_daemon(tmp_path: Path, url: str, slots: list[str], **kw: Any) -> Daemon:
@@ -47,7 +47,8 @@ async def post(
     daemon: Daemon, http: aiohttp.ClientSession, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, dict[str, Any]]:
     """POST to the daemon; (status, JSON)."""
-    async with http.post(f"http://127.0.0.1:{daemon.http_port}{path}", json=body) as response:
+    url = f"http://127.0.0.1:{daemon.http_port}{path}"
+    async with http.post(url, json={} if body is None else body) as response:
         return response.status, await response.json()
 
 
@@ -65,3 +66,8 @@ def host_url(host: AcquirerHost) -> str:
     """The started host's URL."""
     assert host.url is not None
     return host.url
+
+
+def till_session(directory: Path) -> aiohttp.ClientSession:
+    """An HTTP session sending the test till's token (``make_config(directory, ...)``)."""
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {till_token(directory)}"})

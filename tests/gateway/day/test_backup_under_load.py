@@ -17,13 +17,11 @@ import sqlite3
 import sys
 from pathlib import Path
 
-import aiohttp
-
 from gateway.journal.backup import restore_backup, summarise, verify_backup
 from gateway.journal.states import SETTLED, PaymentState
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.daemon_support import running, slot_name
-from tests.gateway.day.day_support import day_daemon, pay
+from tests.gateway.day.day_support import day_daemon, pay, till_session
 
 LANES = 16
 REPO = Path(__file__).resolve().parents[3]
@@ -62,7 +60,7 @@ async def test_backup_under_a_16_lane_load_is_restored_equal(tmp_path: Path) -> 
                 await progress.wait()
 
     try:
-        async with aiohttp.ClientSession() as http, running(daemon):
+        async with till_session(live) as http, running(daemon):
 
             async def lane(index: int) -> None:
                 while not stop.is_set():

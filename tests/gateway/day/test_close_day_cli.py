@@ -8,11 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-import aiohttp
-
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.daemon_support import running, slot_name, vault_key_file
-from tests.gateway.day.day_support import day_daemon, pay
+from tests.gateway.day.day_support import day_daemon, pay, till_session
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -39,7 +37,7 @@ async def test_close_day_from_the_command_line(tmp_path: Path) -> None:
         f'[[lanes]]\nid = 1\nreader = "sim://{slot}"\n'
     )
     try:
-        async with aiohttp.ClientSession() as http, running(
+        async with till_session(tmp_path) as http, running(
             day_daemon(tmp_path, url, [slot])
         ) as daemon:
             assert (await pay(daemon, http, slot, 1300))["state"] == "COMPLETED"

@@ -109,7 +109,7 @@ async def test_manager_actions_need_the_manager_login(
         status, body = await post(daemon, http, f"/api/payments/{sale['id']}/void")
         assert status == 200 and body["state"] == "VOIDED"  # a till action
         events = await daemon.journal.events(str(sale["id"]))
-        assert events[-2].actor == "till"
+        assert events[-2].actor == "till:test-till"  # the till its credential names
     assert await _no_day_closed(tmp_path)
 
 

@@ -33,7 +33,7 @@ from gateway.day.limits import OfflineLimits
 from gateway.journal import PaymentState
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.daemon_support import fixed_env, make_config, running, slot_name
-from tests.gateway.day.day_support import pay, wait_until
+from tests.gateway.day.day_support import pay, till_session, wait_until
 
 S = PaymentState
 LANES = 4
@@ -97,7 +97,7 @@ async def test_500_payments_stop_offline_exactly_at_each_limit_then_drain(
     clock = Clock()
     daemon = Daemon(config, env=fixed_env, environ={}, clock=clock)
     total_results: list[dict[str, object]] = []
-    async with aiohttp.ClientSession() as http, running(daemon):
+    async with till_session(tmp_path) as http, running(daemon):
         gate = daemon.offline_gate
         assert gate is not None and gate.limits["EUR"].max_count == 30
 

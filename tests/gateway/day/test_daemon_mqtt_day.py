@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import aiomqtt
 import pytest
 
@@ -22,7 +21,7 @@ from gateway.journal import PaymentState
 from gateway.till.authority import allow_as
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.daemon_support import running, slot_name
-from tests.gateway.day.day_support import day_daemon, pay, post, wait_until
+from tests.gateway.day.day_support import day_daemon, pay, post, till_session, wait_until
 
 pytestmark = pytest.mark.mqtt
 
@@ -66,7 +65,7 @@ async def test_head_office_gets_the_declined_forward_and_the_day(
     revived = AcquirerHost()
     revived.faults.decline_all = True
     try:
-        async with aiohttp.ClientSession() as http, running(daemon):
+        async with till_session(tmp_path) as http, running(daemon):
             sale = await pay(daemon, http, slot, 2500)
             assert sale["state"] == "STORED_FOR_FORWARDING", sale
             payment_id = str(sale["id"])

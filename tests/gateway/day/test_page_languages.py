@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import expect
 
@@ -24,7 +23,7 @@ from gateway.journal import PaymentState
 from gateway.till.authority import allow_as
 from simulator.acquirer_host import AcquirerHost, LedgerEntry
 from tests.gateway.daemon_support import running, slot_name
-from tests.gateway.day.day_support import day_daemon, pay, post, wait_until
+from tests.gateway.day.day_support import day_daemon, pay, post, till_session, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -55,7 +54,7 @@ async def test_the_page_in_french_and_in_english(browser: Any, tmp_path: Path) -
     daemon = day_daemon(tmp_path, acquirer.url, [slot], store_and_forward={"EUR": LIMITS})
     daemon.authorise = allow_as("manager:claire")
     try:
-        async with aiohttp.ClientSession() as http, running(daemon):
+        async with till_session(tmp_path) as http, running(daemon):
             await pay(daemon, http, slot, 1300)
             acquirer.ledger.append(LedgerEntry("charge", "auth_planted", 999, 978, "planted"))
             status, day = await post(daemon, http, "/api/days/close")

@@ -27,7 +27,7 @@ from gateway.journal import PaymentState
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.acquirer_support import free_port
 from tests.gateway.daemon_support import running, slot_name, vault_key_file
-from tests.gateway.day.day_support import day_daemon, pay, wait_until
+from tests.gateway.day.day_support import day_daemon, pay, till_session, wait_until
 
 S = PaymentState
 REPO = Path(__file__).resolve().parents[3]
@@ -65,7 +65,7 @@ async def test_void_after_sigkill_is_resolved_and_charges_nothing(tmp_path: Path
     slot = slot_name()
     try:
         # 1. a completed sale
-        async with aiohttp.ClientSession() as http:
+        async with till_session(tmp_path) as http:
             async with running(day_daemon(tmp_path, url, [slot])) as daemon:
                 sale = await pay(daemon, http, slot, 1300)
             assert sale["state"] == "COMPLETED"
@@ -79,6 +79,8 @@ async def test_void_after_sigkill_is_resolved_and_charges_nothing(tmp_path: Path
                 f"""shop = "shop-void"
 [http]
 port = {port}
+tls = false
+status_login = false
 [journal]
 path = "journal.db"
 [vault]
@@ -111,7 +113,8 @@ reader = "sim://{slot_name()}"
                         return False
 
                 await wait_until(up, within=30, step=0.1)
-                async with http.post(f"{base}/api/payments/{payment_id}/void") as response:
+                void_url = f"{base}/api/payments/{payment_id}/void"
+                async with http.post(void_url, json={}) as response:
                     body = await response.json()
                     assert response.status == 202, body
                 assert (body["outcome"], body["state"]) == ("pending", "VOID_PENDING")
@@ -134,7 +137,7 @@ reader = "sim://{slot_name()}"
                 events = await daemon.journal.events(payment_id)
         assert final.state is S.VOIDED
         assert [e.to_state for e in events][-2:] == [S.VOID_PENDING, S.VOIDED]
-        assert events[-2].actor == "till"
+        assert events[-2].actor == "till:test-till"  # the till its credential names
         kinds = [(e.kind, e.amount) for e in host.ledger]
         assert kinds == [("charge", 1300), ("reversal", 1300)]
         charged = sum(e.amount for e in host.ledger if e.kind == "charge") - sum(
