@@ -11,7 +11,8 @@ new directory holding:
   file;
 * ``manifest.json``: format, time, schema version, SHA-256 and size of ``journal.db``, the row
   count of every table, the sums of payment amounts per kind and currency, a SHA-256 digest of the
-  append-only event log (the audit trail: who did what, in order) and the ids of the vault keys
+  append-only event log (who moved which payment, in order), the head of the hash-chained audit
+  log (``audit_head``: last sequence number and hash) and the ids of the vault keys
   the sealed offline sales need. The manifest is computed from the snapshot itself.
 
 ``posgw restore SRC`` first verifies the backup: the file's SHA-256 and size, SQLite's
@@ -194,6 +195,10 @@ def summarise(conn: sqlite3.Connection) -> dict[str, Any]:
                 digest.update(json.dumps(list(row), separators=(",", ":")).encode())
                 digest.update(b"\n")
                 last_seq = int(row[0])
+        audit_head = None
+        if tables.get("audit"):
+            row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            audit_head = {"seq": int(row[0]), "hash": str(row[1])}
         key_ids: list[str] = []
         if "vault" in tables:
             key_ids = [
@@ -207,6 +212,7 @@ def summarise(conn: sqlite3.Connection) -> dict[str, Any]:
         "sums": sums,
         "events_digest": digest.hexdigest(),
         "last_event_seq": last_seq,
+        "audit_head": audit_head,
         "vault_key_ids": key_ids,
     }
 

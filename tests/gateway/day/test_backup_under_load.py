@@ -4,9 +4,9 @@ Sixteen ``sim://`` lanes of one daemon pay with virtual cards through the till A
 approvals at the simulated acquirer); meanwhile ``posgw backup`` runs as a separate process on
 the live journal (SQLite's online backup API). The backup is then verified and restored into
 another directory, and checked against its manifest and against the live journal after the
-load: the same row counts, sums and event-log digest as the manifest says (the audit trail),
-an event log that is exactly a prefix of the live one, and every settled sale with its outbox
-record (no transaction cut in half).
+load: the same row counts, sums and event-log digest as the manifest says, an event log and a
+hash-chained audit log that are exactly prefixes of the live ones (the audit chain's head in the
+manifest), and every settled sale with its outbox record (no transaction cut in half).
 """
 
 from __future__ import annotations
@@ -105,6 +105,12 @@ async def test_backup_under_a_16_lane_load_is_restored_equal(tmp_path: Path) -> 
     backup_events = _rows(restored, "SELECT * FROM events ORDER BY seq")
     assert backup_events == live_events[: len(backup_events)]
     assert 0 < len(backup_events) < len(live_events)
+    # the hash-chained audit log too: a prefix of the live chain, its head in the manifest
+    audit_sql = "SELECT * FROM audit ORDER BY seq"
+    backup_audit = _rows(restored, audit_sql)
+    assert backup_audit and backup_audit == _rows(live_db, audit_sql)[: len(backup_audit)]
+    head = manifest.content["audit_head"]
+    assert (head["seq"], head["hash"]) == (backup_audit[-1][0], backup_audit[-1][-1])
     states = {
         str(pid): PaymentState(str(st))
         for pid, st in _rows(restored, "SELECT id, state FROM payments")
