@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from drivers import parse_url
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import DaemonConfig, KernelConfig
 from gateway.day.close import DayCloser
@@ -30,7 +31,7 @@ from gateway.day.publish import DayPublisher
 from gateway.errors import MissingDependency
 from gateway.journal import Journal, JournalError, Recovery, VaultKey, load_vault_key
 from gateway.payments import Lane, LaneServices
-from gateway.payments.smart_terminal import on_terminal_lanes
+from gateway.payments.smart_terminal import TERMINAL_SCHEMES, on_terminal_lanes
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.recovery.voids import VoidService
@@ -194,7 +195,16 @@ def build_parts(
         offline_gate=gate,
     )
     lanes = {lane.id: Lane(lane, services) for lane in config.lanes}
-    voids = VoidService(journal=journal, client=client, health=health, reconciler=reconciler)
+    terminal_lanes = frozenset(
+        str(x.id) for x in config.lanes if parse_url(x.reader).scheme in TERMINAL_SCHEMES
+    )
+    voids = VoidService(
+        journal=journal,
+        client=client,
+        health=health,
+        reconciler=reconciler,
+        terminal_lanes=terminal_lanes,
+    )
     closer = DayCloser(
         journal=journal,
         client=client,

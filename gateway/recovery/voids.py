@@ -9,7 +9,9 @@ sends the same reversal under the same key (also after a restart: VOID_PENDING i
 like REVERSAL_PENDING), so the host reverses once whatever happens.
 
 After the day is closed the sale can no longer be voided: it is refunded
-(``POST /api/payments/{id}/refunds``).
+(``POST /api/payments/{id}/refunds``). A sale taken on a payment terminal lane (the terminal's
+own host authorised it) is not voided here either (``terminal_lane``): the terminal's own
+cancellation is not wired yet.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from gateway.acquirer import (
     AcquirerRejected,
     NotFound,
 )
-from gateway.journal import Journal, Payment
+from gateway.journal import Journal, Payment, VoidNotAllowed
 from gateway.recovery.reconciler import Reconciler
 
 __all__ = ["VoidOutcome", "VoidResult", "VoidService", "reversal_key"]
@@ -63,7 +65,11 @@ class VoidService:
         client: AcquirerClient,
         health: AcquirerHealth,
         reconciler: Reconciler,
+        terminal_lanes: frozenset[str] = frozenset(),
     ) -> None:
+        #: Lanes whose device is a payment terminal with its own host: our acquirer never saw
+        #: their sales, so a reversal there would find nothing; they are refunded instead.
+        self._terminal_lanes = terminal_lanes
         self._journal = journal
         self._client = client
         self._health = health
@@ -80,6 +86,12 @@ class VoidService:
         Raises:
             VoidNotAllowed, IllegalTransition, UnknownPayment: nothing was journaled or sent.
         """
+        if (await self._journal.get(payment_id)).lane in self._terminal_lanes:
+            raise VoidNotAllowed(
+                "terminal_lane",
+                f"payment {payment_id!r} was taken on a payment terminal (its own host): refund"
+                " it, or cancel it on the terminal",
+            )
         payment = await self._journal.void_sale(payment_id, actor=actor, reason=reason)
         key = payment.idempotency_key
         if key is None:  # an approved sale always has its key: defensive, nothing was charged

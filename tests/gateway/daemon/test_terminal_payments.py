@@ -138,3 +138,21 @@ async def test_a_terminal_that_hangs_up_leaves_the_payment_in_doubt_for_its_own_
         assert restarted.recovered_pending == 0
         assert (await restarted.journal.get(result["id"])).state is S.UNKNOWN
     assert acquirer.ledger == []
+
+
+@pytest.mark.serial
+async def test_a_sale_on_a_terminal_lane_is_not_voided_at_our_acquirer(
+    tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession, tpe_factory: Any
+) -> None:
+    # Our acquirer never saw it: a reversal there would find nothing and call it voided while
+    # the terminal's host keeps the money. The void is refused and nothing is journaled.
+    daemon = await _terminal_daemon(tmp_path, acquirer, tpe_factory)
+    async with running(daemon):
+        result = await _pay(daemon, http, 1250)
+        assert result["state"] == "COMPLETED", result
+        url = f"http://127.0.0.1:{daemon.http_port}/api/payments/{result['id']}/void"
+        async with http.post(url, json={}) as response:
+            body = await response.json()
+            assert (response.status, body["error"]) == (409, "terminal_lane"), body
+        assert (await daemon.journal.get(str(result["id"]))).state is S.COMPLETED
+    assert acquirer.ledger == []
