@@ -111,9 +111,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 async def _close_day(config: DaemonConfig, actor: str) -> dict[str, Any]:
+    from drivers import parse_url
     from gateway.acquirer import AcquirerClient
     from gateway.day.close import DayCloser
     from gateway.journal import Journal
+    from gateway.payments.smart_terminal import TERMINAL_SCHEMES
     from gateway.till.day import day_json
 
     vault = config.vault
@@ -137,6 +139,10 @@ async def _close_day(config: DaemonConfig, actor: str) -> dict[str, Any]:
                 lane_interfaces={
                     str(x.id): x.interface for x in config.lanes if x.interface != "auto"
                 },
+                terminal_lanes=frozenset(
+                    str(x.id) for x in config.lanes
+                    if parse_url(x.reader).scheme in TERMINAL_SCHEMES
+                ),
             )
             return day_json(await closer.close(actor=actor))
 

@@ -210,6 +210,7 @@ def build_parts(
         client=client,
         merchant_id=config.acquirer.merchant_id,
         lane_interfaces={str(x.id): x.interface for x in config.lanes if x.interface != "auto"},
+        terminal_lanes=terminal_lanes,
     )
     return Parts(
         config, journal, health, reconciler, refunds, services, lanes, voids, closer, gate

@@ -9,7 +9,9 @@
    lane, AID, interface, currency and kind);
 3. the acquirer's batch is closed (``POST /v1/batches/close`` under the key
    ``day-<n>-<opened ms>``, so a retried close never closes a second batch) and its totals are
-   compared line by line with the journal's (:func:`gateway.day.totals.compare_with_acquirer`);
+   compared line by line with the journal's (:func:`gateway.day.totals.compare_with_acquirer`),
+   without the sales of payment-terminal lanes (their own host has them: listed apart in
+   ``terminal_lines``, not reconciled until the terminals' end-of-day totals are fetched);
    an acquirer that cannot be reached leaves the day closed and *not reconciled*, which the
    record says;
 4. the record (totals, reconciliation, differences, who closed it) is journaled in ``days``, then
@@ -58,7 +60,11 @@ class DayCloser:
         merchant_id: str,
         lane_interfaces: Mapping[str, str] | None = None,
         on_closed: Callable[[DayClose], None] = lambda _day: None,
+        terminal_lanes: frozenset[str] = frozenset(),
     ) -> None:
+        #: Lanes whose payment terminal has its own host: their sales are not in our acquirer's
+        #: batch (compared with the terminal's own totals once the TPE end of day is wired).
+        self._terminal_lanes = terminal_lanes
         self._journal = journal
         self._client = client
         self._merchant_id = merchant_id
@@ -83,7 +89,8 @@ class DayCloser:
         number = 1 if last is None else last.id + 1
         payments = await self._journal.day_payments(opened, closed)
         totals = day_totals(payments, lane_interfaces=self._interfaces)
-        mine = journal_acquirer_lines(payments)
+        ours = [p for p in payments if p.lane not in self._terminal_lanes]
+        mine = journal_acquirer_lines(ours)
         record: dict[str, Any] = {
             "day": number,
             "opened_ms": opened,
@@ -94,6 +101,15 @@ class DayCloser:
             "totals": [line.to_json() for line in totals],
             "journal_lines": [_line_json(line) for line in mine],
         }
+        if len(ours) != len(payments):
+            theirs_lines = journal_acquirer_lines(
+                p for p in payments if p.lane in self._terminal_lanes
+            )
+            record["terminal_lines"] = {
+                "reconciled": False,
+                "reason": "the terminals' own end-of-day totals are not fetched yet",
+                "lines": [_line_json(line) for line in theirs_lines],
+            }
         differences = 0
         if self._client is None:
             record["acquirer"] = {"reconciled": False, "error": "no acquirer client"}
