@@ -572,26 +572,29 @@ class Journal:
         """
         _short("response_code", response_code)
         store = self._s()
-
-        def declined() -> Payment:
-            payment = store.transition(
-                payment_id,
-                S.FORWARD_DECLINED,
-                actor=actor,
-                reason=reason,
-                updates={"response_code": response_code},
-            )
-            store.checkpoint()
-            return payment
-
-        return await self._run(declined)
+        payment = await self._run_noting(
+            self._note_change,
+            store.transition,
+            payment_id,
+            S.FORWARD_DECLINED,
+            actor=actor,
+            reason=reason,
+            updates={"response_code": response_code},
+        )
+        await self._run_solo(store.checkpoint)  # a checkpoint runs outside any transaction
+        return payment
 
     async def acknowledge_declined_forward(
         self, payment_id: str, *, actor: str, reason: str = ""
     ) -> Payment:
         """FORWARD_DECLINED -> DECLINE_ACKNOWLEDGED: a manager has seen it (``actor`` names who)."""
-        return await self._run(
-            self._s().transition, payment_id, S.DECLINE_ACKNOWLEDGED, actor=actor, reason=reason
+        return await self._run_noting(
+            self._note_change,
+            self._s().transition,
+            payment_id,
+            S.DECLINE_ACKNOWLEDGED,
+            actor=actor,
+            reason=reason,
         )
 
     async def offline_exposure(self) -> dict[str, OfflineExposure]:
@@ -645,7 +648,7 @@ class Journal:
             )
             return stored, None
 
-        return await self._run(decide)
+        return await self._run_noting(lambda result: self._note_change(result[0]), decide)
 
     async def void_sale(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
         """A void: COMPLETED -> VOID_PENDING for a sale of the current day, before the reversal
@@ -680,12 +683,17 @@ class Journal:
                 payment_id, S.VOID_PENDING, actor=actor, reason=f"void: {reason}"[:200]
             )
 
-        return await self._run(void)
+        return await self._run_noting(self._note_change, void)
 
     async def confirm_void(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
         """VOID_PENDING -> VOIDED: the acquirer reversed the voided sale."""
-        return await self._run(
-            self._s().transition, payment_id, S.VOIDED, actor=actor, reason=reason
+        return await self._run_noting(
+            self._note_change,
+            self._s().transition,
+            payment_id,
+            S.VOIDED,
+            actor=actor,
+            reason=reason,
         )
 
     async def last_day_close(self) -> DayClose | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +155,22 @@ def day_payments(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> list
     ]
 
 
+@contextmanager
+def _writing(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, or, inside the journal worker's group, that group's (its
+    savepoint undoes this call if it fails; the group's COMMIT makes it durable)."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def insert_day_close(
     conn: sqlite3.Connection,
     *,
@@ -167,8 +185,7 @@ def insert_day_close(
     Raises:
         DayAlreadyClosed: The last close is not the one this day started from.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _writing(conn):
         last = last_close(conn)
         if (last.closed_ms if last else 0) != opened_ms:
             raise DayAlreadyClosed("the day was closed meanwhile; close the new day instead")
@@ -183,10 +200,6 @@ def insert_day_close(
                 json.dumps(record, separators=(",", ":"), sort_keys=True),
             ),
         )
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     closed = last_close(conn)
     assert closed is not None
     return closed
@@ -209,16 +222,11 @@ def unpublished_days(conn: sqlite3.Connection) -> list[DayClose]:
 
 def mark_day_published(conn: sqlite3.Connection, day_id: int, at_ms: int) -> None:
     """Head office acknowledged day ``day_id`` (QoS 1 PUBACK)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _writing(conn):
         conn.execute(
             "UPDATE days SET published_ms = ? WHERE id = ? AND published_ms IS NULL",
             (at_ms, day_id),
         )
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def auth_durations_ms(conn: sqlite3.Connection, since_ms: int) -> list[int]:
