@@ -70,6 +70,9 @@ from terminal import Environment
 
 __all__ = ["Daemon", "kernel_config"]
 
+#: Seconds the snapshot waits for the day's figures before showing the last ones read.
+MONEY_WAIT = 1.0
+
 log = logging.getLogger("gateway.daemon")
 
 #: Recent payments kept for ``GET /api/payments/{id}`` (the journal has them all).
@@ -146,6 +149,7 @@ class Daemon:
         #: Who may do what on the day routes (void: a till; day close, acknowledging a declined
         #: forward: a logged-in manager): the security part's checks (gateway/till/authority.py).
         self.authorise: Authorise = secured
+        self._money_cache: dict[str, Any] | None = None
 
     # -- what the till API reads ------------------------------------------------------------
 
@@ -332,13 +336,25 @@ class Daemon:
         return summary
 
     async def _money(self) -> dict[str, Any] | None:
+        """The day in money, read within :data:`MONEY_WAIT` seconds; else the last one read.
+
+        The snapshot must answer at once even while the journal's worker is busy (the rest of
+        it reads memory only): the day's figures are queries, so a slow read leaves the page
+        the previous figures (``"stale": true``) instead of making it wait.
+        """
         if self.journal is None or self.journal.closed:
             return None
         try:
-            return await self.day_snapshot()
+            async with asyncio.timeout(MONEY_WAIT):
+                money = await self.day_snapshot()
+        except TimeoutError:
+            stale = self._money_cache
+            return None if stale is None else {**stale, "stale": True}
         except JournalError as exc:
             log.warning("status: the day's figures are unavailable: %s", exc)
             return None
+        self._money_cache = money
+        return money
 
     async def _run_tasks(self, parts: Parts) -> None:
         assert self._stop is not None

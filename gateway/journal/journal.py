@@ -250,6 +250,13 @@ class Journal:
         self.figures.committed(payment)
         self._recent.remember(payment)
 
+    def _note_requeued(self, result: tuple[Payment, int]) -> None:
+        """A change that re-queued the payment's record for head office (revision 2)."""
+        payment, added = result
+        self._note_change(payment)
+        if added:
+            self.figures.sent(-added)  # one more record waits to be sent
+
     def last_committed(self, payment_id: str) -> Payment | None:
         """The payment as its last change committed by this journal left it, if it is among
         the :data:`RECENT` payments changed last (no I/O, no await: for status pages)."""
@@ -572,15 +579,18 @@ class Journal:
         """
         _short("response_code", response_code)
         store = self._s()
-        payment = await self._run_noting(
-            self._note_change,
-            store.transition,
-            payment_id,
-            S.FORWARD_DECLINED,
-            actor=actor,
-            reason=reason,
-            updates={"response_code": response_code},
-        )
+
+        def declined() -> tuple[Payment, int]:
+            payment = store.transition(
+                payment_id,
+                S.FORWARD_DECLINED,
+                actor=actor,
+                reason=reason,
+                updates={"response_code": response_code},
+            )
+            return payment, store.requeued
+
+        payment, _ = await self._run_noting(self._note_requeued, declined)
         await self._run_solo(store.checkpoint)  # a checkpoint runs outside any transaction
         return payment
 
@@ -687,14 +697,14 @@ class Journal:
 
     async def confirm_void(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
         """VOID_PENDING -> VOIDED: the acquirer reversed the voided sale."""
-        return await self._run_noting(
-            self._note_change,
-            self._s().transition,
-            payment_id,
-            S.VOIDED,
-            actor=actor,
-            reason=reason,
-        )
+        store = self._s()
+
+        def voided() -> tuple[Payment, int]:
+            payment = store.transition(payment_id, S.VOIDED, actor=actor, reason=reason)
+            return payment, store.requeued
+
+        payment, _ = await self._run_noting(self._note_requeued, voided)
+        return payment
 
     async def last_day_close(self) -> DayClose | None:
         """The most recent day close (the current day started then), if any."""

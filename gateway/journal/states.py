@@ -32,6 +32,7 @@ import enum
 from gateway.journal.errors import IllegalTransition
 
 __all__ = [
+    "APPROVED_AT_LANE",
     "FORWARD_DONE",
     "SETTLED",
     "TERMINAL",
@@ -111,6 +112,10 @@ TERMINAL = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
 
 #: States in which the sale is done at the lane and head office gets a sale record (outbox).
 SETTLED = frozenset({S.COMPLETED, S.STORED_FOR_FORWARDING, S.FORWARDED})
+
+#: Approved at the lane, whatever happened after (a void, the bank declining the forward): the
+#: day's "approved" figure counts these, so a payment never leaves the counted set.
+APPROVED_AT_LANE = SETTLED | {S.VOID_PENDING, S.VOIDED, S.FORWARD_DECLINED, S.DECLINE_ACKNOWLEDGED}
 
 
 def check_transition(payment_id: str, current: PaymentState, requested: PaymentState) -> None:

@@ -29,6 +29,7 @@ from gateway.journal.figures import DayCounts
 from gateway.journal.guard import check_value
 from gateway.journal.records import Event, OutboxItem, Payment, PendingPayment, Recovery
 from gateway.journal.states import (
+    APPROVED_AT_LANE,
     FORWARD_DONE,
     SETTLED,
     PaymentKind,
@@ -65,6 +66,8 @@ class Store:
     ) -> None:
         self.conn = conn
         conn.row_factory = sqlite3.Row
+        #: Unsent outbox records the last transition added by re-queuing a record (0 or 1).
+        self.requeued = 0
         self._clock = clock
         self._random = random_bytes
         self._key = vault_key
@@ -273,10 +276,11 @@ class Store:
                 )
             if new in FORWARD_DONE:
                 conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
+            self.requeued = 0
             if new is S.FORWARD_DECLINED:
-                self._outbox_requeue(payment_id, now, forward_declined=True)
+                self.requeued = self._outbox_requeue(payment_id, now, forward_declined=True)
             if new is S.VOIDED:
-                self._outbox_requeue(payment_id, now, voided=True)
+                self.requeued = self._outbox_requeue(payment_id, now, voided=True)
         return payment
 
     def get(self, payment_id: str) -> Payment:
@@ -305,7 +309,7 @@ class Store:
         ):
             if kind == PaymentKind.SALE.value:
                 counts["payments"] += count
-                if PaymentState(state) in SETTLED:
+                if PaymentState(state) in APPROVED_AT_LANE:
                     counts["approved"] += count
                 elif state == S.DECLINED.value:
                     counts["declined"] += count
@@ -353,7 +357,7 @@ class Store:
             (payment.id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
         )
 
-    def _outbox_requeue(self, payment_id: str, now: int, **flags: bool) -> None:
+    def _outbox_requeue(self, payment_id: str, now: int, **flags: bool) -> int:
         """Send a settled payment's record again, as revision 2, with ``flags`` set
         (``forward_declined``: the bank declined the offline sale; ``voided``: reversed).
 
@@ -362,12 +366,16 @@ class Store:
         (a new outbox id) in the same transaction as the transition: a publisher that claimed
         the old row and is sending it now marks nothing of the new one as sent. Nothing when the
         payment has no record (it never settled).
+
+        Returns:
+            How many more unsent records there are now: 1 when the old one had been sent, 0
+            when it was still waiting (it is replaced) or there was none (the day's figures).
         """
         row = self.conn.execute(
-            "SELECT body FROM outbox WHERE payment_id = ?", (payment_id,)
+            "SELECT body, sent_ms FROM outbox WHERE payment_id = ?", (payment_id,)
         ).fetchone()
         if row is None:
-            return
+            return 0
         record = Payment.from_row(self._row(payment_id)).sale_record(
             offline=bool(json.loads(row[0]).get("offline"))
         )
@@ -378,6 +386,7 @@ class Store:
             "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
             (payment_id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
         )
+        return 0 if row[1] is None else 1
 
     def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:
         """Claim up to ``limit`` unsent records, oldest first, for ``lease_ms``."""

@@ -84,7 +84,7 @@ async def test_void_then_day_close_finds_a_planted_difference(
         # the day is closed: a sale of that day is refunded, never voided
         late, body = await post(daemon, http, f"/api/payments/{sales[0]['id']}/void")
         assert (late, body["error"]) == (409, "day_closed")
-        money = (await daemon.snapshot()).money
+        money = (await daemon.day_snapshot())
         assert money["day"]["last_close"]["differences"] == 1
         assert money["day"]["last_differences"][0]["difference"] == 999
         assert money["takings"] == {}  # the new day has no sale yet
@@ -166,7 +166,7 @@ async def test_a_declined_forward_reaches_the_till_head_office_and_the_page(
                 (payment_id, True)
             ]
             # the page's data: waiting for a manager, with its amount
-            money = (await daemon.snapshot()).money
+            money = (await daemon.day_snapshot())
             assert [(p["id"], p["amount"]) for p in money["declined_forwards"]] == [
                 (payment_id, 4321)
             ]
@@ -176,7 +176,7 @@ async def test_a_declined_forward_reaches_the_till_head_office_and_the_page(
             status, body = await post(daemon, http, f"/api/payments/{payment_id}/acknowledge")
             assert (status, body["state"]) == (200, "DECLINE_ACKNOWLEDGED")
             assert body["by"] == "manager:bob"
-            assert (await daemon.snapshot()).money["declined_forwards"] == []
+            assert (await daemon.day_snapshot())["declined_forwards"] == []
             again, body = await post(daemon, http, f"/api/payments/{payment_id}/acknowledge")
             assert (again, body["error"]) == (409, "not_declined")
         finally:

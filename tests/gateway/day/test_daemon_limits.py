@@ -104,7 +104,7 @@ async def test_500_payments_stop_offline_exactly_at_each_limit_then_drain(
         results = await _phase(daemon, http, slots, [1000] * 125)
         assert _split(results) == (30, {"count": 95})
         total_results += results
-        assert (await daemon.snapshot()).money["offline"]["EUR"]["stopped"] == "count"
+        assert (await daemon.day_snapshot())["offline"]["EUR"]["stopped"] == "count"
 
         gate.limits["EUR"] = OfflineLimits(
             "EUR", 10_000, 30 * 1000 + 25 * 1200, 10_000, 24 * HOUR_MS
@@ -125,7 +125,7 @@ async def test_500_payments_stop_offline_exactly_at_each_limit_then_drain(
         results = await _phase(daemon, http, slots, [1000] * 125)
         assert _split(results) == (0, {"age": 125})
         total_results += results
-        money = (await daemon.snapshot()).money
+        money = (await daemon.day_snapshot())
         assert money["offline"]["EUR"]["count"] == 118
         assert money["offline"]["EUR"]["stopped"] == "age"
 

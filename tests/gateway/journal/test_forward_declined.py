@@ -8,6 +8,7 @@ the event log attributes; it is not refundable and is not a second sale record f
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,34 @@ async def test_a_record_in_flight_never_marks_its_new_revision_sent(tmp_path: Pa
     assert second.payment_id == held.id and second.id != first.id
     assert (second.body["revision"], second.body["forward_declined"]) == (2, True)
     assert "revision" not in first.body
+
+
+async def test_day_figures_follow_voids_and_declined_forwards(tmp_path: Path) -> None:
+    # The in-memory day figures must equal a fresh count through the day's new transitions,
+    # also when a record already sent to head office is queued again as revision 2.
+    from tests.gateway.journal.test_figures import fresh_count
+
+    db = tmp_path / "journal.db"
+    async with open_journal(tmp_path, clock=Clock(time.time())) as journal:
+
+        def check() -> None:
+            assert journal.figures.read() == fresh_count(db, journal.figures.read().day_start_ms)
+
+        sold = await drive_to(journal, S.COMPLETED)
+        held = await drive_to(journal, S.STORED_FOR_FORWARDING)
+        check()
+        batch = await journal.claim_batch(10)
+        await journal.mark_sent([item.id for item in batch])  # head office has both
+        check()
+        await journal.void_sale(sold.id, actor="till:1", reason="typo")
+        check()
+        await journal.confirm_void(sold.id, actor="acquirer")  # revision 2: one more to send
+        check()
+        await journal.decline_forward(held.id, actor="forwarder", response_code="05")
+        check()
+        await journal.acknowledge_declined_forward(held.id, actor="manager:alice")
+        check()
+        unsent_only = await drive_to(journal, S.STORED_FOR_FORWARDING)
+        await journal.decline_forward(unsent_only.id, actor="forwarder", response_code="05")
+        check()  # its first record was never sent: replaced, not added
+        assert journal.figures.read().outbox_backlog == 3
