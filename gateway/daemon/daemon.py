@@ -263,7 +263,11 @@ class Daemon:
         assert self.security is not None
         listener = self.listener = Listener(cfg, self.security)
         app, self.hubs = web_app(
-            self, self.snapshot, self.event_options, app=listener.application()
+            self,
+            self.snapshot,
+            self.event_options,
+            app=listener.application(),
+            locale=cfg.http.locale,
         )
         parts.reconciler.on_forward_declined = self._forward_declined
         runner = listener.runner(app)

@@ -223,9 +223,11 @@ def web_app(
     event_options: Mapping[str, Any],
     *,
     app: web.Application | None = None,
+    locale: str | None = None,
 ) -> tuple[web.Application, LaneEventHubs]:
     """The till API, its event streams (one hub per lane) and the status page, on ``app``
-    (the listener's, with the security middlewares; a bare one by default).
+    (the listener's, with the security middlewares; a bare one by default); ``locale`` forces
+    the status page's (``[http] locale``).
 
     Raises:
         MissingDependency: The status page's library (prometheus_client) is not installed.
@@ -241,7 +243,7 @@ def web_app(
         from gateway.web import add_status_routes
     except ImportError as exc:
         raise MissingDependency("the status page", exc.name or "gateway.web") from exc
-    add_status_routes(app, snapshot, locale=backend.config.http.locale)
+    add_status_routes(app, snapshot, locale=locale)
     return app, hubs
 
 

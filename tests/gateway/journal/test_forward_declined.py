@@ -7,6 +7,7 @@ the event log attributes; it is not refundable and is not a second sale record f
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -135,3 +136,23 @@ async def test_day_figures_follow_voids_and_declined_forwards(tmp_path: Path) ->
         await journal.decline_forward(unsent_only.id, actor="forwarder", response_code="05")
         check()  # its first record was never sent: replaced, not added
         assert journal.figures.read().outbox_backlog == 3
+
+
+async def test_revision_2_records_match_the_published_sale_schema(tmp_path: Path) -> None:
+    # Head office validates what it receives: the declined forward's and the void's records
+    # (revision 2) are sale messages of the published contract (gateway/contracts/mqtt).
+    from gateway.contracts import mqtt_validator
+    from gateway.sync.messages import sale_message
+
+    validator = mqtt_validator("sale.schema.json")
+    async with open_journal(tmp_path) as journal:
+        held = await drive_to(journal, S.STORED_FOR_FORWARDING)
+        await journal.decline_forward(held.id, actor="forwarder", response_code="05")
+        sold = await drive_to(journal, S.COMPLETED)
+        await journal.void_sale(sold.id, actor="till:1")
+        await journal.confirm_void(sold.id, actor="acquirer")
+        batch = await journal.claim_batch(10)
+    assert {item.body.get("revision") for item in batch} == {2}
+    for item in batch:
+        message = json.loads(sale_message(item, shop="shop-1"))
+        assert [e.message for e in validator.iter_errors(message)] == []
