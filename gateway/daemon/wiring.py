@@ -27,7 +27,6 @@ from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import DaemonConfig, KernelConfig
 from gateway.day.close import DayCloser
 from gateway.day.limits import OfflineGate, limits_from_config
-from gateway.day.publish import DayPublisher
 from gateway.errors import MissingDependency
 from gateway.journal import Journal, JournalError, Recovery, VaultKey, load_vault_key
 from gateway.payments import Lane, LaneServices
@@ -35,6 +34,7 @@ from gateway.payments.smart_terminal import TERMINAL_SCHEMES, on_terminal_lanes
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.recovery.voids import VoidService
+from gateway.sync.days import DayPublisher
 from gateway.till.contract import add_contract_route
 from gateway.till.day import add_day_routes
 from gateway.till.events import add_event_routes

@@ -15,7 +15,7 @@
    an acquirer that cannot be reached leaves the day closed and *not reconciled*, which the
    record says;
 4. the record (totals, reconciliation, differences, who closed it) is journaled in ``days``, then
-   published to head office by :class:`gateway.day.publish.DayPublisher` (the journal keeps it
+   published to head office by :class:`gateway.sync.days.DayPublisher` (the journal keeps it
    until head office acknowledges it).
 
 The record is checked by the journal's card-data guard like every write; it holds amounts,

@@ -97,7 +97,7 @@ def mqtt_client_factory(
         port: Broker TCP port.
         shop: Shop id (one topic level).
         role: ``"sales"`` (outbox, acknowledgements, last will), ``"stock"`` (snapshots) or
-            ``"days"`` (the closed days' records, gateway/day/publish.py).
+            ``"days"`` (the closed days' records, gateway/sync/days.py).
         keepalive: MQTT keep-alive in seconds; the broker fires the will after 1.5 x this
             without traffic (MQTT 5, 3.1.2.10).
         timeout: Seconds for connect, subscribe and each QoS 1 acknowledgement.

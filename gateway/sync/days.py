@@ -1,5 +1,7 @@
 """Publishing closed days to head office: ``posgw/{shop}/days`` (QoS 1; docs/sync.md).
 
+The message's contract is ``gateway/contracts/mqtt/day.schema.json``.
+
 A day's record is journaled first (``days``); this task then publishes every record head office
 has not acknowledged, oldest first, one JSON message per day with ``"type": "day"``, and marks it
 published on the broker's PUBACK. At least once: head office deduplicates by ``shop`` and
@@ -21,15 +23,11 @@ import aiomqtt
 from gateway.journal import CardDataRejected, Journal
 from gateway.journal.guard import check_value
 from gateway.journal.queries import DayClose
+from gateway.sync.messages import days_topic
 
-__all__ = ["DayPublisher", "day_message", "days_topic"]
+__all__ = ["DayPublisher", "day_message"]
 
-log = logging.getLogger("gateway.day.publish")
-
-
-def days_topic(shop: str) -> str:
-    """``posgw/{shop}/days``."""
-    return f"posgw/{shop}/days"
+log = logging.getLogger("gateway.sync.days")
 
 
 def day_message(day: DayClose, *, shop: str) -> bytes:
