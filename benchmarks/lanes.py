@@ -51,6 +51,7 @@ from benchmarks.figures import print_ms  # noqa: E402 - after the sys.path line
 from benchmarks.lanes_support import (  # noqa: E402
     MIX,
     NextCardholder,
+    bench_till,
     build_big_journal,
     daemon_config,
     fixed_env,
@@ -188,7 +189,7 @@ async def _poll(session: aiohttp.ClientSession, url: str, until: float,
         await asyncio.sleep(max(0.0, 1.0 - (pc() - start)))
 
 
-async def load(base: str, seconds: float) -> Load:
+async def load(base: str, seconds: float, headers: dict[str, str]) -> Load:
     """16 tills back to back for ``seconds``; the two pages once a second each."""
     latencies: list[float] = []
     states: dict[str, int] = {}
@@ -196,7 +197,7 @@ async def load(base: str, seconds: float) -> Load:
     status_json: list[float] = []
     page: list[float] = []
     connector = aiohttp.TCPConnector(limit=64)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         until = pc() + seconds
         start = pc()
         async with asyncio.TaskGroup() as group:
@@ -223,6 +224,7 @@ async def loaded_run(seconds: float, warmup: float) -> None:
     host = AcquirerHost()
     try:
         url = await host.start()
+        headers = bench_till(workdir / "journal.db")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(CODE)))}
         child = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--daemon-child", str(workdir), url,
@@ -230,11 +232,11 @@ async def loaded_run(seconds: float, warmup: float) -> None:
         )  # fmt: skip
         try:
             base = f"http://127.0.0.1:{await _wait_port(child)}"
-            await load(base, warmup)
+            await load(base, warmup, headers)
             names = workdir / "threads.json"
             commits_before = _commits(names)
             cpu_before, threads_before = _cpu_seconds(child.pid), _thread_cpu(child.pid, names)
-            result = await load(base, seconds)
+            result = await load(base, seconds, headers)
             cpu = _cpu_seconds(child.pid) - cpu_before
             await asyncio.sleep(1.1)  # the child's next report of its commit counts
             commits = [after - before for after, before in zip(_commits(names), commits_before,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.daemon.config import DaemonConfig, parse_config
+from gateway.security import CredentialStore, new_token
 from simulator.cli_pay import FIXED_TIME
 from simulator.keys import DEFAULT_KEYS_DIR
 from terminal.environment import Environment
@@ -20,6 +21,7 @@ __all__ = [
     "MIX",
     "LaneKind",
     "NextCardholder",
+    "bench_till",
     "build_big_journal",
     "daemon_config",
     "fixed_env",
@@ -87,7 +89,8 @@ def daemon_config(workdir: Path, acquirer_url: str, *, slots: bool) -> DaemonCon
     return parse_config(
         {
             "shop": "bench",
-            "http": {"host": "127.0.0.1", "port": 0},
+            # loopback: plain HTTP and an open status page are allowed (docs/security.md)
+            "http": {"host": "127.0.0.1", "port": 0, "tls": False, "status_login": False},
             "journal": {"path": str(workdir / "journal.db")},
             "vault": {"key_file": str(key)},
             "acquirer": {"url": acquirer_url, "merchant_id": "BENCH001",
@@ -98,6 +101,18 @@ def daemon_config(workdir: Path, acquirer_url: str, *, slots: bool) -> DaemonCon
         },
         source="bench",
     )  # fmt: skip
+
+
+def bench_till(journal: Path) -> dict[str, str]:
+    """Register the bench till in the journal at ``journal`` (as ``posgw till add`` does); the
+    headers its requests carry."""
+    token = new_token()
+    store = CredentialStore.open(journal)
+    try:
+        store.add_till("bench", token=token, actor="bench")
+    finally:
+        store.close()
+    return {"Authorization": f"Bearer {token}"}
 
 
 # -- the kernel's floor ------------------------------------------------------------------------
