@@ -21,7 +21,7 @@ from tests.fixtures.leaks import no_leaks  # noqa: F401 - used by pytestmark
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 EUR = "978"
-FAST = "answer_timeout=2&cancel_grace=0.1&keepalive=0&settle=0.02"
+FAST = "answer_timeout=2&cancel_grace=0.1&keepalive=0"
 
 
 def tcp_url(tpe: VirtualTcpTpe, extra: str = "") -> str:
@@ -170,8 +170,16 @@ async def test_tcp_disconnect_mid_transaction(tcp_tpe_factory: Any) -> None:
 
 async def test_tcp_duplicate_answer(tcp_tpe_factory: Any) -> None:
     tpe = await tcp_tpe_factory(faults=Faults(duplicate=True))
-    async with await opened(tpe) as term:
+    duplicate = asyncio.Event()
+
+    def record(event: TerminalEvent) -> None:
+        if event.kind == "duplicate_answer":
+            duplicate.set()
+
+    async with await opened(tpe, on_event=record) as term:
         result = await term.pay(Money(100, EUR))
+        async with asyncio.timeout(3):  # read after the answer, on the same connection
+            await duplicate.wait()
         assert term.diagnostics()["duplicate_answers"] == 1
     assert result.approved
     assert len(tpe.brain.processed) == 1
