@@ -73,6 +73,15 @@ class TcpTerminal(TpeTerminal):
         await chan.aclose()
         self._set_alive(True)
 
+    async def _keepalive_once(self) -> bool:
+        try:
+            chan = await self._dial()
+        except TerminalUnavailable:
+            return False
+        await chan.aclose()
+        self._set_alive(True)
+        return True
+
     async def _hang_up(self) -> None:
         chan, self._chan = self._chan, None
         self._rx = bytearray()

@@ -91,6 +91,7 @@ class TpeTerminal(SmartTerminal):
         self._last: TransactionResult | None = None
         self._last_body: bytes | None = None
         self._abandoned: tuple[str, Money] | None = None
+        self._probing = False
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -109,6 +110,10 @@ class TpeTerminal(SmartTerminal):
     @abc.abstractmethod
     async def _receive_answer(self) -> bytes:
         """Wait for the answer body (raise TimeoutError, LinkClosed or ProtocolError)."""
+
+    @abc.abstractmethod
+    async def _keepalive_once(self) -> bool:
+        """One keep-alive exchange on an idle line: True when the terminal answered."""
 
     async def _pause_idle(self) -> None:
         """Stop background line work before a transaction (default: none)."""
@@ -134,6 +139,32 @@ class TpeTerminal(SmartTerminal):
         return {**super().diagnostics(), "protocol": self.codec.name, "alive": self.alive,
                 "in_transaction": self._txn.locked(), **self.counters,
                 "last_status": last.status.value if last else None}
+
+    async def probe(self) -> None:
+        """One keep-alive now (the supervisor's probe, :mod:`drivers.lifecycle`).
+
+        Serial: ENQ, expecting ACK (or NAK: busy but there); TCP: a connection. While a
+        transaction runs the terminal is talking, so the probe passes at once; a transaction
+        asked for during a probe waits for it (a few link timeouts at most).
+
+        Raises:
+            TerminalUnavailable: The terminal did not answer.
+            DeviceClosed: The terminal is not open.
+        """
+        self._check_open()
+        if self._txn.locked():
+            return
+        async with self._txn:
+            self._probing = True
+            await self._pause_idle()
+            try:
+                alive = await self._keepalive_once()
+            finally:
+                self._probing = False
+                if self.state is DeviceState.OPEN:
+                    self._resume_idle()
+        if not alive:
+            raise TerminalUnavailable("no answer to the keep-alive", device=self.url)
 
     # -- SmartTerminal -------------------------------------------------------------------
 
@@ -181,7 +212,7 @@ class TpeTerminal(SmartTerminal):
                         progress: ProgressCallback | None, *,
                         record: bool = True) -> TransactionResult:
         self._check_open()
-        if self._txn.locked():
+        if self._txn.locked() and not self._probing:
             raise TerminalBusy("a transaction is already running", device=self.url)
         if action not in self.codec.actions:
             raise ProtocolError(f"{self.codec.name} has no {action} request", field="action")
