@@ -15,6 +15,7 @@ refuses (status 7) a zero amount. Every approved debit is a *charge*, counted in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.protocols import caisse_ap as cap
@@ -49,6 +50,9 @@ class TerminalBrain:
     processed: list[Processed] = field(default_factory=list)
     last_answer: list[tuple[str, str]] | None = None
     format_errors: int = 0
+    #: Called with ``"decided"`` right after each decision (before the answer leaves), so a
+    #: test can act at that exact point (kill the daemon, cut the line).
+    on_stage: Callable[[str], None] | None = None
     _remitted: int = 0
 
     def __post_init__(self) -> None:
@@ -86,6 +90,8 @@ class TerminalBrain:
         outcome = "approved" if decision.approved else (
             "cancelled" if decision.cancelled else "declined")
         self.processed.append(Processed(action, amount, outcome, reference))
+        if self.on_stage is not None:
+            self.on_stage("decided")
         return decision
 
     def _concert(self, req: cv2.PaymentRequest) -> bytes:

@@ -123,6 +123,8 @@ class VirtualSerialTpe:
                 answer = self.brain.answer(body)
                 if self.faults.slow:
                     await asyncio.sleep(self.faults.slow)
+                if self.faults.take_cut():
+                    continue  # decided, but the answer never reaches the till
                 if await self._send_answer(link, answer):
                     self.answered += 1
                 if self.faults.duplicate:

@@ -8,10 +8,11 @@ is answered with a format error (AE 01 / AF 09) when the till half-closes its si
 ``request_timeout`` seconds: that timer never completes a request, it only gives up on one.
 The terminal then answers and keeps the connection until the till closes it. Faults
 (:mod:`simulator.tpe.faults`): ``silent`` (never answers), ``slow``, ``disconnect`` (closes
-after the request), ``duplicate`` (answer twice), ``noise`` (a NUL byte inside the answer: there
-is no checksum on TCP, so only damage the parser can see is simulated), ``drop`` (one byte
-missing: the answer never completes). Link-level faults (busy, nak, no_ack, bad_lrc) have no meaning
-without the serial link layer and are ignored here.
+after the request), ``cut`` (decides, then closes without answering), ``duplicate`` (answers
+twice), ``noise`` (a NUL byte inside the answer: there is no checksum on TCP, so only damage
+the parser can see is simulated), ``drop`` (one byte missing: the answer is malformed or never
+completes). Link-level faults (busy, nak, no_ack, bad_lrc) have no meaning without the serial
+link layer and are ignored here.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ class VirtualTcpTpe:
             return
         if self.faults.slow:
             await asyncio.sleep(self.faults.slow)
+        if self.faults.take_cut():
+            return  # decided, then the connection drops: the answer is lost
         wire = answer
         if self.faults.noise:  # a NUL in the middle: no checksum on TCP, the parser sees it
             wire = wire[: len(wire) // 2] + b"\x00" + wire[len(wire) // 2 :]
