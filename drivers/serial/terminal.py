@@ -190,10 +190,16 @@ class TpeTerminal(SmartTerminal):
 
     async def last_transaction_status(self) -> TransactionResult | None:
         """The last transaction: asked of the terminal where the protocol allows (Caisse-AP
-        duplicate, CD 3), else the driver's own record (Concert V2; late answers included)."""
+        duplicate, CD 3; ``extra["source"] = "terminal"``), else the driver's own record
+        (Concert V2, late answers included; ``extra["source"] = "driver"``, which a restarted
+        process does not have: None)."""
         if "status" not in self.codec.actions:
-            return self._last
-        return await self._transact("status", Money(0, "978"), None, None, record=False)
+            last = self._last
+            if last is None:
+                return None
+            return dataclasses.replace(last, extra={**last.extra, "source": "driver"})
+        result = await self._transact("status", Money(0, "978"), None, None, record=False)
+        return dataclasses.replace(result, extra={**result.extra, "source": "terminal"})
 
     async def end_of_day(self) -> EndOfDayResult:
         """Remittance (Caisse-AP CD "B"); Concert V2 has no such request."""

@@ -11,8 +11,8 @@ fault              behaviour
 ``noise[:n]``      line noise: stray bytes before each answer and one flipped byte in
                    the first n tries of the answer frame (default 1)
 ``drop[:n]``       one byte missing from the first n tries of the answer frame
-``slow:s``         answers s seconds after the request (a late answer when the till
-                   cancels meanwhile)
+``slow:s``         the card comes s seconds after the request: the terminal decides and
+                   answers then (a late answer when the till cancels meanwhile)
 ``stall:s``        TCP: the first half of the answer goes out at once, the rest s seconds
                    later (an answer half-received when the till cancels)
 ``disconnect``     hangs up (closes the line or socket) right after the request

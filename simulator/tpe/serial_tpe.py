@@ -120,9 +120,9 @@ class VirtualSerialTpe:
                 if self.faults.disconnect:
                     await self._master.aclose()
                     return
-                answer = self.brain.answer(body)
-                if self.faults.slow:
+                if self.faults.slow:  # the card comes late: the decision is made after
                     await asyncio.sleep(self.faults.slow)
+                answer = self.brain.answer(body)
                 if self.faults.take_cut():
                     continue  # decided, but the answer never reaches the till
                 if await self._send_answer(link, answer):

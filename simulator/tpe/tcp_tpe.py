@@ -6,7 +6,9 @@ when its mandatory fields are all there, at a field boundary
 never read as a shorter one. A request that stays incomplete (a mandatory field never comes)
 is answered with a format error (AE 01 / AF 09) when the till half-closes its side or after
 ``request_timeout`` seconds: that timer never completes a request, it only gives up on one.
-The terminal then answers and keeps the connection until the till closes it. Faults
+The terminal then answers and keeps the connection until the till closes it. It runs one
+transaction at a time: a request that comes while another runs (the till's duplicate after a
+restart) is answered when that one is over, so the duplicate describes it. Faults
 (:mod:`simulator.tpe.faults`): ``silent`` (never answers), ``slow``, ``disconnect`` (closes
 after the request), ``cut`` (decides, then closes without answering), ``duplicate`` (answers
 twice), ``noise`` (a NUL byte inside the answer: there is no checksum on TCP, so only damage
@@ -43,6 +45,7 @@ class VirtualTcpTpe:
         #: Request bytes received so far, on all connections (tests wait on it to split).
         self.bytes_received = 0
         self.received = asyncio.Condition()
+        self._busy = asyncio.Lock()
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[None]] = set()
 
@@ -118,12 +121,13 @@ class VirtualTcpTpe:
         request = await self._read_request(reader)
         if request is None or self.faults.disconnect:
             return
-        answer = self.brain.answer(request)
-        if self.faults.silent:
+        if self.faults.silent:  # a dead terminal: it neither acts nor answers
             await reader.read()  # until the till gives up and closes
             return
-        if self.faults.slow:
-            await asyncio.sleep(self.faults.slow)
+        async with self._busy:  # one transaction at a time, as a terminal has one keypad
+            if self.faults.slow:  # the card comes late: the decision is made after
+                await asyncio.sleep(self.faults.slow)
+            answer = self.brain.answer(request)
         if self.faults.take_cut():
             return  # decided, then the connection drops: the answer is lost
         wire = answer
