@@ -283,6 +283,11 @@ class Journal:
         """The refund of ``original_id`` journaled under ``till_reference``, if any."""
         return await self._run(self._s().find_refund, original_id, till_reference)
 
+    async def on_lane(self, lane: str, states: Sequence[PaymentState]) -> list[Payment]:
+        """The payments of ``lane`` in one of ``states``, oldest first (a smart terminal's
+        recovery reads its lane's payments left in doubt)."""
+        return await self._run(self._s().on_lane, lane, tuple(states))
+
     # -- transitions --------------------------------------------------------------------------
 
     async def card_read(
@@ -319,11 +324,12 @@ class Journal:
         actor: str,
         reason: str = "",
         masked_pan: str | None = None,
+        aid: str | None = None,
     ) -> Payment:
         """AUTH_REQUESTED or UNKNOWN -> APPROVED: the acquirer approved (answer or status).
 
-        ``masked_pan``: set by a smart terminal's approval (the card was in the terminal, so
-        CARD_READ had none); None keeps the one CARD_READ recorded.
+        ``masked_pan`` and ``aid``: set by a smart terminal's approval (the card was in the
+        terminal, so CARD_READ had none); None keeps what CARD_READ recorded.
         """
         _short("auth_code", auth_code)
         _short("response_code", response_code)
@@ -331,6 +337,10 @@ class Journal:
         if masked_pan is not None:
             check_masked_pan(masked_pan)
             updates["masked_pan"] = masked_pan
+        if aid is not None:
+            if not _AID.fullmatch(aid):
+                raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
+            updates["aid"] = aid
         return await self._run(
             self._s().transition,
             payment_id,

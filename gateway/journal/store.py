@@ -169,6 +169,16 @@ class Store:
         """The refund of ``original_id`` journaled under ``till_reference``, if any."""
         return self._refund_by_reference(original_id, till_reference)
 
+    def on_lane(self, lane: str, states: Sequence[PaymentState]) -> list[Payment]:
+        """The payments of ``lane`` in one of ``states``, oldest first."""
+        marks = ", ".join("?" * len(states))
+        rows = self.conn.execute(
+            f"SELECT * FROM payments WHERE lane = ? AND state IN ({marks})"  # noqa: S608
+            " ORDER BY created_ms, id",
+            (lane, *(state.value for state in states)),
+        ).fetchall()
+        return [Payment.from_row(row) for row in rows]
+
     def _check_refund(self, original_id: str, amount: int) -> str:
         row = self.conn.execute(
             "SELECT kind, state, amount, currency FROM payments WHERE id = ?", (original_id,)

@@ -7,7 +7,11 @@ opened device is and journals the end through the policy table. Every wait is bo
 failure ends in a defined outcome; the lane is IDLE again afterwards.
 
 The device runs under :class:`drivers.lifecycle.DeviceSupervisor` (task ``lane[N].reader``):
-not ready -> retried with backoff.
+not ready -> retried with backoff. A smart terminal (TPE) is also probed (keep-alive, every
+``keepalive`` seconds of its URL, 30 by default): one that stops answering goes not ready. Each
+time a terminal is set up, and right after a payment of its lane ends in doubt, the lane's
+:class:`~gateway.payments.terminal_recovery.TerminalRecovery` settles what the terminal's last
+transaction tells (docs/tpe.md).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers import CardReader, DeviceSupervisor, SmartTerminal, open_device
+from drivers import CardReader, DeviceSupervisor, DriverError, SmartTerminal, open_device
+from drivers.registry import parse_url
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
 from gateway.journal import Journal
@@ -32,6 +37,7 @@ from gateway.payments.reader import KernelSetup, ReaderAdapter
 from gateway.payments.session import DeviceAdapter, LaneView, PaymentSession, Prompt
 from gateway.payments.settle import LaneOutcome
 from gateway.payments.smart_terminal import SmartTerminalAdapter
+from gateway.payments.terminal_recovery import TerminalRecovery
 from gateway.recovery.reconciler import Reconciler
 from terminal import Environment, TerminalConfig
 from terminal.currency import Currency, currency
@@ -85,8 +91,16 @@ class Lane:
             env=services.env,
         )
         self._stan = StanCounter()
+        self.terminal_recovery = TerminalRecovery(
+            lane=str(config.id), journal=services.journal, on_settled=services.on_settled
+        )
         self.supervisor: DeviceSupervisor[Any] = DeviceSupervisor(
-            f"{self.actor}.reader", self._open_reader, clock=services.clock
+            f"{self.actor}.reader",
+            self._open_reader,
+            clock=services.clock,
+            on_ready=self._device_ready,
+            probe=self._probe,
+            probe_interval=_keepalive(config.reader),
         )
         self.supervisor.on_state_change = lambda _state: self._notify("reader", None)
         self.prompt = Prompt.IDLE
@@ -113,6 +127,39 @@ class Lane:
 
     async def _open_reader(self) -> Any:
         return await self._s.open_reader(self.config.reader)
+
+    async def _device_ready(self, device: Any) -> None:
+        """A terminal just set up: settle its lane's payments in doubt before any other."""
+        if isinstance(device, SmartTerminal):
+            await self.terminal_recovery.resolve(device)
+
+    async def _probe(self, device: Any) -> None:
+        """The keep-alive of a smart terminal (a card reader has its own monitor)."""
+        probe = getattr(device, "probe", None)
+        if isinstance(device, SmartTerminal) and probe is not None:
+            await probe()
+
+    async def _settle_in_doubt(self, view: LaneView) -> None:
+        """A terminal payment just left in doubt: ask the terminal now, while the lane is
+        still busy with it (no other payment can start), and tell the till what it says."""
+        device = self.supervisor.device
+        if view.state != "UNKNOWN" or not isinstance(device, SmartTerminal):
+            return
+        try:
+            await self.terminal_recovery.resolve(device)
+        except DriverError as exc:  # not reachable now: at the next setup or payment
+            log.warning("%s payment %s: terminal recovery later (%s)", self.actor, view.id, exc)
+            return
+        payment = await self._s.journal.get(view.id)
+        view.state = payment.state.value
+        if payment.state.value == "COMPLETED":
+            view.outcome, view.reason = LaneOutcome.APPROVED, "approved by the terminal"
+            view.masked_pan = payment.masked_pan
+        elif payment.state.value == "DECLINED":
+            events = await self._s.journal.events(view.id)
+            view.outcome, view.reason = LaneOutcome.DECLINED, events[-1].reason
+            if "cancelled" in (view.reason or ""):
+                view.outcome = LaneOutcome.CANCELLED
 
     def _notify(self, kind: str, view: LaneView | None) -> None:
         if self.listener is not None:
@@ -184,6 +231,7 @@ class Lane:
             view = await self._queue.get()
             try:
                 await self.session.run(view, currency(view.currency))
+                await self._settle_in_doubt(view)
             except Exception:  # a defect or the journal failing: never a stuck lane
                 log.exception("%s payment %s: failed; left to the reconciler", self.actor, view.id)
                 view.outcome, view.reason, view.state = LaneOutcome.ERROR, "internal error", None
@@ -198,7 +246,7 @@ class Lane:
     def _adapter_for(self, device: Any) -> DeviceAdapter:
         """The adapter for what the lane's device URL opened."""
         if isinstance(device, SmartTerminal):
-            return SmartTerminalAdapter(device)
+            return SmartTerminalAdapter(device, self.terminal_recovery)
         if isinstance(device, CardReader):
             return ReaderAdapter(device, self._kernel)
         raise UnsupportedDevice(type(device).__name__)
@@ -243,5 +291,15 @@ class Lane:
             "prompt": self.prompt.value,
             "payment": payment,
             "last": None if self.last is None else self.last.to_json(),
+            #: Terminal payments the terminal could not settle: UNKNOWN, for the manager.
+            "for_manager": tuple(self.terminal_recovery.for_manager),
         }
 
+
+def _keepalive(url: str) -> float:
+    """The keep-alive period of a device URL (``keepalive=`` seconds; 30 when absent or 0)."""
+    try:
+        value = float(parse_url(url).params.get("keepalive", "30"))
+    except (ValueError, DriverError):
+        return 30.0
+    return value if value > 0 else 30.0
