@@ -92,6 +92,8 @@ class TpeTerminal(SmartTerminal):
         self._last_body: bytes | None = None
         self._abandoned: tuple[str, Money] | None = None
         self._probing = False
+        self._no_late_answer = asyncio.Event()  # clear while a cancelled answer may come
+        self._no_late_answer.set()
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -139,6 +141,19 @@ class TpeTerminal(SmartTerminal):
         return {**super().diagnostics(), "protocol": self.codec.name, "alive": self.alive,
                 "in_transaction": self._txn.locked(), **self.counters,
                 "last_status": last.status.value if last else None}
+
+    async def wait_late_answer(self, within: float) -> bool:
+        """Wait (at most ``within`` s) for the answer of a transaction the till cancelled.
+
+        Returns:
+            True when no such answer is pending any more (it came, or none was expected).
+        """
+        try:
+            async with asyncio.timeout(within):
+                await self._no_late_answer.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def probe(self) -> None:
         """One keep-alive now (the supervisor's probe, :mod:`drivers.lifecycle`).
@@ -234,6 +249,7 @@ class TpeTerminal(SmartTerminal):
             try:
                 await self._send_request(body)
                 self._abandoned = None
+                self._no_late_answer.set()
                 report(ProgressStage.SENT, action)
                 report(ProgressStage.WAITING_CARD)
                 result = await self._await_answer(action, amount)
@@ -267,6 +283,7 @@ class TpeTerminal(SmartTerminal):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await recv
                 self._abandoned = (action, amount)
+                self._no_late_answer.clear()
                 return TransactionResult(
                     status=TransactionStatus.CANCELLED, kind=kind_of(action), amount=amount,
                     message="cancelled by the till; a late answer is reported as an event",
@@ -315,6 +332,7 @@ class TpeTerminal(SmartTerminal):
             self._emit("unexpected_answer")
             return
         self._abandoned = None
+        self._no_late_answer.set()
         self._last_body = body
         self._last = dataclasses.replace(
             result, extra={**result.extra, "late": True, "cancel_requested": True})

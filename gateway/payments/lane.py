@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drivers import CardReader, DeviceSupervisor, DriverError, SmartTerminal, open_device
+from drivers.errors import DeviceUnavailable
 from drivers.registry import parse_url
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
@@ -140,16 +141,29 @@ class Lane:
             await probe()
 
     async def _settle_in_doubt(self, view: LaneView) -> None:
-        """A terminal payment just left in doubt: ask the terminal now, while the lane is
-        still busy with it (no other payment can start), and tell the till what it says."""
+        """A terminal payment just left in doubt: have the terminal settle it now, while the
+        lane is still busy with it (no other payment can start), and tell the till."""
         device = self.supervisor.device
-        if view.state != "UNKNOWN" or not isinstance(device, SmartTerminal):
+        if view.state != "UNKNOWN" or view.interface != "terminal":
             return
+        timeouts = self._s.timeouts
+        passes = self.terminal_recovery.passes
         try:
+            if not isinstance(device, SmartTerminal):
+                raise DeviceUnavailable("terminal being set up again", device=self.actor)
+            wait_late = getattr(device, "wait_late_answer", None)
+            if wait_late is not None:  # a cancelled transaction's answer may still come
+                await wait_late(timeouts.transaction)
             await self.terminal_recovery.resolve(device)
-        except DriverError as exc:  # not reachable now: at the next setup or payment
-            log.warning("%s payment %s: terminal recovery later (%s)", self.actor, view.id, exc)
-            return
+        except DriverError as exc:
+            if exc.delivered:
+                return  # asked, and it could not tell: for the manager
+            # The link is being set up again: its setup settles what is in doubt first.
+            if not await self.terminal_recovery.wait_pass(
+                    passes, timeouts.reader_ready):
+                log.warning("%s payment %s: terminal recovery later (%s)", self.actor,
+                            view.id, exc)
+                return
         payment = await self._s.journal.get(view.id)
         view.state = payment.state.value
         if payment.state.value == "COMPLETED":

@@ -30,14 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
-from drivers import Money, Progress, ProgressStage, SmartTerminal, parse_url
+from drivers import DriverError, Money, Progress, ProgressStage, SmartTerminal, parse_url
 from drivers import TransactionResult as TerminalResult
 from drivers import TransactionStatus as Status
 from gateway.journal import Action, PendingPayment, Recovery
 from gateway.payments.session import DeviceResult, PaymentContext, Prompt
 from gateway.payments.settle import Verdict
-from gateway.payments.terminal_recovery import TerminalRecovery, terminal_reference
+from gateway.payments.terminal_recovery import (
+    TerminalRecovery,
+    journal_mask,
+    terminal_reference,
+)
 
 __all__ = ["INTERFACE", "TERMINAL_SCHEMES", "SmartTerminalAdapter", "on_terminal_lanes"]
 
@@ -98,6 +103,12 @@ class SmartTerminalAdapter:
         try:
             async with asyncio.timeout(context.timeouts.transaction):
                 result = await self._until_answer(view.cancel_requested, pay)
+        except DriverError as exc:
+            if exc.delivered:
+                raise  # the terminal may have acted: in doubt
+            # Never delivered (no ACK, busy, refused, not reachable): nothing happened there.
+            return DeviceResult(Verdict.FAILED, f"terminal did not take the request: "
+                                f"{type(exc).__name__}: {exc}"[:200], INTERFACE)
         finally:
             view.cancellable = False
             if not pay.done():
@@ -120,6 +131,7 @@ class SmartTerminalAdapter:
 
     async def _answered(self, context: PaymentContext, result: TerminalResult) -> DeviceResult:
         aid = _aid(result.extra.get("aid"))
+        result = dataclasses.replace(result, masked_pan=journal_mask(result.masked_pan))
         if result.approved:  # journaled as the host's approval would be, before anyone sees it
             await context.steps.terminal_approved(result.auth_code, result.masked_pan, aid)
         if result.status is Status.CANCELLED and result.extra.get("confirmed") is False:

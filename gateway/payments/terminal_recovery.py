@@ -41,7 +41,7 @@ from drivers import TransactionResult as TerminalResult
 from drivers import TransactionStatus as Status
 from gateway.journal import Journal, Payment, PaymentKind, PaymentState
 
-__all__ = ["IN_DOUBT", "TerminalRecovery", "terminal_reference"]
+__all__ = ["IN_DOUBT", "TerminalRecovery", "journal_mask", "terminal_reference"]
 
 log = logging.getLogger("gateway.payments")
 
@@ -58,6 +58,16 @@ def terminal_reference(payment_id: str) -> str:
     Concert V2's private field (10 characters) and Caisse-AP's CF, which both terminals echo.
     """
     return payment_id.removeprefix("pay_")[-10:]
+
+
+def journal_mask(masked_pan: str | None) -> str | None:
+    """A terminal's masked PAN as the journal keeps it: the mask characters as ``*``.
+
+    Terminals mask with ``#``, ``X`` or ``*`` (Caisse-AP's AA: ``497010######0014``).
+    """
+    if masked_pan is None:
+        return None
+    return "".join("*" if ch in "#Xx" else ch for ch in masked_pan)
 
 
 def _alnum(text: str | None) -> str | None:
@@ -81,9 +91,21 @@ class TerminalRecovery:
         self._journal = journal
         self._on_settled = on_settled
         self._lock = asyncio.Lock()
+        self._passes = asyncio.Condition()
         #: Payment ids the terminal could not settle: UNKNOWN, for the manager.
         self.for_manager: list[str] = []
         self.resolved = 0
+        #: Completed passes of :meth:`resolve` (each asked the terminal about every payment).
+        self.passes = 0
+
+    async def wait_pass(self, after: int, within: float) -> bool:
+        """Wait (at most ``within`` s) until a pass later than number ``after`` completed."""
+        try:
+            async with asyncio.timeout(within), self._passes:
+                await self._passes.wait_for(lambda: self.passes > after)
+        except TimeoutError:
+            return False
+        return True
 
     async def resolve(self, terminal: SmartTerminal) -> None:
         """Settle this lane's payments in doubt from the terminal (see the module docstring).
@@ -101,6 +123,9 @@ class TerminalRecovery:
                 if not await self._settle(terminal, payment):
                     flagged.append(payment.id)
             self.for_manager = flagged
+        async with self._passes:
+            self.passes += 1
+            self._passes.notify_all()
 
     async def _settle(self, terminal: SmartTerminal, payment: Payment) -> bool:
         """Settle one payment; False when the terminal cannot tell (left for the manager)."""
@@ -133,7 +158,7 @@ class TerminalRecovery:
         if last.status is Status.APPROVED:
             if payment.state is S.AUTH_REQUESTED or payment.state is S.UNKNOWN:
                 await self._journal.approve(pid, auth_code=_alnum(last.auth_code) or "000000",
-                                            actor=ACTOR, masked_pan=last.masked_pan,
+                                            actor=ACTOR, masked_pan=journal_mask(last.masked_pan),
                                             reason="the terminal's last transaction")
             await self._journal.complete(pid, actor=ACTOR, reason="approved by the terminal")
             self._done(pid, "approved")

@@ -50,8 +50,9 @@ class TerminalBrain:
     processed: list[Processed] = field(default_factory=list)
     last_answer: list[tuple[str, str]] | None = None
     format_errors: int = 0
-    #: Called with ``"decided"`` right after each decision (before the answer leaves), so a
-    #: test can act at that exact point (kill the daemon, cut the line).
+    #: Called with ``"request"`` when a request is in (before the card comes) and ``"decided"``
+    #: right after each decision (before the answer leaves), so a test can act at that exact
+    #: point (cancel from the till, kill the daemon, cut the line).
     on_stage: Callable[[str], None] | None = None
     _remitted: int = 0
 
@@ -83,6 +84,20 @@ class TerminalBrain:
         if self.protocol == "concert-v2":
             return self._concert(cv2.decode_request(body))
         return self._caisse_ap_body(body)
+
+    def received(self, body: bytes) -> None:
+        """A request came in (the terminals call this before waiting for the card); only a
+        transaction is a ``"request"`` stage, not a duplicate or a remittance."""
+        if self.on_stage is None:
+            return
+        if self.protocol == "caisse-ap":
+            try:
+                action = dict(cap.parse_fields(body)).get("CD")
+            except ProtocolError:
+                return
+            if action not in _CAP_ACTIONS:
+                return
+        self.on_stage("request")
 
     def _decide(self, action: str, amount: int, currency: str,
                 reference: str | None) -> Decision:

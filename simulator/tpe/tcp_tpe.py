@@ -125,6 +125,7 @@ class VirtualTcpTpe:
             await reader.read()  # until the till gives up and closes
             return
         async with self._busy:  # one transaction at a time, as a terminal has one keypad
+            self.brain.received(request)
             if self.faults.slow:  # the card comes late: the decision is made after
                 await asyncio.sleep(self.faults.slow)
             answer = self.brain.answer(request)
