@@ -30,6 +30,7 @@ from drivers.errors import DeviceUnavailable
 from drivers.registry import parse_url
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
+from gateway.errors import GatewayError
 from gateway.journal import Journal
 from gateway.payments.errors import LaneBusy, NotCancellable, UnsupportedDevice
 from gateway.payments.online import JournaledAuthoriser, StanCounter
@@ -130,9 +131,22 @@ class Lane:
         return await self._s.open_reader(self.config.reader)
 
     async def _device_ready(self, device: Any) -> None:
-        """A terminal just set up: settle its lane's payments in doubt before any other."""
-        if isinstance(device, SmartTerminal):
-            await self.terminal_recovery.resolve(device)
+        """A terminal just set up: settle its lane's payments in doubt before any other
+        (but not the one the lane is still settling itself: it asks right after).
+
+        Raises:
+            DriverError: The terminal could not be asked (the supervisor retries).
+        """
+        if not isinstance(device, SmartTerminal):
+            return
+        busy = self.current
+        try:
+            await self.terminal_recovery.resolve(
+                device, skip=None if busy is None or busy.done.is_set() else busy.id)
+        except GatewayError as exc:  # the journal refused: not ready, retried with backoff
+            log.exception("%s: terminal recovery failed", self.actor)
+            raise DeviceUnavailable(f"terminal recovery failed: {exc}",
+                                    device=self.actor) from exc
 
     async def _probe(self, device: Any) -> None:
         """The keep-alive of a smart terminal (a card reader has its own monitor)."""
@@ -147,23 +161,32 @@ class Lane:
         if view.state != "UNKNOWN" or view.interface != "terminal":
             return
         timeouts = self._s.timeouts
-        passes = self.terminal_recovery.passes
-        try:
-            if not isinstance(device, SmartTerminal):
-                raise DeviceUnavailable("terminal being set up again", device=self.actor)
-            wait_late = getattr(device, "wait_late_answer", None)
-            if wait_late is not None:  # a cancelled transaction's answer may still come
-                await wait_late(timeouts.transaction)
-            await self.terminal_recovery.resolve(device)
-        except DriverError as exc:
-            if exc.delivered:
-                return  # asked, and it could not tell: for the manager
-            # The link is being set up again: its setup settles what is in doubt first.
-            if not await self.terminal_recovery.wait_pass(
-                    passes, timeouts.reader_ready):
-                log.warning("%s payment %s: terminal recovery later (%s)", self.actor,
-                            view.id, exc)
+        for attempt in range(2):  # the device now, or the one its next setup opens
+            device = self.supervisor.device
+            passes = self.terminal_recovery.passes
+            try:
+                if attempt:
+                    async with asyncio.timeout(timeouts.reader_ready):
+                        device = await self.supervisor.wait_ready()
+                if not isinstance(device, SmartTerminal):
+                    raise DeviceUnavailable("terminal being set up again", device=self.actor)
+                wait_late = getattr(device, "wait_late_answer", None)
+                if wait_late is not None:  # a cancelled transaction's answer may still come
+                    await wait_late(timeouts.transaction)
+                await self.terminal_recovery.resolve(device)
+                break
+            except TimeoutError:
+                log.warning("%s payment %s: terminal not back, recovery later", self.actor,
+                            view.id)
                 return
+            except DriverError as exc:
+                if exc.delivered:
+                    break  # asked, and it could not tell: for the manager
+                if attempt or not await self.terminal_recovery.wait_pass(
+                        passes, timeouts.reader_ready):
+                    log.warning("%s payment %s: terminal recovery later (%s)", self.actor,
+                                view.id, exc)
+                    return
         payment = await self._s.journal.get(view.id)
         view.state = payment.state.value
         if payment.state.value == "COMPLETED":

@@ -107,8 +107,12 @@ class TerminalRecovery:
             return False
         return True
 
-    async def resolve(self, terminal: SmartTerminal) -> None:
+    async def resolve(self, terminal: SmartTerminal, *, skip: str | None = None) -> None:
         """Settle this lane's payments in doubt from the terminal (see the module docstring).
+
+        Args:
+            terminal: The lane's terminal, open.
+            skip: A payment the lane is still settling itself (left as it is).
 
         Raises:
             DriverError: The terminal could not be asked (not ready: the supervisor retries).
@@ -117,6 +121,8 @@ class TerminalRecovery:
             pending = await self._journal.on_lane(self._lane, IN_DOUBT)
             flagged: list[str] = []
             for payment in pending:
+                if payment.id == skip:
+                    continue
                 if payment.kind is not PaymentKind.SALE and payment.state is not S.APPROVED:
                     flagged.append(payment.id)  # a refund left in doubt: the manager decides
                     continue
