@@ -321,8 +321,16 @@ class TpeTerminal(SmartTerminal):
             self._emit("duplicate_answer")
             return
         if self._abandoned is None:
+            # Not ours to wait for: perhaps the answer to a request of a process that died
+            # (a daemon restarted while the terminal worked). Kept as the last transaction
+            # when it reads as one, so recovery can match its reference; never acted on here.
             self.counters["unexpected_answers"] += 1
             self._emit("unexpected_answer")
+            with contextlib.suppress(ProtocolError, ValueError):
+                result = self.codec.result(body, "payment", Money(0, "978"))
+                self._last_body = body
+                self._last = dataclasses.replace(result, extra={**result.extra,
+                                                                "unsolicited": True})
             return
         action, amount = self._abandoned
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,6 @@ import pytest_asyncio
 from gateway.daemon.daemon import Daemon
 from gateway.journal import PaymentState
 from simulator.acquirer_host import AcquirerHost
-from simulator.tpe import Faults, TerminalBrain, VirtualSerialTpe, VirtualTcpTpe
-from tests.fixtures.serial import FAST_LINK
 from tests.gateway.daemon_support import (
     Till,
     acquirer_fixture,
@@ -35,44 +32,11 @@ from tests.gateway.daemon_support import (
     make_config,
     running,
 )
+from tests.gateway.tpe_support import KINDS, Rig, start_rig
 
 __all__ = ["acquirer_fixture", "http_fixture"]
 
 S = PaymentState
-LINK = "ack_timeout=0.3&frame_timeout=0.3&eot_timeout=0.1&framing=8N1"
-KINDS = ["pty-concert-v2", "pty-caisse-ap", "tcp-caisse-ap"]
-
-
-@dataclass
-class Rig:
-    """A virtual terminal and the lane URL that reaches it."""
-
-    kind: str
-    tpe: VirtualSerialTpe | VirtualTcpTpe
-    url: str
-
-    @property
-    def brain(self) -> TerminalBrain:
-        return self.tpe.brain
-
-    @property
-    def faults(self) -> Faults:
-        return self.tpe.faults
-
-
-async def start_rig(kind: str, *, answer_timeout: float = 3.0, cancel_grace: float = 0.3,
-                    ) -> Rig:
-    """Start the virtual terminal of ``kind`` (see :data:`KINDS`)."""
-    common = f"answer_timeout={answer_timeout}&cancel_grace={cancel_grace}&keepalive=0"
-    if kind == "tcp-caisse-ap":
-        tcp = VirtualTcpTpe()
-        await tcp.start()
-        return Rig(kind, tcp, f"tcp://127.0.0.1:{tcp.port}?protocol=caisse-ap&{common}")
-    protocol = kind.removeprefix("pty-")
-    pty = VirtualSerialTpe(TerminalBrain(protocol=protocol), timeouts=FAST_LINK,
-                           seven_bit=False)
-    path = await pty.start()
-    return Rig(kind, pty, f"serial://{path}?protocol={protocol}&{LINK}&{common}")
 
 
 @pytest_asyncio.fixture(params=KINDS)
