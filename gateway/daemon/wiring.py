@@ -28,6 +28,7 @@ from gateway.errors import MissingDependency
 from gateway.journal import Journal, JournalError, Recovery, VaultKey, load_vault_key
 from gateway.payments import Lane, LaneServices
 from gateway.payments.smart_terminal import on_terminal_lanes
+from gateway.payments.terminal_refunds import TerminalRefunds
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.till.events import add_event_routes
@@ -173,6 +174,7 @@ def build_parts(
         open_reader=open_reader,
     )
     lanes = {lane.id: Lane(lane, services) for lane in config.lanes}
+    refunds.terminals = TerminalRefunds(lanes)  # a TPE lane's refunds go to its terminal
     return Parts(config, journal, health, reconciler, refunds, services, lanes)
 
 

@@ -130,6 +130,16 @@ class Lane:
     async def _open_reader(self) -> Any:
         return await self._s.open_reader(self.config.reader)
 
+    @property
+    def journal(self) -> Journal:
+        """The journal the lane writes to."""
+        return self._s.journal
+
+    @property
+    def timeouts(self) -> TimeoutsConfig:
+        """The lane's bounded waits."""
+        return self._s.timeouts
+
     async def _device_ready(self, device: Any) -> None:
         """A terminal just set up: settle its lane's payments in doubt before any other
         (but not the one the lane is still settling itself: it asks right after).

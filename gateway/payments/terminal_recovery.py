@@ -1,10 +1,10 @@
 """A smart terminal's payments left in doubt, settled from the terminal's last transaction.
 
-A payment on a TPE lane is in doubt when the request may have reached the terminal and no
-answer was journaled: AUTH_REQUESTED (the daemon died while the terminal worked), UNKNOWN (the
-link broke, the answer never came, the till's cancel was not confirmed), or APPROVED but not
-COMPLETED (the daemon died between the two commits). The acquirer never saw these payments
-(the terminal has its own host), so only the terminal can say what happened.
+A payment (a sale or a refund) on a TPE lane is in doubt when the request may have reached the
+terminal and no answer was journaled: AUTH_REQUESTED (the daemon died while the terminal
+worked), UNKNOWN (the link broke, the answer never came, the till's cancel was not confirmed),
+or APPROVED but not COMPLETED (the daemon died between the two commits). The acquirer never
+saw these payments (the terminal has its own host), so only the terminal can say what happened.
 
 :meth:`TerminalRecovery.resolve` runs each time the lane's terminal is set up (the supervisor's
 ``on_ready`` hook: at start-up, and after the link came back), and before the lane takes
@@ -39,7 +39,7 @@ from collections.abc import Callable
 from drivers import DriverError, SmartTerminal
 from drivers import TransactionResult as TerminalResult
 from drivers import TransactionStatus as Status
-from gateway.journal import Journal, Payment, PaymentKind, PaymentState
+from gateway.journal import Journal, Payment, PaymentState
 
 __all__ = ["IN_DOUBT", "TerminalRecovery", "journal_mask", "terminal_reference"]
 
@@ -97,6 +97,8 @@ class TerminalRecovery:
         self.resolved = 0
         #: Completed passes of :meth:`resolve` (each asked the terminal about every payment).
         self.passes = 0
+        #: Payments (refunds) being taken at the terminal right now: left alone meanwhile.
+        self.in_flight: set[str] = set()
 
     async def wait_pass(self, after: int, within: float) -> bool:
         """Wait (at most ``within`` s) until a pass later than number ``after`` completed."""
@@ -121,10 +123,7 @@ class TerminalRecovery:
             pending = await self._journal.on_lane(self._lane, IN_DOUBT)
             flagged: list[str] = []
             for payment in pending:
-                if payment.id == skip:
-                    continue
-                if payment.kind is not PaymentKind.SALE and payment.state is not S.APPROVED:
-                    flagged.append(payment.id)  # a refund left in doubt: the manager decides
+                if payment.id == skip or payment.id in self.in_flight:
                     continue
                 if not await self._settle(terminal, payment):
                     flagged.append(payment.id)

@@ -206,3 +206,34 @@ async def test_a_request_that_never_reached_the_terminal_is_declined_not_lost(
                                                                      "COMPLETED"]
     assert reason == "the terminal has no transaction for it"
     assert [c.amount for c in rig.brain.charges] == [1000, 3000]
+
+
+async def refund(till: Till, payment_id: str, amount: int, reference: str,
+                 ) -> tuple[int, dict[str, Any]]:
+    url = f"{till.base}/api/payments/{payment_id}/refunds"
+    async with till.session.post(url, json={"amount": amount, "reference": reference}) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_refunds_from_the_till_go_to_the_terminal(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession, rig: Rig) -> None:
+    daemon = tpe_daemon(tmp_path, acquirer, rig.url)
+    async with running(daemon):
+        till = Till(http, daemon.http_port or 0)
+        sale = await pay(till, 5000)
+        refused = await refund(till, sale["id"], 1013, "R-1")  # cents 13: the terminal says no
+        done = await refund(till, sale["id"], 2000, "R-2")
+        again = await refund(till, sale["id"], 2000, "R-2")  # the same reference: replayed
+        done_id = done[1].get("id") or done[1].get("refund", {}).get("id")
+        events = await states(daemon, done_id) if done_id else []
+        batch = await daemon.journal.claim_batch(10)
+    assert sale["state"] == "COMPLETED"
+    assert refused[1]["state"] == "DECLINED", refused
+    assert done[1]["state"] == "COMPLETED", done
+    assert again[1]["state"] == "COMPLETED" and again[1].get("replayed") is True, again
+    assert events == [S.CREATED, S.CARD_READ, S.AUTH_REQUESTED, S.APPROVED, S.COMPLETED]
+    assert [(p.action, p.amount, p.outcome) for p in rig.brain.processed] == [
+        ("payment", 5000, "approved"), ("refund", 1013, "declined"),
+        ("refund", 2000, "approved")]
+    assert len(batch) == 2  # the sale and its refund, to head office
+    assert acquirer.ledger == []  # our acquirer never saw the sale nor its refund
