@@ -32,6 +32,7 @@ import abc
 import asyncio
 import contextlib
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,8 @@ from drivers.smart_terminal import (
 )
 
 __all__ = ["TpeTerminal"]
+
+_TOTALS = re.compile(r"([0-9]{1,9})/([0-9]{1,15})/([0-9]{1,15})")
 
 EventCallback = Callable[[TerminalEvent], None]
 
@@ -217,11 +220,23 @@ class TpeTerminal(SmartTerminal):
         return dataclasses.replace(result, extra={**result.extra, "source": "terminal"})
 
     async def end_of_day(self) -> EndOfDayResult:
-        """Remittance (Caisse-AP CD "B"); Concert V2 has no such request."""
+        """Remittance (Caisse-AP CD "B"); Concert V2 has no such request.
+
+        The public documents do not give the remittance answer's fields: totals are read from
+        CF when it holds ``count/debits/refunds`` (the virtual terminal's layout), else only
+        the status is known.
+        """
         if "end_of_day" not in self.codec.actions:
             return EndOfDayResult(ok=False, message=f"{self.codec.name} has no end-of-day")
         result = await self._transact("end_of_day", Money(0, "978"), None, None, record=False)
-        return EndOfDayResult(ok=result.approved, message=result.message)
+        totals = _TOTALS.fullmatch(result.reference or "")
+        if totals is None:
+            return EndOfDayResult(ok=result.approved, message=result.message)
+        count, debits, refunds = (int(group) for group in totals.groups())
+        currency = result.amount.currency
+        return EndOfDayResult(ok=result.approved, transactions=count, message=result.message,
+                              totals={"debits": Money(debits, currency),
+                                      "refunds": Money(refunds, currency)})
 
     # -- the template --------------------------------------------------------------------
 

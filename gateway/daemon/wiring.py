@@ -35,6 +35,7 @@ from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
 from gateway.till.refunds import add_refund_routes
+from gateway.till.terminal import add_terminal_routes
 from terminal import DEFAULT_CONFIG_FILE, Environment, TerminalConfig
 
 __all__ = [
@@ -189,6 +190,7 @@ def web_app(
     app = web.Application()
     add_till_routes(app, backend)
     add_refund_routes(app, backend)
+    add_terminal_routes(app, backend)
     hubs = add_event_routes(app, backend, **event_options)
     try:
         from gateway.web import add_status_routes

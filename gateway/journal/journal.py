@@ -36,7 +36,7 @@ from gateway.journal.errors import (
     StorageError,
 )
 from gateway.journal.guard import check_masked_pan, check_value
-from gateway.journal.records import Event, OutboxItem, Payment, Recovery
+from gateway.journal.records import Event, OutboxItem, Payment, Recovery, TerminalTotals
 from gateway.journal.schema import configure, migrate
 from gateway.journal.states import PaymentKind, PaymentState
 from gateway.journal.store import Store
@@ -287,6 +287,38 @@ class Journal:
         """The payments of ``lane`` in one of ``states``, oldest first (a smart terminal's
         recovery reads its lane's payments left in doubt)."""
         return await self._run(self._s().on_lane, lane, tuple(states))
+
+    async def add_terminal_totals(
+        self,
+        *,
+        lane: str,
+        actor: str,
+        ok: bool,
+        transactions: int | None = None,
+        debits: int | None = None,
+        refunds: int | None = None,
+        currency: str | None = None,
+        message: str = "",
+    ) -> TerminalTotals:
+        """Record what a smart terminal reported at its end of day (kept for reconciliation).
+
+        Raises:
+            InvalidRecord: A negative count or amount. CardDataRejected: card data in the text.
+        """
+        for name, value in (("transactions", transactions), ("debits", debits),
+                            ("refunds", refunds)):
+            if value is not None and value < 0:
+                raise InvalidRecord(name, "must not be negative")
+        check_value("message", message)
+        return await self._run(
+            self._s().add_terminal_totals, lane=lane, actor=actor, ok=ok,
+            transactions=transactions, debits=debits, refunds=refunds, currency=currency,
+            message=message[:200],
+        )
+
+    async def terminal_totals(self, lane: str) -> list[TerminalTotals]:
+        """A lane's recorded ends of day at its terminal, oldest first."""
+        return await self._run(self._s().terminal_totals, lane)
 
     # -- transitions --------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ Version 1: payments and their append-only event log.
 Version 2: the outbox (sale records for head office) and the store-and-forward vault.
 Version 3: the till's reference of a payment; one refund per (sale, reference); an index of
 sent outbox records (pruning).
+Version 4: the end-of-day totals a smart terminal (TPE) reported, per lane, for
+reconciliation (docs/tpe.md).
 """
 
 from __future__ import annotations
@@ -91,8 +93,24 @@ _V3 = (
        WHERE till_reference IS NOT NULL""",
 )
 
+_V4 = (
+    """CREATE TABLE terminal_totals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        lane TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        transactions INTEGER,
+        debits INTEGER,
+        refunds INTEGER,
+        currency TEXT,
+        message TEXT NOT NULL DEFAULT ''
+    ) STRICT""",
+    "CREATE INDEX terminal_totals_by_lane ON terminal_totals(lane, at_ms)",
+)
+
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -237,3 +237,27 @@ async def test_refunds_from_the_till_go_to_the_terminal(
         ("refund", 2000, "approved")]
     assert len(batch) == 2  # the sale and its refund, to head office
     assert acquirer.ledger == []  # our acquirer never saw the sale nor its refund
+
+
+async def test_end_of_day_at_the_terminal_keeps_its_totals(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession, rig: Rig) -> None:
+    daemon = tpe_daemon(tmp_path, acquirer, rig.url)
+    async with running(daemon):
+        till = Till(http, daemon.http_port or 0)
+        sale = await pay(till, 5000)
+        await pay(till, 1013)  # declined: not in the totals
+        await refund(till, sale["id"], 1500, "R-1")
+        async with http.post(f"{till.base}/api/lanes/1/end-of-day") as response:
+            status, body = response.status, await response.json()
+        async with http.post(f"{till.base}/api/lanes/9/end-of-day") as response:
+            missing = response.status
+        kept = await daemon.journal.terminal_totals("1")
+    assert status == 200 and missing == 404
+    assert [(t.ok, t.transactions, t.debits, t.refunds) for t in kept] == [
+        (body["ok"], body["transactions"], body["debits"], body["refunds"])]
+    if rig.kind == "pty-concert-v2":  # no remittance request in Concert V2: said and kept
+        assert body["ok"] is False and "no end-of-day" in body["message"]
+    else:
+        assert (body["ok"], body["transactions"], body["debits"], body["refunds"]) == (
+            True, 2, 5000, 1500)
+        assert body["currency"] == "EUR"
