@@ -23,7 +23,9 @@ import pytest_asyncio
 
 from gateway.daemon.daemon import Daemon
 from gateway.journal import PaymentState
+from gateway.payments.terminal_recovery import terminal_reference
 from simulator.acquirer_host import AcquirerHost
+from simulator.tpe import FAULT_NAMES
 from tests.gateway.daemon_support import (
     Till,
     acquirer_fixture,
@@ -261,3 +263,48 @@ async def test_end_of_day_at_the_terminal_keeps_its_totals(
         assert (body["ok"], body["transactions"], body["debits"], body["refunds"]) == (
             True, 2, 5000, 1500)
         assert body["currency"] == "EUR"
+
+
+#: Each fault of ``posgw-sim tpe --fault`` with a value; ``disconnect`` last (on a pty it
+#: closes the line for good).
+FAULTS: list[tuple[str, object]] = [
+    ("silent", True), ("busy", True), ("nak", 1), ("nak", 3), ("no_ack", True),
+    ("bad_lrc", 1), ("bad_lrc", 3), ("noise", 1), ("drop", 1), ("slow", 0.3), ("stall", 0.3),
+    ("duplicate", True), ("cut", 1), ("disconnect", True),
+]
+
+
+async def test_every_fault_ends_in_a_defined_outcome_with_nothing_lost(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession) -> None:
+    assert {name for name, _ in FAULTS} == set(FAULT_NAMES)
+    for kind in KINDS:
+        rig = await start_rig(kind, answer_timeout=0.8, cancel_grace=0.2)
+        (tmp_path / kind).mkdir()
+        outcomes: dict[str, str] = {}
+        try:
+            daemon = tpe_daemon(tmp_path / kind, acquirer, rig.url)
+            async with running(daemon):
+                till = Till(http, daemon.http_port or 0)
+                for n, (name, value) in enumerate(FAULTS):
+                    setattr(rig.faults, name, value)
+                    told = await pay(till, 1000 + 100 * n)
+                    setattr(rig.faults, name, type(value)())  # the fault goes away
+                    outcomes[f"{name}:{value}"] = told["outcome"]
+                    assert told["outcome"] in ("approved", "declined", "unknown"), (kind, name)
+                    if name == "disconnect" and kind.startswith("pty"):
+                        break  # the pty is gone for good; the journal is checked below
+                    after = await pay(till, 50)  # settles what the fault left in doubt
+                    assert after["state"] == "COMPLETED", (kind, name, after)
+                rows = await daemon.journal.on_lane("1", list(S))
+        finally:
+            await rig.tpe.stop()
+        by_reference = {terminal_reference(p.id): p for p in rows}
+        for charge in rig.brain.charges:  # 0 lost: every charge is a completed sale...
+            sale = by_reference[(charge.reference or "").strip()]
+            allowed = {S.COMPLETED} if kind != "pty-concert-v2" else {S.COMPLETED, S.UNKNOWN}
+            assert sale.state in allowed, (kind, charge, sale.state, outcomes)
+        references = [(c.reference or "").strip() for c in rig.brain.charges]
+        assert len(references) == len(set(references))  # ...and none charged twice
+        for sale in rows:  # no completed sale without its charge
+            if sale.state is S.COMPLETED:
+                assert terminal_reference(sale.id) in references, (kind, sale.id)
