@@ -308,3 +308,24 @@ async def test_every_fault_ends_in_a_defined_outcome_with_nothing_lost(
         for sale in rows:  # no completed sale without its charge
             if sale.state is S.COMPLETED:
                 assert terminal_reference(sale.id) in references, (kind, sale.id)
+
+
+async def test_a_payment_the_terminal_cannot_confirm_is_shown_for_the_manager(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession) -> None:
+    """Concert V2 cannot be asked for its last transaction: a cut answer stays UNKNOWN and
+    the status page says so on the lane, never approved or dropped by guess."""
+    rig = await start_rig("pty-concert-v2", answer_timeout=0.8)
+    try:
+        rig.faults.cut = 1
+        daemon = tpe_daemon(tmp_path, acquirer, rig.url)
+        async with running(daemon):
+            till = Till(http, daemon.http_port or 0)
+            cut = await pay(till, 4200)
+            async with http.get(f"{till.base}/") as response:
+                page = await response.text()
+            status = await daemon.journal.get(cut["id"])
+    finally:
+        await rig.tpe.stop()
+    assert (cut["outcome"], status.state) == ("unknown", S.UNKNOWN)
+    assert "1 payment(s) the terminal could not confirm, for the manager to check" in page
+    assert cut["id"] in page
