@@ -1,9 +1,12 @@
 """Payments: one lane per device, one payment session from the till's request to settlement.
 
-:class:`Lane` supervises its device and takes one payment at a time (journal first, then the
-card, then the acquirer); :func:`settle` journals the end of each; :mod:`gateway.payments.pinpad`
-is the PIN pad; :mod:`gateway.payments.reader` drives a card reader through our EMV kernel.
-What a payment leaves in doubt goes to :mod:`gateway.recovery`. See docs/architecture.md.
+:class:`Lane` (:mod:`.lane`) supervises its device and queues the till's payments;
+:class:`~gateway.payments.session.PaymentSession` (:mod:`.session`) runs each one whatever the
+device is, through its adapter: :mod:`.reader` (a card reader, our EMV kernel) or
+:mod:`.smart_terminal` (a TPE that runs EMV itself); :mod:`.online` holds the journal-first
+authorisation steps; :mod:`.settle` the one state-policy table; :mod:`.pinpad` the PIN pad;
+:mod:`.errors` the ``PaymentError`` branch. What a payment leaves in doubt goes to
+:mod:`gateway.recovery`. See docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -280,9 +280,9 @@ class Lane:
                 await self.session.run(view, currency(view.currency))
                 await self._settle_in_doubt(view)
             except Exception:  # a defect or the journal failing: never a stuck lane
-                log.exception("%s payment %s: failed; left to the reconciler", self.actor, view.id)
+                log.exception("%s payment %s: failed; left to recovery", self.actor, view.id)
                 view.outcome, view.reason, view.state = LaneOutcome.ERROR, "internal error", None
-                self._s.reconciler.add(view.id)
+                self.session.hand_off(view.id)
             finally:
                 view.cancellable = False
                 self._show(Prompt.IDLE)

@@ -207,11 +207,14 @@ class PaymentSession:
         self._show = show
         self._timeouts = timeouts
         self._on_settled = on_settled
+        #: Who resolves the current payment if it is left in doubt (by its device kind).
+        self._hand_off = recover
 
     async def run(self, view: LaneView, currency: Currency) -> Settled:
         """Take one payment to its journaled end; the view is updated for the till."""
         steps = self._authoriser_for(view.id)
         adapter: DeviceAdapter | None = None
+        self._hand_off = self._recover
         try:
             self._show(Prompt.PRESENT_CARD)
             device = await self._ready_device()
@@ -219,6 +222,8 @@ class PaymentSession:
                 result = DeviceResult(Verdict.FAILED, "reader not ready")
             else:
                 adapter = self._adapter_for(device)
+                if not adapter.acquirer_recoverable:
+                    self._hand_off = self._left_to_device
                 context = PaymentContext(view, currency, steps, self._show, self._timeouts)
                 result = await adapter.take_payment(context)
         except (DriverError, EmvError, PaymentError, TimeoutError, OSError) as exc:
@@ -240,9 +245,7 @@ class PaymentSession:
             sealed=sealed,
             actor=self._actor,
             reason=result.reason or "no decision",
-            recover=self._recover
-            if adapter is None or adapter.acquirer_recoverable
-            else self._left_to_device,
+            recover=self._hand_off,
         )
         view.outcome, view.offline, view.reason = settled.outcome, settled.offline, result.reason
         view.masked_pan = settled.payment.masked_pan or result.masked_pan
@@ -251,6 +254,10 @@ class PaymentSession:
             self._on_settled()()
         log.info("%s payment %s: %s (%s)", self._actor, view.id, view.state, result.reason)
         return settled
+
+    def hand_off(self, payment_id: str) -> None:
+        """Leave a payment the session could not finish (a defect) to whoever can resolve it."""
+        self._hand_off(payment_id)
 
     async def _ready_device(self) -> Any:
         """The lane's device once ready, or None after ``timeouts.reader_ready``."""

@@ -77,8 +77,8 @@ class SmartTerminalAdapter:
         """Settle what is in doubt, journal, ask the terminal to pay, journal its answer.
 
         Raises:
-            DriverError, TimeoutError, OSError, ValueError: the terminal could not be driven
-                after the request may have left (in doubt).
+            DriverError, TimeoutError, OSError: the terminal could not be driven after the
+                request may have left (the session makes it in doubt).
         """
         view = context.view
         view.interface = INTERFACE
@@ -87,8 +87,12 @@ class SmartTerminalAdapter:
         if view.cancel_requested.is_set():
             view.cancellable = False
             return DeviceResult(Verdict.STOPPED, "cancelled by the till", INTERFACE)
+        try:
+            amount = Money(view.amount, f"{context.currency.numeric:03d}")  # ISO 4217 numeric
+        except ValueError:  # nothing asked of the terminal yet
+            reason = f"currency {context.currency.alpha} not supported by the terminal driver"
+            return DeviceResult(Verdict.FAILED, reason, INTERFACE)
         await context.steps.before_terminal_pays()
-        amount = Money(view.amount, context.currency.alpha)
 
         def progress(event: Progress) -> None:
             prompt = _PROMPTS.get(event.stage)
@@ -109,6 +113,9 @@ class SmartTerminalAdapter:
             # Never delivered (no ACK, busy, refused, not reachable): nothing happened there.
             return DeviceResult(Verdict.FAILED, f"terminal did not take the request: "
                                 f"{type(exc).__name__}: {exc}"[:200], INTERFACE)
+        except ValueError as exc:  # an answer the driver could not turn into a result
+            reason = f"terminal answer unreadable: {type(exc).__name__}"
+            return DeviceResult(Verdict.IN_DOUBT, reason, INTERFACE)
         finally:
             view.cancellable = False
             if not pay.done():
