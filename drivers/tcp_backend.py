@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from drivers.base import DeviceState
 from drivers.errors import ConfigurationError
 from drivers.protocols import caisse_ap as cap
 from drivers.protocols.errors import ProtocolError
@@ -94,6 +95,9 @@ class TcpTerminal(TpeTerminal):
     async def _send_request(self, body: bytes) -> None:
         await self._hang_up()
         chan = await self._dial()
+        if self.state is not DeviceState.OPEN:  # closed while we connected: nothing sent
+            await chan.aclose()
+            raise TerminalUnavailable("terminal closed while connecting", device=self.url)
         try:
             await chan.write(body)
         except LinkClosed as exc:

@@ -291,8 +291,9 @@ class TpeTerminal(SmartTerminal):
             if not recv.done():
                 cancel_requested = True
                 self._emit("cancel_requested")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(recv), self.cancel_grace)
+                # The answer may still come within the grace; whatever it raises is mapped
+                # below like any answer's (never out of here as a line exception).
+                await asyncio.wait({recv}, timeout=self.cancel_grace)
             if not recv.done():
                 recv.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -164,16 +164,14 @@ class Lane:
         if isinstance(device, SmartTerminal) and probe is not None:
             await probe()
 
-    async def _settle_in_doubt(self, view: LaneView) -> None:
+    async def _settle_in_doubt(self, view: LaneView, passes: int) -> None:
         """A terminal payment just left in doubt: have the terminal settle it now, while the
         lane is still busy with it (no other payment can start), and tell the till."""
-        device = self.supervisor.device
         if view.state != "UNKNOWN" or view.interface != "terminal":
             return
         timeouts = self._s.timeouts
         for attempt in range(2):  # the device now, or the one its next setup opens
             device = self.supervisor.device
-            passes = self.terminal_recovery.passes
             try:
                 if attempt:
                     async with asyncio.timeout(timeouts.reader_ready):
@@ -192,6 +190,8 @@ class Lane:
             except DriverError as exc:
                 if exc.delivered:
                     break  # asked, and it could not tell: for the manager
+                # Lost: wait for the setup of the next device (its pass skips this payment,
+                # which is asked right after, on that device).
                 if attempt or not await self.terminal_recovery.wait_pass(
                         passes, timeouts.reader_ready):
                     log.warning("%s payment %s: terminal recovery later (%s)", self.actor,
@@ -277,8 +277,9 @@ class Lane:
         while True:
             view = await self._queue.get()
             try:
+                passes = self.terminal_recovery.passes  # setups' recovery passes so far
                 await self.session.run(view, currency(view.currency))
-                await self._settle_in_doubt(view)
+                await self._settle_in_doubt(view, passes)
             except Exception:  # a defect or the journal failing: never a stuck lane
                 log.exception("%s payment %s: failed; left to recovery", self.actor, view.id)
                 view.outcome, view.reason, view.state = LaneOutcome.ERROR, "internal error", None

@@ -222,7 +222,8 @@ async def test_a_few_kills_lose_nothing(tmp_path: Path, kind: str) -> None:
     ("pty-concert-v2", 50), ("pty-caisse-ap", 25), ("tcp-caisse-ap", 25)])
 async def test_fifty_kills_per_protocol_lose_nothing(tmp_path: Path, kind: str,
                                                      kills: int) -> None:
-    report = await run_kills(tmp_path, kind, kills=kills, seed=zlib.crc32(f"{kind}-{kills}".encode()))
+    seed = zlib.crc32(f"{kind}-{kills}".encode())
+    report = await run_kills(tmp_path, kind, kills=kills, seed=seed)
     print(f"{kind}: {report}")  # the figures for docs/tpe.md
     assert sum(report["points"].values()) == kills
     assert set(report["points"]) == {"request", "decided", "after_post"}

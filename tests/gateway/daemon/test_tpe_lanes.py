@@ -65,6 +65,14 @@ async def pay(till: Till, amount: int) -> dict[str, Any]:
     return result
 
 
+async def lane_ready(till: Till) -> None:
+    """Wait (bounded) until lane 1's terminal is set up (a fault set before that would hit
+    the setup's keep-alive, not the payment)."""
+    async with asyncio.timeout(10):
+        while (await till.lanes())["lanes"][0]["device"]["state"] != "ready":  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # polls another part's published state over HTTP
+
+
 async def states(daemon: Daemon, payment_id: str) -> list[PaymentState]:
     return [event.to_state for event in await daemon.journal.events(payment_id)]
 
@@ -170,6 +178,7 @@ async def test_link_cut_after_the_charge(
             daemon = tpe_daemon(tmp_path / kind, acquirer, rig.url)
             async with running(daemon):
                 till = Till(http, daemon.http_port or 0)
+                await lane_ready(till)
                 cut = await pay(till, 4200)
                 after = await pay(till, 1500)
                 lanes = (await till.lanes())["lanes"]
@@ -285,6 +294,7 @@ async def test_every_fault_ends_in_a_defined_outcome_with_nothing_lost(
             daemon = tpe_daemon(tmp_path / kind, acquirer, rig.url)
             async with running(daemon):
                 till = Till(http, daemon.http_port or 0)
+                await lane_ready(till)
                 for n, (name, value) in enumerate(FAULTS):
                     setattr(rig.faults, name, value)
                     told = await pay(till, 1000 + 100 * n)
