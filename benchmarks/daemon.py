@@ -41,6 +41,7 @@ from drivers import sim  # noqa: E402
 from gateway.daemon.config import parse_config  # noqa: E402
 from gateway.daemon.daemon import Daemon  # noqa: E402
 from gateway.journal import Journal, VaultKey  # noqa: E402
+from gateway.security import CredentialStore, new_token  # noqa: E402
 from simulator.acquirer_host import AcquirerHost  # noqa: E402
 from simulator.card import VirtualCard  # noqa: E402
 from simulator.issuer import IssuerHost  # noqa: E402
@@ -71,7 +72,8 @@ def _config(workdir: Path, acquirer_url: str) -> Any:
     return parse_config(
         {
             "shop": "bench",
-            "http": {"host": "127.0.0.1", "port": 0},
+            # plain HTTP on loopback, as configured: the series measures the payment path
+            "http": {"host": "127.0.0.1", "port": 0, "tls": False, "status_login": False},
             "journal": {"path": str(workdir / "journal.db")},
             "vault": {"key_file": str(key)},
             "acquirer": {"url": acquirer_url, "merchant_id": "BENCH001", "terminal_id": "LANE0001"},
@@ -174,6 +176,10 @@ async def measure(n: int, rounds: int) -> dict[str, list[float]]:
     host = AcquirerHost()
     try:
         config = _config(workdir, await host.start())
+        token = new_token()  # the bench till's credential, as `posgw till add` makes one
+        store = CredentialStore.open(config.journal.path)
+        store.add_till("bench", token=token, actor="bench")
+        store.close()
         daemon = Daemon(config)
         task = asyncio.create_task(daemon.run(), name="bench.daemon")
         try:
@@ -187,7 +193,7 @@ async def measure(n: int, rounds: int) -> dict[str, list[float]]:
             capk = CapkStore()
             capk.load_file(DEFAULT_KEYS_DIR / "capk_sim.json")
             async with (
-                aiohttp.ClientSession() as session,
+                aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session,
                 Journal.open(workdir / "bench.db", vault_key=VaultKey(os.urandom(32))) as journal,
             ):
                 base = f"http://127.0.0.1:{daemon.http_port}"

@@ -7,7 +7,9 @@ an exception means the terminal could not be driven (gone, timeout, protocol bro
 caller must resolve the outcome with :meth:`SmartTerminal.last_transaction_status`.
 
 Amounts are integers in minor units with an ISO 4217 currency, alpha (``"EUR"``) or numeric
-(``"978"``). Results carry a masked PAN only (first 6 + last 4 at most, PCI DSS 3.4).
+(``"978"``), translated with the ``iso4217`` package's table (the one ``terminal/currency.py``
+reads too; drivers may not import ``terminal``). Results carry a masked PAN only (first 6 +
+last 4 at most, PCI DSS 3.4).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import iso4217
 
 from drivers.base import Device
 
@@ -33,12 +37,8 @@ __all__ = [
     "TransactionStatus",
 ]
 
-#: ISO 4217 alpha -> numeric for the currencies a shop is likely to see.
-_ISO4217 = {
-    "EUR": "978", "USD": "840", "GBP": "826", "CHF": "756", "XPF": "953", "CAD": "124",
-    "JPY": "392", "SEK": "752", "NOK": "578", "DKK": "208", "PLN": "985", "CZK": "203",
-    "MAD": "504", "TND": "788", "XOF": "952", "AUD": "036",
-}  # fmt: skip
+#: ISO 4217 alpha -> numeric (three digits) and back, every currency of the table.
+_ISO4217 = {entry.code: f"{entry.number:03d}" for entry in iso4217.Currency}
 _NUMERIC_TO_ALPHA = {num: alpha for alpha, num in _ISO4217.items()}
 _MASKED_PAN = re.compile(r"[0-9]{0,6}[*Xx#]*[0-9]{0,4}")
 

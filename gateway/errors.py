@@ -34,6 +34,7 @@ Tree (``tests/gateway/test_errors.py`` checks this drawing against the classes):
     ├── PaymentError              a lane refuses a till's request (payments.errors)
     │   ├── LaneBusy              a payment is already in progress on the lane
     │   ├── NotCancellable        the card is being processed, or the payment is over
+    │   ├── NoBrandChoice         no brand choice is open, or the brand was not offered
     │   └── UnsupportedDevice     the lane's device is neither a card reader nor a terminal
     ├── RefundError               the refund service (recovery.refunds)
     │   ├── SaleNotFound          no payment with that id
@@ -45,6 +46,14 @@ Tree (``tests/gateway/test_errors.py`` checks this drawing against the classes):
     │   └── StockError            the local stock store (sync.stock_store)
     │       ├── StockClosed       the store was used after close()
     │       └── InvalidItems      a basket entry cannot be applied (``field``)
+    ├── SecurityError             credentials, the TLS listener, network input (security.errors)
+    │   ├── CredentialError       a till or manager credential cannot be added, changed or used
+    │   │   ├── UnknownPrincipal  no such (active) till or manager, or no such approval
+    │   │   ├── PrincipalExists   a till or manager of that name exists
+    │   │   ├── InvalidName       a name outside ``[A-Za-z0-9._-]{1,32}``
+    │   │   └── WeakPassword      a manager password shorter than the minimum
+    │   ├── TlsSetupError         the listener's certificate or key cannot be read or made
+    │   └── InputError            bad input from the network (``field`` names it)
     └── HubClosed                 the lane event hub is closed (till.hub)
 
 Foreign exceptions are translated once, where the foreign library is called, with

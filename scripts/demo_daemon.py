@@ -34,6 +34,7 @@ import aiohttp
 from drivers import sim
 from gateway.daemon.config import parse_config
 from gateway.daemon.daemon import Daemon
+from gateway.security import CredentialStore
 from simulator.acquirer_host import AcquirerHost
 from simulator.card import VirtualCard
 from simulator.head_office import HeadOffice
@@ -43,6 +44,7 @@ from simulator.tpe import VirtualTcpTpe
 #: What a PC/SC reader reports for a contactless card (PC/SC Part 3, 3.1.3.2.3).
 CONTACTLESS_ATR = bytes.fromhex("3B8F8001804F0CA0000003060300030000000068")
 SHOP = "demo-shop"
+MANAGER, MANAGER_PASSWORD = "demo-manager", "demo password, not secret"
 
 
 def _free_port() -> int:
@@ -82,7 +84,7 @@ def _config(workdir: Path, acquirer_url: str, mqtt_port: int | None, tpe_port: i
     key.chmod(0o600)
     document: dict[str, Any] = {
         "shop": SHOP,
-        "http": {"host": "127.0.0.1", "port": 0},
+        "http": {"host": "127.0.0.1", "port": 0},  # TLS (self-signed) and manager logins
         "journal": {"path": str(workdir / "journal.db")},
         "vault": {"key_file": str(key)},
         "acquirer": {"url": acquirer_url, "merchant_id": "DEMO0001", "terminal_id": "LANE0001"},
@@ -99,6 +101,19 @@ def _config(workdir: Path, acquirer_url: str, mqtt_port: int | None, tpe_port: i
     if mqtt_port is not None:
         document["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port}
     return parse_config(document, source="demo")
+
+
+def _credentials(journal: Path) -> str:
+    """A till credential and a manager account, as ``posgw till add`` and ``posgw manager add``
+    make them; the till's token."""
+    store = CredentialStore.open(journal)
+    try:
+        token = store.add_till("demo-till", refund_limit=1000, actor="demo")
+        store.add_manager(MANAGER, MANAGER_PASSWORD, role="manager", actor="demo")
+    finally:
+        store.close()
+    print("till demo-till added (refunds above 10.00 need a manager); manager demo-manager added")
+    return token
 
 
 async def _wait_prompt(session: aiohttp.ClientSession, base: str, lane: int, prompt: str) -> None:
@@ -136,10 +151,15 @@ async def _sale(session: aiohttp.ClientSession, base: str, lane: int, amount: in
 
 
 async def _follow_prompts(
-    session: aiohttp.ClientSession, base: str, lane: int, prompts: list[str]
+    session: aiohttp.ClientSession,
+    base: str,
+    lane: int,
+    prompts: list[str],
+    subscribed: asyncio.Event,
 ) -> None:
     """The till's view of a lane: its live event stream (Server-Sent Events), prompts only."""
     async with session.get(f"{base}/api/lanes/{lane}/events") as stream:
+        subscribed.set()  # the stream is open: nothing the lane shows from now on is missed
         event = ""
         async for raw in stream.content:
             line = raw.decode().rstrip("\n")
@@ -194,7 +214,9 @@ async def run(serve: float) -> int:
             if mqtt_port is not None:
                 office = HeadOffice(host="127.0.0.1", port=mqtt_port, shop=SHOP)
                 await office.start()
-            daemon = Daemon(_config(workdir, acquirer_url, mqtt_port, tpe_port))
+            config = _config(workdir, acquirer_url, mqtt_port, tpe_port)
+            token = _credentials(config.journal.path)
+            daemon = Daemon(config)
             task = asyncio.create_task(daemon.run(), name="demo.daemon")
             try:
                 async with asyncio.timeout(20):
@@ -202,12 +224,24 @@ async def run(serve: float) -> int:
                         if task.done():
                             task.result()
                         await asyncio.sleep(0.02)
-                base = f"http://127.0.0.1:{daemon.http_port}"
+                base = f"https://127.0.0.1:{daemon.http_port}"
                 print(f"daemon ready: till API and status page at {base}/")
-                async with aiohttp.ClientSession() as session:
+                print(f"certificate SHA-256 (the till pins it): {daemon.tls_fingerprint}")
+                assert daemon.tls_fingerprint is not None
+                pin = aiohttp.Fingerprint(bytes.fromhex(daemon.tls_fingerprint.replace(":", "")))
+                async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(ssl=pin),
+                    headers={"Authorization": f"Bearer {token}"},
+                    cookie_jar=aiohttp.CookieJar(unsafe=True),
+                ) as session:
                     first = await _sale(session, base, 1, 1250, "visa_credit", contactless=False)
                     prompts: list[str] = []
-                    follower = asyncio.create_task(_follow_prompts(session, base, 2, prompts))
+                    subscribed = asyncio.Event()
+                    follower = asyncio.create_task(
+                        _follow_prompts(session, base, 2, prompts, subscribed)
+                    )
+                    async with asyncio.timeout(10):
+                        await subscribed.wait()
                     second = await _sale(session, base, 2, 890, "ctls_mc_cda_online",
                                          contactless=True)
                     await asyncio.sleep(0.2)  # the last prompt (IDLE) reaches the stream
@@ -217,6 +251,9 @@ async def run(serve: float) -> int:
                     print(f"till (live events of lane 2): {' -> '.join(prompts)}")
                     refund = await _refund(session, base, first, 500)
                     third = await _tpe_sale(session, base, tpe, 2350)
+                    login = {"name": MANAGER, "password": MANAGER_PASSWORD}
+                    async with session.post(f"{base}/login", data=login) as response:
+                        print(f"manager {MANAGER} logged in to the status page: {response.status}")
                     async with session.get(f"{base}/status.json") as response:
                         status = await response.json()
                     async with session.get(f"{base}/") as response:
@@ -230,7 +267,8 @@ async def run(serve: float) -> int:
                     for sale in office.sales.values():
                         print(f"head office received: {json.dumps(sale)[:160]}")
                 if serve > 0:
-                    print(f"status page stays up for {serve:.0f} s at {base}/")
+                    print(f"status page stays up for {serve:.0f} s at {base}/ (log in as "
+                          f"{MANAGER} / {MANAGER_PASSWORD}; the certificate is self-signed)")
                     await asyncio.sleep(serve)
             finally:
                 daemon.request_stop()

@@ -11,18 +11,25 @@ the field-55 data and builds the ARPC, EMV 4.4 Book 2, 8.1-8.2). It keeps, in me
 * the status query by key, which waits for a request with that key still being processed (so
   "not found" means never received or refused, never "not finished yet");
 * a :attr:`AcquirerHost.ledger` of what moved money (``charge``, ``decline``, ``reversal``,
-  ``refund``), for tests to count charges.
+  ``refund``), for tests to count charges, served as ``GET /sim/ledger``
+  (:mod:`simulator.sim_ledger`).
 
 Fault injection (:class:`HostFaults`, applied to ``POST /v1/authorisations`` only, mutable while
 the host runs): ``server_errors`` answers the next N with ``503`` before processing;
 ``drop_after_processing`` processes the next N then closes the connection without an answer
 (the "answer never came" case); ``delay_s`` waits before answering, ``issuer_delay_s`` before
 deciding (a slow issuer, the key's request in flight); ``decline_all`` has the
-issuer decline (``05``) with a valid ARPC.
+issuer decline (``05``) with a valid ARPC; ``response_code`` imposes 05/51/55/91; and the
+amount/PAN outcome table of :mod:`simulator.sandbox_rules` (docs/sandbox.md) scripts the same
+outcomes per request unless ``test_rules`` is off.
 
 The PAN arrives in ``card.pan``; it goes to the issuer in memory (as tag 5A) and nowhere else:
-not in a log, the ledger, a stored answer or an error message. Online PIN blocks are accepted
-and not verified (the simulated issuer has no PIN keys yet).
+not in a log, the ledger, a stored answer or an error message. An online PIN block (``pin``:
+block, KSN, format) is deciphered and checked by :mod:`simulator.pin_check` (AES DUKPT from the
+test BDK, the card profiles' PINs): a wrong PIN is answered ``55``, the third wrong one in a row
+``75``; the block is dropped with the request. A ``pin_verifier`` hook, when given, is the
+PIN check instead: called for an issuer profile with a ``pin`` section (a failed check is
+``55``), other issuers accept the block unchecked.
 """
 
 from __future__ import annotations
@@ -41,9 +48,13 @@ from typing import Any, Literal
 from aiohttp import web
 
 from simulator.issuer import IssuerError, IssuerHost, IssuerUnavailable
+from simulator.issuer_profiles import PinCheckModel
+from simulator.pin_check import IssuerPinVerifier, block_from_request
+from simulator.sandbox_rules import ISSUER_CODES, Outcome, outcome_for
+from simulator.sim_ledger import ledger_report
 from terminal import TlvError, decode, encode, flatten, mask_pan
 
-__all__ = ["AcquirerHost", "HostFaults", "LedgerEntry"]
+__all__ = ["AcquirerHost", "HostFaults", "LedgerEntry", "PinVerifier"]
 
 _log = logging.getLogger("simulator.acquirer_host")
 
@@ -52,18 +63,37 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _ID_RE = re.compile(r"^[\x21-\x7e]{1,16}$")
 
 Json = dict[str, Any]
+#: The online PIN check hook: (issuer's ``pin`` section, the request's ``pin``, PAN) -> valid.
+PinVerifier = Callable[[PinCheckModel, Json, str], bool]
 Operation = Callable[[str, Json], Awaitable[tuple[int, Callable[[], Json]]]]
 
 
 @dataclass(slots=True)
 class HostFaults:
-    """Faults for tests (see the module docstring); counters decrement as they fire."""
+    """Faults for tests (see the module docstring); counters decrement as they fire.
+
+    Attributes:
+        delay_s: Wait before sending each answer (after processing).
+        issuer_delay_s: Wait before the issuer decides (the request in flight).
+        drop_after_processing: Process the next N, then close without answering.
+        server_errors: Answer the next N with ``503`` before processing.
+        always_server_error: Answer every authorisation with ``503``.
+        decline_all: The issuer declines everything (``05``, valid ARPC).
+        response_code: The issuer answers every authorisation with this code (``05``, ``51``,
+            ``55``: with a valid ARPC; ``91``: issuer unavailable, no issuer data).
+        test_rules: Apply the amount/PAN outcome table (:mod:`simulator.sandbox_rules`).
+        slow_s: How long the issuer takes in the ``timeout`` outcome.
+    """
 
     delay_s: float = 0.0
     issuer_delay_s: float = 0.0
     drop_after_processing: int = 0
     server_errors: int = 0
+    always_server_error: bool = False
     decline_all: bool = False
+    response_code: str | None = None
+    test_rules: bool = True
+    slow_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +105,8 @@ class LedgerEntry:
     amount: int
     currency: int
     idempotency_key: str
+    authorisation_id: str = ""
+    forwarded: bool = False
 
 
 @dataclass(slots=True)
@@ -89,6 +121,9 @@ class _Authorisation:
     currency: int
     reversed: bool = False
     refunded_amount: int = 0
+    forwarded: bool = False
+    terminal_id: str = ""
+    stan: int = 0
 
     def to_json(self) -> Json:
         return {
@@ -138,6 +173,13 @@ class AcquirerHost:
         issuer: The issuer deciding authorisations (default: the simulator's test issuers).
         faults: Fault injection, mutable while running.
         fingerprint_key: HMAC key of the request fingerprints (default: random).
+        pin_verifier: The online PIN check (the hook simulator/pin_check.py fills): called
+            with the serving issuer profile's ``pin`` section, the request's ``pin`` object
+            (``block``, ``ksn``, ``format``) and the PAN, for a request carrying a PIN block
+            to an issuer with a ``pin`` section; False answers ``55`` (incorrect PIN); other
+            issuers accept the block unchecked. None: ``pins`` checks every PIN block.
+        pins: The built-in online PIN check of :mod:`simulator.pin_check`, used without a
+            ``pin_verifier`` (default: the card profiles' PINs, test BDK; 55, then 75).
     """
 
     def __init__(
@@ -146,8 +188,12 @@ class AcquirerHost:
         issuer: IssuerHost | None = None,
         faults: HostFaults | None = None,
         fingerprint_key: bytes | None = None,
+        pin_verifier: PinVerifier | None = None,
+        pins: IssuerPinVerifier | None = None,
     ) -> None:
         self.issuer = issuer if issuer is not None else IssuerHost()
+        self.pin_verifier = pin_verifier
+        self.pins = pins if pins is not None else IssuerPinVerifier.from_profiles()
         self.faults = faults if faults is not None else HostFaults()
         self.ledger: list[LedgerEntry] = []
         self.issuer_calls = 0
@@ -165,6 +211,9 @@ class AcquirerHost:
         self.app.router.add_get("/v1/authorisations", self._route_status)
         self.app.router.add_post("/v1/authorisations/{id}/reversal", self._route_reverse)
         self.app.router.add_post("/v1/refunds", self._route_refund)
+        self.app.router.add_get("/sim/ledger", self._route_ledger)
+        self._failed_once: set[str] = set()
+        self._dropped_once: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -210,17 +259,48 @@ class AcquirerHost:
 
     async def _route_authorise(self, request: web.Request) -> web.StreamResponse:
         faults = self.faults
-        if faults.server_errors > 0:
-            faults.server_errors -= 1
+        key = request.headers.get("Idempotency-Key", "")
+        outcome = await self._scripted_outcome(request)
+        once = outcome is Outcome.SERVER_ERROR_ONCE and key not in self._failed_once
+        if faults.server_errors > 0 or faults.always_server_error or once or (
+            outcome is Outcome.SERVER_ERROR
+        ):
+            if faults.server_errors > 0:
+                faults.server_errors -= 1
+            if once:
+                self._failed_once.add(key)
             return _HttpError(503, "unavailable", message="simulated server error").response()
         response = await self._idempotent(request, self._authorise)
         if faults.delay_s > 0:
             await asyncio.sleep(faults.delay_s)
-        if faults.drop_after_processing > 0 and response.status < 500:
-            faults.drop_after_processing -= 1
+        lose = outcome is Outcome.ANSWER_LOST and key not in self._dropped_once
+        if (faults.drop_after_processing > 0 or lose) and response.status < 500:
+            if lose:
+                self._dropped_once.add(key)
+            else:
+                faults.drop_after_processing -= 1
             if request.transport is not None:
                 request.transport.abort()
         return response
+
+    async def _scripted_outcome(self, request: web.Request) -> Outcome:
+        """The amount/PAN rule matching this request (APPROVE when off or unreadable)."""
+        if not self.faults.test_rules:
+            return Outcome.APPROVE
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return Outcome.APPROVE
+        if not isinstance(body, dict):
+            return Outcome.APPROVE
+        amount, card = body.get("amount"), body.get("card")
+        pan = card.get("pan") if isinstance(card, dict) else None
+        if not isinstance(amount, int) or not isinstance(pan, str):
+            return Outcome.APPROVE
+        return outcome_for(amount, pan)
+
+    async def _route_ledger(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(ledger_report(self.ledger, list(self._auths.values())))
 
     async def _route_reverse(self, request: web.Request) -> web.StreamResponse:
         auth_id = request.match_info["id"]
@@ -310,11 +390,23 @@ class AcquirerHost:
         if 0x9F02 in data and data[0x9F02].hex() != f"{amount:012d}":
             raise _HttpError(400, "invalid_request", "amount", "differs from 9F02 in icc_data")
         data[0x5A] = bytes.fromhex(pan + ("F" if len(pan) % 2 else ""))
+        forwarded = data.get(0x9F27, b"\x80")[:1] == b"\x40"  # an offline TC sent on later
         issuer = self.issuer
-        if self.faults.decline_all:
-            issuer = IssuerHost(issuer.keys, replace(issuer.policy, hook=lambda _data: b"05"))
+        outcome = outcome_for(amount, pan) if self.faults.test_rules else Outcome.APPROVE
+        code = self.faults.response_code or ISSUER_CODES.get(outcome)
+        if code is None and body.get("pin") is not None:
+            code = self._pin_code(body["pin"], data, pan)
+        if code is None and self.faults.decline_all:
+            code = "05"
+        if code == "91":
+            issuer = replace(issuer, policy=replace(issuer.policy, availability="none"))
+        elif code is not None:
+            imposed = code.encode("ascii")
+            issuer = replace(issuer, policy=replace(issuer.policy, hook=lambda _data: imposed))
         if self.faults.issuer_delay_s > 0:
             await asyncio.sleep(self.faults.issuer_delay_s)
+        if outcome is Outcome.TIMEOUT:
+            await asyncio.sleep(self.faults.slow_s)
         self.issuer_calls += 1
         try:
             answer = issuer.authorise(data)
@@ -336,12 +428,30 @@ class AcquirerHost:
             auth = _Authorisation(
                 auth_id, key, answer.approved, code, approval, response, amount, currency
             )
+        auth.forwarded, auth.terminal_id, auth.stan = forwarded, body["terminal_id"], body["stan"]
         self._auths[auth_id] = auth
         self._auth_by_key[key] = auth
         kind: Literal["charge", "decline"] = "charge" if auth.approved else "decline"
-        self.ledger.append(LedgerEntry(kind, auth_id, amount, currency, key))
+        self.ledger.append(LedgerEntry(kind, auth_id, amount, currency, key, auth_id, forwarded))
         _log.info("authorisation %s %s %s %s", auth_id, kind, auth.response_code, mask_pan(pan))
         return 201, auth.to_json
+
+    def _pin_code(self, pin: Any, data: dict[int, bytes], pan: str) -> str | None:
+        """The response code an online PIN block imposes, or None (the issuer decides).
+
+        With a ``pin_verifier`` hook, the hook is the PIN check: it decides for a serving
+        issuer profile with a ``pin`` section (False: ``55``), other issuers accept the block
+        unchecked. Without one, :mod:`simulator.pin_check` checks the block against the card
+        profiles' PINs (``55`` wrong, ``75`` the third wrong one in a row).
+        """
+        if self.pin_verifier is not None:
+            aid = data.get(0x4F) or data.get(0x84) or data.get(0x9F06) or b""
+            profile = self.issuer.find(aid, pan)
+            if profile is None or profile.pin is None:
+                return None
+            return None if self.pin_verifier(profile.pin, pin, pan) else "55"
+        code = self.pins.check(block_from_request(pin), pan).response_code
+        return None if code is None else code.decode("ascii")
 
     async def _reverse(self, auth_id: str, key: str, body: Json) -> tuple[int, Callable[[], Json]]:
         auth = self._auths.get(auth_id)
@@ -355,7 +465,9 @@ class AcquirerHost:
         if not auth.reversed:
             auth.reversed = True
             self._reversals += 1
-            self.ledger.append(LedgerEntry("reversal", auth_id, auth.amount, auth.currency, key))
+            self.ledger.append(
+                LedgerEntry("reversal", auth_id, auth.amount, auth.currency, key, auth_id)
+            )
             _log.info("reversal of %s (%s)", auth_id, reason or "no reason")
         return 200, auth.to_json
 
@@ -373,7 +485,7 @@ class AcquirerHost:
         auth.refunded_amount += amount
         self._refunds += 1
         refund_id = f"rfnd_{self._refunds:06d}"
-        self.ledger.append(LedgerEntry("refund", refund_id, amount, currency, key))
+        self.ledger.append(LedgerEntry("refund", refund_id, amount, currency, key, auth.id))
         payload: Json = {
             "id": refund_id, "authorisation_id": auth.id, "status": "refunded",
             "amount": amount, "currency": currency,

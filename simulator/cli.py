@@ -23,6 +23,7 @@ _SUBCOMMAND_MODULES = (
     "simulator.cli_devices",
     "simulator.cli_head_office",
     "simulator.cli_tpe",
+    "simulator.cli_till",
 )
 
 

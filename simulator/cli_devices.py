@@ -27,7 +27,7 @@ from simulator.serve import DeviceServer, ServeConfigError, load_config
 __all__ = ["register"]
 
 
-async def _serve(config: Path, control: Path) -> int:
+async def _serve(config: Path, control: Path, as_json: bool = False) -> int:
     server = DeviceServer(load_config(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -36,6 +36,10 @@ async def _serve(config: Path, control: Path) -> int:
     try:
         await server.start(control)
         status = server.status()
+        if as_json:
+            print(json.dumps({**status, "control": str(control)}), flush=True)
+            await stop.wait()
+            return 0
         print(f"export PCSCLITE_CSOCK_NAME={status['pcscd_socket']}")
         for lane in status["lanes"]:
             print(f"lane {lane['lane']}: contact '{lane['contact_reader']}', "
@@ -50,7 +54,7 @@ async def _serve(config: Path, control: Path) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_serve(Path(args.config), Path(args.control)))
+        return asyncio.run(_serve(Path(args.config), Path(args.control), args.json))
     except ServeConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -80,6 +84,7 @@ def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="virtual readers + cards through a real pcscd")
     serve.add_argument("--config", required=True, help="lanes config (JSON or TOML)")
     serve.add_argument("--control", default=str(default_socket_path()), help=control_help)
+    serve.add_argument("--json", action="store_true", help="print the lanes as one JSON object")
     serve.set_defaults(func=_cmd_serve)
     for name, text in (("insert", "insert a card in a lane's contact slot"),
                        ("tap", "tap a card on a lane's contactless reader"),
@@ -90,4 +95,5 @@ def register(subparsers: Any) -> None:
             sub.add_argument("--card", default="visa_credit", help="card profile name")
             sub.add_argument("--pin", help="the PIN the virtual cardholder will type")
         sub.add_argument("--control", default=str(default_socket_path()), help=control_help)
+        sub.add_argument("--json", action="store_true", help="JSON output (always JSON)")
         sub.set_defaults(func=_cmd_card)

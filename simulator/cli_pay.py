@@ -1,8 +1,11 @@
 """``posgw-sim pay`` and ``posgw-sim replay``: run the EMV kernel against a card and print it all.
 
-``pay`` runs one transaction against a virtual card in process (``--card PROFILE``) or against
-whatever card is in a reader (``--reader pcsc://NAME``: a scheme test card, or a virtual card
-attached through vpcd), with the simulated issuer answering (``--host``). ``replay`` runs the
+``pay`` runs one transaction against a virtual card in process (``--card PROFILE``, on the
+profile's own interface unless ``--interface`` says otherwise), a card object of one's own
+(``--card-module module:factory``, :mod:`simulator.card_module`) or whatever card is in a reader
+(``--reader pcsc://NAME``: a scheme test card, or a virtual card attached through vpcd), with
+the simulated issuer answering in process (``--host``) or a running acquirer host
+(``--acquirer URL``, :mod:`simulator.acquirer_http`). ``replay`` runs the
 kernel against a recorded transcript: a contactless one (conformance/emv/contactless_traces) or
 a contact one written by ``pay --record`` (see :mod:`simulator.contact_recording`).
 
@@ -59,17 +62,38 @@ def register(sub: Any) -> None:
         "--card", default="visa_credit", help="virtual card profile (posgw-sim cards)"
     )
     where.add_argument("--reader", help="a reader URL, e.g. pcsc://'Virtual PCD*'")
-    pay.add_argument("--interface", choices=("contact", "contactless"), default="contact")
+    where.add_argument(
+        "--card-module",
+        metavar="MODULE:FACTORY",
+        help="a card object of your own: FACTORY() returns anything with async "
+        "transceive(capdu) or process(capdu) (MODULE may be a path to a .py file)",
+    )
+    pay.add_argument(
+        "--interface",
+        choices=("contact", "contactless"),
+        help="default: the card profile's first interface (contact for a reader)",
+    )
     pay.add_argument("--amount", required=True, help="decimal amount, e.g. 12.50")
     pay.add_argument("--currency", default="EUR", help="ISO 4217 code, alphabetic or numeric")
     pay.add_argument("--type", choices=sorted(_TYPES), default="purchase")
     pay.add_argument("--cashback", help="cashback amount (implies --type cashback)")
-    pay.add_argument("--pin", default="1234", help="the PIN the virtual cardholder types")
+    pay.add_argument(
+        "--pin", default="1234",
+        help="the PIN the virtual cardholder types, or PINs in order (1111,1234): after a "
+        "wrong online PIN (55) the same payment is tried again with the next one",
+    )
     pay.add_argument(
         "--pin-mode", choices=("enter", "bypass", "cancel", "not_working"), default="enter"
     )
     pay.add_argument("--host", choices=("approve", "decline", "offline"), default="approve")
-    pay.add_argument("--terminal-config", type=Path, help="kernel configuration file (JSON)")
+    pay.add_argument(
+        "--acquirer",
+        metavar="URL",
+        help="authorise through a running acquirer host (posgw-sim acquirer) instead of "
+        "the in-process issuer (--host is then ignored)",
+    )
+    pay.add_argument("--config", "--terminal-config", dest="terminal_config", type=Path,
+                     help="kernel configuration file (JSON; default the shipped one)")  # fmt: skip
     pay.add_argument("--brand", help="AID the cardholder picks on a co-badged card")
     pay.add_argument(
         "--latency-ms",
@@ -94,9 +118,8 @@ def register(sub: Any) -> None:
 
     replay = sub.add_parser("replay", help="run the kernel against a recorded transcript")
     replay.add_argument("file", type=Path)
-    replay.add_argument(
-        "--terminal-config", type=Path, help="kernel configuration for a contact recording"
-    )
+    replay.add_argument("--config", "--terminal-config", dest="terminal_config", type=Path,
+                        help="kernel configuration for a contact recording")  # fmt: skip
     replay.add_argument("--json", action="store_true", help="JSON output")
     replay.set_defaults(func=_cmd_replay)
 
@@ -153,6 +176,11 @@ def kernel_config(
     return config.model_copy(update=update)
 
 
+#: Response code of a wrong online PIN (ISO 8583) and what the till hears then.
+WRONG_PIN_CODE = "55"
+WRONG_PIN_MESSAGE = "wrong PIN, try again"
+
+
 def fixed_environment(draw: int = 99) -> Environment:
     """A reproducible environment: :data:`FIXED_TIME`, UN 12345678, selection draw ``draw``."""
     return Environment.fixed(FIXED_TIME, bytes.fromhex("12345678"), draw)
@@ -163,12 +191,19 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
     from simulator.pinpad import VirtualPinPad
 
     request = _request(args)
-    config = kernel_config(args.terminal_config)
+    try:
+        config = kernel_config(args.terminal_config)
+    except EmvError as exc:  # a configuration problem is bad input, not a card failure
+        raise ValueError(f"--config: {exc}") from exc
     env = Environment.system()
     if args.random_draw is not None:
         draw = args.random_draw
         env = Environment(env.clock, env.unpredictable_number, lambda: draw)
-    acquirer = InProcessAcquirer(args.host)
+    acquirer: OnlineAuthoriser = InProcessAcquirer(args.host)
+    if args.acquirer:
+        from simulator.acquirer_http import HttpAcquirer
+
+        acquirer = HttpAcquirer(args.acquirer)
     pinpad = VirtualPinPad(args.pin, mode=args.pin_mode)
     if args.reader:
         from drivers.registry import open_device
@@ -179,24 +214,51 @@ async def _pay(args: argparse.Namespace) -> tuple[dict[str, Any], list[TraceEntr
         try:
             await reader.wait_for_card()
             await reader.power_on()
-            return await _run(args.interface, reader, config, request, env, acquirer, pinpad)
+            interface = args.interface or "contact"
+            return await _run(interface, reader, config, request, env, acquirer, pinpad)
         finally:
             await reader.close()
+    card: Any
+    if args.card_module:
+        from simulator.card_module import as_channel, card_interface, load_card
+
+        card = load_card(args.card_module)
+        interface = card_interface(card, args.interface)
+        if args.record is not None:
+            raise ValueError("--record records the simulator's own virtual cards only")
+        channel = as_channel(card)
+        if interface == "contactless" and args.latency_ms and channel is not card:
+            from simulator.card import CardInField
+
+            channel = CardInField(card, latency_s=args.latency_ms / 1000)
+        return await _run(interface, channel, config, request, env, acquirer, pinpad)
     from simulator.card import VirtualCard
+    from simulator.card_module import card_interface
 
     card = VirtualCard.from_profile(args.card)
+    interface = card_interface(card, args.interface)
     if args.record is not None:
         return await _pay_recorded(args, card, config, request, env, acquirer, pinpad)
-    return await pay_virtual_card(
-        card,
-        interface=args.interface,
-        config=config,
-        request=request,
-        env=env,
-        acquirer=acquirer,
-        pinpad=pinpad,
-        latency_s=args.latency_ms / 1000,
-    )
+    attempts: list[dict[str, Any]] = []
+    while True:
+        summary, trace, approved = await pay_virtual_card(
+            card,
+            interface=interface,
+            config=config,
+            request=request,
+            env=env,
+            acquirer=acquirer,
+            pinpad=pinpad,
+            latency_s=args.latency_ms / 1000,
+        )
+        code = summary.get("authorisation_response_code")
+        if code != WRONG_PIN_CODE or pinpad.pins_left == 0:
+            break
+        # Wrong online PIN: the same payment again, a new ARQC with the next PIN typed.
+        attempts.append({"authorisation_response_code": code, "message": WRONG_PIN_MESSAGE})
+    if attempts:
+        summary["attempts"] = attempts
+    return summary, trace, approved
 
 
 async def _pay_recorded(
@@ -213,7 +275,7 @@ async def _pay_recorded(
 
     from simulator.contact_recording import Recorder
 
-    if args.interface != "contact":
+    if (args.interface or card.profile.interfaces[0]) != "contact":
         raise ValueError("--record records contact transactions only")
     now, un, draw = env.clock(), os.urandom(4), env.random_percent()
     fixed = Environment(lambda: now, lambda: un, lambda: draw)

@@ -7,17 +7,19 @@ host:
 1. finds the application (4F, 84 or 9F06), the PAN (5A, else the track 2 equivalent 57) and
    the PAN sequence number (5F34, default ``00``) - kept in local variables only, never
    logged, stored or put in a message;
-2. finds the issuer master keys whose AID prefix and PAN prefix match
-   (``simulator/card/issuer_master_keys.json``), the CVN from 9F10
-   (:func:`simulator.card.iad.cvn_from_iad`), derives the ICC master key (Book 2, A1.4) and
-   recomputes the ARQC over 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 and the card data of
-   9F10 (:mod:`simulator.cryptogram`);
+2. finds the issuer profile whose AID prefix and PAN range match (the shipped
+   ``simulator/data/issuers.toml`` or an issuers file, :mod:`simulator.issuer_profiles`), its
+   cryptogram version (fixed by the profile, or for ``auto`` the scheme CVN of 9F10,
+   :func:`simulator.card.iad.cvn_from_iad`), derives the ICC master key (Book 2, A1.4) and
+   recomputes the ARQC over the data the version covers (:mod:`simulator.cryptogram_spec`:
+   by default 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 and the card data of 9F10);
 3. decides: unknown card ``14``, cryptogram not an ARQC or not verifying ``05`` (no ARPC),
    amount above the policy's ``decline_above`` ``51``, the policy hook's answer if it gives
    one, else approve ``00`` (ARC 8A, two characters);
-4. answers the issuer authentication data (91, Book 2, 8.2): method 1 ``ARPC (8) | ARC`` for
-   CVN 10/16/17, method 2 ``ARPC (4) | CSU (4)`` for Visa CVN 18/22 (CSU ``00800000`` when
-   approved, ``00000000`` when declined: the "approved" bit, simplified); and the issuer
+4. answers the issuer authentication data (91, Book 2, 8.2): method 1 ``ARPC (8) | ARC`` (CVN
+   10/16/17, or an ``emv-csk`` version with ``arpc_method = 1``), method 2 ``ARPC (4) | CSU (4)``
+   (Visa CVN 18/22, ``arpc_method = 2``; CSU ``00800000`` when approved, ``00000000`` when
+   declined: the "approved" bit, simplified); and the issuer
    scripts the policy asks for, MACed for the card (:mod:`simulator.card.scripts`), in
    templates 71 (before the second GENERATE AC) or 72 (after), each command in tag 86.
 
@@ -27,25 +29,20 @@ time-out); ``"raise"`` raises :class:`IssuerUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hmac
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-from simulator.card.iad import card_data_for_mac, cvn_from_iad
-from simulator.card.personalise import MasterKeyEntry, load_master_keys
+from simulator.card.iad import cvn_from_iad
+from simulator.card.personalise import MasterKeyEntry
 from simulator.card.scripts import script_mac
-from simulator.cryptogram import (
-    AcTransaction,
-    Cvn,
-    common_session_key,
-    derive_card_key,
-    derive_icc_master_key,
-    generate_ac,
-    generate_arpc,
-)
+from simulator.cryptogram import Cvn, common_session_key, derive_icc_master_key
+from simulator.cryptogram_spec import issuer_auth_data, spec_for_cvn
+from simulator.issuer_profiles import IssuerProfile, default_issuers
 from terminal import EmvError, TlvError, decode, encode, encode_tlvs, flatten
 from terminal.pinpad import plaintext_pin_block
 
@@ -121,7 +118,7 @@ class AuthorisationResponse:
         arc: Authorisation Response Code (8A, 2 characters).
         reason: Why, in words (no card data).
         arqc_valid: Whether the ARQC verified.
-        cvn: The cryptogram version found.
+        cvn: The scheme cryptogram version found (None for another version).
         issuer_auth_data: Tag 91 value (empty when none).
         scripts: Encoded templates 71/72.
     """
@@ -133,6 +130,7 @@ class AuthorisationResponse:
     cvn: Cvn | None = None
     issuer_auth_data: bytes = b""
     scripts: bytes = b""
+    version: str | None = None
 
     def field55(self) -> bytes:
         """The response field 55: 91, 8A and the script templates."""
@@ -142,12 +140,37 @@ class AuthorisationResponse:
         return out + self.scripts
 
 
+def _shipped_issuers() -> tuple[IssuerProfile, ...]:
+    return tuple(default_issuers().issuers)
+
+
 @dataclass(slots=True)
 class IssuerHost:
-    """The simulated issuer (see the module docstring)."""
+    """The simulated issuer (see the module docstring).
 
-    keys: Mapping[str, MasterKeyEntry] = field(default_factory=load_master_keys)
+    Attributes:
+        issuers: The issuer profiles, tried in order (default: the shipped test issuers).
+        policy: How the host decides.
+    """
+
+    issuers: Sequence[IssuerProfile] = field(default_factory=_shipped_issuers)
     policy: IssuerPolicy = field(default_factory=IssuerPolicy)
+
+    @property
+    def keys(self) -> dict[str, MasterKeyEntry]:
+        """The issuers' master keys by name (what a virtual card is personalised with)."""
+        return {
+            p.name: MasterKeyEntry(p.name, bytes.fromhex(p.aid_prefix),
+                                   tuple(r.low for r in p.pan_ranges), p.master_keys)
+            for p in self.issuers
+        }  # fmt: skip
+
+    def find(self, aid: bytes, pan: str) -> IssuerProfile | None:
+        """The first issuer profile serving this application and PAN."""
+        for profile in self.issuers:
+            if profile.serves(aid, pan):
+                return profile
+        return None
 
     def authorise(self, icc_data: bytes | Mapping[int, bytes]) -> AuthorisationResponse | None:
         """Answer an authorisation request from its field-55 data (see the module docstring).
@@ -163,28 +186,30 @@ class IssuerHost:
         data = _flatten(icc_data)
         aid = data.get(0x4F) or data.get(0x84) or data.get(0x9F06) or b""
         pan, psn = _pan_psn(data)
-        entry = self._entry(aid, pan)
+        profile = self.find(aid, pan)
         iad = data.get(0x9F10, b"")
+        spec = profile.cryptogram.spec() if profile is not None else None
         cvn = cvn_from_iad(iad, aid)
-        if entry is None or cvn is None:
+        if spec is None and cvn is not None:
+            spec = spec_for_cvn(cvn)
+        if profile is None or spec is None:
             return AuthorisationResponse(False, ARC_UNKNOWN_CARD, "unknown card or CVN", False)
+        cvn = Cvn(spec.version) if spec.version != "emv-csk" else None
         arqc = _need(data, 0x9F26, 8)
         atc = _need(data, 0x9F36, 2)
-        txn = AcTransaction(
-            amount=_need(data, 0x9F02, 6), amount_other=data.get(0x9F03, bytes(6)),
-            country=_need(data, 0x9F1A, 2), tvr=_need(data, 0x95, 5),
-            currency=_need(data, 0x5F2A, 2), date=_need(data, 0x9A, 3),
-            txn_type=data.get(0x9C, b"\x00"), unpredictable_number=_need(data, 0x9F37, 4),
-            aip=_need(data, 0x82, 2), atc=atc, card_data=card_data_for_mac(cvn, iad),
-        )
-        icc_mk = derive_card_key(cvn, entry.keys.ac, pan, psn)
-        valid = generate_ac(cvn, icc_mk, txn) == arqc
+        for tag, size in _REQUIRED:
+            _need(data, tag, size)
+        un = data[0x9F37]
+        icc_mk = spec.icc_master_key(profile.master_keys.ac, pan, psn)
+        valid = hmac.compare_digest(spec.cryptogram(icc_mk, data, iad), arqc)
         cid = data.get(0x9F27, b"\x80")
         if not valid or (cid and cid[0] & 0xC0 != 0x80):
             reason = "ARQC does not verify" if not valid else "cryptogram is not an ARQC"
-            return AuthorisationResponse(False, ARC_DECLINED, reason, valid, cvn)
+            return AuthorisationResponse(False, ARC_DECLINED, reason, valid, cvn,
+                                         version=spec.version)  # fmt: skip
         arc, reason = ARC_APPROVED, "approved"
-        amount = int(txn.amount.hex()) if txn.amount.hex().isdigit() else 0
+        raw_amount = data[0x9F02].hex()
+        amount = int(raw_amount) if raw_amount.isdigit() else 0
         if self.policy.decline_above is not None and amount > self.policy.decline_above:
             arc, reason = ARC_INSUFFICIENT_FUNDS, "amount above the policy limit"
         if self.policy.hook is not None:
@@ -192,25 +217,19 @@ class IssuerHost:
             if imposed is not None:
                 arc, reason = imposed, "policy hook"
         approved = arc == ARC_APPROVED
-        if cvn in (Cvn.VISA_18, Cvn.VISA_22):
-            csu = bytes.fromhex("00800000" if approved else "00000000")
-            auth = generate_arpc(cvn, icc_mk, arqc, atc, csu) + csu
-        else:
-            auth = generate_arpc(cvn, icc_mk, arqc, atc, arc) + arc
+        auth = issuer_auth_data(spec, icc_mk, arqc, atc, un, arc)
         scripts = b""
-        if approved and self.policy.scripts:
-            scripts = self._scripts(entry, pan, psn, arqc, atc)
-        return AuthorisationResponse(approved, arc, reason, True, cvn, auth, scripts)
+        if approved and self.policy.scripts and profile.master_keys.smi:
+            scripts = self._scripts(profile, pan, psn, arqc, atc)
+        return AuthorisationResponse(approved, arc, reason, True, cvn, auth, scripts,
+                                     spec.version)  # fmt: skip
 
-    def _entry(self, aid: bytes, pan: str) -> MasterKeyEntry | None:
-        for entry in self.keys.values():
-            if aid.startswith(entry.aid_prefix) and pan.startswith(entry.pan_prefixes):
-                return entry
-        return None
-
-    def _scripts(self, entry: MasterKeyEntry, pan: str, psn: str, arqc: bytes, atc: bytes) -> bytes:
-        smi = common_session_key(derive_icc_master_key(entry.keys.smi, pan, psn), arqc)
-        smc = common_session_key(derive_icc_master_key(entry.keys.smc, pan, psn), arqc)
+    def _scripts(
+        self, profile: IssuerProfile, pan: str, psn: str, arqc: bytes, atc: bytes
+    ) -> bytes:
+        keys = profile.master_keys
+        smi = common_session_key(derive_icc_master_key(keys.smi, pan, psn), arqc)
+        smc = common_session_key(derive_icc_master_key(keys.smc, pan, psn), arqc)
         before: list[bytes] = []
         after: list[bytes] = []
         for script in self.policy.scripts:
@@ -224,7 +243,11 @@ class IssuerHost:
         return out
 
     def __repr__(self) -> str:
-        return f"IssuerHost({len(self.keys)} issuers, policy={self.policy.availability})"
+        return f"IssuerHost({len(self.issuers)} issuers, policy={self.policy.availability})"
+
+
+#: Data every authorisation must carry (Book 2, 8.1.1 Table 26), with their sizes.
+_REQUIRED = ((0x9F02, 6), (0x9F1A, 2), (0x95, 5), (0x5F2A, 2), (0x9A, 3), (0x9F37, 4), (0x82, 2))
 
 
 _SCRIPT_HEADERS = {

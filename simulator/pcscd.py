@@ -14,6 +14,13 @@ pcsc-lite 1.9.9 facts this relies on (checked against the Debian build):
   ``"<FRIENDLYNAME> 00 00"`` on TCP ``PORT`` and ``"<FRIENDLYNAME> 00 01"`` on ``PORT + 1``;
   vpcd listens there for the virtual ICC (see :mod:`simulator.vpcd`).
 * pcscd polls vpcd for card presence every 400 ms (PCSCLITE_STATUS_POLL_RATE).
+* vpcd keeps its virtual ICC connections in one static table indexed by the slot number only
+  (``Lun & 0xffff``), and pcscd ``dlopen``-s a driver file once, sharing it between every
+  reader entry that names the same ``LIBPATH``. Two reader entries on one driver file therefore
+  share slots ``00 00`` and ``00 01``: every entry shows the last card attached, and a T=0 lane
+  can hang talking to a T=1 card. So each reader entry gets its own copy of the driver file
+  (``drivers/libifdvpcd-<n>.so`` in the work directory): a separate ``dlopen``, a separate
+  slot table.
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ class PrivatePcscd:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="posgw-pcscd-"))
         self.confdir = self.workdir / "reader.conf.d"
+        self.driverdir = self.workdir / "drivers"
         self.rundir = self.workdir / "run"
         self.log_path = self.workdir / "pcscd.log"
         self.mode = mode
@@ -140,12 +148,15 @@ class PrivatePcscd:
     def _write_config(self) -> None:
         self.confdir.mkdir(parents=True, exist_ok=True)
         self.rundir.mkdir(parents=True, exist_ok=True)
+        self.driverdir.mkdir(parents=True, exist_ok=True)
         for index, reader in enumerate(self.readers[::2]):
             friendly = reader.name.removesuffix(" 00 00")
+            driver = self.driverdir / f"libifdvpcd-{index}.so"
+            shutil.copyfile(VPCD_DRIVER, driver)  # one dlopen, one slot table per entry
             (self.confdir / f"vpcd{index}").write_text(
                 f'FRIENDLYNAME "{friendly}"\n'
                 f"DEVICENAME   /dev/null:{reader.port}\n"
-                f"LIBPATH      {VPCD_DRIVER}\n"
+                f"LIBPATH      {driver}\n"
                 f"CHANNELID    {reader.port}\n"
             )
 

@@ -9,10 +9,15 @@ It plays the cardholder and the PIN pad together. The clear PIN lives only insid
   ICC unpredictable number | random pad`` RSA-encrypted under the ICC PIN encipherment or
   ICC public key). The challenge is the kernel's GET CHALLENGE answer, or, when the kernel
   passes none, the PIN pad sends GET CHALLENGE itself;
-* online PIN: an ISO 9564-1 format 0 (TDES, PAN-bound) or format 4 (AES-128) PIN block
-  encrypted under the PIN pad's test key, returned with a key serial number (a fixed key
-  identifier: no DUKPT). Built and checked with psec. :meth:`VirtualPinPad.decrypt_online`
-  is the acquirer-side check used by tests and the simulated host.
+* online PIN: an ISO 9564-1 format 4 (AES-128, the default) or format 0 (TDEA) PIN block
+  enciphered under the transaction's key from AES DUKPT (ANSI X9.24-3-2017), returned with its
+  12-byte key serial number (:class:`terminal.online_pin.DukptPinEncipherer`, loaded with the
+  standard's test initial key unless given another). The issuer side deciphers it from the BDK
+  (:mod:`simulator.pin_check`); :meth:`VirtualPinPad.decrypt_online` does the same for tests.
+
+The cardholder types a *sequence* of PINs (``VirtualPinPad("1111,1234")``): each PIN entry
+(an offline VERIFY or an online PIN block) takes the next one, and the last one is typed again
+once the sequence is used up, so a wrong PIN then the right one can be played.
 
 Behaviours for tests: ``mode`` ``"enter"`` (the PIN given), ``"bypass"`` (PIN bypass, Book
 3, 10.5.1), ``"cancel"``, ``"not_working"`` (PIN pad out of order: TVR "PIN pad not present
@@ -22,14 +27,11 @@ or not working").
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
-from psec import pinblock
-
 from terminal import OnlinePinBlock, PinEntry, RsaPublicKey
+from terminal.online_pin import TEST_BDK, DukptPinEncipherer, PinBlockFormat, decipher_pin_block
 from terminal.pinpad import (
     PinError,
     PinStatus,
@@ -40,20 +42,24 @@ from terminal.pinpad import (
     verify_command,
 )
 
-__all__ = ["DEFAULT_KSN", "TEST_AES_KEY", "TEST_TDES_KEY", "VirtualPinPad"]
-
-#: The PIN pad's test PIN encryption keys (never live) and the key identifier it reports.
-TEST_TDES_KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
-TEST_AES_KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
-DEFAULT_KSN = bytes.fromhex("FFFF9876543210E00000")
+__all__ = ["VirtualPinPad", "parse_pins"]
 
 Mode = Literal["enter", "bypass", "cancel", "not_working"]
 
 
-def _tdes(key: bytes, block: bytes, *, decrypt: bool = False) -> bytes:
-    cipher = Cipher(TripleDES(key + key[:8]), modes.ECB())  # noqa: S305 - one ISO 9564 block
-    op = cipher.decryptor() if decrypt else cipher.encryptor()
-    return op.update(block) + op.finalize()
+def parse_pins(pins: str | Sequence[str]) -> list[str]:
+    """The PINs the cardholder will type, from ``"1111,1234"`` or a list.
+
+    Raises:
+        PinError: an empty sequence, or a PIN that is not 4-12 digits (the PIN not quoted).
+    """
+    items = pins.split(",") if isinstance(pins, str) else list(pins)
+    items = [item.strip() for item in items]
+    if not items:
+        raise PinError("at least one PIN")
+    for item in items:
+        plaintext_pin_block(item)  # validates without echoing the PIN
+    return items
 
 
 class VirtualPinPad:
@@ -61,45 +67,52 @@ class VirtualPinPad:
 
     def __init__(
         self,
-        pin: str = "1234",
+        pins: str | Sequence[str] = "1234",
         *,
         mode: Mode = "enter",
-        online_format: Literal[0, 4] = 0,
-        tdes_key: bytes = TEST_TDES_KEY,
-        aes_key: bytes = TEST_AES_KEY,
-        ksn: bytes = DEFAULT_KSN,
+        online_format: PinBlockFormat = 4,
+        encipherer: DukptPinEncipherer | None = None,
+        bdk: bytes = TEST_BDK,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         """Create the PIN pad.
 
         Args:
-            pin: The PIN the cardholder types (4-12 digits).
+            pins: The PIN or PINs the cardholder types, in order (4-12 digits each).
             mode: ``enter``, ``bypass``, ``cancel`` or ``not_working``.
-            online_format: ISO 9564-1 format of online PIN blocks, 0 or 4.
-            tdes_key: Double-length TDES key for format 0.
-            aes_key: AES-128 key for format 4.
-            ksn: Key serial number / key identifier reported with online PIN blocks.
+            online_format: ISO 9564-1 format of online PIN blocks, 4 (AES) or 0 (TDEA).
+            encipherer: The DUKPT PIN encryption (default: the X9.24-3 test initial key).
+            bdk: The BDK :meth:`decrypt_online` derives from (test issuers' side).
             random_bytes: Random source for the enciphered PIN padding (injected).
 
         Raises:
-            PinError: the PIN is not 4-12 digits, or the format is not 0 or 4.
+            PinError: a PIN that is not 4-12 digits, or a format other than 0 or 4.
         """
-        plaintext_pin_block(pin)  # validates without echoing the PIN
         if online_format not in (0, 4):
             raise PinError("online PIN block format is 0 or 4")
-        self.__pin = pin
+        self.__pins = parse_pins(pins)
         self.mode: Mode = mode
-        self.online_format: Literal[0, 4] = online_format
-        self.__tdes_key = tdes_key
-        self.__aes_key = aes_key
-        self.ksn = ksn
+        self.online_format: PinBlockFormat = online_format
+        self._encipherer = encipherer or DukptPinEncipherer.for_testing(fmt=online_format)
+        self.__bdk = bdk
         self._random = random_bytes
         self.verify_count = 0
+        self.entries = 0
 
     def type_pin(self, pin: str) -> None:
         """The cardholder will type ``pin`` from now on (e.g. a wrong one)."""
-        plaintext_pin_block(pin)
-        self.__pin = pin
+        self.__pins = parse_pins([pin])
+        self.entries = 0
+
+    @property
+    def pins_left(self) -> int:
+        """PINs of the sequence not typed yet (the last one is typed again afterwards)."""
+        return max(0, len(self.__pins) - self.entries)
+
+    def _next_pin(self) -> str:
+        pin = self.__pins[min(self.entries, len(self.__pins) - 1)]
+        self.entries += 1
+        return pin
 
     def _refusal(self) -> PinEntry | None:
         if self.mode == "bypass":
@@ -135,9 +148,9 @@ class VirtualPinPad:
                 if len(rapdu) != 10 or rapdu[-2:] != b"\x90\x00":
                     raise PinError("GET CHALLENGE failed")
                 challenge = rapdu[:8]
-            data = enciphered_pin_data(self.__pin, challenge, icc_key, self._random)
+            data = enciphered_pin_data(self._next_pin(), challenge, icc_key, self._random)
         else:
-            data = plaintext_pin_block(self.__pin)
+            data = plaintext_pin_block(self._next_pin())
         rapdu = await send(verify_command(data, enciphered=enciphered))
         self.verify_count += 1
         if len(rapdu) < 2:
@@ -145,33 +158,22 @@ class VirtualPinPad:
         return entry_from_status_word(int.from_bytes(rapdu[-2:], "big"))
 
     async def online_pin(self, *, pan: str, tries_left: int | None) -> OnlinePinBlock | PinEntry:
-        """An encrypted online PIN block, ISO 9564-1 format 0 or 4 (Book 3, 10.5.2)."""
+        """The next PIN as an enciphered online PIN block with its KSN (Book 3, 10.5.2).
+
+        Raises:
+            PinError: a PAN that is not 12-19 digits.
+        """
         refusal = self._refusal()
         if refusal is not None:
             return refusal
-        digits = pan.rstrip("Ff")
-        try:
-            if self.online_format == 0:
-                clear = pinblock.encode_pinblock_iso_0(self.__pin, digits)
-                block = _tdes(self.__tdes_key, clear)
-            else:
-                block = pinblock.encipher_pinblock_iso_4(self.__aes_key, self.__pin, digits)
-        except ValueError as exc:
-            raise PinError("cannot build the online PIN block (PAN length?)") from exc
-        return OnlinePinBlock(block, self.ksn, self.online_format)
+        return self._encipherer.encipher(self._next_pin(), pan)
 
     def decrypt_online(self, block: OnlinePinBlock, pan: str) -> str:
-        """Host side (tests, simulated acquirer): the PIN inside an online PIN block."""
-        digits = pan.rstrip("Ff")
-        try:
-            if block.fmt == 0:
-                return pinblock.decode_pinblock_iso_0(_tdes(self.__tdes_key, block.block,
-                                                            decrypt=True), digits)
-            return pinblock.decipher_pinblock_iso_4(self.__aes_key, block.block, digits)
-        except ValueError as exc:
-            raise PinError("PIN block does not decode") from exc
+        """Host side (tests): the PIN inside an online PIN block, from the BDK and its KSN."""
+        return decipher_pin_block(block, pan, self.__bdk)
 
     def __repr__(self) -> str:
-        return f"VirtualPinPad(mode={self.mode!r}, format={self.online_format}, pin=<hidden>)"
+        return (f"VirtualPinPad(mode={self.mode!r}, format={self.online_format}, "
+                f"{len(self.__pins)} PIN(s) hidden)")
 
     __str__ = __repr__

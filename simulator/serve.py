@@ -7,7 +7,8 @@ A small config (JSON or TOML) names the lanes::
     reader = "posgw Lane 1"   # "<reader> 00 00" is the contact slot, "... 00 01" contactless
     card = "visa_credit"       # optional: inserted at start
 
-Each lane gets one vpcd reader entry in a private pcscd (:mod:`simulator.pcscd`): slot ``00 00``
+Each lane gets one vpcd reader entry (with its own copy of the vpcd driver, so lanes never
+share slots) in a private pcscd (:mod:`simulator.pcscd`): slot ``00 00``
 is the contact slot (``insert``), slot ``00 01`` the contactless one (``tap``, with the ATR a
 PC/SC reader synthesises for an ISO 14443-4 card). Cards are the simulator's virtual EMV cards
 (``simulator.card``), attached through vpcd (:mod:`simulator.vpcd`). A tap stays in the field

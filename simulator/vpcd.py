@@ -44,6 +44,7 @@ __all__ = [
     "T0Adapter",
     "VirtualCard",
     "VirtualIcc",
+    "atr_tck",
     "contactless_atr",
 ]
 
@@ -52,10 +53,33 @@ log = logging.getLogger("posgw.simulator.vpcd")
 DEFAULT_PORT = 0x8C7B  # 35963, vpcd's default
 CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0x00, 0x01, 0x02, 0x04
 
+
+
+def atr_tck(atr_without_tck: bytes) -> int:
+    """The check byte TCK of an ATR (ISO/IEC 7816-3:2006, 8.2.5; EMV 4.4 Book 1, 8.3.4).
+
+    TCK makes the XOR of every byte from T0 to TCK inclusive zero, so it is the XOR of T0 to
+    the last historical byte. It is present whenever an interface byte indicates a protocol
+    other than T=0.
+
+    Args:
+        atr_without_tck: TS, T0, the interface bytes and the historical bytes.
+    """
+    tck = 0
+    for byte in atr_without_tck[1:]:  # TS is not covered
+        tck ^= byte
+    return tck
+
+
+def _with_tck(atr_without_tck: bytes) -> bytes:
+    return atr_without_tck + bytes((atr_tck(atr_without_tck),))
+
+
 #: T=1 contact card: TS=3B, T0=E0 (TB1..TD1, no historical bytes), TB1=00, TC1=00,
-#: TD1=81 (T=1 follows), TD2=31 (TA3, TB3), TA3=FE (IFSC 254), TB3=45, TCK (EMV Book 1, 8.3).
-ATR_T1 = bytes.fromhex("3BE000008131FE45")
-#: T=0 contact card: TS=3B, T0=60 (TB1, TC1), TB1=00, TC1=00; no TD1, so T=0 only.
+#: TD1=81 (T=1 follows), TD2=31 (TA3, TB3), TA3=FE (IFSC 254), TB3=45, TCK=EB (EMV 4.4
+#: Book 1, 8.3; TCK is required because TD1 indicates T=1, ISO/IEC 7816-3, 8.2.5).
+ATR_T1 = _with_tck(bytes.fromhex("3BE000008131FE45"))
+#: T=0 contact card: TS=3B, T0=60 (TB1, TC1), TB1=00, TC1=00; no TD1, so T=0 only (no TCK).
 ATR_T0 = bytes.fromhex("3B600000")
 
 
@@ -69,11 +93,7 @@ def contactless_atr(historical: bytes = b"") -> bytes:
     """
     if len(historical) > 15:
         raise ValueError("at most 15 historical bytes")
-    body = bytes((0x80 | len(historical), 0x80, 0x01)) + historical
-    tck = 0
-    for byte in body:
-        tck ^= byte
-    return b"\x3b" + body + bytes((tck,))
+    return _with_tck(b"\x3b" + bytes((0x80 | len(historical), 0x80, 0x01)) + historical)
 
 
 class VirtualCard(Protocol):

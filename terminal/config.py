@@ -89,8 +89,6 @@ class TerminalConfig(BaseModel):
     ca_keys: list[str] | None = None
     exception_file: list[str] = []
     cobadge_brand_priority: list[str] = []
-    lcol: Annotated[int, Field(ge=0, le=255)] | None = None
-    ucol: Annotated[int, Field(ge=0, le=255)] | None = None
     pin_pad_present: bool = True
     online_capable: bool = True
 

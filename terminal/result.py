@@ -77,7 +77,9 @@ class TransactionResult:
         tsi: Transaction Status Information (9B), 2 bytes.
         cvm_results: CVM Results (9F34), 3 bytes.
         icc_data: The field 55 TLVs for authorisation/clearing.
-        online_pin: The encrypted online PIN block, when online PIN was the CVM.
+        online_pin: The encrypted online PIN block, when online PIN was the CVM and the block
+            has not been sent yet (the contact kernel drops it once the acquirer request is
+            made: the block and its KSN go to the acquirer and nowhere else).
         signature_required: The receipt needs a signature line (CVM signature).
         authorisation_response_code: Tag 8A (from the issuer, or Y1/Z1/Y3/Z3).
         issuer_script_results: Tag 9F5B (5 bytes per script command performed).
@@ -129,9 +131,8 @@ class TransactionResult:
             "tsi": hx(self.tsi),
             "cvm_results": hx(self.cvm_results),
             "icc_data": hx(self.icc_data),
-            "online_pin": None
-            if self.online_pin is None
-            else {"format": self.online_pin.fmt, "ksn": hx(self.online_pin.ksn)},
+            # Whether an online PIN block was built, never the block or its KSN.
+            "online_pin": None if self.online_pin is None else {"format": self.online_pin.fmt},
             "signature_required": self.signature_required,
             "authorisation_response_code": None
             if self.authorisation_response_code is None

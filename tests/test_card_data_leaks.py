@@ -322,3 +322,85 @@ def test_pin_change_script_command_data_is_hidden_in_the_trace() -> None:
     assert entry.command == "PIN CHANGE/UNBLOCK"
     assert entry.capdu == "842400020C" + "*" * 24
     assert entry.ms == 1.0  # the exchange's duration, as the transport measured it
+
+
+# --- online PIN blocks and their KSNs (issue 14) ----------------------------------------------
+
+
+def _files(directory: Path, pattern: str) -> bytes:
+    """The bytes of the files matching ``pattern`` (the journal's database and WAL)."""
+    return b"".join(p.read_bytes() for p in sorted(directory.glob(pattern)))
+
+
+async def test_online_pin_block_and_ksn_reach_the_acquirer_and_nothing_else(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the daemon: a wrong then a right online PIN (two PIN blocks, two KSNs) on a
+    ``virtual:`` lane. The simulated acquirer records each block it was sent; none of them,
+    nor its KSN, may be in the logs, the till's event stream, the till API, the status page,
+    the journal files (payments, events, outbox) or an outbox record: the outbox record is
+    the body the publisher sends to head office over MQTT (the broker itself is not run here;
+    tests/gateway/sync cover the publishing)."""
+    import aiohttp
+
+    from gateway.daemon.daemon import Daemon
+    from simulator.acquirer_host import AcquirerHost
+    from simulator.pin_check import IssuerPinVerifier, PinVerdict
+    from terminal.pinpad import OnlinePinBlock
+    from tests.gateway.daemon_support import (
+        Till,
+        fixed_env,
+        insert_card,
+        make_config,
+        running,
+        till_token,
+    )
+    from tests.gateway.daemon_support import slot_name as new_slot
+    from tests.gateway.till.test_events import _events_until, _final, _read_event
+
+    received: list[OnlinePinBlock] = []
+
+    class Recording(IssuerPinVerifier):
+        def check(self, block: OnlinePinBlock, pan: str) -> PinVerdict:
+            received.append(block)
+            return super().check(block, pan)
+
+    pins = Recording.from_profiles()
+    assert isinstance(pins, Recording)
+    host = AcquirerHost(pins=pins)
+    await host.start()
+    slot = new_slot()
+    try:
+        assert host.url is not None
+        config = make_config(tmp_path, host.url, [slot], pin_pad="virtual:1111,1234")
+        daemon = Daemon(config, env=fixed_env, environ={})
+        headers = {"Authorization": f"Bearer {till_token(tmp_path)}"}
+        async with aiohttp.ClientSession(headers=headers) as http, running(daemon):
+            till = Till(http, daemon.http_port or 0)
+            async with http.get(f"{till.base}/api/lanes/1/events") as stream:
+                first = await _read_event(stream.content)
+                assert first is not None
+                _, body = await till.pay(1, 3000)
+                await till.wait_prompt(1, "PRESENT CARD")
+                insert_card(slot, "mastercard_debit")
+                seen = await _events_until(stream.content, _final)
+            result = await till.get(str(body["id"]), wait=15)
+            async with http.get(f"{till.base}/") as page:
+                html = await page.text()
+            outbox = await daemon.journal.claim_batch(10)
+    finally:
+        await host.stop()
+    assert result["outcome"] == "approved", result
+    assert len(received) == 2 and received[0].ksn != received[1].ksn
+    assert any(e.data.get("prompt") == "WRONG PIN, TRY AGAIN" for e in seen)
+    journal = _files(tmp_path, "journal.db*")
+    texts = [
+        _log_text(caplog), "".join(e.raw for e in seen), json.dumps(result), html,
+        repr(outbox), json.dumps([item.body for item in outbox], default=str),
+    ]
+    for block in received:
+        for secret in (block.block, block.ksn):
+            for text in texts:
+                assert secret.hex().upper() not in text.upper()
+            assert secret not in journal and secret.hex().upper().encode() not in journal.upper()
+    assert outbox, "the approved sale has an outbox record (what head office gets over MQTT)"

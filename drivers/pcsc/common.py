@@ -7,10 +7,15 @@ Share modes, protocols and dispositions are the PC/SC Part 5 values pcsc-lite us
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from typing import Any
 
 from drivers.base import CardReader, ReaderEventKind
+from drivers.errors import NoCard, ReaderRemoved
+from drivers.pcsc.errors import PcscdNotRunning
+from drivers.pcsc.pin_verify import PinVerifyParameters, verify_pin_direct
 
 __all__ = [
     "PROTOCOLS",
@@ -18,6 +23,7 @@ __all__ = [
     "SHARE_MODES",
     "UNPOWER_CARD",
     "PcscReader",
+    "no_reader_error",
     "presence_events",
 ]
 
@@ -29,6 +35,34 @@ UNPOWER_CARD = 0x0002  # SCARD_UNPOWER_CARD: a payment leaves the card powered d
 
 SHARE_MODES = {"exclusive": SHARE_EXCLUSIVE, "shared": SHARE_SHARED}
 PROTOCOLS = {"any": PROTOCOL_T0 | PROTOCOL_T1, "T=0": PROTOCOL_T0, "T=1": PROTOCOL_T1}
+
+
+def _pcscd_answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True
+
+
+def no_reader_error(pattern: str, socket_path: str) -> ReaderRemoved:
+    """Why no reader matched ``pattern``: :class:`PcscdNotRunning`, or no such reader.
+
+    A missing or dead pcscd socket (``$PCSCLITE_CSOCK_NAME`` or the system one) is named as
+    such, with the path, rather than as an unmatched reader pattern.
+    """
+    if not os.path.exists(socket_path):
+        return PcscdNotRunning(
+            f"pcscd is not running (no socket at {socket_path}; start pcscd, or set "
+            "PCSCLITE_CSOCK_NAME to its socket)",
+            device=pattern,
+        )
+    if not _pcscd_answers(socket_path):
+        return PcscdNotRunning(f"pcscd is not running (nothing answers at {socket_path})",
+                             device=pattern)  # fmt: skip
+    return ReaderRemoved("no reader matches the pattern", device=pattern)
 
 
 def presence_events(
@@ -105,6 +139,28 @@ class PcscReader(CardReader):
             self.reader_present = False
             self._epoch += 1
         self._emit(kind, atr)
+
+    async def verify_pin_direct(self, params: PinVerifyParameters | None = None) -> int:
+        """Offline plaintext PIN on the reader's keypad (PC/SC Part 10, FEATURE_VERIFY_PIN_DIRECT).
+
+        The PIN never reaches this process: see :mod:`drivers.pcsc.pin_verify`. A card must be
+        powered on (the features are read then).
+
+        Returns:
+            The status word of the card (or of the reader: 6400 timeout, 6401 cancelled).
+
+        Raises:
+            NoCard: no card session.
+            ConfigurationError: the reader has no PIN pad.
+            Timeout, ProtocolError, ReaderRemoved: as for an exchange.
+        """
+        if self._card is None:
+            raise NoCard("card not connected", device=self.name)
+        return await verify_pin_direct(self._control, self.pin_pad, params, device=self.name)
+
+    async def _control(self, code: int, data: bytes) -> bytes:
+        """``SCardControl`` on the connected card (backend hook)."""
+        raise NotImplementedError
 
     def diagnostics(self) -> dict[str, Any]:
         """Adds reader presence, the active protocol and the backend."""

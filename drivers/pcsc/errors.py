@@ -16,7 +16,11 @@ from drivers.errors import (
     Timeout,
 )
 
-__all__ = ["SERVICE_GONE", "translate"]
+__all__ = ["SERVICE_GONE", "PcscdNotRunning", "translate"]
+
+
+class PcscdNotRunning(ReaderRemoved):
+    """No pcscd at the socket (missing, or nothing answers): no reader can be found."""
 
 S_SUCCESS = 0x00000000
 E_CANCELLED = 0x80100002

@@ -20,9 +20,9 @@ import time
 from typing import Any
 
 from drivers.errors import DriverError, NoCard, ProtocolError, ReaderRemoved, Timeout
-from drivers.pcsc.client import PcscClient
-from drivers.pcsc.common import UNPOWER_CARD, PcscReader
-from drivers.pcsc.errors import S_SUCCESS, SERVICE_GONE, translate
+from drivers.pcsc.client import PcscClient, socket_path
+from drivers.pcsc.common import UNPOWER_CARD, PcscReader, no_reader_error
+from drivers.pcsc.errors import S_SUCCESS, SERVICE_GONE, PcscdNotRunning, translate
 from drivers.pcsc.features import CM_IOCTL_GET_FEATURE_REQUEST, parse_features
 from drivers.pcsc.native_monitor import NativeReaderMonitor
 
@@ -54,6 +54,10 @@ class NativePcscReader(PcscReader):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def _open(self) -> None:
+        path = self._socket or socket_path()
+        error = await asyncio.to_thread(no_reader_error, self.pattern, path)
+        if isinstance(error, PcscdNotRunning):  # say so now, not after OPEN_PATIENCE
+            raise error
         monitor = NativeReaderMonitor(self.pattern, self._on_monitor, socket=self._socket)
         self._monitor = monitor
         monitor.start()
@@ -64,7 +68,7 @@ class NativePcscReader(PcscReader):
             await self._stop_monitor()
             if monitor.error is not None:
                 raise monitor.error
-            raise ReaderRemoved("no reader matches the pattern", device=self.pattern)
+            raise await asyncio.to_thread(no_reader_error, self.pattern, path)
 
     async def _close(self) -> None:
         await self._stop_monitor()
@@ -167,6 +171,16 @@ class NativePcscReader(PcscReader):
         if len(response) < 2:
             raise await self._no_status_word(client, card)
         return response
+
+    async def _control(self, code: int, data: bytes) -> bytes:
+        client, card = self._client, self._card
+        if client is None or card is None:
+            raise NoCard("card not connected", device=self.name)
+        try:
+            return await client.control(card, code, data)
+        except BaseException:
+            self._card = None  # as for an exchange: the connection may be out of step
+            raise
 
     async def _transmit_failure(self, client: PcscClient, card: int, code: int) -> DriverError:
         error = self._fail(code, "transmit")

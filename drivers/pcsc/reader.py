@@ -21,7 +21,8 @@ from smartcard import scard
 
 from drivers.errors import DriverError, NoCard, ProtocolError, ReaderRemoved
 from drivers.executor import LoopBridge, join_thread
-from drivers.pcsc.common import UNPOWER_CARD, PcscReader
+from drivers.pcsc.client import socket_path
+from drivers.pcsc.common import UNPOWER_CARD, PcscReader, no_reader_error
 from drivers.pcsc.errors import S_SUCCESS, SERVICE_GONE, translate
 from drivers.pcsc.features import CM_IOCTL_GET_FEATURE_REQUEST, parse_features
 from drivers.pcsc.monitor import ReaderMonitor
@@ -51,7 +52,7 @@ class PyscardReader(PcscReader):
         await self.executor.run(self._monitor.ready.wait, 10.0)
         if self._monitor.reader is None:
             await self._stop_monitor()
-            raise ReaderRemoved("no reader matches the pattern", device=self.pattern)
+            raise no_reader_error(self.pattern, socket_path())
 
     async def _close(self) -> None:
         await self._stop_monitor()
@@ -166,3 +167,15 @@ class PyscardReader(PcscReader):
 
     async def _transceive(self, capdu: bytes) -> bytes:
         return await self.executor.run(self._transmit_blocking, capdu)
+
+    def _control_blocking(self, code: int, data: bytes) -> bytes:
+        card = self._card
+        if card is None:
+            raise NoCard("card not connected", device=self.name)
+        hresult, answer = scard.SCardControl(card, code, list(data))
+        if hresult != S_SUCCESS:
+            raise self._fail(hresult, "control")
+        return bytes(answer)
+
+    async def _control(self, code: int, data: bytes) -> bytes:
+        return await self.executor.run(self._control_blocking, code, data)

@@ -9,6 +9,7 @@ API (``[acquirer]``), the EMV kernel's configuration (``[terminal]``), head offi
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -28,8 +29,10 @@ __all__ = [
     "KernelConfig",
     "LaneConfig",
     "MqttConfig",
+    "SecurityConfig",
     "TimeoutsConfig",
     "VaultConfig",
+    "is_loopback_host",
     "load_config",
     "parse_config",
 ]
@@ -44,11 +47,78 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class HttpConfig(_Model):
-    """``[http]``: the till API and status page listener."""
+    """``[http]``: the till API and status page listener (docs/security.md).
+
+    TLS is on unless ``tls = false``, which only a loopback ``host`` may set. Without
+    ``cert_file``/``key_file`` the daemon makes a self-signed pair beside the journal
+    (``posgw tls fingerprint`` prints what tills pin). ``allowed_hosts``: the names and
+    addresses tills and browsers use to reach the gateway (the ``Host`` header); the listener's
+    own address and loopback are always allowed. The limits bound what one client can hold.
+    """
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    tls: bool = True
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: CA whose client certificates tills may present instead of a token (``posgw till add
+    #: NAME --cert FILE`` binds one to a till).
+    client_ca_file: Path | None = None
+    allowed_hosts: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$")]] = []
+    #: Managers log in to see the status page (``false`` only on loopback).
+    status_login: bool = True
+    #: Largest request body, bytes (aiohttp ``client_max_size``).
+    max_body: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    #: Seconds a connection may stay without a request (aiohttp ``keepalive_timeout``, which
+    #: runs from the moment the connection is made: the header read time-out too).
+    idle_timeout: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    #: Seconds a request body may take to arrive.
+    body_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    max_connections: Annotated[int, Field(ge=1, le=65536)] = 512
+    max_connections_per_client: Annotated[int, Field(ge=1, le=65536)] = 64
+
+    @model_validator(mode="after")
+    def _exposure(self) -> HttpConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if not self.tls and (self.cert_file is not None or self.client_ca_file is not None):
+            raise ValueError("cert_file, key_file and client_ca_file need tls = true")
+        if not is_loopback_host(self.host):
+            if not self.tls:
+                raise ValueError(
+                    f"plain HTTP on {self.host} would send till tokens and manager passwords "
+                    "in clear over the shop network: set tls = true (or bind 127.0.0.1)"
+                )
+            if not self.status_login:
+                raise ValueError(
+                    f"status_login = false on {self.host} would show the shop to anyone on "
+                    "the network: keep manager logins on (or bind 127.0.0.1)"
+                )
+        return self
+
+
+class SecurityConfig(_Model):
+    """``[security]``: manager logins (docs/security.md)."""
+
+    #: Failed logins (per account, and per client address) within ``login_window`` that lock.
+    login_max_failures: Annotated[int, Field(ge=1, le=10)] = 5
+    login_window: Annotated[float, Field(gt=0)] = 900.0
+    #: Seconds a lock lasts (PCI DSS v4.0 8.3.4: at least 30 minutes).
+    login_cooldown: Annotated[float, Field(gt=0)] = 1800.0
+    #: A manager session ends after this many idle seconds (PCI DSS v4.0 8.2.8: 15 minutes).
+    session_idle: Annotated[float, Field(gt=0)] = 900.0
+    session_lifetime: Annotated[float, Field(gt=0)] = 8 * 3600.0
 
 
 class JournalConfig(_Model):
@@ -143,7 +213,8 @@ class TimeoutsConfig(_Model):
     card: Annotated[float, Field(gt=0)] = 60.0
     reader_ready: Annotated[float, Field(gt=0)] = 5.0
     transaction: Annotated[float, Field(gt=0)] = 90.0
-    remove_card: Annotated[float, Field(gt=0)] = 10.0
+    #: A co-badged card: how long the till / customer display may take to choose the brand.
+    brand_choice: Annotated[float, Field(gt=0)] = 10.0
     recovery: Annotated[float, Field(gt=0)] = 20.0
 
 
@@ -172,9 +243,13 @@ class LaneConfig(_Model):
     def _pin_pad(cls, value: str) -> str:
         if value in ("none", "reader"):
             return value
-        if value.startswith("virtual:") and re.fullmatch(r"[0-9]{4,12}", value[8:]):
+        if value.startswith("virtual:") and re.fullmatch(
+            r"[0-9]{4,12}(,[0-9]{4,12})*", value[8:]
+        ):
             return value
-        raise ValueError("expected none, reader or virtual:PIN (4-12 digits)")
+        raise ValueError(
+            "expected none, reader or virtual:PIN[,PIN...] (4-12 digits each, typed in order)"
+        )
 
     @field_validator("terminal_id")
     @classmethod
@@ -201,6 +276,7 @@ class DaemonConfig(_Model):
     shop: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
     http: HttpConfig = HttpConfig()
+    security: SecurityConfig = SecurityConfig()
     journal: JournalConfig = JournalConfig()
     vault: VaultConfig = VaultConfig()
     acquirer: AcquirerConfig
@@ -265,7 +341,19 @@ def _resolve_paths(config: DaemonConfig, base: Path) -> DaemonConfig:
             "extra_ca_keys": [rel(p) or p for p in config.terminal.extra_ca_keys],
         }
     )
-    update: dict[str, Any] = {"journal": journal, "vault": vault, "terminal": terminal}
+    http = config.http.model_copy(
+        update={
+            "cert_file": rel(config.http.cert_file) or config.http.cert_file,
+            "key_file": rel(config.http.key_file) or config.http.key_file,
+            "client_ca_file": rel(config.http.client_ca_file) or config.http.client_ca_file,
+        }
+    )
+    update: dict[str, Any] = {
+        "journal": journal,
+        "vault": vault,
+        "terminal": terminal,
+        "http": http,
+    }
     if config.mqtt is not None:
         mqtt = config.mqtt
         update["mqtt"] = mqtt.model_copy(

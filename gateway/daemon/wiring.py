@@ -180,14 +180,19 @@ def build_parts(
 
 
 def web_app(
-    backend: Any, snapshot: Callable[[], Awaitable[Any]], event_options: Mapping[str, Any]
+    backend: Any,
+    snapshot: Callable[[], Awaitable[Any]],
+    event_options: Mapping[str, Any],
+    *,
+    app: web.Application | None = None,
 ) -> tuple[web.Application, LaneEventHubs]:
-    """The till API, its event streams (one hub per lane) and the status page.
+    """The till API, its event streams (one hub per lane) and the status page, on ``app``
+    (the listener's, with the security middlewares; a bare one by default).
 
     Raises:
         MissingDependency: The status page's library (prometheus_client) is not installed.
     """
-    app = web.Application()
+    app = web.Application() if app is None else app
     add_till_routes(app, backend)
     add_refund_routes(app, backend)
     add_terminal_routes(app, backend)

@@ -1,11 +1,13 @@
 """The journal's asyncio face: one SQLite connection on one dedicated worker thread.
 
-``sqlite3`` blocks, so nothing of it runs on the event loop: every call hops to a single-thread
-executor that owns the connection (ARCHITECTURE.md, "nothing blocking runs in an async def").
-Calls are serialised in submission order, and each returns only after its transaction is
+``sqlite3`` blocks, so nothing of it runs on the event loop: every call hops to one worker
+thread that owns the connection (ARCHITECTURE.md, "nothing blocking runs in an async def").
+Calls run in submission order, and each returns only after the transaction holding it is
 committed with ``synchronous=FULL``: an awaited transition is durable, so the caller may then
-perform the side effect it announces (send the request, show the result). A cancelled caller
-does not undo a transaction already handed to the worker; it commits or rolls back whole.
+perform the side effect it announces (send the request, show the result). Calls queued at the
+same moment (several lanes) share one transaction and one ``fsync``, each in its own savepoint
+(group commit, :mod:`gateway.journal.worker`). A cancelled caller does not undo a transaction
+already handed to the worker; it commits or rolls back whole.
 
 Usage::
 
@@ -16,8 +18,6 @@ Usage::
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import functools
 import os
 import re
@@ -35,18 +35,23 @@ from gateway.journal.errors import (
     SchemaError,
     StorageError,
 )
+from gateway.journal.figures import DayFigures, RecentPayments
 from gateway.journal.guard import check_masked_pan, check_value
 from gateway.journal.records import Event, OutboxItem, Payment, Recovery, TerminalTotals
 from gateway.journal.schema import configure, migrate
 from gateway.journal.states import PaymentKind, PaymentState
 from gateway.journal.store import Store
 from gateway.journal.vault import VaultKey
+from gateway.journal.worker import GroupCommitWorker
 
 __all__ = ["Journal"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 S = PaymentState
+
+#: Payments whose last committed record :meth:`Journal.last_committed` keeps (busy lanes).
+RECENT = 256
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _AID = re.compile(r"[0-9A-F]{10,32}")
@@ -88,9 +93,13 @@ class Journal:
     Open with :meth:`open`; the constructor is internal.
     """
 
-    def __init__(self, executor: concurrent.futures.ThreadPoolExecutor, store: Store) -> None:
-        self._executor = executor
+    def __init__(self, worker: GroupCommitWorker, store: Store, figures: DayFigures) -> None:
+        self._worker = worker
         self._store: Store | None = store
+        worker.conn = store.conn
+        #: Today's figures, kept by the commits (:mod:`gateway.journal.figures`).
+        self.figures = figures
+        self._recent = RecentPayments(RECENT)
 
     @classmethod
     def open(
@@ -131,7 +140,7 @@ class Journal:
         clock: Callable[[], float],
         random_bytes: Callable[[int], bytes],
     ) -> Journal:
-        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="posgw-journal")
+        worker = GroupCommitWorker("posgw-journal")
 
         def connect() -> Store:
             conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
@@ -150,11 +159,16 @@ class Journal:
             )
 
         try:
-            store = await _translated(asyncio.get_running_loop().run_in_executor(executor, connect))
+            store = await _translated(worker.submit(connect, solo=True))
+            figures = DayFigures(clock)
+            worker.conn = store.conn
+            figures.load(
+                await _translated(worker.submit(lambda: store.day_counts(figures.day_start_ms())))
+            )
         except BaseException:
-            executor.shutdown(wait=False)
+            worker.stop()
             raise
-        return cls(executor, store)
+        return cls(worker, store, figures)
 
     async def __aenter__(self) -> Journal:
         return self
@@ -180,9 +194,9 @@ class Journal:
                 store.conn.close()
 
         try:
-            await _translated(asyncio.get_running_loop().run_in_executor(self._executor, finish))
+            await _translated(self._worker.submit(finish, solo=True))
         finally:
-            self._executor.shutdown(wait=False)
+            self._worker.stop()
 
     @property
     def closed(self) -> bool:
@@ -190,11 +204,44 @@ class Journal:
         return self._store is None
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` on the journal's worker thread; translate SQLite's errors."""
+        """Run ``fn`` on the journal's worker thread, in the next group; translate SQLite's
+        errors. Returns once the group's COMMIT has returned."""
+        if self._store is None:
+            raise JournalClosed("the journal is closed")
+        return await _translated(self._worker.submit(functools.partial(fn, *args, **kwargs)))
+
+    async def _run_solo(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the worker thread alone, outside any transaction (checkpoints)."""
+        if self._store is None:
+            raise JournalClosed("the journal is closed")
+        return await _translated(self._worker.submit(fn, solo=True))
+
+    async def _run_noting(
+        self, note: Callable[[T], None], fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`_run`, and ``note`` the committed result on the loop, before the caller
+        hears of it and even if the caller was cancelled meanwhile."""
         if self._store is None:
             raise JournalClosed("the journal is closed")
         call = functools.partial(fn, *args, **kwargs)
-        return await _translated(asyncio.get_running_loop().run_in_executor(self._executor, call))
+        return await _translated(self._worker.submit(call, on_commit=note))
+
+    def _note_created(self, payment: Payment) -> None:
+        self.figures.created(payment)
+        self._recent.remember(payment)
+
+    def _note_change(self, payment: Payment) -> None:
+        self.figures.committed(payment)
+        self._recent.remember(payment)
+
+    def last_committed(self, payment_id: str) -> Payment | None:
+        """The payment as its last change committed by this journal left it, if it is among
+        the :data:`RECENT` payments changed last (no I/O, no await: for status pages)."""
+        return self._recent.get(payment_id)
+
+    def commit_counts(self) -> tuple[int, int]:
+        """(COMMITs made by groups, requests they held): their ratio is the group size."""
+        return self._worker.commits, self._worker.committed_requests
 
     def _s(self) -> Store:
         if self._store is None:
@@ -229,7 +276,8 @@ class Journal:
         _amount(amount)
         if not _CURRENCY.fullmatch(currency):
             raise InvalidRecord("currency", "expected an ISO 4217 alphabetic code")
-        return await self._run(
+        return await self._run_noting(
+            self._note_created,
             self._s().create,
             kind=PaymentKind.SALE,
             lane=lane,
@@ -260,7 +308,8 @@ class Journal:
             DuplicateReference: The sale already has a refund under ``till_reference``.
         """
         _amount(amount)
-        return await self._run(
+        return await self._run_noting(
+            self._note_created,
             self._s().create,
             kind=PaymentKind.REFUND,
             lane=lane,
@@ -323,17 +372,29 @@ class Journal:
     # -- transitions --------------------------------------------------------------------------
 
     async def card_read(
-        self, payment_id: str, *, masked_pan: str | None, aid: str | None, actor: str
+        self,
+        payment_id: str,
+        *,
+        masked_pan: str | None,
+        aid: str | None,
+        actor: str,
+        reason: str = "",
     ) -> Payment:
-        """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only)."""
+        """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only).
+
+        ``reason`` says how the AID was chosen when the card had several brands (EU IFR
+        2015/751 art. 8: the cardholder's choice or the merchant's default).
+        """
         check_masked_pan(masked_pan)
         if aid is not None and not _AID.fullmatch(aid):
             raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition,
             payment_id,
             S.CARD_READ,
             actor=actor,
+            reason=reason,
             updates={"masked_pan": masked_pan, "aid": aid},
         )
 
@@ -343,7 +404,8 @@ class Journal:
         Returns:
             The payment; send the request with ``payment.idempotency_key``.
         """
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition, payment_id, S.AUTH_REQUESTED, actor=actor, new_key=True
         )
 
@@ -373,7 +435,8 @@ class Journal:
             if not _AID.fullmatch(aid):
                 raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
             updates["aid"] = aid
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition,
             payment_id,
             S.APPROVED,
@@ -387,7 +450,8 @@ class Journal:
     ) -> Payment:
         """-> DECLINED: the acquirer declined, or the card declined offline (AAC)."""
         _short("response_code", response_code)
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition,
             payment_id,
             S.DECLINED,
@@ -396,33 +460,59 @@ class Journal:
             updates={"response_code": response_code},
         )
 
+    async def pin_retry(
+        self,
+        payment_id: str,
+        *,
+        response_code: str,
+        actor: str,
+        reason: str = "wrong PIN, try again",
+    ) -> Payment:
+        """AUTH_REQUESTED -> CARD_READ: the issuer said wrong PIN (55) and the card is asked
+        again on the same payment (a new ARQC, a new online PIN, a new idempotency key at the
+        next :meth:`request_auth`). Nothing was charged by the declined request."""
+        _short("response_code", response_code)
+        return await self._run(
+            self._s().transition,
+            payment_id,
+            S.CARD_READ,
+            actor=actor,
+            reason=reason,
+            updates={"response_code": response_code},
+        )
+
     async def mark_unknown(self, payment_id: str, *, actor: str, reason: str) -> Payment:
         """AUTH_REQUESTED -> UNKNOWN: the answer never came (timeout, connection lost)."""
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition, payment_id, S.UNKNOWN, actor=actor, reason=reason
         )
 
     async def complete(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
         """APPROVED -> COMPLETED, writing the sale record to the outbox in the same transaction."""
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition, payment_id, S.COMPLETED, actor=actor, reason=reason
         )
 
     async def request_reversal(self, payment_id: str, *, actor: str, reason: str) -> Payment:
         """APPROVED or UNKNOWN -> REVERSAL_PENDING (before the reversal is sent)."""
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition, payment_id, S.REVERSAL_PENDING, actor=actor, reason=reason
         )
 
     async def confirm_reversal(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
         """REVERSAL_PENDING -> REVERSED: the acquirer acknowledged the reversal."""
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition, payment_id, S.REVERSED, actor=actor, reason=reason
         )
 
     async def cancel(self, payment_id: str, *, actor: str, reason: str) -> Payment:
         """CREATED or CARD_READ -> CANCELLED: nothing was sent to the acquirer."""
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition, payment_id, S.CANCELLED, actor=actor, reason=reason
         )
 
@@ -453,7 +543,8 @@ class Journal:
         """
         _short("auth_code", auth_code)
         _short("response_code", response_code)
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition,
             payment_id,
             S.STORED_FOR_FORWARDING,
@@ -484,25 +575,32 @@ class Journal:
         """
         _short("response_code", response_code)
         store = self._s()
-
-        def forward() -> Payment:
-            payment = store.transition(
-                payment_id,
-                S.FORWARDED,
-                actor=actor,
-                reason=reason,
-                updates={"response_code": response_code},
-            )
-            store.checkpoint()
-            return payment
-
-        return await self._run(forward)
+        payment = await self._run_noting(
+            self._note_change,
+            store.transition,
+            payment_id,
+            S.FORWARDED,
+            actor=actor,
+            reason=reason,
+            updates={"response_code": response_code},
+        )
+        await self._run_solo(store.checkpoint)  # a checkpoint runs outside any transaction
+        return payment
 
     # -- reading --------------------------------------------------------------------------------
 
     async def get(self, payment_id: str) -> Payment:
-        """The payment with this id (UnknownPayment if none)."""
-        return await self._run(self._s().get, payment_id)
+        """The payment with this id as last committed (UnknownPayment if none).
+
+        A payment changed recently by this journal is answered from memory, without waiting
+        behind the queued writes: the record its last COMMIT returned, which is what the file
+        holds (the journal is the file's only writer). Others are read from the file.
+        """
+        store = self._s()
+        known = self._recent.get(payment_id)
+        if known is not None:
+            return known
+        return await self._run(store.get, payment_id)
 
     async def events(self, payment_id: str) -> list[Event]:
         """The payment's event log, oldest first."""
@@ -518,7 +616,7 @@ class Journal:
 
     async def mark_sent(self, ids: Sequence[int]) -> int:
         """Head office acknowledged these records; returns how many were newly marked."""
-        return await self._run(self._s().mark_sent, list(ids))
+        return await self._run_noting(self.figures.sent, self._s().mark_sent, list(ids))
 
     async def prune_outbox(self, *, older_than: float, batch: int = 500) -> int:
         """Delete outbox records head office acknowledged more than ``older_than`` s ago.

@@ -9,7 +9,11 @@ Version 1: payments and their append-only event log.
 Version 2: the outbox (sale records for head office) and the store-and-forward vault.
 Version 3: the till's reference of a payment; one refund per (sale, reference); an index of
 sent outbox records (pruning).
-Version 4: the end-of-day totals a smart terminal (TPE) reported, per lane, for
+Version 4: the hash-chained audit log and its anchor (``meta``), till credentials, manager
+accounts and refund approvals (docs/security.md; :mod:`gateway.journal.audit`).
+Version 5: an index of payments by creation time, covering kind and state (the day's figures
+count a day's rows, not the whole table).
+Version 6: the end-of-day totals a smart terminal (TPE) reported, per lane, for
 reconciliation (docs/tpe.md).
 """
 
@@ -94,6 +98,55 @@ _V3 = (
 )
 
 _V4 = (
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    ) STRICT""",
+    """CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
+    """CREATE TABLE tills (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        lanes TEXT NOT NULL,
+        refunds INTEGER NOT NULL,
+        refund_limit INTEGER,
+        cert_sha256 TEXT UNIQUE,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    ) STRICT""",
+    """CREATE TABLE managers (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
+        created_ms INTEGER NOT NULL,
+        changed_ms INTEGER NOT NULL,
+        disabled_ms INTEGER
+    ) STRICT""",
+    """CREATE TABLE refund_approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sale_id TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        till TEXT NOT NULL,
+        requested_ms INTEGER NOT NULL,
+        approved_by TEXT,
+        approved_ms INTEGER,
+        used_ms INTEGER,
+        UNIQUE (sale_id, amount, till)
+    ) STRICT""",
+)
+_V5 = ("CREATE INDEX payments_by_created ON payments(created_ms, kind, state)",)
+
+_V6 = (
     """CREATE TABLE terminal_totals (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         lane TEXT NOT NULL,
@@ -110,7 +163,7 @@ _V4 = (
 )
 
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -67,7 +67,11 @@ S = PaymentState
 TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.CREATED: frozenset({S.CARD_READ, S.CANCELLED}),
     S.CARD_READ: frozenset({S.AUTH_REQUESTED, S.DECLINED, S.STORED_FOR_FORWARDING, S.CANCELLED}),
-    S.AUTH_REQUESTED: frozenset({S.APPROVED, S.DECLINED, S.UNKNOWN, S.STORED_FOR_FORWARDING}),
+    # AUTH_REQUESTED -> CARD_READ: wrong online PIN (55), the same payment asks again with a
+    # new ARQC and a new PIN block (Journal.pin_retry); nothing was charged.
+    S.AUTH_REQUESTED: frozenset(
+        {S.APPROVED, S.DECLINED, S.UNKNOWN, S.STORED_FOR_FORWARDING, S.CARD_READ}
+    ),
     S.UNKNOWN: frozenset({S.APPROVED, S.DECLINED, S.REVERSAL_PENDING}),
     S.APPROVED: frozenset({S.COMPLETED, S.REVERSAL_PENDING}),
     S.REVERSAL_PENDING: frozenset({S.REVERSED}),

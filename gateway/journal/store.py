@@ -1,7 +1,9 @@
 """The journal's synchronous SQLite work; every method runs on the journal's one worker thread.
 
-Each public method is one SQLite transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a payment's
-state change, its event row, its outbox record and its vault row commit together or not at all.
+Each public method is one unit of work: a payment's state change, its event row, its outbox
+record and its vault row commit together or not at all. Called alone, a method is one SQLite
+transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``); run by the journal's worker in a group
+(:mod:`gateway.journal.worker`), it joins the group's transaction inside its own savepoint.
 :class:`gateway.journal.Journal` is the asyncio face of this class; nothing here may be called
 from the event loop thread.
 """
@@ -23,6 +25,7 @@ from gateway.journal.errors import (
     VaultError,
     VaultKeyError,
 )
+from gateway.journal.figures import DayCounts
 from gateway.journal.guard import check_value
 from gateway.journal.records import (
     Event,
@@ -86,6 +89,11 @@ class Store:
 
     @contextmanager
     def _txn(self) -> Iterator[sqlite3.Connection]:
+        if self.conn.in_transaction:
+            # inside the worker's group (gateway.journal.worker): the request's savepoint
+            # undoes this call's changes if it fails, and the group's COMMIT makes them durable
+            yield self.conn
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -283,14 +291,17 @@ class Store:
             old = PaymentState(self._row(payment_id)["state"])
             check_transition(payment_id, old, new)
             assignments = "".join(f", {column} = ?" for column in updates)
-            conn.execute(
+            # RETURNING: the row as updated, without reading it again (fetchall ends the
+            # statement before the next one, sqlite.org/lang_returning.html)
+            (row,) = conn.execute(
                 f"UPDATE payments SET state = ?, updated_ms = ?{assignments}"  # noqa: S608
-                " WHERE id = ? AND state = ?",
+                " WHERE id = ? AND state = ? RETURNING *",
                 (new.value, now, *updates.values(), payment_id, old.value),
-            )
+            ).fetchall()
+            payment = Payment.from_row(row)
             self._event(payment_id, now, actor, old, new, reason)
             if new in SETTLED and old not in SETTLED:
-                self._outbox_insert(payment_id, offline=new is S.STORED_FOR_FORWARDING, now=now)
+                self._outbox_insert(payment, offline=new is S.STORED_FOR_FORWARDING, now=now)
             if vault_plaintext is not None:
                 assert self._key is not None
                 blob = seal(self._key, payment_id, vault_plaintext)
@@ -301,7 +312,7 @@ class Store:
                 )
             if new is S.FORWARDED:
                 conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
-        return Payment.from_row(self._row(payment_id))
+        return payment
 
     def get(self, payment_id: str) -> Payment:
         """The payment with this id."""
@@ -314,6 +325,29 @@ class Store:
             "SELECT * FROM events WHERE payment_id = ? ORDER BY seq", (payment_id,)
         ).fetchall()
         return [Event.from_row(row) for row in rows]
+
+    def day_counts(self, day_start_ms: int) -> DayCounts:
+        """The day's figures and the outbox backlog, counted (at open; docs/journal.md).
+
+        An index range over ``payments_by_created`` (covering: the table is not read) and the
+        ``outbox_unsent`` partial index: the cost follows the day's rows, not the journal's.
+        """
+        counts = {"payments": 0, "approved": 0, "declined": 0, "refunds": 0}
+        for kind, state, count in self.conn.execute(
+            "SELECT kind, state, count(*) FROM payments WHERE created_ms >= ?"
+            " GROUP BY kind, state",
+            (day_start_ms,),
+        ):
+            if kind == PaymentKind.SALE.value:
+                counts["payments"] += count
+                if PaymentState(state) in SETTLED:
+                    counts["approved"] += count
+                elif state == S.DECLINED.value:
+                    counts["declined"] += count
+            elif state == S.COMPLETED.value:
+                counts["refunds"] += count
+        unsent = self.conn.execute("SELECT count(*) FROM outbox WHERE sent_ms IS NULL").fetchone()
+        return DayCounts(day_start_ms, **counts, outbox_backlog=int(unsent[0]))
 
     # -- vault ------------------------------------------------------------------------------
 
@@ -343,15 +377,15 @@ class Store:
 
     # -- outbox -----------------------------------------------------------------------------
 
-    def _outbox_insert(self, payment_id: str, *, offline: bool, now: int) -> None:
-        record = Payment.from_row(self._row(payment_id)).sale_record(offline=offline)
+    def _outbox_insert(self, payment: Payment, *, offline: bool, now: int) -> None:
+        record = payment.sale_record(offline=offline)
         # Defence in depth: every caller-supplied value was checked on its way in; the record
         # is checked again except for the journal's own numbers (a millisecond timestamp is a
         # 13-digit number that passes Luhn one time in ten).
         check_value("outbox", {k: v for k, v in record.items() if k not in _OWN_NUMBERS})
         self.conn.execute(
             "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
-            (payment_id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
+            (payment.id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
         )
 
     def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:

@@ -11,18 +11,27 @@ authorisation steps; :mod:`.settle` the one state-policy table; :mod:`.pinpad` t
 
 from __future__ import annotations
 
-from gateway.payments.errors import LaneBusy, NotCancellable, PaymentError, UnsupportedDevice
-from gateway.payments.lane import Lane, LaneServices, LaneView, Prompt
+from gateway.payments.errors import (
+    LaneBusy,
+    NoBrandChoice,
+    NotCancellable,
+    PaymentError,
+    UnsupportedDevice,
+)
+from gateway.payments.lane import Lane, LaneServices
 from gateway.payments.online import JournaledAuthoriser
+from gateway.payments.session import BrandOffer, LaneView, Prompt
 from gateway.payments.settle import LaneOutcome, Settled, Verdict, settle
 
 __all__ = [
+    "BrandOffer",
     "JournaledAuthoriser",
     "Lane",
     "LaneBusy",
     "LaneOutcome",
     "LaneServices",
     "LaneView",
+    "NoBrandChoice",
     "NotCancellable",
     "PaymentError",
     "Prompt",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gateway.errors import GatewayError
 
-__all__ = ["LaneBusy", "NotCancellable", "PaymentError", "UnsupportedDevice"]
+__all__ = ["LaneBusy", "NoBrandChoice", "NotCancellable", "PaymentError", "UnsupportedDevice"]
 
 
 class PaymentError(GatewayError):
@@ -22,6 +22,18 @@ class LaneBusy(PaymentError):
 
 class NotCancellable(PaymentError):
     """The card is being processed: the payment can no longer be cancelled."""
+
+
+class NoBrandChoice(PaymentError):
+    """The payment offers no brand choice now, or the brand chosen was not among those offered.
+
+    Attributes:
+        offered: Whether a choice is open (then the AID was not one of its brands).
+    """
+
+    def __init__(self, message: str, *, offered: bool) -> None:
+        super().__init__(message)
+        self.offered = offered
 
 
 class UnsupportedDevice(PaymentError):

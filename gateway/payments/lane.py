@@ -6,6 +6,9 @@ lane's task ``lane[N].payments`` hands each to the one payment session
 opened device is and journals the end through the policy table. Every wait is bounded and every
 failure ends in a defined outcome; the lane is IDLE again afterwards.
 
+A co-badged card's brand offer (:class:`gateway.payments.session.BrandOffer`, opened by the
+reader adapter) is answered by the till through :meth:`Lane.choose_brand`.
+
 The device runs under :class:`drivers.lifecycle.DeviceSupervisor` (task ``lane[N].reader``):
 not ready -> retried with backoff. A smart terminal (TPE) is also probed (keep-alive, every
 ``keepalive`` seconds of its URL, 30 by default): one that stops answering goes not ready. Each
@@ -32,11 +35,18 @@ from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
 from gateway.errors import GatewayError
 from gateway.journal import Journal
-from gateway.payments.errors import LaneBusy, NotCancellable, UnsupportedDevice
+from gateway.payments.errors import LaneBusy, NoBrandChoice, NotCancellable, UnsupportedDevice
 from gateway.payments.online import JournaledAuthoriser, StanCounter
 from gateway.payments.pinpad import pin_pad_for
 from gateway.payments.reader import KernelSetup, ReaderAdapter
-from gateway.payments.session import DeviceAdapter, LaneView, PaymentSession, Prompt
+from gateway.payments.session import (
+    BrandOffer,
+    DeviceAdapter,
+    LaneView,
+    PaymentSession,
+    Prompt,
+    TillEvent,
+)
 from gateway.payments.settle import LaneOutcome
 from gateway.payments.smart_terminal import SmartTerminalAdapter
 from gateway.payments.terminal_recovery import TerminalRecovery
@@ -44,7 +54,16 @@ from gateway.recovery.reconciler import Reconciler
 from terminal import Environment, TerminalConfig
 from terminal.currency import Currency, currency
 
-__all__ = ["Lane", "LaneBusy", "LaneServices", "LaneView", "NotCancellable", "Prompt"]
+__all__ = [
+    "BrandOffer",
+    "Lane",
+    "LaneBusy",
+    "LaneServices",
+    "LaneView",
+    "NoBrandChoice",
+    "NotCancellable",
+    "Prompt",
+]
 
 log = logging.getLogger("gateway.payments")
 
@@ -125,6 +144,7 @@ class Lane:
             show=self._show,
             timeouts=services.timeouts,
             on_settled=lambda: services.on_settled,
+            tell=self._tell,
         )
 
     async def _open_reader(self) -> Any:
@@ -215,6 +235,9 @@ class Lane:
             except Exception:  # a listener's defect never stops a lane
                 log.exception("%s: event listener failed", self.actor)
 
+    def _tell(self, event: TillEvent, view: LaneView) -> None:
+        self._notify(event, view)
+
     def _show(self, prompt: Prompt) -> None:
         self.prompt = prompt
         current = self.current
@@ -226,9 +249,17 @@ class Lane:
     # -- the till's side ----------------------------------------------------------------
 
     async def start_payment(
-        self, *, amount: int, currency: Currency, reference: str | None
+        self,
+        *,
+        amount: int,
+        currency: Currency,
+        reference: str | None,
+        requested_by: str | None = None,
     ) -> LaneView:
         """Journal a sale (CREATED) and queue it for the reader.
+
+        ``requested_by`` (``till:NAME``) is the actor of the sale's first journal event; the
+        lane (``lane[N]``) is the actor of the steps it performs itself.
 
         Raises:
             LaneBusy: A payment is in progress. gateway.journal errors on bad input.
@@ -241,7 +272,7 @@ class Lane:
                 lane=str(self.id),
                 amount=amount,
                 currency=currency.alpha,
-                actor=self.actor,
+                actor=requested_by or self.actor,
                 till_reference=reference,
             )
             view = LaneView(
@@ -259,8 +290,10 @@ class Lane:
         finally:
             self._reserved = False
 
-    def cancel(self, payment_id: str) -> None:
+    def cancel(self, payment_id: str, *, requested_by: str | None = None) -> None:
         """Ask to cancel the payment while the lane waits for the card.
+
+        ``requested_by`` (``till:NAME``) is named in the cancellation's journal reason.
 
         Raises:
             NotCancellable: The card is already being processed, or the payment is over.
@@ -268,7 +301,28 @@ class Lane:
         view = self.current
         if view is None or view.id != payment_id or not view.cancellable:
             raise NotCancellable("the payment can no longer be cancelled")
+        view.cancelled_by = requested_by or "the till"
         view.cancel_requested.set()
+
+    def choose_brand(self, payment_id: str, aid: str) -> str:
+        """The till's (or customer display's) brand choice for the open offer (EU IFR art. 8).
+
+        Returns:
+            The AID taken (upper-case hex).
+
+        Raises:
+            NoBrandChoice: no offer is open for this payment (``offered`` False), or ``aid`` is
+                not one of its brands (``offered`` True).
+        """
+        view = self.current
+        offer = None if view is None or view.id != payment_id else view.brand_offer
+        if offer is None or offer.chosen.done():
+            raise NoBrandChoice("no brand choice is open for this payment", offered=False)
+        wanted = aid.strip().upper()
+        if wanted not in {brand["aid"] for brand in offer.brands}:
+            raise NoBrandChoice("the brand chosen was not offered", offered=True)
+        offer.chosen.set_result(wanted)
+        return wanted
 
     # -- the lane's task ------------------------------------------------------------------
 

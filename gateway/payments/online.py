@@ -19,7 +19,14 @@ that survives a restart"). Then, by what happened:
 * answer lost: UNKNOWN, then one status query under the key: the host's decision, or "not
   found" (nothing charged: DECLINED). When the host cannot be asked the card is told to decline
   (8A ``Z3``) and the payment stays UNKNOWN for the reconciler, which reverses a charge it finds;
-* refused (4xx) or unreadable: DECLINED, 8A ``Z3``.
+* refused (4xx) or unreadable: DECLINED, 8A ``Z3``;
+* wrong online PIN (response code 55) when the policy lets the reader adapter ask for the PIN
+  again (:func:`gateway.payments.settle.may_retry_pin`, asked through
+  :attr:`JournaledAuthoriser.may_retry_pin`): back to CARD_READ ("wrong PIN, try again"),
+  not DECLINED, so the same payment can send a new ARQC with a new PIN block.
+
+An online PIN block (and its KSN) goes into the wire request and nowhere else: the request kept
+for store-and-forward (:attr:`JournaledAuthoriser.request`) is a copy without it.
 
 Reachability for the status page is kept by :class:`gateway.acquirer.health.AcquirerHealth`.
 """
@@ -29,6 +36,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -46,9 +54,10 @@ from gateway.acquirer import (
 )
 from gateway.acquirer.health import AcquirerHealth
 from gateway.journal import Journal, PaymentState
+from gateway.payments.settle import WRONG_PIN_CODE
 from terminal import OnlineRequest, OnlineResponse, TlvError, decode, flatten
 
-__all__ = ["REFUSED_ARC", "JournaledAuthoriser", "StanCounter"]
+__all__ = ["REFUSED_ARC", "WRONG_PIN_CODE", "JournaledAuthoriser", "StanCounter"]
 
 log = logging.getLogger("gateway.payments")
 
@@ -109,13 +118,23 @@ class JournaledAuthoriser:
         self._stan_value: int | None = None
         self.request: AuthorisationRequest | None = None
         self.authorisation: Authorisation | None = None
+        #: How the brand was chosen, for the CARD_READ event (co-badged cards; else empty).
+        self.card_read_reason: Callable[[], str] = lambda: ""
+        #: Asked on a wrong online PIN (55): may the lane take the PIN again on this payment?
+        self.may_retry_pin: Callable[[], bool] = lambda: False
+        #: Set when the last answer was a wrong PIN journaled as "try again" (CARD_READ).
+        self.pin_retry = False
 
     async def mark_card_read(self, masked_pan: str | None, aid: str | None) -> None:
         """CREATED -> CARD_READ (once; later calls do nothing)."""
         payment = await self._journal.get(self._id)
         if payment.state is PaymentState.CREATED:
             await self._journal.card_read(
-                self._id, masked_pan=masked_pan, aid=aid, actor=self._actor
+                self._id,
+                masked_pan=masked_pan,
+                aid=aid,
+                actor=self._actor,
+                reason=self.card_read_reason(),
             )
 
     def build_request(self, request: OnlineRequest) -> AuthorisationRequest | None:
@@ -166,8 +185,10 @@ class JournaledAuthoriser:
     async def __call__(self, request: OnlineRequest) -> OnlineResponse | None:
         """Authorise online, journaling each step before its side effect."""
         await self.mark_card_read(request.masked_pan, aid_of(request.icc_data))
+        self.pin_retry = False
         wire = self.build_request(request)
-        self.request = wire
+        # Kept for store-and-forward without the PIN block: that goes to the acquirer only.
+        self.request = None if wire is None else replace(wire, pin=None)
         payment = await self._journal.request_auth(self._id, actor=self._actor)
         key = payment.idempotency_key
         if wire is None or key is None:
@@ -204,11 +225,16 @@ class JournaledAuthoriser:
                 self._id, actor="acquirer", reason="status query: not found, nothing charged"
             )
             return OnlineResponse(approved=False, authorisation_response_code=REFUSED_ARC)
-        return await self._decided(resolution.authorisation)
+        return await self._decided(resolution.authorisation, retry=False)  # UNKNOWN: no retry
 
-    async def _decided(self, answer: Authorisation) -> OnlineResponse:
+    async def _decided(self, answer: Authorisation, *, retry: bool = True) -> OnlineResponse:
         self.authorisation = answer
-        if answer.approved:
+        code = _alnum(answer.response_code)
+        wrong_pin = not answer.approved and code == WRONG_PIN_CODE
+        if retry and wrong_pin and self.may_retry_pin():
+            await self._journal.pin_retry(self._id, response_code=WRONG_PIN_CODE, actor="acquirer")
+            self.pin_retry = True
+        elif answer.approved:
             await self._journal.approve(
                 self._id,
                 auth_code=_alnum(answer.authorisation_code) or "000000",

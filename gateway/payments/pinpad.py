@@ -1,20 +1,33 @@
-"""PIN pads a lane can use: ``none``, ``reader`` and ``virtual:PIN`` (tests and the demo).
+"""PIN pads a lane can use: ``none``, ``reader`` and ``virtual:PINS`` (tests and the demo).
 
 The kernel's PIN pad port (:class:`terminal.pinpad.PinPad`, EMV 4.4 Book 3, 10.5) never gives
-the gateway a clear PIN. ``virtual:PIN`` is the one exception, by design a test device: it
-"types" a fixed PIN for offline PIN only, building the VERIFY command with the kernel's helpers
-(plaintext PIN block, Book 3, 6.5.12.2; enciphered PIN data, Book 2, 7.2). It has no PIN
-encryption key, so it answers online PIN with "PIN pad not working" and the kernel's CVM
-processing carries on (Book 3, 10.5.2). ``reader`` (secure PIN entry on the reader) is not
-driven by the drivers yet: it behaves as ``none``, the kernel's "PIN pad not present" path.
+the gateway a clear PIN. ``virtual:1111,1234`` is the one exception, by design a test device:
+it "types" the PINs given, one per PIN entry (the last one again once they are used up), so a
+wrong PIN then the right one can be shown:
+
+* offline PIN (Book 3, 10.5.1): the VERIFY command built with the kernel's helpers (plaintext
+  PIN block, Book 3, 6.5.12.2; enciphered PIN data, Book 2, 7.2);
+* online PIN (Book 3, 10.5.2): an ISO 9564-1 format 4 PIN block under the transaction's AES
+  DUKPT key (ANSI X9.24-3-2017), loaded with the standard's test initial key, returned with
+  its KSN (:class:`terminal.online_pin.DukptPinEncipherer`; docs/online-pin.md). The block goes
+  to the acquirer request and nowhere else.
+
+``reader``: secure PIN entry on the lane's PC/SC Part 10 reader (docs/pcsc.md). For an offline
+plaintext PIN the reader takes the PIN on its keypad and sends the VERIFY itself
+(FEATURE_VERIFY_PIN_DIRECT): the PIN never passes through the gateway. What a keypad reader
+cannot do is "PIN pad not working" to the kernel (Book 3, 10.5), which then goes on with the
+card's next CVM: offline enciphered PIN (the PIN would have to be RSA-enciphered by the pad),
+online PIN (no PIN encryption key), a reader without the feature.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from terminal import OnlinePinBlock, PinEntry, PinPad, RsaPublicKey
+from terminal.online_pin import DukptPinEncipherer
 from terminal.pinpad import (
     PinError,
     PinStatus,
@@ -24,18 +37,51 @@ from terminal.pinpad import (
     verify_command,
 )
 
-__all__ = ["VirtualPinPad", "pin_pad_for"]
+__all__ = ["ReaderPinPad", "VirtualPinPad", "parse_virtual_pins", "pin_pad_for"]
+
+#: Status words of the reader itself to VERIFY_PIN_DIRECT (drivers.pcsc.pin_verify).
+_SW_ENTRY_TIMEOUT = 0x6400
+_SW_ENTRY_CANCELLED = 0x6401
 
 Send = Callable[[bytes], Awaitable[bytes]]
 
 
-class VirtualPinPad:
-    """A PIN pad that always types the configured PIN (offline PIN only; never logged)."""
+def parse_virtual_pins(text: str) -> list[str]:
+    """``"1111,1234"`` -> the PINs, each validated (4-12 digits; the PIN is never quoted).
 
-    def __init__(self, pin: str, *, random_pad: Callable[[int], bytes] = os.urandom) -> None:
-        plaintext_pin_block(pin)  # validates: 4-12 digits
-        self.__pin = pin
+    Raises:
+        PinError: an empty list or a PIN that is not 4-12 digits.
+    """
+    pins = [item.strip() for item in text.split(",")]
+    for pin in pins:
+        plaintext_pin_block(pin)
+    return pins
+
+
+class VirtualPinPad:
+    """A test PIN pad typing a sequence of PINs (see the module docstring; never logged)."""
+
+    def __init__(
+        self,
+        pins: str,
+        *,
+        random_pad: Callable[[int], bytes] = os.urandom,
+        encipherer: DukptPinEncipherer | None = None,
+    ) -> None:
+        self.__pins = parse_virtual_pins(pins)
         self._random_pad = random_pad
+        self._encipherer = encipherer or DukptPinEncipherer.for_testing()
+        self.entries = 0
+
+    @property
+    def pins_left(self) -> int:
+        """PINs of the sequence not typed yet."""
+        return max(0, len(self.__pins) - self.entries)
+
+    def _next_pin(self) -> str:
+        pin = self.__pins[min(self.entries, len(self.__pins) - 1)]
+        self.entries += 1
+        return pin
 
     async def verify_offline(
         self,
@@ -51,9 +97,9 @@ class VirtualPinPad:
             if enciphered:
                 if icc_key is None or challenge is None:
                     return PinEntry(PinStatus.NOT_WORKING)
-                data = enciphered_pin_data(self.__pin, challenge, icc_key, self._random_pad)
+                data = enciphered_pin_data(self._next_pin(), challenge, icc_key, self._random_pad)
             else:
-                data = plaintext_pin_block(self.__pin)
+                data = plaintext_pin_block(self._next_pin())
         except PinError:
             return PinEntry(PinStatus.NOT_WORKING)
         rapdu = await send(verify_command(data, enciphered=enciphered))
@@ -62,15 +108,62 @@ class VirtualPinPad:
         return entry_from_status_word(int.from_bytes(rapdu[-2:], "big"))
 
     async def online_pin(self, *, pan: str, tries_left: int | None) -> OnlinePinBlock | PinEntry:
-        """No PIN encryption key here: online PIN is "PIN pad not working" (Book 3, 10.5.2)."""
+        """Online PIN (Book 3, 10.5.2): the next PIN as a format 4 block under AES DUKPT."""
+        try:
+            return self._encipherer.encipher(self._next_pin(), pan)
+        except PinError:
+            return PinEntry(PinStatus.NOT_WORKING)
+
+    def __repr__(self) -> str:
+        return f"VirtualPinPad({len(self.__pins)} PIN(s) hidden)"
+
+    __str__ = __repr__
+
+
+class ReaderPinPad:
+    """Secure PIN entry on the lane's reader (see the module docstring).
+
+    Attributes:
+        reader: The lane's reader for the payment in progress (set by the lane); anything with
+            ``async verify_pin_direct() -> int`` and ``pin_pad.verify_pin_direct``.
+    """
+
+    def __init__(self) -> None:
+        self.reader: Any = None
+
+    async def verify_offline(
+        self,
+        send: Send,
+        *,
+        enciphered: bool,
+        icc_key: RsaPublicKey | None,
+        challenge: bytes | None,
+        tries_left: int | None,
+    ) -> PinEntry:
+        """Offline plaintext PIN on the reader's keypad (PC/SC Part 10, VERIFY_PIN_DIRECT)."""
+        reader = self.reader
+        capable = getattr(getattr(reader, "pin_pad", None), "verify_pin_direct", False)
+        if enciphered or not capable:
+            return PinEntry(PinStatus.NOT_WORKING)
+        sw = await reader.verify_pin_direct()
+        if sw in (_SW_ENTRY_TIMEOUT, _SW_ENTRY_CANCELLED):
+            return PinEntry(PinStatus.CANCELLED, sw)
+        if sw & 0xFF00 in (0x6400, 0x6B00):  # other reader errors: parameters refused...
+            return PinEntry(PinStatus.NOT_WORKING, sw)
+        return entry_from_status_word(sw)
+
+    async def online_pin(self, *, pan: str, tries_left: int | None) -> OnlinePinBlock | PinEntry:
+        """A keypad reader has no PIN encryption key: "PIN pad not working" (Book 3, 10.5.2)."""
         return PinEntry(PinStatus.NOT_WORKING)
 
     def __repr__(self) -> str:
-        return "VirtualPinPad(pin=<hidden>)"
+        return "ReaderPinPad()"
 
 
 def pin_pad_for(spec: str) -> PinPad | None:
-    """The PIN pad of a lane's ``pin_pad`` setting (``none`` and ``reader``: None)."""
+    """The PIN pad of a lane's ``pin_pad`` setting (``none``: None)."""
     if spec.startswith("virtual:"):
         return VirtualPinPad(spec[len("virtual:") :])
+    if spec == "reader":
+        return ReaderPinPad()
     return None

@@ -9,6 +9,17 @@ cancel meanwhile), then runs the kernel on the reader's card channel:
   itself follows a restart, shows "remove card" before going online (Book A, 9.4) and runs the
   online step, so a contactless payment has the same shape as a contact one.
 
+Within the card session (:meth:`ReaderAdapter._run_kernel`):
+
+* a co-badged card's brand is asked of the till (:func:`gateway.payments.cobadge.brand_chooser`,
+  the kernel's application choice);
+* ``pin_pad = "reader"``: the lane's :class:`gateway.payments.pinpad.ReaderPinPad` is given this
+  reader, whose PC/SC Part 10 keypad takes an offline plaintext PIN (VERIFY_PIN_DIRECT);
+* a wrong online PIN (55) on a contact card with entries left
+  (:func:`gateway.payments.settle.may_retry_pin`): the authoriser journals AUTH_REQUESTED ->
+  CARD_READ, the lane shows WRONG PIN, TRY AGAIN, the till gets a ``payment`` event with that
+  reason, and the kernel runs again on the same card and payment (a new ARQC, a new PIN block).
+
 Both return a :class:`terminal.TransactionResult` that carries what settlement needs: the
 decision, 8A, the masked PAN, the AID, the final ICC data and the PAN (for the sealed
 store-and-forward request of an offline approval only). Nothing re-reads the card's answers.
@@ -22,8 +33,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from drivers import CardReader, DriverError, Interface
+from gateway.payments.cobadge import brand_chooser
+from gateway.payments.pinpad import ReaderPinPad
 from gateway.payments.session import DeviceResult, PaymentContext, Prompt
-from gateway.payments.settle import Verdict
+from gateway.payments.settle import Verdict, may_retry_pin
 from terminal import (
     CapkStore,
     Decision,
@@ -37,7 +50,10 @@ from terminal import (
     run_contactless_payment,
 )
 
-__all__ = ["KernelSetup", "ReaderAdapter"]
+__all__ = ["WRONG_PIN_REASON", "KernelSetup", "ReaderAdapter"]
+
+#: The payment's reason while the cardholder is asked for the PIN again.
+WRONG_PIN_REASON = "wrong PIN, try again"
 
 _VERDICTS = {
     Decision.APPROVED: Verdict.APPROVED,
@@ -94,7 +110,10 @@ class ReaderAdapter:
             amount=view.amount,
             currency_code=context.currency.numeric,
             currency_exponent=context.currency.exponent,
+            choose_application=brand_chooser(context, self._kernel.config.cobadge_brand_priority),
         )
+        if isinstance(self._kernel.pinpad, ReaderPinPad):
+            self._kernel.pinpad.reader = self._reader  # secure PIN entry on this reader
         try:
             async with asyncio.timeout(context.timeouts.transaction):
                 result = await self._run_kernel(interface, request, context)
@@ -140,7 +159,7 @@ class ReaderAdapter:
         if view.cancel_requested.is_set():
             with contextlib.suppress(DriverError, OSError):
                 await self._reader.power_off()  # a card that came with the cancel
-            return DeviceResult(Verdict.STOPPED, "cancelled by the till")
+            return DeviceResult(Verdict.STOPPED, f"cancelled by {view.cancelled_by}")
         view.cancellable = False
         if not card.done() or card.cancelled():
             return DeviceResult(Verdict.STOPPED, "no card presented in time")
@@ -161,15 +180,36 @@ class ReaderAdapter:
                 pinpad=kernel.pinpad,
                 on_card_removable=self._remove_card(context),
             )
-        return await run_contact_transaction(
-            self._reader,
-            config=kernel.config,
-            request=request,
-            env=kernel.env(),
-            online=context.steps,
-            pinpad=kernel.pinpad,
-            capk=kernel.capk,
-        )
+        steps = context.steps
+        entries = 1
+
+        def retry_allowed() -> bool:
+            answer = steps.authorisation
+            return may_retry_pin(
+                response_code=None if answer is None else answer.response_code,
+                interface=interface,
+                entries=entries,
+                pins_left=getattr(kernel.pinpad, "pins_left", 1),  # a virtual pad's sequence
+            )
+
+        steps.may_retry_pin = retry_allowed
+        while True:
+            result = await run_contact_transaction(
+                self._reader,
+                config=kernel.config,
+                request=request,
+                env=kernel.env(),
+                online=steps,
+                pinpad=kernel.pinpad,
+                capk=kernel.capk,
+            )
+            if not steps.pin_retry:
+                return result
+            entries += 1  # journaled AUTH_REQUESTED -> CARD_READ: the same payment again
+            context.view.reason, context.view.state = WRONG_PIN_REASON, "CARD_READ"
+            context.show(Prompt.WRONG_PIN)
+            context.tell("payment")
+            context.show(Prompt.PROCESSING)
 
     def _remove_card(self, context: PaymentContext) -> Callable[[], Awaitable[None]]:
         async def remove() -> None:

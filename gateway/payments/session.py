@@ -19,6 +19,12 @@ A failure of the device, the card or the kernel (an exception) is a :class:`Verd
 ``IN_DOUBT``: the policy table decides by the journal state whether it was (UNKNOWN) or was not
 (CANCELLED) in flight.
 
+Inside a card reader's payment the session gives the adapter two more ways to talk to the till
+(:attr:`PaymentContext.tell`): a co-badged card's brand offer (a ``brand`` event,
+:class:`BrandOffer`, answered by the lane's ``choose_brand``) and a wrong online PIN asked again
+(a ``payment`` event with the reason "wrong PIN, try again" and the prompt
+:attr:`Prompt.WRONG_PIN`).
+
 The adapter interface (:class:`DeviceAdapter`) is deliberately small: one coroutine
 ``take_payment(context) -> DeviceResult`` and one flag saying who can resolve a payment left
 in doubt. Refunds, cancel races and end of day at a smart terminal extend the adapter, not the
@@ -33,7 +39,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from drivers import DeviceSupervisor, DriverError
 from drivers.errors import DeviceUnavailable, ReaderRemoved
@@ -47,12 +53,14 @@ from terminal import EmvError
 from terminal.currency import Currency
 
 __all__ = [
+    "BrandOffer",
     "DeviceAdapter",
     "DeviceResult",
     "LaneView",
     "PaymentContext",
     "PaymentSession",
     "Prompt",
+    "TillEvent",
 ]
 
 log = logging.getLogger("gateway.payments")
@@ -65,6 +73,33 @@ class Prompt(enum.StrEnum):
     PRESENT_CARD = "PRESENT CARD"
     PROCESSING = "PROCESSING"
     REMOVE_CARD = "REMOVE CARD"
+    WRONG_PIN = "WRONG PIN, TRY AGAIN"
+
+
+#: What an adapter may tell the till's event stream about its payment (gateway.till.hub).
+TillEvent = Literal["payment", "brand"]
+
+
+@dataclass(slots=True)
+class BrandOffer:
+    """The brands of a co-badged card offered to the cardholder, and the answer awaited.
+
+    Attributes:
+        brands: ``{"aid": hex, "label": name}`` in the card's priority order.
+        default: The merchant's default AID (the configured brand priority), or None when
+            every brand needs the cardholder's confirmation.
+        timeout: Seconds the lane waits for the choice.
+        chosen: Set with the chosen AID by the lane's ``choose_brand``.
+    """
+
+    brands: list[dict[str, str]]
+    default: str | None
+    timeout: float
+    chosen: asyncio.Future[str] = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the till's ``brand`` event carries."""
+        return {"brands": self.brands, "default": self.default, "timeout": self.timeout}
 
 
 @dataclass(slots=True)
@@ -85,8 +120,14 @@ class LaneView:
     #: The journal state as the lane last knew it (None: left to the reconciler after a defect).
     state: str | None = "CREATED"
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Who asked to cancel (``till:NAME``), for the journal's reason.
+    cancelled_by: str = "the till"
     cancellable: bool = True
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The open brand choice of a co-badged card, if any.
+    brand_offer: BrandOffer | None = None
+    #: How the brand was chosen (journaled with CARD_READ); empty for a one-brand card.
+    brand_note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe."""
@@ -144,6 +185,8 @@ class PaymentContext:
             and the smart terminal's before-pay / answered steps.
         show: Shows a prompt on the lane (and tells the till's event stream).
         timeouts: The lane's bounded waits.
+        tell: Tells the till's event stream of a change of this payment: ``payment`` (its
+            reason or state changed) or ``brand`` (a brand offer opened).
     """
 
     view: LaneView
@@ -151,6 +194,7 @@ class PaymentContext:
     steps: JournaledAuthoriser
     show: Callable[[Prompt], None]
     timeouts: TimeoutsConfig
+    tell: Callable[[TillEvent], None] = lambda _event: None
 
 
 class DeviceAdapter(Protocol):
@@ -183,6 +227,7 @@ class PaymentSession:
         show: The lane's prompt.
         timeouts: The lane's bounded waits.
         on_settled: Called when a sale settles approved (wakes the outbox publisher).
+        tell: Tells the till's event stream of a change of a payment (:data:`TillEvent`).
     """
 
     def __init__(
@@ -197,6 +242,7 @@ class PaymentSession:
         show: Callable[[Prompt], None],
         timeouts: TimeoutsConfig,
         on_settled: Callable[[], Callable[[], None]],
+        tell: Callable[[TillEvent, LaneView], None] = lambda _event, _view: None,
     ) -> None:
         self._actor = actor
         self._journal = journal
@@ -209,10 +255,12 @@ class PaymentSession:
         self._on_settled = on_settled
         #: Who resolves the current payment if it is left in doubt (by its device kind).
         self._hand_off = recover
+        self._tell = tell
 
     async def run(self, view: LaneView, currency: Currency) -> Settled:
         """Take one payment to its journaled end; the view is updated for the till."""
         steps = self._authoriser_for(view.id)
+        steps.card_read_reason = lambda: view.brand_note  # a co-badged card's brand choice
         adapter: DeviceAdapter | None = None
         self._hand_off = self._recover
         try:
@@ -224,7 +272,14 @@ class PaymentSession:
                 adapter = self._adapter_for(device)
                 if not adapter.acquirer_recoverable:
                     self._hand_off = self._left_to_device
-                context = PaymentContext(view, currency, steps, self._show, self._timeouts)
+                context = PaymentContext(
+                    view,
+                    currency,
+                    steps,
+                    self._show,
+                    self._timeouts,
+                    lambda event: self._tell(event, view),
+                )
                 result = await adapter.take_payment(context)
         except (DriverError, EmvError, PaymentError, TimeoutError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
@@ -246,6 +301,7 @@ class PaymentSession:
             actor=self._actor,
             reason=result.reason or "no decision",
             recover=self._hand_off,
+            card_read_reason=view.brand_note,
         )
         view.outcome, view.offline, view.reason = settled.outcome, settled.offline, result.reason
         view.masked_pan = settled.payment.masked_pan or result.masked_pan

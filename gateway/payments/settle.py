@@ -18,6 +18,12 @@ In words (EMV 4.4 Book 3, 10.7-10.9 for the card's side):
 * a state the session finds already final stays, and tells the till what it says.
 
 Nothing here guesses "approved": a payment leaves UNKNOWN only through an answer.
+
+One step goes back instead of ending the payment, decided here too (:func:`may_retry_pin`): the
+issuer answered wrong PIN (55) to a contact card's online PIN with PIN entries left. The
+authoriser journals AUTH_REQUESTED -> CARD_READ (:meth:`gateway.journal.Journal.pin_retry`,
+nothing was charged) and the reader adapter runs the kernel again on the same payment; 55
+without a retry, and 75 (PIN tries exceeded), reach this table as DECLINED.
 """
 
 from __future__ import annotations
@@ -28,9 +34,25 @@ from dataclasses import dataclass
 
 from gateway.journal import Journal, Payment, PaymentState, VaultError
 
-__all__ = ["POLICY", "LaneOutcome", "Rule", "Settled", "Step", "Verdict", "settle"]
+__all__ = [
+    "MAX_PIN_ENTRIES",
+    "POLICY",
+    "WRONG_PIN_CODE",
+    "LaneOutcome",
+    "Rule",
+    "Settled",
+    "Step",
+    "Verdict",
+    "may_retry_pin",
+    "settle",
+]
 
 S = PaymentState
+
+#: Response code of a wrong online PIN (ISO 8583 "incorrect PIN").
+WRONG_PIN_CODE = "55"
+#: Online PIN entries on one payment (the issuer answers 75 after three wrong ones anyway).
+MAX_PIN_ENTRIES = 3
 
 
 class Verdict(enum.Enum):
@@ -123,6 +145,29 @@ RESULT: dict[Step, PaymentState | None] = {
 }
 
 
+def may_retry_pin(
+    *, response_code: str | None, interface: str | None, entries: int, pins_left: int
+) -> bool:
+    """Whether a wrong online PIN goes back to CARD_READ for another entry (module docstring).
+
+    EMV 4.4 Book 3, 10.5.2 and Book 4, 6.3.4: the issuer checks the online PIN; a retry is a
+    new online authorisation of the same payment with a new PIN block. Only a contact card is
+    still in the reader to be asked again.
+
+    Args:
+        response_code: The issuer's response code.
+        interface: ``contact``, ``contactless`` or ``terminal``.
+        entries: Online PIN entries made on this payment so far.
+        pins_left: PIN entries the PIN pad can still take (a virtual pad's sequence).
+    """
+    return (
+        response_code == WRONG_PIN_CODE
+        and interface == "contact"
+        and entries < MAX_PIN_ENTRIES
+        and pins_left > 0
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Settled:
     """The final state and the till's outcome."""
@@ -151,6 +196,7 @@ async def settle(
     actor: str,
     reason: str,
     recover: Callable[[str], None],
+    card_read_reason: str = "",
 ) -> Settled:
     """Journal the end of a payment by :data:`POLICY` (see the module docstring).
 
@@ -166,10 +212,14 @@ async def settle(
         reason: Why (no card data), recorded in the events.
         recover: Takes a payment left in doubt or to reverse (the reconciler, for payments
             the acquirer knows under their idempotency key).
+        card_read_reason: How a co-badged card's brand was chosen, for a CARD_READ journaled
+            here.
     """
     payment = await journal.get(payment_id)
     if payment.state is S.CREATED and verdict in (Verdict.APPROVED, Verdict.DECLINED):
-        payment = await journal.card_read(payment_id, masked_pan=masked_pan, aid=aid, actor=actor)
+        payment = await journal.card_read(
+            payment_id, masked_pan=masked_pan, aid=aid, actor=actor, reason=card_read_reason
+        )
     rule = POLICY[payment.state, verdict]
     step = rule.step
     if step is Step.COMPLETE:

@@ -86,7 +86,7 @@ class SmartTerminalAdapter:
             await self._recovery.resolve(self._terminal)
         if view.cancel_requested.is_set():
             view.cancellable = False
-            return DeviceResult(Verdict.STOPPED, "cancelled by the till", INTERFACE)
+            return DeviceResult(Verdict.STOPPED, f"cancelled by {view.cancelled_by}", INTERFACE)
         try:
             amount = Money(view.amount, f"{context.currency.numeric:03d}")  # ISO 4217 numeric
         except ValueError:  # nothing asked of the terminal yet

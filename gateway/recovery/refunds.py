@@ -218,8 +218,26 @@ class RefundService:
 
     # -- the till's request -----------------------------------------------------------------
 
+    async def replays(self, sale_id: str, reference: str) -> bool:
+        """True when a refund of ``sale_id`` already has ``reference`` (asking again replays it).
+
+        Raises:
+            SaleNotFound: No such payment. JournalError: The journal failed.
+        """
+        try:
+            await self._journal.get(sale_id)
+        except UnknownPayment:
+            raise SaleNotFound(f"no payment {sale_id!r}") from None
+        return await self._journal.find_refund(sale_id, reference) is not None
+
     async def refund(
-        self, sale_id: str, *, amount: int, reference: str, currency_code: str | None = None
+        self,
+        sale_id: str,
+        *,
+        amount: int,
+        reference: str,
+        currency_code: str | None = None,
+        requested_by: str = _ACTOR,
     ) -> RefundResult:
         """Refund ``amount`` of sale ``sale_id`` once per ``reference``.
 
@@ -230,6 +248,8 @@ class RefundService:
             SaleNotFound: No such payment. InvalidRefund: ``currency_code`` is not the sale's.
             RefundRejected: Not refundable, or the reference was used for another amount.
             JournalError: The journal failed.
+
+        ``requested_by`` (``till:NAME``) is the actor of the refund's first journal event.
         """
         try:
             sale = await self._journal.get(sale_id)
@@ -247,7 +267,7 @@ class RefundService:
             found = await self._journal.find_refund(sale_id, reference)
             existing = None if found is None else found.id
             if existing is None:
-                created = await self._create(sale, amount, reference)
+                created = await self._create(sale, amount, reference, requested_by)
                 # a cancelled request leaves it to run()
                 self._queue.add(created.id, wake=False)
                 self._in_flight[created.id] = asyncio.Event()
@@ -259,14 +279,20 @@ class RefundService:
             self._in_flight.pop(created.id).set()
         return RefundResult(payment, reference)
 
-    async def _create(self, sale: Payment, amount: int, reference: str) -> Payment:
+    async def _create(
+        self, sale: Payment, amount: int, reference: str, requested_by: str
+    ) -> Payment:
         try:
             currency(sale.currency)
         except CurrencyError:
             raise RefundRejected("not_refundable", f"unknown currency {sale.currency}") from None
         try:
             refund = await self._journal.create_refund(
-                sale.id, lane=sale.lane, amount=amount, actor=_ACTOR, till_reference=reference
+                sale.id,
+                lane=sale.lane,
+                amount=amount,
+                actor=requested_by,
+                till_reference=reference,
             )
         except RefundNotAllowed as exc:
             raise RefundRejected("not_refundable", str(exc)) from None

@@ -26,6 +26,9 @@ from typing import Protocol
 from aiohttp import web
 
 from gateway.payments import Lane
+from gateway.security.errors import InputError
+from gateway.security.guard import requesting_till
+from gateway.security.inputs import parse_event_id, parse_lane_id
 from gateway.till.hub import Gap, HubClosed, LaneEvent, LaneEventHubs, Subscription
 from gateway.till.jsonio import error
 
@@ -63,12 +66,9 @@ def format_event(item: LaneEvent | Gap) -> bytes:
 
 
 def _last_event_id(request: web.Request) -> tuple[bool, int | None]:
-    """(asked, seq): a header that is not a sequence number asks for a resume it cannot get."""
-    raw = request.headers.get("Last-Event-ID")
-    if raw is None or raw.strip() == "":
-        return False, None
-    text = raw.strip()
-    return True, int(text) if text.isdigit() and len(text) <= 19 else -1
+    """(asked, seq): a header that is not a sequence number (``²``: ASCII digits only) asks
+    for a resume it cannot get."""
+    return parse_event_id(request.headers.get("Last-Event-ID"))
 
 
 def _set_send_buffer(request: web.Request, size: int) -> None:
@@ -122,14 +122,17 @@ def add_event_routes(
         registry.close()
 
     async def events(request: web.Request) -> web.StreamResponse:
-        raw = request.match_info["lane"]
-        if not raw.isdigit() or len(raw) > 9:
-            raise error(
-                web.HTTPBadRequest, "invalid_request", "expected a lane number", field="lane"
-            )
-        lane = backend.lane(int(raw))
+        till = requesting_till(request)
+        try:
+            number = parse_lane_id(request.match_info["lane"])
+        except InputError as exc:
+            raise error(web.HTTPBadRequest, "invalid_request", exc.message, field="lane") from None
+        lane = backend.lane(number)
         if lane is None:
-            raise error(web.HTTPNotFound, "not_found", f"no lane {raw}")
+            raise error(web.HTTPNotFound, "not_found", f"no lane {number}")
+        if not till.may_use_lane(number):
+            message = f"this till may not use lane {number}"
+            raise error(web.HTTPForbidden, "lane_not_allowed", message)
         hub = registry.attach(lane)
         asked, last_id = _last_event_id(request)
         try:

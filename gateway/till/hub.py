@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: Event types a stream carries (``state`` opens a stream and follows a ``gap``).
-EVENT_TYPES = ("prompt", "payment", "reader", "state", "gap")
+EVENT_TYPES = ("prompt", "payment", "brand", "reader", "state", "gap")
 
 
 class HubClosed(GatewayError):
@@ -320,6 +320,8 @@ class LaneEventHubs:
                 )
             elif kind == "payment" and view is not None:
                 hub.publish("payment", payment=payment_json(view))
+            elif kind == "brand" and view is not None and view.brand_offer is not None:
+                hub.publish("brand", payment=view.id, **view.brand_offer.to_json())
             self.refresh_reader(lane)
 
         lane.listener = listener

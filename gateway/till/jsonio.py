@@ -12,6 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.security.errors import InputError
+from gateway.security.inputs import read_json_object
+
 __all__ = ["bad_request", "error", "json_body"]
 
 
@@ -29,11 +32,13 @@ def bad_request(field: str, message: str) -> web.HTTPException:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object (``400 invalid_request`` on ``body`` otherwise)."""
+    """The request's JSON object (``400 invalid_request`` on ``body`` otherwise).
+
+    Read within the body time-out and at most 32 levels deep
+    (:func:`gateway.security.inputs.read_json_object`): a body nested 50,000 deep is a 400,
+    not the RecursionError it was.
+    """
     try:
-        body = await request.json()
-    except ValueError:
-        raise bad_request("body", "expected a JSON object") from None
-    if not isinstance(body, dict):
-        raise bad_request("body", "expected a JSON object")
-    return body
+        return await read_json_object(request)
+    except InputError as exc:
+        raise bad_request(exc.field, exc.message) from None

@@ -9,11 +9,20 @@
 ``GET /api/payments/{id}[?wait=S]``    the payment (journal state, outcome, masked PAN); with
                                        ``wait`` the answer waits up to S s (≤ 30) for the end
 ``POST /api/payments/{id}/cancel``     while the lane waits for the card → 202; else 409
+``POST /api/payments/{id}/brand``      ``{"aid": "A0000000031010"}``: the brand of a
+                                       co-badged card, while its ``brand`` event's choice is
+                                       open → 200; an AID not offered → 400; no choice open
+                                       → 409 (EU IFR 2015/751 art. 8)
 ``GET /api/lanes``                     every lane (prompt, reader state, current payment)
 =====================================  =========================================================
 
-Bad input is ``400 {"error": "invalid_request", "field": NAME, "message": ...}``. Nothing
-here logs a request body, and no answer holds more of a PAN than its mask.
+Every route needs a till's credential (``Authorization: Bearer``, else 401; checked by
+:func:`gateway.security.guard.till_auth`); a till starts and cancels payments only on its own
+lanes (else ``403 lane_not_allowed``), and the journal's first event of a sale and the audit
+log name it (``till:NAME``). Bad input is ``400 {"error": "invalid_request", "field": NAME,
+"message": ...}``: a lane id that is not 1-999 in ASCII digits, JSON nested too deep, a
+``reference`` that looks like a card number (never echoed). Nothing here logs a request body,
+and no answer holds more of a PAN than its mask.
 """
 
 from __future__ import annotations
@@ -26,7 +35,12 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from gateway.journal import InvalidRecord, Journal, JournalError, Payment, UnknownPayment
-from gateway.payments import Lane, LaneBusy, LaneView, NotCancellable
+from gateway.payments import Lane, LaneBusy, LaneView, NoBrandChoice, NotCancellable
+from gateway.security.errors import InputError
+from gateway.security.guard import requesting_till
+from gateway.security.inputs import check_reference, parse_lane_id
+from gateway.security.service import audit_request
+from gateway.security.store import TillCredential
 from gateway.till.jsonio import bad_request, error, json_body
 from terminal.currency import Currency, CurrencyError, currency
 
@@ -62,13 +76,24 @@ class TillBackend(Protocol):
 
 
 def _lane_id(request: web.Request, backend: TillBackend) -> Lane:
-    raw = request.match_info["lane"]
-    if not raw.isdigit():
-        raise bad_request("lane", "expected a lane number")
-    lane = backend.lane(int(raw))
+    try:
+        number = parse_lane_id(request.match_info["lane"])
+    except InputError as exc:
+        raise bad_request(exc.field, exc.message) from None
+    lane = backend.lane(number)
     if lane is None:
-        raise error(web.HTTPNotFound, "not_found", f"no lane {raw}")
+        raise error(web.HTTPNotFound, "not_found", f"no lane {number}")
     return lane
+
+
+async def _check_lane(request: web.Request, till: TillCredential, lane: int, action: str) -> None:
+    """403 ``lane_not_allowed`` (audited) when this till may not use ``lane``."""
+    if till.may_use_lane(lane):
+        return
+    await audit_request(
+        request, actor=till.actor, action=action, outcome="denied", detail={"lane": lane}
+    )
+    raise error(web.HTTPForbidden, "lane_not_allowed", f"this till may not use lane {lane}")
 
 
 def _parse_payment(body: dict[str, Any], default_currency: str) -> tuple[int, Currency, str | None]:
@@ -91,6 +116,11 @@ def _parse_payment(body: dict[str, Any], default_currency: str) -> tuple[int, Cu
     reference = body.get("reference")
     if reference is not None and not (isinstance(reference, str) and _REFERENCE.match(reference)):
         raise bad_request("reference", "expected 1-64 printable characters")
+    if reference is not None:
+        try:
+            check_reference(reference)
+        except InputError as exc:
+            raise bad_request(exc.field, exc.message) from None
     return amount, cur, reference
 
 
@@ -126,19 +156,28 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
     """Mount the till API on ``app`` (see the module docstring)."""
 
     async def start(request: web.Request) -> web.Response:
+        till = requesting_till(request)
         lane = _lane_id(request, backend)
+        await _check_lane(request, till, lane.id, "payment.start")
         amount, cur, reference = _parse_payment(await json_body(request), backend.default_currency)
         if reference is not None:  # a till retrying its request must not charge twice
             replay = await _replayed(reference, lane, amount, cur)
             if replay is not None:
                 return replay
         try:
-            view = await lane.start_payment(amount=amount, currency=cur, reference=reference)
+            view = await lane.start_payment(
+                amount=amount, currency=cur, reference=reference, requested_by=till.actor
+            )
         except LaneBusy as exc:
             raise error(web.HTTPConflict, "lane_busy", str(exc)) from None
         except InvalidRecord as exc:
             raise bad_request(exc.field, str(exc)) from None
         backend.remember(view)
+        detail = {"lane": lane.id, "amount": amount, "currency": cur.alpha}
+        await audit_request(
+            request, actor=till.actor, action="payment.start", subject=view.id, outcome="ok",
+            detail=detail,
+        )  # fmt: skip
         return web.json_response(
             {
                 "id": view.id,
@@ -189,18 +228,50 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         return web.json_response(_payment_json(payment, view))
 
     async def cancel(request: web.Request) -> web.Response:
+        till = requesting_till(request)
         payment_id = request.match_info["payment"]
         view = backend.view(payment_id)
         if view is None:
             raise error(web.HTTPNotFound, "not_found", "no such payment in progress")
+        await _check_lane(request, till, view.lane, "payment.cancel")
         lane = backend.lane(view.lane)
         try:
             if lane is None:
                 raise NotCancellable("no lane")
-            lane.cancel(payment_id)
+            lane.cancel(payment_id, requested_by=till.actor)
         except NotCancellable as exc:
+            await audit_request(
+                request, actor=till.actor, action="payment.cancel", subject=payment_id,
+                outcome="not_cancellable",
+            )  # fmt: skip
             raise error(web.HTTPConflict, "not_cancellable", str(exc)) from None
+        await audit_request(
+            request, actor=till.actor, action="payment.cancel", subject=payment_id, outcome="ok"
+        )
         return web.json_response({"id": payment_id, "cancelling": True}, status=202)
+
+    async def brand(request: web.Request) -> web.Response:
+        till = requesting_till(request)
+        payment_id = request.match_info["payment"]
+        body = await json_body(request)
+        unknown = sorted(set(body) - {"aid"})
+        if unknown:
+            raise bad_request(unknown[0], "unknown field")
+        aid = body.get("aid")
+        if not isinstance(aid, str) or not re.fullmatch(r"[0-9A-Fa-f]{10,32}", aid):
+            raise bad_request("aid", "expected the AID of an offered brand, 5-16 bytes of hex")
+        view = backend.view(payment_id)
+        lane = None if view is None else backend.lane(view.lane)
+        if lane is None:
+            raise error(web.HTTPNotFound, "not_found", "no such payment in progress")
+        await _check_lane(request, till, lane.id, "payment.brand")
+        try:
+            chosen = lane.choose_brand(payment_id, aid)
+        except NoBrandChoice as exc:
+            if exc.offered:
+                raise bad_request("aid", str(exc)) from None
+            raise error(web.HTTPConflict, "no_brand_choice", str(exc)) from None
+        return web.json_response({"id": payment_id, "aid": chosen}, status=200)
 
     async def lanes(_request: web.Request) -> web.Response:
         return web.json_response({"lanes": [lane.snapshot() for lane in backend.all_lanes()]})
@@ -208,4 +279,5 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
     app.router.add_post("/api/lanes/{lane}/payments", start)
     app.router.add_get("/api/payments/{payment}", get_payment)
     app.router.add_post("/api/payments/{payment}/cancel", cancel)
+    app.router.add_post("/api/payments/{payment}/brand", brand)
     app.router.add_get("/api/lanes", lanes)

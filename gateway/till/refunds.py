@@ -14,8 +14,12 @@ Errors, in the shape of :mod:`gateway.till.payments`: ``400 {"error": "invalid_r
 yet forwarded, or more than what remains) or ``409 reference_conflict`` (the reference was used
 for another amount on this sale); ``503`` when the refund service or the journal is not there.
 The same reference for the same sale answers the existing refund (``"replayed": true``), never a
-second one. A refund is then read with ``GET /api/payments/{id}`` like any payment. No answer
-holds more of a PAN than the sale's mask, and no request body is logged.
+second one. The till's credential decides (docs/security.md): ``403 refunds_not_allowed`` for a
+till without refunds; above its ``refund_limit``, ``403 manager_approval_required`` (with the
+``approval`` id) until a manager approves that (sale, amount, till) on ``/manager``; the
+approval is then used once. The refund's first journal event and its audit row name the till.
+A refund is then read with ``GET /api/payments/{id}`` like any payment. No answer holds more of
+a PAN than the sale's mask, and no request body is logged.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from gateway.recovery.refunds import (
     RefundService,
     SaleNotFound,
 )
+from gateway.security.guard import requesting_till
+from gateway.security.service import SECURITY, audit_request
+from gateway.security.store import TillCredential
 from gateway.till.jsonio import bad_request, error, json_body
 
 __all__ = ["RefundBackend", "add_refund_routes", "refund_json"]
@@ -94,18 +101,65 @@ def refund_json(result: RefundResult) -> dict[str, Any]:
     }
 
 
+async def _permitted(
+    request: web.Request,
+    till: TillCredential,
+    service: RefundService,
+    sale_id: str,
+    amount: int,
+    reference: str,
+) -> str | None:
+    """Check the till's refund permissions; the approving manager when one was needed.
+
+    Raises:
+        web.HTTPForbidden: ``refunds_not_allowed``, or ``manager_approval_required`` (with the
+            approval request's ``approval`` id, shown to managers at ``/manager``).
+        SaleNotFound: No such sale (checked before an approval is asked for it).
+    """
+    if not till.refunds:
+        await audit_request(
+            request, actor=till.actor, action="refund", subject=sale_id, outcome="denied",
+            detail={"amount": amount},
+        )  # fmt: skip
+        raise error(web.HTTPForbidden, "refunds_not_allowed", "this till may not refund")
+    if not till.needs_approval(amount) or await service.replays(sale_id, reference):
+        return None
+    security = request.app.get(SECURITY)
+    if security is not None:
+        approval = await security.consume_approval(sale_id, amount, till.name)
+        if approval is not None:
+            return approval.approved_by
+        asked = await security.request_approval(sale_id, amount, till.name)
+    await audit_request(
+        request, actor=till.actor, action="refund", subject=sale_id,
+        outcome="approval_required", detail={"amount": amount, "limit": till.refund_limit},
+    )  # fmt: skip
+    raise error(
+        web.HTTPForbidden,
+        "manager_approval_required",
+        f"a refund above {till.refund_limit} needs a manager's approval (status page, /manager)",
+        approval=None if security is None else asked.id,
+    )
+
+
 def add_refund_routes(app: web.Application, backend: RefundBackend) -> None:
     """Mount ``POST /api/payments/{payment}/refunds`` on ``app`` (see the module docstring)."""
 
     async def refund(request: web.Request) -> web.Response:
+        till = requesting_till(request)
         sale_id = request.match_info["payment"]
         amount, reference, code = parse_refund(await json_body(request))
         service = backend.refunds
         if service is None:
             raise error(web.HTTPServiceUnavailable, "unavailable", "refunds not started")
         try:
+            approved_by = await _permitted(request, till, service, sale_id, amount, reference)
             result = await service.refund(
-                sale_id, amount=amount, reference=reference, currency_code=code
+                sale_id,
+                amount=amount,
+                reference=reference,
+                currency_code=code,
+                requested_by=till.actor,
             )
         except SaleNotFound:
             raise error(web.HTTPNotFound, "not_found", "no such payment") from None
@@ -115,6 +169,13 @@ def add_refund_routes(app: web.Application, backend: RefundBackend) -> None:
             raise error(web.HTTPConflict, exc.code, str(exc)) from None
         except JournalError:
             raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        detail: dict[str, Any] = {"sale": sale_id, "amount": amount, "replayed": result.replayed}
+        if approved_by is not None:
+            detail["approved_by"] = approved_by
+        await audit_request(
+            request, actor=till.actor, action="refund", subject=result.payment.id,
+            outcome=result.payment.state.value, detail=detail,
+        )  # fmt: skip
         return web.json_response(refund_json(result), status=201 if result.answered else 202)
 
     app.router.add_post("/api/payments/{payment}/refunds", refund)

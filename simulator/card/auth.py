@@ -14,11 +14,10 @@ method 2 ``ARPC (4) | CSU (4) | proprietary data`` for Visa CVN 18/22. A mismatc
 
 from __future__ import annotations
 
-import hmac
-
 from simulator.card.iad import AC_ARQC
+from simulator.card.profile import cryptogram_spec
 from simulator.card.state import CardContext, Command, SwError, respond
-from simulator.cryptogram import Cvn, generate_arpc
+from simulator.cryptogram_spec import check_issuer_auth
 from simulator.keys import sign_dda
 from terminal import encode
 
@@ -26,20 +25,18 @@ __all__ = ["check_arpc", "external_authenticate", "internal_authenticate"]
 
 
 def check_arpc(ctx: CardContext, data: bytes) -> bool:
-    """Verify issuer authentication data (91) against the session's ARQC (Book 2, 8.2)."""
+    """Verify issuer authentication data (91) against the session's ARQC (Book 2, 8.2).
+
+    Method 1 ``ARPC (8) | ARC (2)`` or method 2 ``ARPC (4) | CSU (4) | proprietary data``, as
+    the application's cryptogram spec says.
+    """
     session = ctx.session
     app = ctx.app
     if session.arqc is None or not 8 <= len(data) <= 16:
         return False
-    cvn = app.profile.cvn
-    try:
-        if cvn in (Cvn.VISA_18, Cvn.VISA_22):
-            expected = generate_arpc(cvn, app.mk_ac, session.arqc, session.atc, data[4:8])
-            return hmac.compare_digest(expected, data[:4])
-        expected = generate_arpc(cvn, app.mk_ac, session.arqc, session.atc, data[8:10])
-    except ValueError:
-        return False
-    return hmac.compare_digest(expected, data[:8])
+    un = session.terminal.get(0x9F37, bytes(4))
+    spec = cryptogram_spec(app.profile)
+    return check_issuer_auth(spec, app.mk_ac, session.arqc, session.atc, un, data)
 
 
 def external_authenticate(ctx: CardContext, cmd: Command) -> bytes:

@@ -31,14 +31,19 @@ exercised (Book 1, 9.3.1.3).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
 from simulator.card.auth import external_authenticate, internal_authenticate
 from simulator.card.genac import generate_ac_command
 from simulator.card.gpo import get_processing_options
-from simulator.card.personalise import Application, load_master_keys, personalise
+from simulator.card.personalise import (
+    Application,
+    MasterKeyEntry,
+    load_master_keys,
+    personalise,
+)
 from simulator.card.pin import get_challenge, verify
 from simulator.card.profile import PROFILES_DIR, CardProfile, load_profile
 from simulator.card.records import get_data, read_record
@@ -124,6 +129,7 @@ class VirtualCard:
         rng: Callable[[int], bytes] | None = None,
         t0: bool = False,
         directory: Path = PROFILES_DIR,
+        master_keys: Mapping[str, MasterKeyEntry] | None = None,
     ) -> VirtualCard:
         """Load and personalise a profile (cached per file for the default keys).
 
@@ -133,17 +139,21 @@ class VirtualCard:
             rng: Random bytes source (challenges, ICC dynamic numbers); default os.urandom.
             t0: Answer outgoing data with ``61xx`` + GET RESPONSE, as a T=0 card.
             directory: Where profile names are looked up.
+            master_keys: Issuer master keys by name (default: the shipped test issuers); e.g.
+                ``IssuerHost(issuers=load_issuers(FILE).issuers).keys`` for a card of an
+                issuers file of one's own.
 
         Raises:
             ProfileError: the profile is missing or invalid.
         """
         profile = load_profile(name_or_path, directory)
-        if keys is None:
+        if keys is None and master_keys is None:
             assert profile.source is not None
             apps = _personalised(profile.source, profile.source.stat().st_mtime_ns)
             return cls(profile, list(apps), rng=rng, t0=t0)
-        master = load_master_keys()
-        return cls(profile, [personalise(a, keys, master) for a in profile.applications],
+        master = dict(master_keys) if master_keys is not None else load_master_keys()
+        pki = keys if keys is not None else default_pki()
+        return cls(profile, [personalise(a, pki, master) for a in profile.applications],
                    rng=rng, t0=t0)
 
     @property

@@ -23,9 +23,9 @@ authorisation sets the last online ATC (9F13) and clears the consecutive offline
 from __future__ import annotations
 
 from simulator.card.auth import check_arpc
-from simulator.card.iad import AC_AAC, AC_ARQC, AC_TC, build_iad, card_data_for_mac
+from simulator.card.iad import AC_AAC, AC_ARQC, AC_TC, build_iad
+from simulator.card.profile import cryptogram_spec
 from simulator.card.state import CardContext, Command, SwError, dol_length, respond, split_dol_data
-from simulator.cryptogram import AcTransaction, generate_ac
 from simulator.keys import sign_cda
 from terminal import encode, encode_tlvs
 
@@ -42,26 +42,16 @@ def _field(values: dict[int, bytes], tag: int, size: int) -> bytes:
 def compute_ac(ctx: CardContext, terminal: dict[int, bytes]) -> tuple[bytes, bytes]:
     """The cryptogram and 9F10 for the current CVR over the terminal data (Book 2, 8.1.1).
 
+    The application's cryptogram spec (:func:`simulator.card.profile.cryptogram_spec`) says
+    which data is covered and how the key is derived.
+
     Returns:
         (AC 9F26, IAD 9F10).
     """
     app = ctx.app
-    cvn = app.profile.cvn
-    iad = build_iad(cvn, ctx.session.cvr)
-    txn = AcTransaction(
-        amount=_field(terminal, 0x9F02, 6),
-        amount_other=_field(terminal, 0x9F03, 6),
-        country=_field(terminal, 0x9F1A, 2),
-        tvr=_field(terminal, 0x95, 5),
-        currency=_field(terminal, 0x5F2A, 2),
-        date=_field(terminal, 0x9A, 3),
-        txn_type=_field(terminal, 0x9C, 1),
-        unpredictable_number=_field(terminal, 0x9F37, 4),
-        aip=app.aip,
-        atc=ctx.session.atc,
-        card_data=card_data_for_mac(cvn, iad),
-    )
-    return generate_ac(cvn, app.mk_ac, txn), iad
+    iad = build_iad(app.profile.cvn, ctx.session.cvr)
+    data = {**terminal, 0x82: app.aip, 0x9F36: ctx.session.atc}
+    return cryptogram_spec(app.profile).cryptogram(app.mk_ac, data, iad), iad
 
 
 def _amount(terminal: dict[int, bytes]) -> int:

@@ -7,7 +7,8 @@ What is built per application (EMV 4.4 Book 3, 10.2 and 10.3; Book 2, 5-7):
 * the records, laid out in three files - SFI 1 record 1: track 2 and name (57, 5F20, 9F1F);
   SFI 2 record 1: the data that take part in ODA; SFI 3: CA index and issuer certificate,
   SSAD, ICC certificate, ICC PIN encipherment certificate, one per record - and the AFL that
-  names them, SFI 2 record 1 counted for ODA;
+  names them, SFI 2 record 1 counted for ODA; with ``padded_records`` every record carries
+  ``00`` padding between its objects and after its template (Book 3, Annex B);
 * the AIP (profile value, or from the ODA methods, the CVM list and the issuer authentication
   mode) and, when 9F4A lists it, the AIP in the static data;
 * the certificates: issuer (from issuers.json), ICC (binding PAN and static data), ICC PIN key,
@@ -18,14 +19,13 @@ What is built per application (EMV 4.4 Book 3, 10.2 and 10.3; Book 2, 5-7):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from simulator.card.profile import AppProfile, CardProfile, ProfileError
-from simulator.cryptogram import IssuerMasterKeys, derive_card_key, derive_icc_master_key
+from simulator.card.profile import AppProfile, CardProfile, ProfileError, cryptogram_spec
+from simulator.cryptogram import IssuerMasterKeys, derive_icc_master_key
 from simulator.keys import (
     RsaKeyPair,
     TestPki,
@@ -45,7 +45,9 @@ __all__ = [
     "pse_directory_entry",
 ]
 
-MASTER_KEYS_FILE = Path(__file__).resolve().parent / "issuer_master_keys.json"
+#: The shipped issuers file (``simulator/data/issuers.toml``): the card reads its master keys
+#: from the issuer it names, so the card and the issuer host share one key list.
+MASTER_KEYS_FILE = Path(__file__).resolve().parent.parent / "data" / "issuers.toml"
 VISA, MASTERCARD = bytes.fromhex("A000000003"), bytes.fromhex("A000000004")
 
 #: Application Version Number (9F08) per RID, the same values as the terminal's 9F09 in
@@ -79,22 +81,23 @@ class MasterKeyEntry:
 
 @cache
 def _master_keys_cached(path: Path) -> dict[str, MasterKeyEntry]:
+    from simulator.issuer_profiles import IssuerFileError, load_issuers
+
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        out = {}
-        for entry in raw["issuers"]:
-            keys = IssuerMasterKeys(*(bytes.fromhex(entry[k]) for k in ("ac", "smi", "smc")))
-            out[entry["name"]] = MasterKeyEntry(
-                entry["name"], bytes.fromhex(entry["aid_prefix"]),
-                tuple(entry["pan_prefixes"]), keys,
-            )
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise ProfileError(f"{path.name}: unreadable master key file") from exc
-    return out
+        book = load_issuers(path)
+    except IssuerFileError as exc:
+        raise ProfileError(f"{path.name}: unreadable master key file: {exc}") from exc
+    return {
+        issuer.name: MasterKeyEntry(
+            issuer.name, bytes.fromhex(issuer.aid_prefix),
+            tuple(r.low for r in issuer.pan_ranges), issuer.master_keys,
+        )
+        for issuer in book.issuers
+    }
 
 
 def load_master_keys(path: Path = MASTER_KEYS_FILE) -> dict[str, MasterKeyEntry]:
-    """The test issuers' master keys by name (cached)."""
+    """The test issuers' master keys by name (cached), from the shipped issuers file."""
     return _master_keys_cached(path)
 
 
@@ -180,8 +183,29 @@ def _parse(dol: bytes, name: str) -> list[DolEntry]:
         raise ProfileError(f"{name}: invalid DOL: {exc}") from exc
 
 
-def _record(tags: list[int], data: dict[int, bytes]) -> bytes:
-    return encode(0x70, encode_tlvs((t, data[t]) for t in tags if t in data))
+#: ``00`` bytes a padded profile puts between the objects of a record and after its template
+#: (EMV 4.4 Book 3, Annex B allows both).
+PADDING_BETWEEN = 2
+PADDING_AFTER = 3
+
+
+def _record(tags: list[int], data: dict[int, bytes], *, padded: bool = False) -> bytes:
+    """A ``70`` record template; ``padded``: ``00`` bytes between the objects and after it."""
+    objects = [encode_tlvs([(t, data[t])]) for t in tags if t in data]
+    if not padded:
+        return encode(0x70, b"".join(objects))
+    between = bytes(PADDING_BETWEEN)
+    return encode(0x70, between.join(objects) + between) + bytes(PADDING_AFTER)
+
+
+def _template_value(record: bytes) -> bytes:
+    """The value of a record built by :func:`_record` (what the issuer signs, Book 3, 10.3)."""
+    if record[1] < 0x80:
+        header, length = 2, record[1]
+    else:
+        header = 2 + (record[1] & 0x7F)
+        length = int.from_bytes(record[2:header], "big")
+    return record[header : header + length]
 
 
 def _aip(app: AppProfile, has_cvm: bool, issuer_auth: bool) -> bytes:
@@ -231,9 +255,9 @@ def personalise(
     except KeyError as exc:
         raise ProfileError(f"{where}: no master keys named {app.master_keys!r}") from exc
     psn = app.psn or "00"
-    mk_ac = derive_card_key(app.cvn, keys.ac, app.pan, psn)
-    mk_smi = derive_icc_master_key(keys.smi, app.pan, psn)
-    mk_smc = derive_icc_master_key(keys.smc, app.pan, psn)
+    mk_ac = cryptogram_spec(app).icc_master_key(keys.ac, app.pan, psn)
+    mk_smi = derive_icc_master_key(keys.smi, app.pan, psn) if keys.smi else b""
+    mk_smc = derive_icc_master_key(keys.smc, app.pan, psn) if keys.smc else b""
 
     icc_key = pin_key = None
     if app.icc_key is not None:
@@ -245,14 +269,15 @@ def personalise(
             raise ProfileError(f"{where}: pin_key {app.pin_key} not in the key pool")
         pin_key = pki.pin_keys[app.pin_key]
 
-    sfi1 = _record([0x57, 0x5F20, 0x9F1F], data)
+    padded = app.padded_records
+    sfi1 = _record([0x57, 0x5F20, 0x9F1F], data, padded=padded)
     oda_tags = [
         0x5A, 0x5F24, 0x5F25, 0x5F28, 0x5F34, 0x9F07, 0x9F08, 0x9F42, 0x8C, 0x8D, 0x8E,
         0x9F0D, 0x9F0E, 0x9F0F, 0x9F49, 0x9F4A, 0x9F14, 0x9F23, 0x9F69,
     ]
     oda_tags += [t for t in app.tags if t not in oda_tags and t not in (0x57, 0x5F20, 0x9F1F)]
-    sfi2 = _record(oda_tags, data)
-    static = sfi2[2:] if sfi2[1] < 0x80 else sfi2[2 + (sfi2[1] & 0x7F):]
+    sfi2 = _record(oda_tags, data, padded=padded)
+    static = _template_value(sfi2)
     if data.get(0x9F4A) == b"\x82":
         static += aip
 
@@ -267,12 +292,12 @@ def personalise(
         if issuer.certificate.remainder:
             data[0x92] = issuer.certificate.remainder
         data[0x9F32] = issuer.certificate.exponent
-        cert_records.append(_record([0x8F, 0x90, 0x92, 0x9F32], data))
+        cert_records.append(_record([0x8F, 0x90, 0x92, 0x9F32], data, padded=padded))
         cert_expiry = bytes.fromhex(app.expiry[2:4] + app.expiry[0:2])
         if "SDA" in app.oda:
             dac = data.get(0x9F45, b"\xda\xc1")
             data[0x93] = sign_static_data(issuer.key, dac, static)
-            cert_records.append(_record([0x93], data))
+            cert_records.append(_record([0x93], data, padded=padded))
         if set(app.oda) & {"DDA", "CDA", "fDDA"}:
             if icc_key is None:
                 raise ProfileError(f"{where}: DDA/CDA/fDDA need an icc_key")
@@ -283,7 +308,7 @@ def personalise(
             data[0x9F47] = cert.exponent
             if cert.remainder:
                 data[0x9F48] = cert.remainder
-            cert_records.append(_record([0x9F46, 0x9F47, 0x9F48], data))
+            cert_records.append(_record([0x9F46, 0x9F47, 0x9F48], data, padded=padded))
         if pin_key is not None:
             cert = pin_certificate(issuer.key, pin_key.public(), app.pan, cert_expiry,
                                    b"\x00\x00\x02")
@@ -291,7 +316,7 @@ def personalise(
             data[0x9F2E] = cert.exponent
             if cert.remainder:
                 data[0x9F2F] = cert.remainder
-            cert_records.append(_record([0x9F2D, 0x9F2E, 0x9F2F], data))
+            cert_records.append(_record([0x9F2D, 0x9F2E, 0x9F2F], data, padded=padded))
 
     records = {(1, 1): sfi1, (2, 1): sfi2}
     for number, rec in enumerate(cert_records, start=1):

@@ -5,7 +5,9 @@ counter, whether it has a PSE (contact directory, EMV 4.4 Book 1, 12.2) and/or a
 (contactless, EMV Contactless Book B, 3.3), and its applications. Each application names its
 AID, the issuer whose test certificate it carries (``simulator/data/keys/issuers.json``), the
 ICC and PIN key it uses from the key pool, the cryptogram version, the master keys
-(``issuer_master_keys.json`` beside this module), the PAN and the data objects of its records.
+(by issuer name, from ``simulator/data/issuers.toml``), the PAN and the data objects of its
+records; ``cryptogram`` (optional) spells out a cryptogram version in the issuers-file format
+(:mod:`simulator.issuer_profiles`), e.g. the EMV common session key, instead of ``cvn``.
 Defaults fill everything a profile leaves out (see :mod:`simulator.card.personalise`).
 
 A profile may start from another one with ``"base": "<name>"``: objects are merged key by
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.cryptogram import Cvn
+from simulator.cryptogram_spec import CryptogramSpec, spec_for_cvn
 from terminal import mask_pan
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "CardRisk",
     "ContactlessRules",
     "ProfileError",
+    "cryptogram_spec",
     "list_profiles",
     "load_profile",
     "resolve_profile_path",
@@ -167,6 +171,8 @@ class AppProfile:
     risk: CardRisk = field(default_factory=CardRisk)
     contactless: ContactlessRules = field(default_factory=ContactlessRules)
     put_data_tags: tuple[int, ...] = (0x9F14, 0x9F23, 0x9F53, 0x9F58, 0x9F59)
+    cryptogram: CryptogramSpec | None = None
+    padded_records: bool = False
 
     @property
     def rid(self) -> bytes:
@@ -317,7 +323,7 @@ def _application(raw: Any, where: str) -> AppProfile:
         raise ProfileError(f"{where}.issuer: a name from issuers.json")
     master = raw.get("master_keys")
     if not isinstance(master, str):
-        raise ProfileError(f"{where}.master_keys: a name from issuer_master_keys.json")
+        raise ProfileError(f"{where}.master_keys: an issuer name from simulator/data/issuers.toml")
     kernel_id = _opt_hex(raw, "kernel_id", where)
     return AppProfile(
         aid=aid,
@@ -351,7 +357,33 @@ def _application(raw: Any, where: str) -> AppProfile:
         fci=_tag_map(raw.get("fci", {}), f"{where}.fci"),
         risk=_risk(raw.get("risk", {}), f"{where}.risk"),
         contactless=_contactless(raw.get("contactless", {}), f"{where}.contactless"),
+        cryptogram=_cryptogram(raw.get("cryptogram"), where),
+        padded_records=_bool(raw.get("padded_records", False), f"{where}.padded_records"),
     )
+
+
+def cryptogram_spec(app: AppProfile) -> CryptogramSpec:
+    """The application's cryptogram: its ``cryptogram`` object, else the spec of its CVN."""
+    return app.cryptogram if app.cryptogram is not None else spec_for_cvn(app.cvn)
+
+
+def _cryptogram(raw: Any, where: str) -> CryptogramSpec | None:
+    """A ``cryptogram`` object, in the issuers-file format (:mod:`simulator.issuer_profiles`)."""
+    if raw is None:
+        return None
+    from pydantic import ValidationError
+
+    from simulator.issuer_profiles import CryptogramModel
+
+    try:
+        spec = CryptogramModel.model_validate(raw).spec()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field_name = ".".join(str(part) for part in first["loc"])
+        raise ProfileError(f"{where}.cryptogram.{field_name}: {first['msg']}") from None
+    if spec is None:
+        raise ProfileError(f"{where}.cryptogram.version: a card needs a version, not 'auto'")
+    return spec
 
 
 def load_profile(name_or_path: str | Path, directory: Path = PROFILES_DIR) -> CardProfile:

@@ -76,7 +76,10 @@ async def _card_action_analysis(txn: Transaction, online: OnlineAuthoriser) -> t
     parsed, cda_ok = await request_cryptogram(txn, kind)
     returned = parsed.cryptogram_type
     if txn.request.transaction_type is TransactionType.REFUND:
-        answer = await online(online_request(txn))
+        try:
+            answer = await online(online_request(txn))
+        finally:
+            txn.online_pin = None
         if answer is not None and answer.approved:
             txn.terminal[0x8A] = answer.authorisation_response_code[:2]
             return Decision.APPROVED, "refund accepted by the acquirer"

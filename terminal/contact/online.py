@@ -172,7 +172,10 @@ async def complete_online(txn: Transaction, online: OnlineAuthoriser) -> tuple[D
     Returns:
         The decision and its reason.
     """
-    response = await online(online_request(txn))
+    try:
+        response = await online(online_request(txn))
+    finally:
+        txn.online_pin = None  # the PIN block and its KSN go to the acquirer and nowhere else
     if response is None:
         return await unable_to_go_online(txn)
     arc = response.authorisation_response_code[:2].ljust(2, b"0")

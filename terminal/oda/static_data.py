@@ -7,8 +7,15 @@ Data Authentication Tag List (9F4A):
 
 * records of SFI 1-10: the value of the record template (tag ``70`` and its length removed);
   a record of such an SFI that is not a ``70`` template makes ODA fail;
-* records of SFI 11-30: the whole record as read, tag and length included;
+* records of SFI 11-30: the record template, tag and length included;
 * 9F4A may only list tag ``82`` (AIP); anything else makes ODA fail.
+
+Padding (Book 3, Annex B: ``00`` bytes may occur before, between and after data objects): a
+record may carry ``00`` bytes before or after its ``70`` template. They are not part of the
+template, so they are left out of the static data. ``00`` bytes *inside* the template (between
+the data objects it holds) are part of the template's value, which is what the issuer signed,
+so they are hashed as they are: the public M/Chip transcript ``mock-msc-offline-2.json`` has
+such a record and its ICC certificate verifies only with them included.
 
 :class:`StaticDataCollector` is fed by the kernel while it reads the records, and produces the
 byte string (or an :class:`~terminal.oda.results.OdaFailure`) once reading is over.
@@ -52,21 +59,54 @@ def parse_afl(afl: bytes) -> list[AflEntry]:
     return entries
 
 
-def _template_value(record: bytes) -> bytes | None:
-    """The value of a record that is exactly one ``70`` template, else ``None``."""
-    if len(record) < 2 or record[0] != 0x70:
+def _template(record: bytes) -> tuple[int, int] | None:
+    """Where the one ``70`` template of a record lies: (start, end of its value) or ``None``.
+
+    ``00`` padding may come before and after the template (Book 3, Annex B); anything else
+    around it, a second template, or a length that runs past the record gives ``None``.
+    """
+    start = 0
+    while start < len(record) and record[start] == 0x00:
+        start += 1
+    if len(record) - start < 2 or record[start] != 0x70:
         return None
-    first = record[1]
+    first = record[start + 1]
     if first < 0x80:
         header, length = 2, first
-    elif first in (0x81, 0x82) and len(record) >= 2 + (first & 0x7F):
+    elif first in (0x81, 0x82) and len(record) >= start + 2 + (first & 0x7F):
         count = first & 0x7F
-        header, length = 2 + count, int.from_bytes(record[2 : 2 + count], "big")
+        header = 2 + count
+        length = int.from_bytes(record[start + 2 : start + header], "big")
     else:
         return None
-    if header + length != len(record):
+    end = start + header + length
+    if end > len(record) or any(record[end:]):
         return None
-    return record[header:]
+    return start, end
+
+
+def _template_value(record: bytes) -> bytes | None:
+    """The value of a record's ``70`` template (padding around it dropped), else ``None``."""
+    found = _template(record)
+    if found is None:
+        return None
+    start, end = found
+    first = record[start + 1]
+    header = 2 if first < 0x80 else 2 + (first & 0x7F)
+    return record[start + header : end]
+
+
+def _whole_template(record: bytes) -> bytes:
+    """An SFI 11-30 record as hashed: its ``70`` template with tag and length, padding dropped.
+
+    A record that is not one padded ``70`` template is taken as read (Book 3, 10.3 does not
+    require the template for these SFIs).
+    """
+    found = _template(record)
+    if found is None:
+        return bytes(record)
+    start, end = found
+    return record[start:end]
 
 
 class StaticDataCollector:
@@ -110,7 +150,7 @@ class StaticDataCollector:
                 return
             self._parts[(sfi, record_number)] = value
         else:
-            self._parts[(sfi, record_number)] = bytes(record)
+            self._parts[(sfi, record_number)] = _whole_template(record)
 
     def finish(
         self, sda_tag_list: bytes | None, values: Mapping[int, bytes]

@@ -5,6 +5,13 @@
   lane per name given (each test uses its own slot names, so tests never share a slot).
 * :func:`running`: the daemon in process (its own task), ready, stopped cleanly on exit.
 * :class:`Till`: a small aiohttp client of the till API.
+* :func:`till_token`: the test till's bearer token (``tmp_path/till.token``); ``make_config``
+  registers it in the journal as till ``test-till`` (every lane, refunds, no limit), and the
+  ``http`` fixture sends it on every request.
+
+The listener of ``make_config`` is plain HTTP on loopback without manager logins (both
+configured explicitly: the daemon's defaults are TLS and logins); the security tests
+(tests/gateway/security/test_daemon_*.py) override ``http`` for TLS and logins.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import pytest_asyncio
 from drivers import sim as drivers_sim
 from gateway.daemon.config import DaemonConfig, parse_config
 from gateway.daemon.daemon import Daemon
+from gateway.security import CredentialStore, PrincipalExists, new_token
 from simulator.acquirer_host import AcquirerHost
 from simulator.card import VirtualCard
 from simulator.cli_pay import FIXED_TIME
@@ -32,14 +40,17 @@ from terminal.environment import Environment
 
 __all__ = [
     "CONTACTLESS_ATR",
+    "TEST_TILL",
     "Till",
     "acquirer_fixture",
     "fixed_env",
     "http_fixture",
     "insert_card",
     "make_config",
+    "register_till",
     "running",
     "slot_name",
+    "till_token",
     "vault_key_file",
     "wait_state",
 ]
@@ -69,6 +80,29 @@ def vault_key_file(tmp_path: Path) -> Path:
     return path
 
 
+#: The name ``make_config`` gives the test till.
+TEST_TILL = "test-till"
+
+
+def till_token(tmp_path: Path) -> str:
+    """The test till's token for this test (made once, kept in ``tmp_path/till.token``)."""
+    path = tmp_path / "till.token"
+    if not path.exists():
+        path.write_text(new_token())
+    return path.read_text().strip()
+
+
+def register_till(journal: Path, name: str, token: str, **permissions: Any) -> None:
+    """Give the journal at ``journal`` a till credential holding ``token`` (once)."""
+    store = CredentialStore.open(journal)
+    try:
+        store.add_till(name, token=token, actor="test", **permissions)
+    except PrincipalExists:
+        pass
+    finally:
+        store.close()
+
+
 def make_config(
     tmp_path: Path,
     acquirer_url: str,
@@ -80,9 +114,10 @@ def make_config(
     **extra: Any,
 ) -> DaemonConfig:
     """A configuration for the tests (see the module docstring)."""
+    register_till(tmp_path / "journal.db", TEST_TILL, till_token(tmp_path))
     document: dict[str, Any] = {
         "shop": "shop-test",
-        "http": {"host": "127.0.0.1", "port": 0},
+        "http": {"host": "127.0.0.1", "port": 0, "tls": False, "status_login": False},
         "journal": {"path": str(tmp_path / "journal.db")},
         "vault": {"key_file": str(vault_key_file(tmp_path))},
         "acquirer": {
@@ -154,7 +189,8 @@ class Till:
 
     async def cancel(self, payment_id: str) -> int:
         """POST cancel; the status."""
-        async with self.session.post(f"{self.base}/api/payments/{payment_id}/cancel") as response:
+        url = f"{self.base}/api/payments/{payment_id}/cancel"
+        async with self.session.post(url, json={}) as response:
             return response.status
 
     async def lanes(self) -> dict[str, Any]:
@@ -185,9 +221,10 @@ async def acquirer_fixture() -> AsyncIterator[AcquirerHost]:
 
 
 @pytest_asyncio.fixture(name="http")
-async def http_fixture() -> AsyncIterator[aiohttp.ClientSession]:
-    """An HTTP client session for the till."""
-    async with aiohttp.ClientSession() as session:
+async def http_fixture(tmp_path: Path) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client session for the till, sending the test till's token."""
+    headers = {"Authorization": f"Bearer {till_token(tmp_path)}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
         yield session
 
 

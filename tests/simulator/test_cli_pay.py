@@ -109,6 +109,14 @@ def test_pay_bad_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown currency" in capsys.readouterr().err
 
 
+def test_pay_in_a_three_decimal_currency(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _pay(capsys, "--card", "visa_credit", "--amount", "12.345", "--currency", "KWD")
+    assert (code, out["decision"]) == (0, "approved"), out["reason"]
+    assert out["authorisation_response_code"] == "00"  # online: above the card's 10.000 limit
+    assert main(["pay", "--amount", "12.3456", "--currency", "KWD"]) == 2
+    assert "KWD has 3 decimals" in capsys.readouterr().err
+
+
 def test_pay_prints_decoded_masked_trace(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["pay", "--card", "visa_credit", "--amount", "12.50"]) == 0
     out = capsys.readouterr().out

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from simulator.vpcd import ATR_T0, ATR_T1, T0Adapter, VirtualIcc, contactless_atr
+from simulator.vpcd import ATR_T0, ATR_T1, T0Adapter, VirtualIcc, atr_tck, contactless_atr
 
 
 class Card:
@@ -110,3 +110,43 @@ def test_atrs() -> None:
     assert checksum == 0  # TCK makes T0..TCK XOR to zero (ISO/IEC 7816-3, 8.2.5)
     with pytest.raises(ValueError):
         VirtualIcc(Card(), protocol="T=2")
+
+
+def _atr_protocols_and_tck(atr: bytes) -> tuple[set[int], int | None]:
+    """Walk an ATR's interface bytes (ISO/IEC 7816-3, 8.2.2-8.2.3): protocols offered, TCK."""
+    assert atr[0] in (0x3B, 0x3F)
+    y, historical = atr[1] >> 4, atr[1] & 0x0F
+    offset, protocols = 2, set()
+    while True:
+        offset += bin(y & 0x7).count("1")  # TA, TB, TC
+        if not y & 0x8:
+            break
+        td = atr[offset]
+        protocols.add(td & 0x0F)
+        y, offset = td >> 4, offset + 1
+    offset += historical
+    protocols = protocols or {0}
+    if protocols == {0}:
+        assert len(atr) == offset  # T=0 only: no TCK
+        return protocols, None
+    assert len(atr) == offset + 1, "TCK missing or extra bytes"
+    return protocols, atr[offset]
+
+
+@pytest.mark.parametrize(
+    ("atr", "protocols"),
+    [(ATR_T1, {1}), (ATR_T0, {0}), (contactless_atr(), {0, 1}),
+     (contactless_atr(b"\x80\x4f\x0c"), {0, 1})],
+)
+def test_atr_carries_its_tck_when_a_protocol_other_than_t0_is_indicated(
+    atr: bytes, protocols: set[int]
+) -> None:
+    """ISO/IEC 7816-3, 8.2.5: the XOR of T0 .. TCK is zero whenever T != 0 is indicated."""
+    found, tck = _atr_protocols_and_tck(atr)
+    assert found == protocols
+    if protocols != {0}:
+        assert tck == atr_tck(atr[:-1])
+        check = 0
+        for byte in atr[1:]:
+            check ^= byte
+        assert check == 0

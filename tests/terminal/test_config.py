@@ -132,3 +132,13 @@ def test_request_and_environment_validate() -> None:
     system = Environment.system()
     assert len(system.unpredictable_number()) == 4
     assert 1 <= system.random_percent() <= 99
+
+
+@pytest.mark.parametrize("key", ["lcol", "ucol", "colour"])
+def test_unknown_keys_are_refused_naming_them(key: str) -> None:
+    # lcol/ucol were accepted and never read: velocity checking uses the card's 9F14/9F23
+    # (EMV 4.4 Book 3, 10.6.3); the terminal has no offline limits of its own.
+    document = json.loads(DEFAULT_CONFIG_FILE.read_text())
+    document[key] = 5
+    with pytest.raises(ConfigError, match=f"config: {key}: "):
+        TerminalConfig.from_dict(document)

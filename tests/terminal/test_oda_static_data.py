@@ -96,3 +96,66 @@ def test_tag_list_other_than_aip_fails() -> None:
     assert isinstance(no_aip, OdaFailure)
     assert no_aip.check is OdaCheck.DATA_MISSING
     assert tvr_byte1_bits(OdaMethod.CDA, None) == 0
+
+
+# --- 00 padding (EMV 4.4 Book 3, Annex B) -------------------------------------------------
+
+PADDED_OBJECTS = h("5A0841111111111111119F0702FF00")
+
+
+@pytest.mark.parametrize(
+    ("record", "hashed"),
+    [
+        # After the template: not part of it, not hashed.
+        (tlv.encode(0x70, PADDED_OBJECTS) + h("000000"), PADDED_OBJECTS),
+        # Before the template: the same.
+        (h("0000") + tlv.encode(0x70, PADDED_OBJECTS), PADDED_OBJECTS),
+        # Between the objects, inside the template: the issuer signed it, hashed as it is.
+        (tlv.encode(0x70, h("5A084111111111111111" "0000" "9F0702FF00" "00")),
+         h("5A084111111111111111" "0000" "9F0702FF00" "00")),
+        # Both, with a long-form length.
+        (tlv.encode(0x70, bytes(130) + PADDED_OBJECTS) + h("00"), bytes(130) + PADDED_OBJECTS),
+    ],
+    ids=["after-template", "before-template", "between-objects", "both-long-form"],
+)
+def test_padded_oda_record_of_sfi_1_to_10(record: bytes, hashed: bytes) -> None:
+    collector = StaticDataCollector(h("08010101"))
+    collector.add_record(1, 1, record)
+    assert collector.finish(None, AIP) == hashed
+
+
+def test_padded_oda_record_of_sfi_11_to_30_keeps_tag_and_length_drops_outer_padding() -> None:
+    template = tlv.encode(0x70, PADDED_OBJECTS + h("00"))
+    collector = StaticDataCollector(h("58010101"))
+    collector.add_record(11, 1, h("00") + template + h("0000"))
+    assert collector.finish(None, AIP) == template
+
+
+def test_padding_between_oda_records_is_left_out_in_afl_order() -> None:
+    # Two ODA records each followed by padding, and a padded non-ODA record between them.
+    collector = StaticDataCollector(h("08010202" "10010100"))
+    first = tlv.encode(0x70, h("5F24034912315F25032001010000"))
+    second = tlv.encode(0x70, h("8E0A00000000000000001F00"))
+    collector.add_record(1, 1, first + bytes(4))
+    collector.add_record(2, 1, tlv.encode(0x70, h("57021234")) + h("00"))  # not for ODA
+    collector.add_record(1, 2, second + bytes(1))
+    assert collector.finish(h("82"), AIP) == first[2:] + second[2:] + h("3900")
+
+
+@pytest.mark.parametrize(
+    "record",
+    ["70035A0100" "01", "70035A0100" "0070020000", "FF70035A0100", "70035A0100" "00FF"],
+    ids=["byte-after", "second-template", "ff-before", "ff-after"],
+)
+def test_anything_but_00_around_the_template_still_fails(record: str) -> None:
+    collector = StaticDataCollector(h("08010101"))
+    collector.add_record(1, 1, h(record))
+    out = collector.finish(None, AIP)
+    assert isinstance(out, OdaFailure)
+    assert out.check is OdaCheck.STATIC_DATA
+
+
+def test_all_padding_record_is_not_a_template() -> None:
+    collector = StaticDataCollector(h("08010101"))
+    collector.add_record(1, 1, bytes(8))
+    assert isinstance(collector.finish(None, AIP), OdaFailure)

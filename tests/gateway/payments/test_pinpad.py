@@ -9,14 +9,15 @@ import aiohttp
 import pytest
 
 from gateway.daemon.daemon import Daemon
-from gateway.payments.pinpad import VirtualPinPad, pin_pad_for
+from gateway.payments.pinpad import ReaderPinPad, VirtualPinPad, pin_pad_for
 from simulator.acquirer_host import AcquirerHost
 from simulator.card import VirtualCard
 from simulator.cli_pay import _SyncChannel, fixed_environment, kernel_config
 from terminal.contact.flow import run_contact_transaction
 from terminal.contact.online import OnlineRequest, OnlineResponse
 from terminal.environment import TransactionRequest
-from terminal.pinpad import PinStatus
+from terminal.online_pin import TEST_BDK, decipher_pin_block
+from terminal.pinpad import OnlinePinBlock, PinStatus
 from tests.gateway.daemon_support import (
     Till,
     acquirer_fixture,
@@ -69,11 +70,20 @@ async def test_wrong_pin_is_not_verified() -> None:
     assert result.tvr[2] & 0x20  # TVR byte 3 b6: PIN try limit exceeded
 
 
-async def test_online_pin_is_not_available_and_specs() -> None:
-    entry = await VirtualPinPad("1234").online_pin(pan="4761739001010010", tries_left=None)
-    assert getattr(entry, "status", None) is PinStatus.NOT_WORKING
-    assert pin_pad_for("none") is None and pin_pad_for("reader") is None
+async def test_online_pin_blocks_under_dukpt_and_specs() -> None:
+    pad = VirtualPinPad("1111,1234")
+    pan = "4761739001010010"
+    first = await pad.online_pin(pan=pan, tries_left=None)
+    second = await pad.online_pin(pan=pan, tries_left=None)
+    assert isinstance(first, OnlinePinBlock) and isinstance(second, OnlinePinBlock)
+    assert [decipher_pin_block(b, pan, TEST_BDK) for b in (first, second)] == ["1111", "1234"]
+    assert (first.fmt, first.ksn[-4:], second.ksn[-4:]) == (4, b"\0\0\0\1", b"\0\0\0\2")
+    assert pad.pins_left == 0 and "1111" not in repr(pad)
+    bad = await pad.online_pin(pan="12", tries_left=None)
+    assert getattr(bad, "status", None) is PinStatus.NOT_WORKING
+    assert pin_pad_for("none") is None and isinstance(pin_pad_for("reader"), ReaderPinPad)
     assert isinstance(pin_pad_for("virtual:4321"), VirtualPinPad)
+    assert isinstance(pin_pad_for("virtual:1111,4321"), VirtualPinPad)
 
 
 async def test_daemon_lane_with_a_virtual_pin_pad(

@@ -20,7 +20,16 @@ from gateway.acquirer import (
 )
 from gateway.journal import Journal, Payment, PaymentState, load_vault_key
 from gateway.payments.online import aid_of
-from gateway.payments.settle import POLICY, RESULT, LaneOutcome, Step, Verdict, settle
+from gateway.payments.settle import (
+    MAX_PIN_ENTRIES,
+    POLICY,
+    RESULT,
+    LaneOutcome,
+    Step,
+    Verdict,
+    may_retry_pin,
+    settle,
+)
 from gateway.recovery.reconciler import Reconciler
 from terminal.tlv import encode
 from tests.gateway.daemon_support import vault_key_file
@@ -241,3 +250,28 @@ def test_aid_of_field55() -> None:
     assert aid_of(encode(0x84, bytes.fromhex("A0000000031010"))) == "A0000000031010"
     assert aid_of(b"\x9f") is None
     assert aid_of(b"") is None
+
+
+@pytest.mark.parametrize(
+    ("code", "interface", "entries", "pins_left", "retry"),
+    [
+        ("55", "contact", 1, 1, True),
+        ("55", "contact", MAX_PIN_ENTRIES - 1, 1, True),
+        ("55", "contact", MAX_PIN_ENTRIES, 1, False),  # the third wrong PIN ends it
+        ("55", "contactless", 1, 1, False),  # the card has left the field
+        ("55", "terminal", 1, 1, False),
+        ("55", "contact", 1, 0, False),  # the PIN pad has nothing left to type
+        ("75", "contact", 1, 1, False),  # PIN tries exceeded: declined
+        ("05", "contact", 1, 1, False),
+        (None, "contact", 1, 1, False),
+    ],
+)
+def test_the_one_step_back_is_a_wrong_pin_on_a_contact_card_with_entries_left(
+    code: str | None, interface: str, entries: int, pins_left: int, retry: bool
+) -> None:
+    assert (
+        may_retry_pin(
+            response_code=code, interface=interface, entries=entries, pins_left=pins_left
+        )
+        is retry
+    )

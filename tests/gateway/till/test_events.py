@@ -32,6 +32,7 @@ from tests.gateway.daemon_support import (
     make_config,
     running,
     slot_name,
+    till_token,
 )
 
 __all__ = ["acquirer_fixture", "http_fixture"]
@@ -209,14 +210,17 @@ async def test_bad_and_unknown_lanes_are_refused(
             assert (await response.json())["field"] == "lane"
 
 
-async def _raw_stream(port: int, lane: int) -> socket.socket:
+async def _raw_stream(port: int, lane: int, token: str) -> socket.socket:
     """A till on a real socket with a tiny receive buffer that sends its request, then waits."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
     await loop.sock_connect(sock, ("127.0.0.1", port))
-    request = f"GET {EVENTS.format(lane=lane)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    request = (
+        f"GET {EVENTS.format(lane=lane)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    )
     await loop.sock_sendall(sock, request.encode())
     return sock
 
@@ -232,7 +236,7 @@ async def test_a_till_that_never_reads_does_not_hold_up_the_lane(
         assert daemon.hubs is not None
         hub = daemon.hubs.get(1)
         assert hub is not None
-        sock = await _raw_stream(daemon.http_port or 0, 1)
+        sock = await _raw_stream(daemon.http_port or 0, 1, till_token(tmp_path))
         try:
             await _until(lambda: hub.subscribers == 1)
             cancelled = 0

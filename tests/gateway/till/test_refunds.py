@@ -10,7 +10,7 @@ the field, 404, and no card data in any answer.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ from gateway.journal import Journal
 from gateway.journal.guard import find_card_data
 from gateway.payments import Lane, LaneView
 from gateway.recovery.refunds import RefundService
+from gateway.security.guard import TILL
+from gateway.security.store import TillCredential
 from gateway.till.payments import add_till_routes
 from gateway.till.refunds import add_refund_routes
 from simulator.acquirer_host import AcquirerHost
@@ -92,9 +94,31 @@ def backend_fixture(journal: Journal, client: AcquirerClient) -> Backend:
     return Backend(journal, RefundService(journal=journal, client=client))
 
 
+#: The till these route tests act as (the daemon's bearer-token middleware is tested in
+#: tests/gateway/security; here a middleware stands in for it, since these routes are mounted
+#: on a bare application).
+ROUTE_TILL = TillCredential(
+    name="route-test",
+    lanes=None,
+    refunds=True,
+    refund_limit=None,
+    has_certificate=False,
+    created_ms=0,
+    revoked_ms=None,
+)
+
+
+@web.middleware
+async def _as_till(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    request[TILL] = ROUTE_TILL
+    return await handler(request)
+
+
 @pytest_asyncio.fixture(name="till")
 async def till_fixture(backend: Backend) -> AsyncIterator[Till]:
-    app = web.Application()
+    app = web.Application(middlewares=[_as_till])
     add_till_routes(app, backend)
     add_refund_routes(app, backend)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -1,0 +1,339 @@
+"""Sixteen lanes paying at once through the till API, the status page polled beside them.
+
+What a shop feels at load, on one machine:
+
+* the daemon (``posgw``'s :class:`~gateway.app.Daemon`) runs in a child process of its own so
+  its CPU time and peak RSS are its alone (``/proc/PID/stat``, ``VmHWM``); 16 ``sim://`` lanes,
+  each with its virtual card left in the slot: contact online (``visa_credit``, 12.50: ARQC to
+  the acquirer), contact offline (``visa_credit``, 5.00: below the floor limit, TC, sealed and
+  forwarded later) and contactless (``ctls_mc_cda_online``, 12.50: tap, remove card, online);
+  journal in SQLite WAL with ``synchronous=FULL``; the simulated acquirer host over real HTTP
+  on loopback (in this process);
+* 16 tills (this process) pay back to back: ``POST /api/lanes/N/payments`` then
+  ``GET /api/payments/ID?wait``; the till-observed time of each payment is one sample;
+* ``/status.json`` and ``/`` are each fetched once a second during the load;
+* the floor, in the same run: the same cards through the same kernel entry points in this
+  process, no HTTP, no journal, no lane (the issuer's own CPU is taken out), weighted by the
+  mix of payments the daemon made: ``daemon_over_kernel_cpu`` is daemon CPU per payment over
+  that;
+* the page with a journal of ``--big`` payments (built with ``executemany`` in a temporary
+  directory, a year of them, a few thousand today): ``/`` and ``/status.json`` of an idle
+  one-lane daemon on that file, in this process.
+
+Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]`` (about 1.5 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The code measured: this checkout, or the current directory when it is another checkout
+#: (a copy of this script measures another branch: ``cd ../main && python /tmp/b/lanes.py``).
+CODE = Path.cwd() if (Path.cwd() / "gateway").is_dir() else ROOT
+sys.path[:0] = [str(ROOT), str(CODE)]
+
+from benchmarks.figures import print_ms  # noqa: E402 - after the sys.path line
+from benchmarks.lanes_support import (  # noqa: E402
+    MIX,
+    NextCardholder,
+    build_big_journal,
+    daemon_config,
+    fixed_env,
+    kernel_cpu_per_payment,
+)
+
+pc = time.perf_counter
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What the tills and the poller saw."""
+
+    seconds: float
+    latencies: list[float]
+    states: dict[str, int]
+    kinds: dict[str, int]
+    status_json: list[float]
+    page: list[float]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime (proc(5))
+
+
+def _thread_cpu(pid: int, names: Path) -> dict[str, float]:
+    """CPU seconds per kind of thread: the event loop, the journal's worker, the reader
+    devices' executors (where the virtual cards compute), the others; ``names`` is the
+    child's map of native thread ids to thread names."""
+    known = json.loads(names.read_text()) if names.exists() else {}
+    out = {"event_loop": 0.0, "journal_worker": 0.0, "reader_threads": 0.0, "other_threads": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        name = str(known.get(task.name, ""))
+        kind = ("event_loop" if task.name == str(pid) else "journal_worker"
+                if name.startswith("posgw-journal") else "reader_threads"
+                if "://" in name else "other_threads")  # fmt: skip
+        out[kind] += (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def _commits(names: Path) -> tuple[int, int]:
+    """The daemon's journal (COMMITs of groups, requests in them), as last reported."""
+    report = json.loads(names.read_text()) if names.exists() else {}
+    commits, requests = report.get("commits", (0, 0))
+    return int(commits), int(requests)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+# -- the daemon child --------------------------------------------------------------------------
+
+
+def child_main(workdir: str, acquirer_url: str) -> None:
+    """The daemon process: cards in the slots, then run until SIGTERM; print the port."""
+    from drivers import sim
+    from gateway.daemon.daemon import Daemon
+    from tests.gateway.daemon_support import CONTACTLESS_ATR
+
+    logging.disable(logging.WARNING)
+    config = daemon_config(Path(workdir), acquirer_url, slots=True)
+    for index, kind in enumerate(MIX, start=1):
+        card = NextCardholder(kind.profile)
+        atr = (CONTACTLESS_ATR,) if kind.contactless else ()
+        sim.slot(f"bench-lanes-{index}").insert(card, *atr)
+    daemon = Daemon(config, env=fixed_env, install_signals=True)
+
+    async def run() -> None:
+        task = asyncio.create_task(daemon.run())
+        while not daemon.ready:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        print(f"PORT {daemon.http_port}", flush=True)
+        names = Path(workdir) / "threads.json"
+        while not task.done():  # which native thread is which, for the parent's CPU split
+            threads = {str(t.native_id): t.name for t in threading.enumerate()}
+            commits = getattr(daemon.journal, "commit_counts", lambda: (0, 0))()
+            names.write_text(json.dumps({**threads, "commits": commits}))
+            await asyncio.wait([task], timeout=1.0)
+        await task
+
+    profile = os.environ.get("POSGW_BENCH_PROFILE")
+    if not profile:
+        asyncio.run(run())
+        return
+    import cProfile  # the event loop's thread only: where the daemon's own Python runs
+
+    with cProfile.Profile() as profiler:
+        asyncio.run(run())
+    profiler.dump_stats(profile)
+
+
+# -- the tills ---------------------------------------------------------------------------------
+
+
+async def _till(session: aiohttp.ClientSession, base: str, lane: int, until: float,
+                latencies: list[float], states: dict[str, int], kinds: dict[str, int]) -> None:
+    kind = MIX[lane - 1]
+    while pc() < until:
+        start = pc()
+        async with session.post(f"{base}/api/lanes/{lane}/payments",
+                                json={"amount": kind.amount}) as response:
+            created = await response.json()
+            if response.status >= 300:
+                raise RuntimeError(f"lane {lane}: {response.status} {created}")
+        async with session.get(f"{base}/api/payments/{created['id']}?wait=20") as response:
+            result = await response.json()
+        latencies.append(pc() - start)
+        state = str(result.get("state"))
+        states[state] = states.get(state, 0) + 1
+        if state in kind.expected:
+            kinds[kind.name] = kinds.get(kind.name, 0) + 1
+
+
+async def _poll(session: aiohttp.ClientSession, url: str, until: float,
+                samples: list[float]) -> None:
+    while pc() < until:
+        start = pc()
+        async with session.get(url, headers={"Accept": "text/html"}) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url}: {response.status}")
+        samples.append(pc() - start)
+        await asyncio.sleep(max(0.0, 1.0 - (pc() - start)))
+
+
+async def load(base: str, seconds: float) -> Load:
+    """16 tills back to back for ``seconds``; the two pages once a second each."""
+    latencies: list[float] = []
+    states: dict[str, int] = {}
+    kinds: dict[str, int] = {}
+    status_json: list[float] = []
+    page: list[float] = []
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        until = pc() + seconds
+        start = pc()
+        async with asyncio.TaskGroup() as group:
+            for lane in range(1, len(MIX) + 1):
+                group.create_task(_till(session, base, lane, until, latencies, states, kinds))
+            group.create_task(_poll(session, f"{base}/status.json", until, status_json))
+            group.create_task(_poll(session, f"{base}/", until, page))
+        return Load(pc() - start, latencies, states, kinds, status_json, page)
+
+
+async def _wait_port(child: asyncio.subprocess.Process) -> int:
+    assert child.stdout is not None
+    line = (await asyncio.wait_for(child.stdout.readline(), 60)).decode()
+    if not line.startswith("PORT "):
+        raise SystemExit(f"daemon did not start: {line!r}")
+    return int(line.split()[1])
+
+
+async def loaded_run(seconds: float, warmup: float) -> None:
+    """The daemon child under 16 tills; print the load figures and the kernel floor."""
+    from simulator.acquirer_host import AcquirerHost
+
+    workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-lanes-"))
+    host = AcquirerHost()
+    try:
+        url = await host.start()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(CODE)))}
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--daemon-child", str(workdir), url,
+            cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{await _wait_port(child)}"
+            await load(base, warmup)
+            names = workdir / "threads.json"
+            commits_before = _commits(names)
+            cpu_before, threads_before = _cpu_seconds(child.pid), _thread_cpu(child.pid, names)
+            result = await load(base, seconds)
+            cpu = _cpu_seconds(child.pid) - cpu_before
+            await asyncio.sleep(1.1)  # the child's next report of its commit counts
+            commits = [after - before for after, before in zip(_commits(names), commits_before,
+                                                                   strict=True)]  # fmt: skip
+            threads = {name: value - threads_before.get(name, 0.0)
+                       for name, value in _thread_cpu(child.pid, names).items()}  # fmt: skip
+            rss = _peak_rss_mb(child.pid)
+        finally:
+            child.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(child.wait(), 30)
+    finally:
+        await host.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    done = len(result.latencies)
+    print(f"lanes: {len(MIX)} lanes")
+    print(f"payments: {done} payments")
+    print(f"payments_per_s: {done / result.seconds:.1f} payments/s")
+    for state, count in sorted(result.states.items()):
+        print(f"payments_{state.lower()}: {count} payments")
+    print_ms("till_payment", result.latencies, digits=1)
+    daemon_cpu = cpu / done
+    print(f"daemon_cpu_per_payment: {daemon_cpu * 1e3:.2f} ms")
+    kernel = await kernel_cpu_per_payment(result.kinds)
+    print(f"kernel_cpu_per_payment: {kernel * 1e3:.2f} ms")
+    print(f"daemon_over_kernel_cpu: {daemon_cpu / kernel:.2f} x")
+    print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
+    if commits[0]:  # the journal's group commit (absent before it)
+        print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")
+        print(f"journal_requests_per_commit: {commits[1] / commits[0]:.2f} requests")
+    for name, value in threads.items():
+        print(f"daemon_cpu_per_payment_{name}: {value / done * 1e3:.2f} ms")
+    print(f"daemon_peak_rss: {rss:.1f} MB")
+    print_ms("status_json_under_load", result.status_json, digits=1)
+    print_ms("status_page_under_load", result.page, digits=1)
+
+
+async def big_journal_page(payments: int, samples: int) -> None:
+    """``/`` and ``/status.json`` of an idle daemon whose journal holds ``payments`` rows."""
+    from gateway.daemon.daemon import Daemon
+    from simulator.acquirer_host import AcquirerHost
+
+    workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-big-"))
+    host = AcquirerHost()
+    try:
+        start = pc()
+        today = await build_big_journal(workdir / "journal.db", payments)
+        print(f"big_journal_build: {pc() - start:.1f} s")
+        config = daemon_config(workdir, await host.start(), slots=False)
+        daemon = Daemon(config, env=fixed_env)
+        task = asyncio.create_task(daemon.run())
+        try:
+            start = pc()
+            while not daemon.ready:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+            print(f"big_journal_daemon_start: {(pc() - start) * 1e3:.0f} ms")
+            base = f"http://127.0.0.1:{daemon.http_port}"
+            timings: dict[str, list[float]] = {"/": [], "/status.json": []}
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{base}/status.json") as response:
+                    figures = (await response.json())["journal"]
+                for _ in range(samples):
+                    for path, values in timings.items():
+                        begin = pc()
+                        async with session.get(base + path) as response:
+                            await response.read()
+                        values.append(pc() - begin)
+        finally:
+            daemon.request_stop()
+            await asyncio.wait_for(task, 30)
+    finally:
+        await host.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if figures["payments_today"] != today:
+        raise SystemExit(f"payments_today {figures['payments_today']} != {today} built")
+    print(f"big_journal_payments: {payments} payments")
+    print(f"big_journal_payments_today: {today} payments")
+    print_ms("big_journal_status_page", timings["/"], digits=2)
+    print_ms("big_journal_status_json", timings["/status.json"], digits=2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured load")
+    parser.add_argument("--warmup", type=float, default=4.0, help="load before measuring")
+    parser.add_argument("--big", type=int, default=1_000_000, help="payments in the big journal")
+    parser.add_argument("--page-samples", type=int, default=50, help="big-journal page fetches")
+    parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
+                        help=argparse.SUPPRESS)  # fmt: skip
+    args = parser.parse_args()
+    if args.daemon_child:
+        child_main(*args.daemon_child)
+        return
+    logging.disable(logging.WARNING)
+    asyncio.run(loaded_run(args.seconds, args.warmup))
+    if args.big > 0:
+        asyncio.run(big_journal_page(args.big, args.page_samples))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""The hash-chained audit log: who did what, when, with what outcome (docs/security.md).
+
+Every money-moving and administrative action (a payment, refund or cancel asked by a till; a
+till credential added, rotated or revoked; a manager added, logged in or locked out; a refund
+approved) is one row of the ``audit`` table. Each row holds the SHA-256 of its own canonical
+encoding and the hash of the row before it (``prev_hash``; the first row links to
+:data:`GENESIS`), so editing, deleting, inserting or reordering any row breaks the chain at that
+row. The chain head (row count and last hash) is also kept in the ``meta`` table, so deleting
+the tail is detected too (PCI DSS v4.0 requirement 10.3.2: audit logs protected from
+modification). No card data: every text passes the journal's card-data guard before it is
+written (:func:`gateway.journal.guard.check_value`).
+
+Limits: the chain is not keyed. Someone who can write the SQLite file can rebuild the whole
+chain and its anchor; :func:`verify` then passes. The head it prints is what an operator copies
+elsewhere (a ticket, head office) to make a rewrite detectable later.
+
+These functions take a :class:`sqlite3.Connection` with the journal's schema; :func:`append`
+must run inside the caller's write transaction (``BEGIN IMMEDIATE``) so that the row and the
+action it records commit together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.journal.guard import check_value
+from gateway.journal.schema import configure, migrate
+
+__all__ = [
+    "GENESIS",
+    "AuditEntry",
+    "ChainVerdict",
+    "append",
+    "connect",
+    "entries",
+    "entry_hash",
+    "verify",
+]
+
+#: ``prev_hash`` of the first row.
+GENESIS = "0" * 64
+_HEAD_COUNT, _HEAD_HASH = "audit_count", "audit_head"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of the audit log."""
+
+    seq: int
+    at_ms: int
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainVerdict:
+    """What :func:`verify` found.
+
+    Attributes:
+        ok: The chain and its anchor agree.
+        count: Rows read.
+        head: The hash of the last row read (``GENESIS`` when empty).
+        anchor_count: The row count kept in ``meta`` (0 when never written).
+        anchor_head: The last hash kept in ``meta``.
+        broken_at: The ``seq`` (position) of the first broken link, or None.
+        reason: Why that link is broken (empty when ``ok``).
+    """
+
+    ok: bool
+    count: int
+    head: str
+    anchor_count: int
+    anchor_head: str
+    broken_at: int | None
+    reason: str
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A connection of its own to the journal file, configured (WAL, ``synchronous=FULL``) and
+    migrated, for the audit log and the tables of schema version 4 (credentials, approvals)
+    beside the journal's own connection (the daemon's security service, the ``posgw`` commands).
+
+    ``check_same_thread`` is off: the caller opens it on one thread and then uses it from one
+    worker thread only.
+
+    Raises:
+        gateway.journal.SchemaError: Not a journal, or a newer schema.
+        sqlite3.Error: The file cannot be opened.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0, check_same_thread=False)
+    try:
+        configure(conn)
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def entry_hash(
+    seq: int,
+    at_ms: int,
+    actor: str,
+    action: str,
+    subject: str,
+    outcome: str,
+    detail: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 (hex) of a row's canonical JSON encoding, its position and its predecessor."""
+    canonical = json.dumps(
+        [seq, at_ms, actor, action, subject, outcome, detail, prev_hash],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def append(
+    conn: sqlite3.Connection,
+    *,
+    at_ms: int,
+    actor: str,
+    action: str,
+    subject: str = "",
+    outcome: str,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one row to the chain (inside the caller's write transaction).
+
+    Args:
+        conn: A connection in a ``BEGIN IMMEDIATE`` transaction.
+        at_ms: When, in milliseconds since the epoch (the injected clock).
+        actor: Who (``till:front-1``, ``manager:alice``, ``cli:root``, ``daemon``).
+        action: What (``payment.start``, ``refund``, ``till.revoke``, ...).
+        subject: On what (a payment id, a till or manager name).
+        outcome: ``ok``, ``denied``, ``failed`` or a code the action defines.
+        detail: Extra JSON-safe facts (amounts, lanes); never card data.
+
+    Raises:
+        gateway.journal.CardDataRejected: A value looks like a PAN or track 2.
+    """
+    detail_json = json.dumps(dict(detail or {}), separators=(",", ":"), sort_keys=True)
+    for field, value in (("actor", actor), ("action", action), ("subject", subject)):
+        check_value(field, value)
+    check_value("outcome", outcome)
+    check_value("detail", detail_json)
+    last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
+    digest = entry_hash(seq, at_ms, actor, action, subject, outcome, detail_json, prev)
+    conn.execute(
+        "INSERT INTO audit (seq, at_ms, actor, action, subject, outcome, detail, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, at_ms, actor, action, subject, outcome, detail_json, prev, digest),
+    )
+    _set_meta(conn, _HEAD_COUNT, str(seq))
+    _set_meta(conn, _HEAD_HASH, digest)
+    return AuditEntry(seq, at_ms, actor, action, subject, outcome, detail_json, prev, digest)
+
+
+def entries(conn: sqlite3.Connection, *, limit: int | None = None) -> list[AuditEntry]:
+    """The rows in chain order (the last ``limit`` when given)."""
+    columns = "seq, at_ms, actor, action, subject, outcome, detail, prev_hash, hash"
+    if limit is None:
+        rows = conn.execute(f"SELECT {columns} FROM audit ORDER BY seq").fetchall()  # noqa: S608
+    else:
+        rows = conn.execute(
+            f"SELECT {columns} FROM audit ORDER BY seq DESC LIMIT ?",  # noqa: S608
+            (limit,),
+        ).fetchall()[::-1]
+    return [AuditEntry(*(tuple(row))) for row in rows]
+
+
+def verify(conn: sqlite3.Connection) -> ChainVerdict:
+    """Recompute the chain from the first row; name the first broken link.
+
+    A link is broken when a row is not at the position the count says (a row deleted or
+    inserted without renumbering), its ``prev_hash`` is not the hash of the row before (a row
+    deleted, inserted or moved), or its hash is not the hash of its content (a row edited).
+    Then the anchor in ``meta`` must name the same count and head (a tail deleted or appended
+    to behind the journal's back).
+    """
+    anchor_count = int(_meta(conn, _HEAD_COUNT) or 0)
+    anchor_head = _meta(conn, _HEAD_HASH) or GENESIS
+    prev, count = GENESIS, 0
+    cursor = conn.execute(
+        "SELECT seq, at_ms, actor, action, subject, outcome, detail, prev_hash, hash"
+        " FROM audit ORDER BY seq"
+    )
+    for row in cursor:
+        entry = AuditEntry(*(tuple(row)))
+        position = count + 1
+        reason = ""
+        if entry.seq != position:
+            reason = f"row {entry.seq} found where row {position} should be"
+        elif entry.prev_hash != prev:
+            reason = "does not link to the row before it (deleted, inserted or moved)"
+        if reason:
+            return ChainVerdict(False, count, prev, anchor_count, anchor_head, position, reason)
+        recomputed = entry_hash(
+            entry.seq,
+            entry.at_ms,
+            entry.actor,
+            entry.action,
+            entry.subject,
+            entry.outcome,
+            entry.detail,
+            entry.prev_hash,
+        )
+        if recomputed != entry.hash:
+            reason = "content does not match its hash (edited)"
+            return ChainVerdict(False, count, prev, anchor_count, anchor_head, position, reason)
+        prev, count = entry.hash, position
+    if (count, prev) != (anchor_count, anchor_head):
+        reason = (
+            f"the chain ends at row {count} but the anchor says row {anchor_count} "
+            "(rows deleted or appended at the end)"
+            if count != anchor_count
+            else "the last row's hash differs from the anchor's"
+        )
+        return ChainVerdict(False, count, prev, anchor_count, anchor_head, count + 1, reason)
+    return ChainVerdict(True, count, prev, anchor_count, anchor_head, None, "")

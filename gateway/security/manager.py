@@ -1,0 +1,259 @@
+"""Manager login, logout and refund approvals on the status page's listener (aiohttp routes).
+
+====================================  =========================================================
+``GET /login``                        the login form
+``POST /login``                       ``name``, ``password`` (form) → 303 to ``/`` with the
+                                      session cookie; 401 wrong; 429 locked (``Retry-After``)
+``POST /logout``                      ends the session (CSRF) → 303 to ``/login``
+``GET /manager``                      refund approvals waiting (viewer and manager see them)
+``POST /manager/approvals/{id}``      a manager approves (CSRF) → 303 to ``/manager``
+====================================  =========================================================
+
+:func:`page_auth` guards every page route except ``/login`` (the till API under ``/api/`` has
+its own credential): no live session → 303 to ``/login`` (401 for ``/status.json`` and
+``/metrics``, which a script reads); a state-changing request needs the session's CSRF token
+(form field ``csrf`` or header ``X-CSRF-Token``) → else 403 ``csrf``; acting needs the
+``manager`` role → else 403 ``forbidden``. Cookie: ``Secure`` (on TLS), ``HttpOnly``,
+``SameSite=Strict``, ``Path=/``, no ``Max-Age`` (the server ends it). Logins, lockouts, logouts
+and approvals are audited; a password is never logged, audited or echoed.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from gateway.security.errors import UnknownPrincipal
+from gateway.security.service import SecurityService
+from gateway.security.sessions import LoginThrottle, Session, SessionStore
+from gateway.security.store import RefundApproval
+
+__all__ = ["SESSION", "ManagerPages", "page_auth"]
+
+log = logging.getLogger("gateway.security.manager")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: The live session of a page request.
+SESSION: web.RequestKey[Session] = web.RequestKey("posgw_session", Session)
+
+_PUBLIC = frozenset({"/login"})
+_MACHINE = frozenset({"/status.json", "/metrics"})
+_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": _POLICY,
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    # not no-referrer: with it a browser posts the forms with "Origin: null"
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _page(title: str, body: str, status: int = 200, **headers: str) -> web.Response:
+    text = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
+        f"{body}</body></html>"
+    )
+    return web.Response(
+        text=text, content_type="text/html", status=status, headers={**_HEADERS, **headers}
+    )
+
+
+def _json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status, headers=_HEADERS)
+
+
+class ManagerPages:
+    """The login and approval routes (see the module docstring).
+
+    Args:
+        service: Credentials, approvals and the audit log.
+        sessions: The server-side sessions.
+        throttle: The login lockout.
+        secure_cookie: Mark the cookie ``Secure`` (the listener has TLS).
+    """
+
+    def __init__(
+        self,
+        service: SecurityService,
+        sessions: SessionStore,
+        throttle: LoginThrottle,
+        *,
+        secure_cookie: bool,
+    ) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.throttle = throttle
+        self.secure = secure_cookie
+        self.cookie = "__Host-posgw_session" if secure_cookie else "posgw_session"
+
+    def add_routes(self, app: web.Application) -> None:
+        """Mount the routes and the :func:`page_auth` middleware's helpers on ``app``."""
+        app.router.add_get("/login", self.login_form)
+        app.router.add_post("/login", self.login)
+        app.router.add_post("/logout", self.logout)
+        app.router.add_get("/manager", self.approvals)
+        app.router.add_post("/manager/approvals/{id}", self.approve)
+
+    def _session(self, request: web.Request) -> Session | None:
+        return self.sessions.get(request.cookies.get(self.cookie))
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        """``GET /login``."""
+        return _page("posgw: log in", _LOGIN_FORM)
+
+    async def login(self, request: web.Request) -> web.Response:
+        """``POST /login``: check the lockout, then the password (Argon2id)."""
+        form = await request.post()
+        name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
+        address = request.remote or "?"
+        left = self.throttle.locked_for(name, address)
+        if left > 0:
+            return _page(
+                "posgw: locked",
+                "<p>Too many failed logins. Try again later.</p>",
+                status=429,
+                **{"Retry-After": str(int(left) + 1)},
+            )
+        account = await self.service.check_password(name, password) if name else None
+        if account is None:
+            locked = self.throttle.failed(name, address)
+            await self.service.record(
+                actor=f"client:{address}",
+                action="manager.login",
+                subject=name if _printable(name) else "?",
+                outcome="locked" if locked else "denied",
+            )
+            return _page("posgw: log in", "<p>Wrong name or password.</p>" + _LOGIN_FORM, 401)
+        self.throttle.succeeded(name)
+        session = self.sessions.create(account.name, account.role, account.changed_ms)
+        await self.service.record(
+            actor=account.actor, action="manager.login", subject=account.name, outcome="ok"
+        )
+        response = web.HTTPSeeOther("/")
+        response.set_cookie(
+            self.cookie,
+            session.id,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="Strict",
+        )
+        raise response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """``POST /logout`` (CSRF checked by :func:`page_auth`)."""
+        session = request[SESSION]
+        self.sessions.end(session.id)
+        await self.service.record(
+            actor=session.actor, action="manager.logout", subject=session.manager, outcome="ok"
+        )
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(self.cookie, path="/")
+        raise response
+
+    async def approvals(self, request: web.Request) -> web.Response:
+        """``GET /manager``: the refunds waiting for a manager."""
+        session = request[SESSION]
+        pending = await self.service.pending_approvals()
+        rows = "".join(_approval_row(item, session) for item in pending) or (
+            "<tr><td colspan=5>Nothing waits for approval.</td></tr>"
+        )
+        body = (
+            f"<p>Logged in as {html.escape(session.manager)} ({html.escape(session.role)}).</p>"
+            "<table><tr><th>Sale</th><th>Amount</th><th>Till</th><th>Asked</th><th></th></tr>"
+            f"{rows}</table>"
+            f"<form method=post action=/logout>{_csrf_field(session)}"
+            "<button>Log out</button></form>"
+        )
+        return _page("posgw: refund approvals", body)
+
+    async def approve(self, request: web.Request) -> web.Response:
+        """``POST /manager/approvals/{id}`` (manager role and CSRF checked by page_auth)."""
+        session = request[SESSION]
+        raw = request.match_info["id"]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+            return _json_error(400, "invalid_request", "expected an approval number")
+        try:
+            approval = await self.service.approve(int(raw), manager=session.manager)
+        except UnknownPrincipal:
+            return _json_error(404, "not_found", "no such pending approval")
+        log.info("refund of %s approved by manager %s", approval.sale_id, session.manager)
+        if request.content_type == "application/json":
+            return web.json_response({"approved": approval.id, "sale": approval.sale_id})
+        raise web.HTTPSeeOther("/manager")
+
+
+def _printable(text: str) -> bool:
+    return bool(text) and text.isascii() and text.isprintable() and len(text) <= 32
+
+
+def _csrf_field(session: Session) -> str:
+    return f'<input type=hidden name=csrf value="{html.escape(session.csrf)}">'
+
+
+def _approval_row(item: RefundApproval, session: Session) -> str:
+    button = (
+        f"<form method=post action=/manager/approvals/{item.id}>{_csrf_field(session)}"
+        "<button>Approve</button></form>"
+        if session.role == "manager"
+        else ""
+    )
+    return (
+        f"<tr><td>{html.escape(item.sale_id)}</td><td>{item.amount}</td>"
+        f"<td>{html.escape(item.till)}</td><td>{item.requested_ms}</td><td>{button}</td></tr>"
+    )
+
+
+_LOGIN_FORM = (
+    "<form method=post action=/login>"
+    "<label>Name <input name=name autocomplete=username required></label> "
+    "<label>Password <input name=password type=password autocomplete=current-password "
+    "required></label> <button>Log in</button></form>"
+)
+
+
+def page_auth(pages: ManagerPages) -> Middleware:
+    """Sessions, CSRF and roles on every page route (see the module docstring)."""
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/api/") or path in _PUBLIC:
+            return await handler(request)
+        session = pages._session(request)
+        if session is not None:
+            account = await pages.service.manager(session.manager)
+            if account is None or (account.role, account.changed_ms) != (
+                session.role,
+                session.account_changed_ms,
+            ):  # disabled, or its role or password changed, since this login
+                pages.sessions.end(session.id)
+                session = None
+        if session is None:
+            if path in _MACHINE or request.method != "GET":
+                return _json_error(401, "unauthorized", "log in at /login first")
+            raise web.HTTPSeeOther("/login")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            token = request.headers.get("X-CSRF-Token")
+            if token is None and request.content_type != "application/json":
+                token_value = (await request.post()).get("csrf")
+                token = token_value if isinstance(token_value, str) else None
+            if not session.csrf_ok(token):
+                return _json_error(403, "csrf", "missing or wrong CSRF token")
+            if path != "/logout" and session.role != "manager":
+                return _json_error(403, "forbidden", "a viewer cannot act")
+        request[SESSION] = session
+        return await handler(request)
+
+    return auth
+

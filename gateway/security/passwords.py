@@ -1,0 +1,46 @@
+"""Manager passwords: Argon2id from argon2-cffi (RFC 9106), never stored or logged in clear.
+
+The parameters are argon2-cffi's defaults (its ``RFC_9106_LOW_MEMORY`` profile: t=3, 64 MiB),
+encoded in each hash, so raising them later re-hashes a password at its next login
+(:meth:`PasswordHasher.check_needs_rehash`). Verifying an unknown account still spends one hash
+(against a dummy), so response time does not tell which names exist.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from gateway.security.errors import WeakPassword
+
+__all__ = ["MIN_PASSWORD", "hash_password", "needs_rehash", "verify_password"]
+
+MIN_PASSWORD = 10
+_HASHER = PasswordHasher()
+_DUMMY = _HASHER.hash("posgw dummy password, never valid")
+
+
+def hash_password(password: str) -> str:
+    """The Argon2id hash (PHC string) of ``password``.
+
+    Raises:
+        WeakPassword: Shorter than :data:`MIN_PASSWORD` characters.
+    """
+    if len(password) < MIN_PASSWORD:
+        raise WeakPassword(f"a manager password needs at least {MIN_PASSWORD} characters")
+    return _HASHER.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """True when ``password`` matches ``stored`` (None: an unknown account, always False)."""
+    try:
+        return _HASHER.verify(stored if stored is not None else _DUMMY, password) and (
+            stored is not None
+        )
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when ``stored`` was made with weaker parameters than today's."""
+    return _HASHER.check_needs_rehash(stored)

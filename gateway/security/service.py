@@ -1,0 +1,182 @@
+"""The daemon's face of the credential store: async, cached, on its own worker thread.
+
+SQLite and Argon2 block, so every :class:`~gateway.security.store.CredentialStore` call runs
+on one dedicated thread (ARCHITECTURE.md, "nothing blocking runs in an async def"). Till
+lookups are cached: each request reads ``meta.credentials_version`` (one indexed row) and
+reloads the active tills only when it moved, so ``posgw till revoke`` (another process) takes
+effect on the till's next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from aiohttp import web
+
+from gateway.journal import CardDataRejected, JournalError
+from gateway.journal.audit import AuditEntry, ChainVerdict
+from gateway.security.store import CredentialStore, ManagerAccount, RefundApproval, TillCredential
+from gateway.security.tokens import hash_token, looks_like_token
+
+__all__ = ["SECURITY", "SecurityService", "audit_request"]
+
+log = logging.getLogger("gateway.security.service")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SecurityService:
+    """Credentials, approvals and the audit log for the daemon (open with :meth:`open`)."""
+
+    def __init__(
+        self, executor: concurrent.futures.ThreadPoolExecutor, store: CredentialStore
+    ) -> None:
+        self._executor = executor
+        self._store = store
+        self._version = -1
+        self._tills: dict[str, TillCredential] = {}
+        self._certificates: dict[str, TillCredential] = {}
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: Path, *, clock: Callable[[], float] = time.time
+    ) -> SecurityService:
+        """Open the store on the journal file at ``path`` (on the service's thread)."""
+        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="posgw-security")
+        loop = asyncio.get_running_loop()
+        try:
+            store = await loop.run_in_executor(
+                executor, functools.partial(CredentialStore.open, path, clock=clock)
+            )
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, store)
+
+    async def close(self) -> None:
+        """Close the store and its thread."""
+        await self._run(self._store.close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+
+    async def version(self) -> int:
+        """The credentials version (moves when a till or manager credential changes)."""
+        return await self._run(self._store.version)
+
+    async def _refresh(self) -> None:
+        version = await self.version()
+        if version != self._version:
+            async with self._lock:
+                if version != self._version:
+                    self._tills = await self._run(self._store.active_token_hashes)
+                    self._certificates = await self._run(self._store.active_certificates)
+                    self._version = version
+
+    async def till_for(self, token: str) -> TillCredential | None:
+        """The active till holding ``token`` (None: unknown, malformed or revoked)."""
+        if not looks_like_token(token):
+            return None
+        await self._refresh()
+        return self._tills.get(hash_token(token))
+
+    async def till_for_certificate(self, sha256: str) -> TillCredential | None:
+        """The active till bound to the client certificate with this SHA-256 (hex)."""
+        await self._refresh()
+        return self._certificates.get(sha256)
+
+    async def check_password(self, name: str, password: str) -> ManagerAccount | None:
+        """The manager when the password is theirs (Argon2id, on the worker thread)."""
+        return await self._run(self._store.check_password, name, password)
+
+    async def manager(self, name: str) -> ManagerAccount | None:
+        """The enabled manager of that name."""
+        return await self._run(self._store.manager, name)
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        subject: str = "",
+        outcome: str,
+        detail: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append one audit row (:meth:`CredentialStore.record`)."""
+        return await self._run(
+            functools.partial(
+                self._store.record,
+                actor=actor,
+                action=action,
+                subject=subject,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+
+    async def verify_audit(self) -> ChainVerdict:
+        """Recompute the audit chain."""
+        return await self._run(self._store.verify_audit)
+
+    async def request_approval(self, sale_id: str, amount: int, till: str) -> RefundApproval:
+        """The (single) approval request for this refund."""
+        return await self._run(self._store.request_approval, sale_id, amount, till)
+
+    async def consume_approval(
+        self, sale_id: str, amount: int, till: str
+    ) -> RefundApproval | None:
+        """Use an approved approval for this refund once; None if none."""
+        return await self._run(self._store.consume_approval, sale_id, amount, till)
+
+    async def approve(self, approval_id: int, *, manager: str) -> RefundApproval:
+        """A manager approves a pending request (audited)."""
+        return await self._run(
+            functools.partial(self._store.approve, approval_id, manager=manager)
+        )
+
+    async def pending_approvals(self) -> list[RefundApproval]:
+        """Requests waiting for a manager."""
+        return await self._run(self._store.pending_approvals)
+
+
+#: The security service on the daemon's application (``request.app[SECURITY]``).
+SECURITY: web.AppKey[SecurityService] = web.AppKey("posgw_security", SecurityService)
+
+
+async def audit_request(
+    request: web.Request,
+    *,
+    actor: str,
+    action: str,
+    subject: str = "",
+    outcome: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Audit a till's request through the application's service (none mounted: nothing)."""
+    service = request.app.get(SECURITY)
+    if service is None:
+        return
+    try:
+        await service.record(
+            actor=actor, action=action, subject=subject, outcome=outcome, detail=detail
+        )
+    except CardDataRejected as exc:  # a till sent a card number where an id goes
+        await service.record(
+            actor=actor, action=action, subject="(card data refused)", outcome=outcome,
+            detail={"refused": exc.field},
+        )  # fmt: skip
+    except (JournalError, sqlite3.Error) as exc:
+        # the request already happened; losing its audit row is logged, never a 500
+        log.error("audit row for %s %s not written: %s", actor, action, type(exc).__name__)

@@ -1,0 +1,183 @@
+"""Group commit: transitions due at the same moment share one COMMIT, and nothing is weakened.
+
+The worker is held busy (a solo request waiting on a gate) while the lanes' calls queue up, so
+the group is exactly the calls of the test; then:
+
+* sixteen lanes' transitions share one COMMIT, and every one is in the file afterwards;
+* no caller is told "committed" before the COMMIT: at the moment of the COMMIT no caller has
+  its answer, and a second connection does not see the group's rows yet;
+* a statement that fails (a real trigger refusing one outbox insert) fails its own caller only:
+  its payment and events are as before, the others commit;
+* a COMMIT that fails (a real deferred foreign key, checked by SQLite at COMMIT) fails every
+  caller of the group, and none of the group's changes is in the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.journal import Journal, PaymentState, StorageError
+from tests.gateway.journal_support import AID, MASKED, drive_to, open_journal
+
+S = PaymentState
+LANES = 16
+
+
+@contextlib.asynccontextmanager
+async def worker_held(journal: Journal, queued: int) -> AsyncIterator[None]:
+    """Keep the worker busy; on exit, once ``queued`` requests wait, let it take them at once."""
+    worker = journal._worker
+    started, gate = threading.Event(), threading.Event()
+
+    def block() -> None:
+        started.set()
+        gate.wait(10)
+
+    blocker = worker.submit(block, solo=True)
+    try:
+        assert await asyncio.to_thread(started.wait, 10)
+        yield
+        await asyncio.sleep(0)  # one turn of the loop: each caller's task submits its call
+        assert worker._queue.qsize() == queued
+    finally:
+        gate.set()
+        await blocker
+
+
+def tasks_of(calls: list[Awaitable[Any]]) -> list[asyncio.Task[Any]]:
+    async def run(call: Awaitable[Any]) -> Any:
+        return await call
+
+    return [asyncio.create_task(run(call)) for call in calls]
+
+
+async def test_sixteen_lanes_due_together_share_one_commit(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sales = [await drive_to(journal, S.CREATED, lane=str(i)) for i in range(LANES)]
+        commits, requests = journal.commit_counts()
+        async with worker_held(journal, LANES):
+            tasks = tasks_of(
+                [
+                    journal.card_read(sale.id, masked_pan=MASKED, aid=AID, actor=f"lane[{i}]")
+                    for i, sale in enumerate(sales)
+                ]
+            )
+        results = await asyncio.gather(*tasks)
+        assert journal.commit_counts() == (commits + 1, requests + LANES)
+    assert [payment.state for payment in results] == [S.CARD_READ] * LANES
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    states = dict(conn.execute("SELECT id, state FROM payments").fetchall())
+    events = conn.execute("SELECT count(*) FROM events WHERE to_state = 'CARD_READ'").fetchone()
+    conn.close()
+    assert all(states[sale.id] == "CARD_READ" for sale in sales) and events == (LANES,)
+
+
+async def test_no_caller_hears_of_its_commit_before_the_commit(tmp_path: Path) -> None:
+    seen: list[tuple[list[bool], int]] = []
+    async with open_journal(tmp_path) as journal:
+        sales = [await drive_to(journal, S.APPROVED, lane=str(i)) for i in range(4)]
+        tasks: list[asyncio.Task[Any]] = []
+
+        def at_commit(_conn: sqlite3.Connection) -> None:
+            other = sqlite3.connect(tmp_path / "journal.db")
+            try:
+                visible = other.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            finally:
+                other.close()
+            seen.append(([task.done() for task in tasks], visible))
+
+        journal._worker.before_commit = at_commit
+        async with worker_held(journal, len(sales)):
+            tasks += tasks_of([journal.complete(sale.id, actor="lane") for sale in sales])
+        done = await asyncio.gather(*tasks)
+        journal._worker.before_commit = None
+    assert seen == [([False] * len(sales), 0)]  # one group; nobody answered, nothing visible
+    assert [payment.state for payment in done] == [S.COMPLETED] * len(sales)
+
+
+async def test_a_failing_statement_fails_its_own_caller_only(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sales = [await drive_to(journal, S.APPROVED, lane=str(i)) for i in range(3)]
+    refused = sales[1].id
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    conn.execute(
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON outbox"
+        f" WHEN NEW.payment_id = '{refused}' BEGIN SELECT RAISE(ABORT, 'disk said no'); END"
+    )
+    conn.commit()
+    conn.close()
+    async with open_journal(tmp_path) as journal:
+        commits, _ = journal.commit_counts()
+        async with worker_held(journal, len(sales)):
+            tasks = tasks_of([journal.complete(sale.id, actor="lane") for sale in sales])
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        assert journal.commit_counts()[0] == commits + 1
+        after = await journal.get(refused)
+        events = await journal.events(refused)
+        batch = await journal.claim_batch(10)
+    assert isinstance(outcomes[1], StorageError) and "disk said no" in str(outcomes[1])
+    assert [outcomes[0].state, outcomes[2].state] == [S.COMPLETED, S.COMPLETED]  # type: ignore[union-attr]
+    assert after.state is S.APPROVED and events[-1].to_state is S.APPROVED
+    assert sorted(item.payment_id for item in batch) == sorted([sales[0].id, sales[2].id])
+
+
+async def test_a_failing_commit_fails_the_whole_group_and_keeps_nothing(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sales = [await drive_to(journal, S.CREATED, lane=str(i)) for i in range(3)]
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    conn.execute(
+        "CREATE TABLE probe (payment_id TEXT REFERENCES payments(id)"
+        " DEFERRABLE INITIALLY DEFERRED)"
+    )
+    conn.commit()
+    conn.close()
+    async with open_journal(tmp_path) as journal:
+        store = journal._s()
+
+        def dangling() -> None:  # checked by SQLite at COMMIT only (a deferred foreign key)
+            store.conn.execute("INSERT INTO probe VALUES ('pay_nobody')")
+
+        async with worker_held(journal, len(sales) + 1):
+            calls: list[Awaitable[Any]] = [
+                journal.card_read(sale.id, masked_pan=MASKED, aid=AID, actor="lane")
+                for sale in sales
+            ]
+            calls.insert(1, journal._run(dangling))
+            tasks = tasks_of(calls)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(outcome, StorageError) for outcome in outcomes), outcomes
+        assert "FOREIGN KEY" in str(outcomes[0])
+        states = [(await journal.get(sale.id)).state for sale in sales]
+        assert states == [S.CREATED] * len(sales)
+        # the journal goes on: the next group commits
+        again = await journal.card_read(sales[0].id, masked_pan=MASKED, aid=AID, actor="lane")
+    assert again.state is S.CARD_READ
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    assert conn.execute("SELECT count(*) FROM probe").fetchone() == (0,)
+    conn.close()
+
+
+async def test_calls_after_close_are_refused_and_close_twice_is_fine(tmp_path: Path) -> None:
+    journal = await open_journal(tmp_path)
+    await journal.close()
+    await journal.close()
+    with pytest.raises(Exception, match="closed"):
+        await journal.get("pay_x")
+
+
+async def test_a_recent_payment_is_read_from_memory_not_behind_the_queue(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale = await drive_to(journal, S.APPROVED)
+        async with worker_held(journal, 0):
+            async with asyncio.timeout(5):  # the worker is busy: only memory can answer
+                assert await journal.get(sale.id) == sale
+            assert journal.last_committed(sale.id) == sale
+        assert await journal.get(sale.id) == sale
