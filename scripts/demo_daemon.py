@@ -190,7 +190,7 @@ async def _tpe_sale(session: aiohttp.ClientSession, base: str, tpe: VirtualTcpTp
     print(f"till: lane 3 asks its payment terminal for {amount / 100:.2f} EUR")
     async with session.get(f"{base}/api/payments/{created['id']}?wait=20") as response:
         result: dict[str, Any] = await response.json()
-    async with session.post(f"{base}/api/lanes/3/end-of-day") as response:
+    async with session.post(f"{base}/api/lanes/3/end-of-day", json={}) as response:
         day = await response.json()
     charged = [f"{c.amount / 100:.2f}" for c in tpe.brain.charges]
     print(f"tpe lane 3: state={result.get('state')} outcome={result.get('outcome')} "

@@ -44,7 +44,7 @@ import aiohttp
 import pytest
 
 from gateway.payments.terminal_recovery import terminal_reference
-from tests.gateway.daemon_support import vault_key_file
+from tests.gateway.daemon_support import TEST_TILL, register_till, till_token, vault_key_file
 from tests.gateway.tpe_support import Rig, start_rig
 
 REPO = Path(__file__).resolve().parents[3]
@@ -68,6 +68,8 @@ class DaemonProcess:
 [http]
 host = "127.0.0.1"
 port = {self.port}
+tls = false
+status_login = false
 [journal]
 path = "{workdir / 'journal.db'}"
 [vault]
@@ -85,6 +87,9 @@ reader = "{reader}"
 """)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        register_till(workdir / "journal.db", TEST_TILL, till_token(workdir))
+        #: What the till sends with every request.
+        self.headers = {"Authorization": f"Bearer {till_token(workdir)}"}
 
     def start(self) -> None:
         log = (self.workdir / f"daemon-{self.starts}.log").open("wb")
@@ -187,7 +192,7 @@ async def run_kills(tmp_path: Path, kind: str, kills: int, seed: int) -> dict[st
     daemon = DaemonProcess(tmp_path, rig.url)
     points: Counter[str] = Counter()
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=daemon.headers) as http:
             daemon.start()
             await daemon.ready(http)
             for _ in range(kills):

@@ -27,12 +27,15 @@ from gateway.payments.terminal_recovery import terminal_reference
 from simulator.acquirer_host import AcquirerHost
 from simulator.tpe import FAULT_NAMES
 from tests.gateway.daemon_support import (
+    TEST_TILL,
     Till,
     acquirer_fixture,
     fixed_env,
     http_fixture,
     make_config,
+    register_till,
     running,
+    till_token,
 )
 from tests.gateway.tpe_support import KINDS, Rig, start_rig
 
@@ -50,8 +53,13 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
         await made.tpe.stop()
 
 
-def tpe_daemon(tmp_path: Path, acquirer: AcquirerHost, url: str) -> Daemon:
+def tpe_daemon(tmp_path: Path, acquirer: AcquirerHost, url: str, *,
+               token_dir: Path | None = None) -> Daemon:
+    """A daemon with one TPE lane at ``url``; its journal and config in ``tmp_path``, the test
+    till's token from ``token_dir`` (the ``http`` fixture's, when ``tmp_path`` is below it)."""
     assert acquirer.url is not None
+    if token_dir is not None:
+        register_till(tmp_path / "journal.db", TEST_TILL, till_token(token_dir))
     config = make_config(tmp_path, acquirer.url, [], lanes=[{"id": 1, "reader": url}],
                          timeouts={"transaction": 10.0})
     return Daemon(config, env=fixed_env, environ={})
@@ -175,7 +183,7 @@ async def test_link_cut_after_the_charge(
         try:
             rig.faults.cut = 1
             (tmp_path / kind).mkdir()
-            daemon = tpe_daemon(tmp_path / kind, acquirer, rig.url)
+            daemon = tpe_daemon(tmp_path / kind, acquirer, rig.url, token_dir=tmp_path)
             async with running(daemon):
                 till = Till(http, daemon.http_port or 0)
                 await lane_ready(till)
@@ -258,9 +266,9 @@ async def test_end_of_day_at_the_terminal_keeps_its_totals(
         sale = await pay(till, 5000)
         await pay(till, 1013)  # declined: not in the totals
         await refund(till, sale["id"], 1500, "R-1")
-        async with http.post(f"{till.base}/api/lanes/1/end-of-day") as response:
+        async with http.post(f"{till.base}/api/lanes/1/end-of-day", json={}) as response:
             status, body = response.status, await response.json()
-        async with http.post(f"{till.base}/api/lanes/9/end-of-day") as response:
+        async with http.post(f"{till.base}/api/lanes/9/end-of-day", json={}) as response:
             missing = response.status
         kept = await daemon.journal.terminal_totals("1")
     assert status == 200 and missing == 404
@@ -291,7 +299,7 @@ async def test_every_fault_ends_in_a_defined_outcome_with_nothing_lost(
         (tmp_path / kind).mkdir()
         outcomes: dict[str, str] = {}
         try:
-            daemon = tpe_daemon(tmp_path / kind, acquirer, rig.url)
+            daemon = tpe_daemon(tmp_path / kind, acquirer, rig.url, token_dir=tmp_path)
             async with running(daemon):
                 till = Till(http, daemon.http_port or 0)
                 await lane_ready(till)
