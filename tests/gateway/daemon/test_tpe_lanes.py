@@ -347,3 +347,30 @@ async def test_a_payment_the_terminal_cannot_confirm_is_shown_for_the_manager(
     assert (cut["outcome"], status.state) == ("unknown", S.UNKNOWN)
     assert "1 payment(s) the terminal could not confirm, for the manager to check" in page
     assert cut["id"] in page
+
+
+async def test_a_terminal_that_stops_answering_its_keep_alive_goes_not_ready(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession) -> None:
+    rig = await start_rig("pty-concert-v2")
+    url = rig.url.replace("keepalive=0", "keepalive=0.2")
+    try:
+        daemon = tpe_daemon(tmp_path, acquirer, url)
+        async with running(daemon):
+            till = Till(http, daemon.http_port or 0)
+            await lane_ready(till)
+            rig.faults.silent = True  # the terminal no longer answers ENQ
+            async with asyncio.timeout(10):
+                while (await till.lanes())["lanes"][0]["device"]["state"] != "not_ready":  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)  # polls another part's published state
+            async with http.get(f"{till.base}/") as response:
+                page = await response.text()
+            device = (await till.lanes())["lanes"][0]["device"]
+            rig.faults.silent = False
+            await lane_ready(till)
+            after = await pay(till, 1250)
+    finally:
+        await rig.tpe.stop()
+    assert "Payment terminal not connected" in page
+    assert "keep-alive" in (device["last_error"] or "")
+    assert device["probe_failures"] >= 1
+    assert after["state"] == "COMPLETED"
