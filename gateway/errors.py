@@ -43,6 +43,8 @@ Tree (``tests/gateway/test_errors.py`` checks this drawing against the classes):
     ├── SyncError                 head-office sync (sync.errors)
     │   ├── MessageError          a message from head office is malformed
     │   ├── CardDataRefused       an outgoing record looks like it holds card data
+    │   ├── PublishRefused        the broker's PUBACK refused a sale (MQTT 5 reason >= 0x80)
+    │   ├── LedgerError           the acknowledgement ledger's file (sync.ledger)
     │   └── StockError            the local stock store (sync.stock_store)
     │       ├── StockClosed       the store was used after close()
     │       └── InvalidItems      a basket entry cannot be applied (``field``)

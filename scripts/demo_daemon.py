@@ -126,11 +126,22 @@ async def _wait_prompt(session: aiohttp.ClientSession, base: str, lane: int, pro
             await asyncio.sleep(0.05)
 
 
+#: The lane 1 sale's basket (docs/daemon.md, "Till API"): 2 x 4.50 + 3.50 = 12.50 EUR.
+BASKET = [
+    {"sku": "COFFEE-250", "label": "Coffee 250g", "qty": 2, "unit_price": 450, "vat_rate": "5.5"},
+    {"label": "Gift wrap", "qty": 1, "unit_price": 350, "vat_rate": "20"},
+]
+
+
 async def _sale(session: aiohttp.ClientSession, base: str, lane: int, amount: int,
-                card: str, *, contactless: bool) -> dict[str, Any]:
-    """The till asks ``lane`` for ``amount`` cents; the customer presents ``card``."""
-    async with session.post(f"{base}/api/lanes/{lane}/payments",
-                            json={"amount": amount, "currency": "EUR"}) as response:
+                card: str, *, contactless: bool,
+                items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The till asks ``lane`` for ``amount`` cents (a basket optional); the customer presents
+    ``card``."""
+    body: dict[str, Any] = {"amount": amount, "currency": "EUR"}
+    if items is not None:
+        body["items"] = items
+    async with session.post(f"{base}/api/lanes/{lane}/payments", json=body) as response:
         created = await response.json()
     await _wait_prompt(session, base, lane, "PRESENT CARD")
     print(f"till: lane {lane} asks for {amount / 100:.2f} EUR; the lane shows PRESENT CARD")
@@ -214,6 +225,7 @@ async def run(serve: float) -> int:
             if mqtt_port is not None:
                 office = HeadOffice(host="127.0.0.1", port=mqtt_port, shop=SHOP)
                 await office.start()
+                await office.publish_stock("COFFEE-250", level=12)
             config = _config(workdir, acquirer_url, mqtt_port, tpe_port)
             token = _credentials(config.journal.path)
             daemon = Daemon(config)
@@ -234,7 +246,8 @@ async def run(serve: float) -> int:
                     headers={"Authorization": f"Bearer {token}"},
                     cookie_jar=aiohttp.CookieJar(unsafe=True),
                 ) as session:
-                    first = await _sale(session, base, 1, 1250, "visa_credit", contactless=False)
+                    first = await _sale(session, base, 1, 1250, "visa_credit", contactless=False,
+                                        items=BASKET)
                     prompts: list[str] = []
                     subscribed = asyncio.Event()
                     follower = asyncio.create_task(
@@ -256,6 +269,11 @@ async def run(serve: float) -> int:
                         print(f"manager {MANAGER} logged in to the status page: {response.status}")
                     async with session.get(f"{base}/status.json") as response:
                         status = await response.json()
+                    async with session.get(f"{base}/api/stock") as response:
+                        stock = await response.json() if response.status == 200 else {}
+                    for line in stock.get("skus", []):
+                        print(f"stock: {line['sku']} {line['level']} left (head office said "
+                              f"{line['head_office_level']}, sold here {-line['local_net']})")
                     async with session.get(f"{base}/") as response:
                         page_ok = response.status == 200 and "<html" in (await response.text())
                 print(f"status page: {'ok' if page_ok else 'FAILED'}; journal today: "

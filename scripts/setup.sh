@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
-SYSTEM_PACKAGES=(pcscd vsmartcard-vpcd mosquitto socat pcsc-tools chromium)
+SYSTEM_PACKAGES=(pcscd vsmartcard-vpcd mosquitto mosquitto-clients socat pcsc-tools chromium)
 # Needed to build pyscard from source where no wheel fits this machine.
 BUILD_PACKAGES=(gcc swig libpcsclite-dev python3-dev)
 
@@ -17,6 +17,8 @@ command -v pcscd >/dev/null 2>&1 || [ -x /usr/sbin/pcscd ] || need_system+=(pcsc
 ls /usr/lib/pcsc/drivers/serial/libifdvpcd.so* >/dev/null 2>&1 \
   || ls /usr/lib/*/pcsc/drivers/serial/libifdvpcd.so* >/dev/null 2>&1 || need_system+=(vsmartcard-vpcd)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_system+=(mosquitto)
+# benchmarks/sync.py measures the outbox against mosquitto_pub in the same run
+command -v mosquitto_pub >/dev/null 2>&1 || need_system+=(mosquitto-clients)
 command -v socat >/dev/null 2>&1 || need_system+=(socat)
 # The status page's browser tests drive Debian's chromium through Playwright (executable_path).
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_system+=(chromium)

@@ -1,4 +1,4 @@
-"""``posgw-sim head-office``: run the simulated head office for one shop (docs/sync.md).
+"""``posgw-sim head-office``: run the simulated head office for one shop or a fleet (docs/sync.md).
 
 Connects to ``--broker HOST:PORT``, publishes the ``--stock SKU=LEVEL`` levels given (retained,
 QoS 1), prints ``listening for posgw/{shop}/sales`` (flushed), then one JSON line per distinct
@@ -27,7 +27,8 @@ def register(sub: Any) -> None:
     """Add ``head-office`` to the ``posgw-sim`` subcommands."""
     parser = sub.add_parser("head-office", help="run the simulated head office (MQTT peer)")
     parser.add_argument("--broker", default="127.0.0.1:1883", help="MQTT broker HOST:PORT")
-    parser.add_argument("--shop", required=True, help="shop id (topic level)")
+    parser.add_argument("--shop", required=True, action="append",
+                        help="shop id (topic level); repeat it for a fleet")  # fmt: skip
     parser.add_argument("--stock", action="append", default=[], metavar="SKU=LEVEL",
                         help="publish this stock level at start (repeatable)")  # fmt: skip
     parser.set_defaults(func=_cmd_head_office)
@@ -50,18 +51,23 @@ def _stock(values: list[str]) -> list[tuple[str, int]]:
     return levels
 
 
-async def serve(host: str, port: int, shop: str, stock: list[tuple[str, int]]) -> None:
+async def serve(host: str, port: int, shops: list[str], stock: list[tuple[str, int]]) -> None:
     """Run the head office until SIGINT or SIGTERM, printing what it receives."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with HeadOffice(host=host, port=port, shop=shop) as office:
-            for sku, level in stock:
-                version = await office.publish_stock(sku, level=level)
-                print(json.dumps({"stock": sku, "level": level, "version": version}), flush=True)
-            print(f"listening for posgw/{shop}/sales", flush=True)
+        async with HeadOffice(host=host, port=port, shops=shops) as office:
+            for shop in shops:
+                for sku, level in stock:
+                    version = await office.publish_stock(sku, level=level, shop=shop)
+                    line = {"stock": sku, "level": level, "version": version}
+                    if len(shops) > 1:
+                        line["shop"] = shop
+                    print(json.dumps(line), flush=True)
+            for shop in shops:
+                print(f"listening for posgw/{shop}/sales", flush=True)
             shown = [0, 0]  # sales, statuses printed so far
 
             def news() -> bool:
@@ -87,7 +93,7 @@ def _cmd_head_office(args: argparse.Namespace) -> int:
     try:
         host, port = _broker(args.broker)
         stock = _stock(args.stock)
-        asyncio.run(serve(host, port, args.shop, stock))
+        asyncio.run(serve(host, port, list(args.shop), stock))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

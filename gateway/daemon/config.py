@@ -197,6 +197,14 @@ class MqttConfig(_Model):
     username: str | None = None
     password_file: Path | None = None
     stock_path: Path | None = None  # default: stock.db beside the journal
+    #: Seconds the broker keeps the shop's MQTT 5 session while it is away.
+    session_expiry: Annotated[int, Field(ge=0, le=4294967295)] = 7 * 86400
+    #: Keep each sale until head office acknowledges it by id, re-sending after ack_timeout
+    #: (acks.db beside the stock file); off: the broker's PUBACK is the whole contract.
+    acknowledgements: bool = False
+    ack_timeout: Annotated[float, Field(gt=0)] = 60.0
+    #: A SKU at or below this level is listed as low on the status page and in /metrics.
+    low_stock: Annotated[int, Field(ge=0)] = 3
 
     @model_validator(mode="after")
     def _tls_files(self) -> MqttConfig:

@@ -42,9 +42,11 @@ from gateway.daemon.snapshot import (
     MqttStatus,
     PaymentInProgress,
     Snapshot,
+    StockStatus,
 )
 from gateway.daemon.wiring import (
     Parts,
+    all_of,
     build_parts,
     kernel_config,
     open_sync,
@@ -236,11 +238,10 @@ class Daemon:
         runner = listener.runner(app)
         await runner.setup()
         try:
-            parts.sync = await open_sync(cfg, journal, stack)
-            for _name, worker in parts.sync:
-                notify = getattr(worker, "notify", None)
-                if callable(notify):
-                    parts.services.on_settled = notify
+            parts.sync, parts.stock = await open_sync(cfg, journal, stack)
+            wakers = [w.notify for _n, w in parts.sync if callable(getattr(w, "notify", None))]
+            if wakers:  # the publisher and the stock follower
+                parts.services.on_settled = all_of(wakers)
             self.http_port = await listener.start(runner)
             self.tls_fingerprint = listener.fingerprint
             head = await self.security.record(
@@ -338,14 +339,40 @@ class Daemon:
                 last_success=_iso(self.health.last_success),
             ),
             mqtt=_mqtt_status([] if parts is None else parts.sync),
+            stock=await self._stock_status(),
         )
+
+    # -- what the stock routes read ----------------------------------------------------------
+
+    @property
+    def stock(self) -> Any:
+        """The local stock store (None without ``[mqtt]``, or before it is open)."""
+        return None if self._parts is None else self._parts.stock
+
+    def low_stock_threshold(self) -> int:
+        """A SKU at or below this level is low (``[mqtt] low_stock``)."""
+        return self.config.mqtt.low_stock if self.config.mqtt is not None else 0
+
+    async def _stock_status(self) -> StockStatus:
+        store = self.stock
+        if store is None:
+            return StockStatus()
+        threshold = self.low_stock_threshold()
+        levels: dict[str, Any] = {}
+        with contextlib.suppress(Exception):  # a status page never fails on the stock file
+            levels = await store.levels()
+        low = [{"sku": sku, "level": row["level"]} for sku, row in levels.items()
+               if row["level"] <= threshold]  # fmt: skip
+        return StockStatus(enabled=True, skus=len(levels), low_threshold=threshold, low=low)
 
 
 def _mqtt_status(workers: list[tuple[str, Any]]) -> MqttStatus:
     diagnostics: list[dict[str, Any]] = []
     for _name, worker in workers:
         with contextlib.suppress(Exception):  # a status page never fails on a worker
-            diagnostics.append(dict(worker.diagnostics()))
+            entry = dict(worker.diagnostics())
+            if "connected" in entry:  # the MQTT links, not the stock follower
+                diagnostics.append(entry)
     publisher = diagnostics[0] if diagnostics else {}
     errors = [d.get("last_error") for d in diagnostics if d.get("last_error")]
     return MqttStatus(

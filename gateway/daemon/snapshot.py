@@ -21,6 +21,7 @@ __all__ = [
     "MqttStatus",
     "PaymentInProgress",
     "Snapshot",
+    "StockStatus",
 ]
 
 
@@ -91,6 +92,17 @@ class MqttStatus:
     last_publish: Any = None
 
 
+@dataclass(frozen=True, slots=True)
+class StockStatus:
+    """The local stock: how many products, and those at or below the low-stock level."""
+
+    enabled: bool = False
+    skus: int = 0
+    low_threshold: int | None = None
+    #: ``{"sku": str, "level": int}`` of each low product, sorted by SKU.
+    low: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class Snapshot:
     """The whole status (see the module docstring)."""
@@ -104,6 +116,7 @@ class Snapshot:
     journal: JournalFigures = field(default_factory=JournalFigures)
     acquirer: AcquirerStatus | None = None
     mqtt: MqttStatus = field(default_factory=MqttStatus)
+    stock: StockStatus = field(default_factory=StockStatus)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-safe dict of docs/daemon.md (``/status.json``).

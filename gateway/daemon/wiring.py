@@ -31,10 +31,12 @@ from gateway.payments.smart_terminal import on_terminal_lanes
 from gateway.payments.terminal_refunds import TerminalRefunds
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
+from gateway.till.contract import add_contract_route
 from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
 from gateway.till.refunds import add_refund_routes
+from gateway.till.stock import add_stock_routes
 from gateway.till.terminal import add_terminal_routes
 from terminal import DEFAULT_CONFIG_FILE, Environment, TerminalConfig
 
@@ -106,8 +108,11 @@ class Parts:
     refunds: RefundService
     services: LaneServices
     lanes: dict[int, Lane]
-    #: Head-office workers (``sync.outbox``, ``sync.stock``), once :func:`open_sync` ran.
+    #: Head-office workers (``sync.outbox``, ``sync.stock``, ``sync.stock_follow``), once
+    #: :func:`open_sync` ran.
     sync: list[tuple[str, Any]] = field(default_factory=list)
+    #: The local stock store (``GET /api/stock``), once :func:`open_sync` ran with ``[mqtt]``.
+    stock: Any = None
 
     async def recover(self) -> int:
         """Restart recovery, before ready: one bounded pass; returns what is still pending."""
@@ -195,6 +200,8 @@ def web_app(
     app = web.Application() if app is None else app
     add_till_routes(app, backend)
     add_refund_routes(app, backend)
+    add_stock_routes(app, backend)
+    add_contract_route(app)
     add_terminal_routes(app, backend)
     hubs = add_event_routes(app, backend, **event_options)
     try:
@@ -207,8 +214,9 @@ def web_app(
 
 async def open_sync(
     config: DaemonConfig, journal: Journal, stack: contextlib.AsyncExitStack
-) -> list[tuple[str, Any]]:
-    """The head-office workers when ``[mqtt]`` is configured (docs/sync.md).
+) -> tuple[list[tuple[str, Any]], Any]:
+    """The head-office workers and the local stock store when ``[mqtt]`` is configured
+    (docs/sync.md). The stock follower catches up with the journal here, before ready.
 
     Raises:
         MissingDependency: ``[mqtt]`` is configured but aiomqtt is not installed.
@@ -216,14 +224,16 @@ async def open_sync(
     """
     mqtt = config.mqtt
     if mqtt is None:
-        return []
+        return [], None
     try:
         sync = importlib.import_module("gateway.sync")
         stock_module = importlib.import_module("gateway.sync.stock_store")
+        follow_module = importlib.import_module("gateway.sync.stock_follow")
     except ImportError as exc:
         raise MissingDependency("head-office sync ([mqtt])", exc.name or "gateway.sync") from exc
     factory_of = sync.mqtt_client_factory
-    options: dict[str, Any] = {"host": mqtt.host, "port": mqtt.port, "shop": config.shop}
+    options: dict[str, Any] = {"host": mqtt.host, "port": mqtt.port, "shop": config.shop,
+                               "session_expiry": mqtt.session_expiry}  # fmt: skip
     if mqtt.username is not None:
         options["username"] = mqtt.username
     if mqtt.password_file is not None:
@@ -232,16 +242,36 @@ async def open_sync(
         options["tls_context"] = sync.client_tls_context(
             ca_file=mqtt.ca_file, cert_file=mqtt.cert_file, key_file=mqtt.key_file
         )
-    publisher = sync.OutboxPublisher(
-        journal=journal, client_factory=factory_of(role="sales", **options), shop=config.shop
-    )
     stock_path = mqtt.stock_path or config.journal.path.with_name("stock.db")
+    ledger = None
+    if mqtt.acknowledgements:
+        ledger = await sync.AckLedger.open(stock_path.with_name("acks.db"))
+        stack.push_async_callback(ledger.close)
+    publisher = sync.OutboxPublisher(
+        journal=journal, client_factory=factory_of(role="sales", **options), shop=config.shop,
+        ledger=ledger, ack_timeout=mqtt.ack_timeout,
+    )  # fmt: skip
     store = await stock_module.StockStore.open(stock_path)
     stack.push_async_callback(store.close)
     stock = sync.StockSync(
         stock=store, client_factory=factory_of(role="stock", **options), shop=config.shop
     )
-    return [("sync.outbox", publisher), ("sync.stock", stock)]
+    follower = follow_module.StockFollower(journal=journal, stock=store)
+    caught_up = await follower.catch_up()
+    if caught_up:
+        log.info("stock: %d settled payment(s) applied on start", caught_up)
+    workers = [("sync.outbox", publisher), ("sync.stock", stock), ("sync.stock_follow", follower)]
+    return workers, store
+
+
+def all_of(calls: list[Callable[[], None]]) -> Callable[[], None]:
+    """One callback that calls each of ``calls`` (a settled payment wakes every sync worker)."""
+
+    def call_all() -> None:
+        for call in calls:
+            call()
+
+    return call_all
 
 
 async def prune_outbox(journal: Journal, retention: float) -> None:

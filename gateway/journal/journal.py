@@ -614,6 +614,12 @@ class Journal:
             raise InvalidRecord("claim_batch", "n and lease must be positive")
         return await self._run(self._s().claim_batch, n, round(lease * 1000))
 
+    async def outbox_after(self, position: int, *, limit: int = 200) -> list[OutboxItem]:
+        """Outbox records with an id above ``position`` (sent or not), oldest first; read only.
+
+        The local stock follows the settled sales and refunds with this (gateway.sync)."""
+        return await self._run(self._s().outbox_after, position, limit)
+
     async def mark_sent(self, ids: Sequence[int]) -> int:
         """Head office acknowledged these records; returns how many were newly marked."""
         return await self._run_noting(self.figures.sent, self._s().mark_sent, list(ids))

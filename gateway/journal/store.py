@@ -425,6 +425,18 @@ class Store:
                 for record_id in ids
             )
 
+    def outbox_after(self, position: int, limit: int) -> list[OutboxItem]:
+        """Up to ``limit`` outbox records with an id above ``position``, sent or not, in id
+        order (read only: the local stock follows the settled sales with this)."""
+        rows = self.conn.execute(
+            "SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (position, limit)
+        ).fetchall()
+        return [
+            OutboxItem(row["id"], row["payment_id"], json.loads(row["body"]),
+                       row["attempts"], row["created_ms"])
+            for row in rows
+        ]  # fmt: skip
+
     def prune_sent(self, before_ms: int, limit: int) -> int:
         """Delete up to ``limit`` records head office acknowledged before ``before_ms``."""
         with self._txn() as conn:

@@ -255,8 +255,9 @@ class Lane:
         currency: Currency,
         reference: str | None,
         requested_by: str | None = None,
+        items: list[dict[str, Any]] | None = None,
     ) -> LaneView:
-        """Journal a sale (CREATED) and queue it for the reader.
+        """Journal a sale (CREATED) with its basket lines, and queue it for the reader.
 
         ``requested_by`` (``till:NAME``) is the actor of the sale's first journal event; the
         lane (``lane[N]``) is the actor of the steps it performs itself.
@@ -274,6 +275,7 @@ class Lane:
                 currency=currency.alpha,
                 actor=requested_by or self.actor,
                 till_reference=reference,
+                items=items,
             )
             view = LaneView(
                 id=payment.id,

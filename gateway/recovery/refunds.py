@@ -36,7 +36,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.acquirer import (
     AcquirerClient,
@@ -238,8 +238,10 @@ class RefundService:
         reference: str,
         currency_code: str | None = None,
         requested_by: str = _ACTOR,
+        items: list[dict[str, Any]] | None = None,
     ) -> RefundResult:
-        """Refund ``amount`` of sale ``sale_id`` once per ``reference``.
+        """Refund ``amount`` of sale ``sale_id`` once per ``reference`` (``items``: the sale's
+        lines it gives back, journaled with it and raising local stock once settled).
 
         Journals the refund and commits AUTH_REQUESTED before anything is sent; ends COMPLETED
         (refunded), DECLINED (refused by the host) or UNKNOWN (no answer; queued for re-send).
@@ -267,7 +269,7 @@ class RefundService:
             found = await self._journal.find_refund(sale_id, reference)
             existing = None if found is None else found.id
             if existing is None:
-                created = await self._create(sale, amount, reference, requested_by)
+                created = await self._create(sale, amount, reference, requested_by, items)
                 # a cancelled request leaves it to run()
                 self._queue.add(created.id, wake=False)
                 self._in_flight[created.id] = asyncio.Event()
@@ -280,7 +282,12 @@ class RefundService:
         return RefundResult(payment, reference)
 
     async def _create(
-        self, sale: Payment, amount: int, reference: str, requested_by: str
+        self,
+        sale: Payment,
+        amount: int,
+        reference: str,
+        requested_by: str,
+        items: list[dict[str, Any]] | None,
     ) -> Payment:
         try:
             currency(sale.currency)
@@ -293,6 +300,7 @@ class RefundService:
                 amount=amount,
                 actor=requested_by,
                 till_reference=reference,
+                items=items,
             )
         except RefundNotAllowed as exc:
             raise RefundRejected("not_refundable", str(exc)) from None

@@ -1,32 +1,79 @@
-"""Building the aiomqtt clients for head-office sync: identity, session and last will.
+"""Building the aiomqtt clients for head-office sync: MQTT 5 identity, session and last will.
 
 The publisher and the stock subscriber each take a ``client_factory``: a no-argument callable
 returning a fresh, not yet entered ``aiomqtt.Client`` (an async context manager that connects
 on enter and disconnects on exit). A fresh client per attempt keeps each reconnect clean. Tests
 inject their own factory; the daemon uses :func:`mqtt_client_factory`.
 
-The two roles differ on purpose:
+Every client speaks MQTT 5 (OASIS MQTT 5.0) with a persistent session: Clean Start off
+(3.1.2.4) and a Session Expiry Interval (3.1.2.11.2), under a fixed client id per role, so the
+broker keeps the subscriptions and queues QoS 1 messages for the shop while it is away, for up
+to ``session_expiry`` seconds. Nothing here is broker specific: a single mosquitto or a cluster
+(EMQX, HiveMQ, VerneMQ, bridged mosquittos) serves the same clients.
 
-* ``sales`` carries the shop's last will (``status`` = offline, ``clean: false``, retained),
-  and uses a clean session: the journal's outbox, not the broker, is the durable queue.
-* ``stock`` uses a persistent session (``clean_session=False``, fixed client id), so QoS 1
-  updates published while the gateway was briefly away are delivered when it returns
-  (MQTT 3.1.1, 3.1.2.4); the retained per-SKU messages cover longer absences.
+The two roles:
+
+* ``sales`` publishes the outbox and carries the shop's last will (``status`` = offline,
+  ``clean: false``, retained). Its session holds the subscription to head office's
+  acknowledgements (``posgw/{shop}/acks``), queued while the shop is offline. The journal's
+  outbox, not the broker, is the durable queue of sales.
+* ``stock`` subscribes to head office's stock snapshots; QoS 1 snapshots published while the
+  gateway was away are delivered when it returns, and the retained per-SKU messages cover
+  absences longer than the session.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.sync.messages import check_name, status_payload, status_topic
 
-__all__ = ["ClientFactory", "mqtt_client_factory"]
+__all__ = ["DEFAULT_SESSION_EXPIRY", "ClientFactory", "SessionClient", "mqtt_client_factory"]
 
 ClientFactory = Callable[[], aiomqtt.Client]
+
+#: Seconds the broker keeps a shop's session after it disconnects (MQTT 5, 3.1.2.11.2).
+DEFAULT_SESSION_EXPIRY = 7 * 86400
+#: QoS 1 messages in flight (published, PUBACK not yet received) per connection; the broker's
+#: Receive Maximum (3.2.2.3.3) lowers it when smaller.
+DEFAULT_INFLIGHT = 64
+
+
+class SessionClient(aiomqtt.Client):
+    """An aiomqtt client that also records the broker's CONNACK Receive Maximum.
+
+    MQTT 5, 3.2.2.3.3: the broker says how many QoS 1 messages it accepts in flight from this
+    client; paho does not apply it, so :class:`gateway.sync.window.PublishWindow` reads
+    :attr:`receive_maximum` and keeps below it (65,535, the protocol's default, when absent).
+    """
+
+    receive_maximum: int = 65535
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,
+        reason_code: ReasonCode, properties: Properties | None = None,
+    ) -> None:  # fmt: skip
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        if isinstance(receive_maximum, int) and receive_maximum > 0:
+            self.receive_maximum = receive_maximum
+        super()._on_connect(client, userdata, flags, reason_code, properties)
+
+
+def connect_properties(session_expiry: int) -> Properties:
+    """The CONNECT properties: the Session Expiry Interval (MQTT 5, 3.1.2.11.2)."""
+    if not 0 <= session_expiry <= 0xFFFFFFFF:
+        raise ValueError("session_expiry: expected 0..4294967295 seconds")
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = session_expiry
+    return properties
 
 
 def mqtt_client_factory(
@@ -40,28 +87,35 @@ def mqtt_client_factory(
     username: str | None = None,
     password: str | None = None,
     tls_context: ssl.SSLContext | None = None,
+    session_expiry: int = DEFAULT_SESSION_EXPIRY,
+    inflight: int = DEFAULT_INFLIGHT,
 ) -> ClientFactory:
-    """A factory of aiomqtt clients for ``role`` at the broker ``host:port``.
+    """A factory of MQTT 5 aiomqtt clients for ``role`` at the broker ``host:port``.
 
     Args:
         host: Broker host name or address.
         port: Broker TCP port.
         shop: Shop id (one topic level).
-        role: ``"sales"`` (last will, clean session) or ``"stock"`` (persistent session).
+        role: ``"sales"`` (outbox, acknowledgements, last will) or ``"stock"`` (snapshots).
         keepalive: MQTT keep-alive in seconds; the broker fires the will after 1.5 x this
-            without traffic (MQTT 3.1.1, 3.1.2.10).
-        timeout: Seconds for connect, subscribe and each QoS 1 publish acknowledgement.
+            without traffic (MQTT 5, 3.1.2.10).
+        timeout: Seconds for connect, subscribe and each QoS 1 acknowledgement.
         username: Optional broker user name.
         password: Optional broker password (never logged).
         tls_context: TLS to the broker (:func:`gateway.sync.tls.client_tls_context`);
             ``None`` is plain TCP.
+        session_expiry: Seconds the broker keeps the session after a disconnect.
+        inflight: QoS 1 publishes in flight at once (the publisher's window).
 
     Raises:
-        ValueError: ``shop`` is not a valid topic level, or the port is out of range.
+        ValueError: ``shop`` is not a valid topic level, or a number is out of range.
     """
     check_name("shop", shop)
     if not 0 < port < 65536:
         raise ValueError("port: expected 1..65535")
+    if not 0 < inflight <= 65535:
+        raise ValueError("inflight: expected 1..65535")
+    properties = connect_properties(session_expiry)
     will = None
     if role == "sales":
         will = aiomqtt.Will(
@@ -72,17 +126,24 @@ def mqtt_client_factory(
         )
 
     def make() -> aiomqtt.Client:
-        return aiomqtt.Client(
+        client = SessionClient(
             hostname=host,
             port=port,
             identifier=f"posgw-{shop}-{role}",
-            clean_session=role == "sales",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=properties,
             will=will,
             keepalive=keepalive,
             timeout=timeout,
             username=username,
             password=password,
             tls_context=tls_context,
+            max_inflight_messages=inflight,
         )
+        # aiomqtt logs a warning per call once more than 10 are pending; a window of QoS 1
+        # publishes is many pending calls by design.
+        client.pending_calls_threshold = inflight + 16
+        return client
 
     return make

@@ -8,7 +8,12 @@ Three topic families per shop, all under ``posgw/{shop}/``:
   that only grows, so an older message never overwrites a newer one, whatever the order in
   which the broker delivers them.
 * ``status`` (shop → anyone, QoS 1, retained): ``online`` on connect; ``offline`` on a clean
-  stop, and as the MQTT last will when the gateway dies (MQTT 3.1.1, 3.1.2.5 Will Flag).
+  stop, and as the MQTT last will when the gateway dies (MQTT 5, 3.1.2.5 Will Flag).
+* ``acks`` (head office → shop, QoS 1): the ids of sales head office has stored, so the shop
+  knows a sale arrived end to end, not only at the broker. Each carries a Message Expiry
+  Interval (MQTT 5, 3.3.2.3.3): an acknowledgement older than the shop's session is stale.
+
+Every payload is described by a JSON Schema in ``gateway/contracts/mqtt/`` (docs/contracts.md).
 
 Everything here is pure (no I/O), so it is tested without a broker.
 """
@@ -22,14 +27,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.journal.errors import CardDataRejected, InvalidRecord
-from gateway.journal.guard import check_masked_pan, check_value
+from gateway.journal.guard import check_masked_pan, check_value, find_card_data
 from gateway.journal.records import OutboxItem
 from gateway.sync.errors import CardDataRefused, MessageError
 
 __all__ = [
+    "MAX_ACK_IDS",
     "SCHEMA",
     "StockUpdate",
+    "acks_topic",
     "check_name",
+    "parse_acks",
     "parse_stock_update",
     "sale_message",
     "sales_topic",
@@ -78,6 +86,11 @@ def status_topic(shop: str) -> str:
     return f"posgw/{shop}/status"
 
 
+def acks_topic(shop: str) -> str:
+    """``posgw/{shop}/acks`` (head office's acknowledgements of stored sales)."""
+    return f"posgw/{shop}/acks"
+
+
 def status_payload(shop: str, *, online: bool, clean: bool = True) -> bytes:
     """The retained status: ``online``, or ``offline`` with ``clean`` false for the last will."""
     state = "online" if online else "offline"
@@ -94,6 +107,9 @@ def _iso_ms(ms: int) -> str:
 
 #: Integer fields set by the journal or this module, left out of the card-data re-check.
 _GENERATED_NUMBERS = frozenset(("completed_ms", "outbox_id", "amount", "schema"))
+#: Where the journal's guard could find card data (gateway.journal.guard): a run of 12 or more
+#: digits, spaces and dashes (a PAN, grouped or not, and the digits of a track 2 are in one).
+_LONG_RUN = re.compile(r"\d[\d -]{11,}")
 
 
 def sale_message(item: OutboxItem, *, shop: str) -> bytes:
@@ -121,24 +137,39 @@ def sale_message(item: OutboxItem, *, shop: str) -> bytes:
         check_masked_pan(message.get("masked_pan"))
     except (CardDataRejected, InvalidRecord) as exc:
         raise CardDataRefused("masked_pan") from exc
+    text = json.dumps(message, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     # The numbers the journal and this module generate (a millisecond timestamp, row ids, the
-    # amount in minor units) are not card data; a 13-digit timestamp passes the Luhn check one
-    # time in ten, so checking them would hold back one sale in ten for ever.
-    checked = {key: value for key, value in message.items() if key not in _GENERATED_NUMBERS}
-    try:
-        check_value("sale", checked)
-    except CardDataRejected as exc:
-        raise CardDataRefused(exc.field) from exc
-    return json.dumps(message, separators=(",", ":"), sort_keys=True).encode()
+    # amount in minor units) are not card data: a 13-digit timestamp passes the Luhn check one
+    # time in ten, so they are left out, or one sale in ten would be held back for ever. The
+    # message is screened in one pass for long digit runs; each that is not one of those numbers
+    # goes to the journal's guard with what follows it (a track 2's separator and expiry);
+    # only on a hit does the guard walk the message field by field, decide, and name the field.
+    generated = {str(message[key]) for key in _GENERATED_NUMBERS
+                 if isinstance(message.get(key), int)}  # fmt: skip
+    if any(
+        hit.group() not in generated and find_card_data(text[hit.start() : hit.end() + 6])
+        for hit in _LONG_RUN.finditer(text)
+    ):
+        checked = {key: value for key, value in message.items() if key not in _GENERATED_NUMBERS}
+        try:
+            check_value("sale", checked)
+        except CardDataRejected as exc:
+            raise CardDataRefused(exc.field) from exc
+    return text.encode()
 
 
 @dataclass(frozen=True, slots=True)
 class StockUpdate:
-    """One level from head office: ``level`` units of ``sku`` as of ``version``."""
+    """One snapshot from head office: ``level`` units of ``sku`` as of ``version``.
+
+    ``counted`` is the net quantity of the shop's own sales and refunds head office had
+    counted in it (None when head office does not say; docs/sync.md, "Stock").
+    """
 
     sku: str
     level: int
     version: int
+    counted: int | None = None
 
 
 def _int_field(topic: str, body: dict[str, Any], name: str, *, minimum: int) -> int:
@@ -151,7 +182,8 @@ def _int_field(topic: str, body: dict[str, Any], name: str, *, minimum: int) -> 
 
 
 def parse_stock_update(topic: str, payload: bytes, *, shop: str) -> StockUpdate:
-    """Decode a ``stock/{sku}`` message: ``{"sku": str, "level": int >= 0, "version": int >= 1}``.
+    """Decode a ``stock/{sku}`` message: ``{"sku": str, "level": int >= 0, "version": int >= 1,
+    "counted": int (optional)}`` (gateway/contracts/mqtt/stock.schema.json).
 
     The SKU in the payload must match the topic's last level, so a message cannot be filed
     under another product by mistake.
@@ -177,4 +209,36 @@ def parse_stock_update(topic: str, payload: bytes, *, shop: str) -> StockUpdate:
         raise MessageError(topic, "sku", "does not match the topic")
     level = _int_field(topic, body, "level", minimum=0)
     version = _int_field(topic, body, "version", minimum=1)
-    return StockUpdate(sku=sku, level=level, version=version)
+    counted = None
+    if body.get("counted") is not None:
+        counted = _int_field(topic, body, "counted", minimum=-_MAX_INT)
+    return StockUpdate(sku=sku, level=level, version=version, counted=counted)
+
+
+#: Most sale ids in one acknowledgement message.
+MAX_ACK_IDS = 1000
+
+
+def parse_acks(topic: str, payload: bytes, *, shop: str) -> list[str]:
+    """Decode an ``acks`` message: ``{"schema": 1, "shop": str, "ids": [str, ...]}``.
+
+    Raises:
+        MessageError: Not JSON, another shop, or ``ids`` not a list of 1-1000 sale ids.
+    """
+    if topic != acks_topic(shop):
+        raise MessageError(topic, "topic", f"expected {acks_topic(shop)}")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(topic, "payload", "not UTF-8 JSON") from exc
+    if not isinstance(body, dict):
+        raise MessageError(topic, "payload", "expected a JSON object")
+    if body.get("shop") != shop:
+        raise MessageError(topic, "shop", "does not match the topic")
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_ACK_IDS:
+        raise MessageError(topic, "ids", f"expected a list of 1..{MAX_ACK_IDS} sale ids")
+    for n, value in enumerate(ids):
+        if not isinstance(value, str) or not 0 < len(value) <= 64:
+            raise MessageError(topic, f"ids[{n}]", "expected a string of 1-64 characters")
+    return list(ids)

@@ -1,17 +1,33 @@
-"""Local stock levels: head office sets them, sales take from them (docs/sync.md, "Stock").
+"""Local stock levels: head office's snapshots merged with the shop's own movements (docs/sync.md).
 
 One small SQLite file of its own (``stock.db``), separate from the payment journal: stock is a
 convenience for the shop, payments are money, and a stock problem must never block a payment.
 As in the journal, ``sqlite3`` runs on one dedicated worker thread, never on the event loop.
 
-Two writers, two rules:
+Per SKU the store keeps head office's last snapshot (``base_level``, ``version`` and
+``counted``: the net quantity of this shop's sales and refunds head office had counted in it)
+and ``local_net``, the net quantity of every sale and refund made here. The level shown is::
 
-* :meth:`StockStore.apply_update` sets a SKU's level from head office only when the update's
-  version is newer than the stored one; an equal or older version (a duplicate QoS 1 delivery,
-  or a retained message older than what we already have) changes nothing.
-* :meth:`StockStore.apply_sale` takes each sold quantity off the level, once per sale id, in
-  one transaction. A level may go below zero: that is real information (sold more than head
-  office thought we had) and the next update from head office corrects it.
+    level = base_level + (local_net - counted)
+
+so the movements head office had not counted when it computed the snapshot are added back:
+a snapshot that crosses a sale in flight neither loses that sale nor counts it twice, whatever
+the order in which the two arrive. A snapshot without ``counted`` (an older head office) is
+taken as the whole truth (``counted`` is then set to ``local_net``).
+
+Three writers, three rules:
+
+* :meth:`StockStore.apply_update` takes a snapshot only when its version is newer than the
+  stored one (a duplicate QoS 1 delivery or an older retained message changes nothing);
+* :meth:`StockStore.apply_sale` moves the levels of a basket once per payment id, in one
+  transaction (a sale lowers, a refund raises);
+* :meth:`StockStore.follow` applies records of the journal's outbox (the settled sales and
+  refunds with their lines) and stores how far it got, in the same transaction: after a crash
+  it resumes there, and the payment id makes a replay harmless, so a movement is never lost
+  nor applied twice.
+
+A level may go below zero: that is real information (sold more than head office thought we
+had).
 """
 
 from __future__ import annotations
@@ -23,17 +39,18 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from gateway.sync.errors import SyncError
 
-__all__ = ["InvalidItems", "StockClosed", "StockError", "StockLevel", "StockStore"]
+__all__ = ["InvalidItems", "Movement", "StockClosed", "StockError", "StockLevel", "StockStore"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_SCHEMA = """
+_V1 = """
 CREATE TABLE IF NOT EXISTS stock (
     sku        TEXT PRIMARY KEY,
     level      INTEGER NOT NULL,
@@ -45,6 +62,14 @@ CREATE TABLE IF NOT EXISTS applied_sales (
     at_ms   INTEGER NOT NULL
 );
 """
+_V2 = (
+    "ALTER TABLE stock ADD COLUMN base_level INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE stock ADD COLUMN counted INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE stock ADD COLUMN local_net INTEGER NOT NULL DEFAULT 0",
+    "UPDATE stock SET base_level = level",
+    "CREATE TABLE follower (name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
+)
+SCHEMA_VERSION = 2
 
 
 class StockError(SyncError):
@@ -70,6 +95,23 @@ class InvalidItems(StockError):
 StockLevel = dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One settled sale or refund as the journal's outbox has it.
+
+    Attributes:
+        position: The outbox record id (the follower's position).
+        payment_id: The payment (applied once).
+        refund: True for a refund (raises the levels).
+        items: The basket lines (entries without ``sku`` are not stock).
+    """
+
+    position: int
+    payment_id: str
+    refund: bool
+    items: Sequence[Any] | None
+
+
 def _parse_items(items: Sequence[Any] | None) -> dict[str, int]:
     """Sum quantities per SKU. Entries without ``sku`` (services, fees) are not stock."""
     wanted: dict[str, int] = {}
@@ -91,6 +133,26 @@ def _parse_items(items: Sequence[Any] | None) -> dict[str, int]:
     return wanted
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(f"stock.db schema {version} is newer than this code")
+    conn.executescript(_V1)
+    if version < 2:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(stock)")}
+            for statement in _V2:
+                if "ADD COLUMN" in statement and statement.split()[5] in columns:
+                    continue
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
 class StockStore:
     """Stock levels in their own SQLite file, behind an asyncio API (one worker thread)."""
 
@@ -108,7 +170,7 @@ class StockStore:
     async def open(
         cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
     ) -> StockStore:
-        """Open (creating) the stock file at ``path`` (WAL, ``synchronous=FULL``).
+        """Open (creating or migrating) the stock file at ``path`` (WAL, ``synchronous=FULL``).
 
         Raises:
             StockError: SQLite cannot open or initialise it.
@@ -116,11 +178,11 @@ class StockStore:
         executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="posgw-stock")
 
         def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(Path(path), isolation_level=None)
+            conn = sqlite3.connect(Path(path), isolation_level=None, check_same_thread=False)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
-                conn.executescript(_SCHEMA)
+                _migrate(conn)
             except sqlite3.Error:
                 conn.close()
                 raise
@@ -161,38 +223,57 @@ class StockStore:
             raise StockClosed("the stock store is closed")
         return self._conn
 
+    def _now_ms(self) -> int:
+        return round(self._clock() * 1000)
+
     # -- writes ------------------------------------------------------------------------------
 
-    async def apply_update(self, sku: str, *, level: int, version: int) -> bool:
-        """Set ``sku`` to ``level`` if ``version`` is newer than the stored one.
+    async def apply_update(
+        self, sku: str, *, level: int, version: int, counted: int | None = None
+    ) -> bool:
+        """Take head office's snapshot of ``sku`` if ``version`` is newer than the stored one.
+
+        Args:
+            sku: The SKU. level: Head office's level. version: The snapshot's version.
+            counted: The net quantity of this shop's movements head office had counted
+                (None: the level is the whole truth).
 
         Returns:
             True when applied; False for a duplicate or stale version (nothing changed).
         """
-        return await self._run(self._apply_update, sku, level, version)
+        return await self._run(self._apply_update, sku, level, version, counted)
 
-    def _apply_update(self, sku: str, level: int, version: int) -> bool:
+    def _apply_update(self, sku: str, level: int, version: int, counted: int | None) -> bool:
         conn = self._db()
-        now = round(self._clock() * 1000)
+        now = self._now_ms()
         with _txn(conn):
-            cur = conn.execute(
-                "INSERT INTO stock (sku, level, version, updated_ms) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (sku) DO UPDATE SET level = excluded.level, "
-                "version = excluded.version, updated_ms = excluded.updated_ms "
-                "WHERE excluded.version > stock.version",
-                (sku, level, version, now),
+            row = conn.execute(
+                "SELECT version, local_net FROM stock WHERE sku = ?", (sku,)
+            ).fetchone()
+            if row is not None and version <= row[0]:
+                return False
+            local_net = 0 if row is None else int(row[1])
+            seen = local_net if counted is None else counted
+            conn.execute(
+                "INSERT INTO stock (sku, level, version, updated_ms, base_level, counted, "
+                "local_net) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sku) DO UPDATE SET "
+                "level = excluded.level, version = excluded.version, "
+                "updated_ms = excluded.updated_ms, base_level = excluded.base_level, "
+                "counted = excluded.counted",
+                (sku, level + local_net - seen, version, now, level, seen, local_net),
             )
-            return cur.rowcount == 1
+            return True
 
     async def apply_sale(
-        self, items: Sequence[Any] | None, *, sale_id: str | None = None
+        self, items: Sequence[Any] | None, *, sale_id: str | None = None, refund: bool = False
     ) -> dict[str, int]:
-        """Take a sale's quantities off local stock, once per ``sale_id``, in one transaction.
+        """Move local stock by a sale (down) or a refund (up), once per ``sale_id``.
 
         Args:
             items: The basket as journaled: objects with ``sku`` (str) and ``qty`` (int >= 1,
                 default 1); entries without ``sku`` are ignored.
             sale_id: The payment id; a second call with the same id changes nothing.
+            refund: Raise the levels instead of lowering them.
 
         Returns:
             The new level of each SKU touched (empty for a repeated ``sale_id``).
@@ -201,31 +282,79 @@ class StockStore:
             InvalidItems: A malformed entry (nothing is applied).
         """
         wanted = _parse_items(items)
-        return await self._run(self._apply_sale, wanted, sale_id)
+        return await self._run(self._apply_sale, wanted, sale_id, 1 if refund else -1)
 
-    def _apply_sale(self, wanted: dict[str, int], sale_id: str | None) -> dict[str, int]:
+    def _apply_sale(
+        self, wanted: dict[str, int], sale_id: str | None, sign: int
+    ) -> dict[str, int]:
         conn = self._db()
-        now = round(self._clock() * 1000)
         with _txn(conn):
-            if sale_id is not None:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO applied_sales (sale_id, at_ms) VALUES (?, ?)",
-                    (sale_id, now),
-                )
-                if cur.rowcount == 0:
-                    return {}
-            levels: dict[str, int] = {}
-            for sku, qty in sorted(wanted.items()):
-                row = conn.execute(
-                    "INSERT INTO stock (sku, level, version, updated_ms) VALUES (?, ?, 0, ?) "
-                    "ON CONFLICT (sku) DO UPDATE SET level = stock.level - ?, "
-                    "updated_ms = excluded.updated_ms RETURNING level",
-                    (sku, -qty, now, qty),
-                ).fetchone()
-                levels[sku] = int(row[0])
-            return levels
+            return self._move(conn, wanted, sale_id, sign)
+
+    def _move(
+        self, conn: sqlite3.Connection, wanted: dict[str, int], sale_id: str | None, sign: int
+    ) -> dict[str, int]:
+        now = self._now_ms()
+        if sale_id is not None:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO applied_sales (sale_id, at_ms) VALUES (?, ?)",
+                (sale_id, now),
+            )
+            if cur.rowcount == 0:
+                return {}
+        levels: dict[str, int] = {}
+        for sku, qty in sorted(wanted.items()):
+            delta = sign * qty
+            row = conn.execute(
+                "INSERT INTO stock (sku, level, version, updated_ms, base_level, counted, "
+                "local_net) VALUES (?, ?, 0, ?, 0, 0, ?) ON CONFLICT (sku) DO UPDATE SET "
+                "level = stock.level + ?, local_net = stock.local_net + ?, "
+                "updated_ms = excluded.updated_ms RETURNING level",
+                (sku, delta, now, delta, delta, delta),
+            ).fetchone()
+            levels[sku] = int(row[0])
+        return levels
+
+    async def follow(self, movements: Sequence[Movement]) -> int:
+        """Apply settled movements and store the last position, in one transaction.
+
+        A movement whose lines are malformed is skipped (it moves nothing; its position is
+        still passed, so one bad record never stops stock).
+
+        Returns:
+            How many movements changed stock (a replayed payment id changes nothing).
+        """
+        if not movements:
+            return 0
+        return await self._run(self._follow, list(movements))
+
+    def _follow(self, movements: list[Movement]) -> int:
+        conn = self._db()
+        applied = 0
+        with _txn(conn):
+            for movement in movements:
+                try:
+                    wanted = _parse_items(movement.items)
+                except InvalidItems:
+                    continue
+                if self._move(conn, wanted, movement.payment_id, 1 if movement.refund else -1):
+                    applied += 1
+            conn.execute(
+                "INSERT INTO follower (name, position) VALUES ('outbox', ?) ON CONFLICT (name) "
+                "DO UPDATE SET position = max(follower.position, excluded.position)",
+                (max(m.position for m in movements),),
+            )
+        return applied
 
     # -- reads -------------------------------------------------------------------------------
+
+    async def position(self) -> int:
+        """The last outbox record id :meth:`follow` applied (0 before the first)."""
+        return await self._run(self._position)
+
+    def _position(self) -> int:
+        row = self._db().execute("SELECT position FROM follower WHERE name = 'outbox'").fetchone()
+        return 0 if row is None else int(row[0])
 
     async def level(self, sku: str) -> int | None:
         """The local level of ``sku``, or None when it is unknown."""
@@ -236,16 +365,20 @@ class StockStore:
         return None if row is None else int(row[0])
 
     async def levels(self) -> dict[str, StockLevel]:
-        """Every SKU: ``{"level": int, "version": int, "updated_ms": int}``, sorted by SKU."""
+        """Every SKU, sorted: ``level``, ``version``, ``updated_ms``, and the merge's parts
+        ``head_office_level``, ``counted`` and ``local_net``."""
         return await self._run(self._levels)
 
     def _levels(self) -> dict[str, StockLevel]:
-        rows = (
-            self._db()
-            .execute("SELECT sku, level, version, updated_ms FROM stock ORDER BY sku")
-            .fetchall()
-        )
-        return {r[0]: {"level": r[1], "version": r[2], "updated_ms": r[3]} for r in rows}
+        rows = self._db().execute(
+            "SELECT sku, level, version, updated_ms, base_level, counted, local_net "
+            "FROM stock ORDER BY sku"
+        ).fetchall()
+        return {
+            r[0]: {"level": r[1], "version": r[2], "updated_ms": r[3],
+                   "head_office_level": r[4], "counted": r[5], "local_net": r[6]}
+            for r in rows
+        }  # fmt: skip
 
 
 class _txn:

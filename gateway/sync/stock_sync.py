@@ -140,7 +140,7 @@ class StockSync:
                 raise MessageError(topic, "payload", "expected bytes")
             update = parse_stock_update(topic, bytes(payload), shop=self._shop)
             applied = await self._stock.apply_update(
-                update.sku, level=update.level, version=update.version
+                update.sku, level=update.level, version=update.version, counted=update.counted
             )
         except (MessageError, StockError) as exc:
             self._rejected += 1

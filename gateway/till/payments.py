@@ -1,12 +1,15 @@
 """The till API (aiohttp): start a payment on a lane, follow it, cancel it (docs/daemon.md).
 
 =====================================  =========================================================
-``POST /api/lanes/{id}/payments``      ``{"amount": 1250, "currency": "EUR", "reference": "..."}``
+``POST /api/lanes/{id}/payments``      ``{"amount": 1250, "currency": "EUR", "reference": "...",
+                                       "items": [...], "difference": {...}}`` (the basket:
+                                       :mod:`gateway.till.basket`)
                                        → 202 ``{"id": ..., "state": "CREATED"}``; 409 lane busy;
                                        a reference already used by a sale of the last 24 h
                                        that is not cancelled, declined or reversed → 200 that
                                        sale (``"replayed": true``), or 409 if it differs
-``GET /api/payments/{id}[?wait=S]``    the payment (journal state, outcome, masked PAN); with
+``GET /api/payments/{id}[?wait=S]``    the payment (journal state, outcome, masked PAN, its
+                                       basket lines as ``items``); with
                                        ``wait`` the answer waits up to S s (≤ 30) for the end
 ``POST /api/payments/{id}/cancel``     while the lane waits for the card → 202; else 409
 ``POST /api/payments/{id}/brand``      ``{"aid": "A0000000031010"}``: the brand of a
@@ -34,13 +37,21 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from gateway.journal import InvalidRecord, Journal, JournalError, Payment, UnknownPayment
+from gateway.journal import (
+    CardDataRejected,
+    InvalidRecord,
+    Journal,
+    JournalError,
+    Payment,
+    UnknownPayment,
+)
 from gateway.payments import Lane, LaneBusy, LaneView, NoBrandChoice, NotCancellable
 from gateway.security.errors import InputError
 from gateway.security.guard import requesting_till
 from gateway.security.inputs import check_reference, parse_lane_id
 from gateway.security.service import audit_request
 from gateway.security.store import TillCredential
+from gateway.till.basket import parse_basket
 from gateway.till.jsonio import bad_request, error, json_body
 from terminal.currency import Currency, CurrencyError, currency
 
@@ -96,8 +107,11 @@ async def _check_lane(request: web.Request, till: TillCredential, lane: int, act
     raise error(web.HTTPForbidden, "lane_not_allowed", f"this till may not use lane {lane}")
 
 
-def _parse_payment(body: dict[str, Any], default_currency: str) -> tuple[int, Currency, str | None]:
-    unknown = sorted(set(body) - {"amount", "currency", "type", "reference"})
+def _parse_payment(
+    body: dict[str, Any], default_currency: str
+) -> tuple[int, Currency, str | None, list[dict[str, Any]] | None]:
+    unknown = sorted(set(body) - {"amount", "currency", "type", "reference", "items",
+                                  "difference"})  # fmt: skip
     if unknown:
         raise bad_request(unknown[0], "unknown field")
     amount = body.get("amount")
@@ -121,7 +135,8 @@ def _parse_payment(body: dict[str, Any], default_currency: str) -> tuple[int, Cu
             check_reference(reference)
         except InputError as exc:
             raise bad_request(exc.field, exc.message) from None
-    return amount, cur, reference
+    lines = parse_basket(body.get("items"), body.get("difference"), amount=amount)
+    return amount, cur, reference, lines
 
 
 def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
@@ -137,6 +152,7 @@ def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
         "auth_code": payment.auth_code,
         "response_code": payment.response_code,
         "reference": payment.till_reference,
+        "items": payment.items,
         "done": view.done.is_set() if view is not None else True,
     }
     if payment.refund_of is not None:
@@ -159,19 +175,23 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         till = requesting_till(request)
         lane = _lane_id(request, backend)
         await _check_lane(request, till, lane.id, "payment.start")
-        amount, cur, reference = _parse_payment(await json_body(request), backend.default_currency)
+        body = await json_body(request)
+        amount, cur, reference, lines = _parse_payment(body, backend.default_currency)
         if reference is not None:  # a till retrying its request must not charge twice
             replay = await _replayed(reference, lane, amount, cur)
             if replay is not None:
                 return replay
         try:
             view = await lane.start_payment(
-                amount=amount, currency=cur, reference=reference, requested_by=till.actor
-            )
+                amount=amount, currency=cur, reference=reference, requested_by=till.actor,
+                items=lines,
+            )  # fmt: skip
         except LaneBusy as exc:
             raise error(web.HTTPConflict, "lane_busy", str(exc)) from None
         except InvalidRecord as exc:
             raise bad_request(exc.field, str(exc)) from None
+        except CardDataRejected as exc:
+            raise bad_request(exc.field, "looks like card data") from None
         backend.remember(view)
         detail = {"lane": lane.id, "amount": amount, "currency": cur.alpha}
         await audit_request(

@@ -2,7 +2,9 @@
 
 =========================================  =====================================================
 ``POST /api/payments/{id}/refunds``        ``{"amount": 500, "reference": "R-1"}`` (optional
-                                           ``"currency"``, must be the sale's) → 201 with the
+                                           ``"currency"``, must be the sale's; optional
+                                           ``"items"``: the sale's lines given back, by ``sku``
+                                           and ``qty``, :mod:`gateway.till.basket`) → 201 with the
                                            refund when the acquirer answered (``state``
                                            COMPLETED or DECLINED), 202 while it is pending
                                            (UNKNOWN: re-sent in the background under the same
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from gateway.journal import CardDataRejected, JournalError
+from gateway.journal import CardDataRejected, Journal, JournalError, UnknownPayment
 from gateway.journal.guard import check_value
 from gateway.recovery.refunds import (
     InvalidRefund,
@@ -41,19 +43,22 @@ from gateway.recovery.refunds import (
 from gateway.security.guard import requesting_till
 from gateway.security.service import SECURITY, audit_request
 from gateway.security.store import TillCredential
+from gateway.till.basket import parse_refund_lines
 from gateway.till.jsonio import bad_request, error, json_body
 
 __all__ = ["RefundBackend", "add_refund_routes", "refund_json"]
 
 _REFERENCE = re.compile(r"^[\x20-\x7e]{1,64}$")
-_FIELDS = frozenset({"amount", "reference", "currency"})
+_FIELDS = frozenset({"amount", "reference", "currency", "items"})
 MAX_AMOUNT = 999_999_999
 
 
 class RefundBackend(Protocol):
-    """What the refund route needs from the daemon: its refund service (None until started)."""
+    """What the refund route needs from the daemon: its refund service (None until started)
+    and the journal (the sale's lines, for a refund that names lines)."""
 
     refunds: RefundService | None
+    journal: Journal
 
 
 def parse_refund(body: dict[str, Any]) -> tuple[int, str, str | None]:
@@ -95,6 +100,7 @@ def refund_json(result: RefundResult) -> dict[str, Any]:
         "currency": payment.currency,
         "masked_pan": payment.masked_pan,
         "reference": result.reference,
+        "items": payment.items,
         "pending": not result.answered,
         "replayed": result.replayed,
         "href": f"/api/payments/{payment.id}",
@@ -148,10 +154,20 @@ def add_refund_routes(app: web.Application, backend: RefundBackend) -> None:
     async def refund(request: web.Request) -> web.Response:
         till = requesting_till(request)
         sale_id = request.match_info["payment"]
-        amount, reference, code = parse_refund(await json_body(request))
+        body = await json_body(request)
+        amount, reference, code = parse_refund(body)
         service = backend.refunds
         if service is None:
             raise error(web.HTTPServiceUnavailable, "unavailable", "refunds not started")
+        lines = None
+        if body.get("items") is not None:
+            try:
+                sale = await backend.journal.get(sale_id)
+            except UnknownPayment:
+                raise error(web.HTTPNotFound, "not_found", "no such payment") from None
+            except JournalError:
+                raise error(web.HTTPServiceUnavailable, "journal", "unavailable") from None
+            lines = parse_refund_lines(body["items"], sale.items)
         try:
             approved_by = await _permitted(request, till, service, sale_id, amount, reference)
             result = await service.refund(
@@ -160,6 +176,7 @@ def add_refund_routes(app: web.Application, backend: RefundBackend) -> None:
                 reference=reference,
                 currency_code=code,
                 requested_by=till.actor,
+                items=lines,
             )
         except SaleNotFound:
             raise error(web.HTTPNotFound, "not_found", "no such payment") from None

@@ -24,6 +24,8 @@ name                                      type     labels
 ``posgw_payments_awaiting_recovery``      gauge
 ``posgw_acquirer_reachable``              gauge
 ``posgw_mqtt_enabled``, ``posgw_mqtt_connected``, ``posgw_mqtt_backlog``  gauge
+``posgw_stock_skus``, ``posgw_stock_low``, ``posgw_stock_low_threshold``    gauge (with [mqtt])
+``posgw_stock_low_level``                 gauge    ``sku`` (each product at or below the threshold)
 ========================================  =======  =========================================
 """
 
@@ -86,6 +88,24 @@ class SnapshotCollector(Collector):
                           as_bool(mqtt.get("connected")))
         yield from _gauge("posgw_mqtt_backlog", "Messages waiting to be published",
                           as_int(mqtt.get("backlog")))
+        yield from self._stock(as_mapping(snap.get("stock")))
+
+    def _stock(self, stock: Any) -> Iterator[Metric]:
+        if as_bool(stock.get("enabled")) is not True:
+            return
+        yield from _gauge("posgw_stock_skus", "Products in the local stock",
+                          as_int(stock.get("skus")))
+        yield from _gauge("posgw_stock_low_threshold", "Level at or below which a product is low",
+                          as_int(stock.get("low_threshold")))
+        lines = [as_mapping(line) for line in stock.get("low") or [] if isinstance(line, dict)]
+        yield from _gauge("posgw_stock_low", "Products at or below the low-stock level", len(lines))
+        level = GaugeMetricFamily("posgw_stock_low_level", "Level of each low product",
+                                  labels=["sku"])
+        for line in lines:
+            sku, value = as_text(line.get("sku"), limit=64), as_int(line.get("level"))
+            if sku and value is not None:
+                level.add_metric([sku], float(value))
+        yield level
 
     def _lanes(self, lanes: list[Any]) -> Iterator[Metric]:
         state = GaugeMetricFamily("posgw_lane_device_state",

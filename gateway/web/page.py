@@ -195,7 +195,8 @@ def render_page(view: StatusView, *, refresh_seconds: float = 5.0) -> str:
         refresh_seconds: How often the page refreshes itself (script or meta refresh).
     """
     lanes = _join([_lane(lane) for lane in view.lanes]) if view.lanes else _NO_LANES
-    health = _join([_health(b) for b in (view.totals, view.outbox, view.acquirer, view.mqtt)])
+    health = _join([_health(b) for b in (view.totals, view.outbox, view.acquirer, view.mqtt,
+                                           view.stock)])
     main = _fill(_MAIN, tone=view.tone, headline=view.headline, updated=view.updated,
                  lanes=lanes, health=health)
     return _page(view.shop, view.version, view.started, main, refresh_seconds)

@@ -106,6 +106,7 @@ class StatusView:
     outbox: HealthView
     acquirer: HealthView
     mqtt: HealthView
+    stock: HealthView
 
 
 class _Clock:
@@ -340,6 +341,28 @@ def _mqtt(value: Any, clock: _Clock) -> HealthView:
     return HealthView("Head office (MQTT)", tone, words, details)
 
 
+#: Most low-stock lines listed on the page (the API and /metrics have them all).
+LOW_STOCK_SHOWN = 20
+
+
+def _stock(value: Any) -> HealthView:
+    st = as_mapping(value)
+    if as_bool(st.get("enabled")) is not True:
+        return HealthView("Stock", "idle", "No local stock (head office link switched off)")
+    low = [as_mapping(line) for line in st.get("low") or [] if isinstance(line, dict)]
+    threshold = _count(st.get("low_threshold"))
+    details = [("Products", _count(st.get("skus"))), ("Low at", f"{threshold} or less")]
+    for line in low[:LOW_STOCK_SHOWN]:
+        details.append((as_text(line.get("sku"), limit=64) or UNKNOWN,
+                        f"{_count(line.get('level'))} left"))  # fmt: skip
+    if len(low) > LOW_STOCK_SHOWN:
+        details.append(("More", f"{len(low) - LOW_STOCK_SHOWN} more low products"))
+    if low:
+        words = f"{len(low)} product{'s' if len(low) != 1 else ''} low on stock"
+        return HealthView("Stock", "warn", words, details)
+    return HealthView("Stock", "ok", "No product low on stock", details)
+
+
 def build_view(snapshot: Any) -> StatusView:
     """Turn a (scrubbed) snapshot into the page's words; missing or odd fields read "unknown".
 
@@ -372,4 +395,5 @@ def build_view(snapshot: Any) -> StatusView:
         outbox=outbox,
         acquirer=_acquirer(snap.get("acquirer"), clock),
         mqtt=_mqtt(snap.get("mqtt"), clock),
+        stock=_stock(snap.get("stock")),
     )

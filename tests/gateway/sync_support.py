@@ -56,7 +56,7 @@ class PrivateBroker:
     messages, and retained messages, come back after a restart, as on a production broker.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, extra: str = "") -> None:
         self.host = "127.0.0.1"
         self.port = _free_port()
         self.workdir = workdir
@@ -68,7 +68,7 @@ class PrivateBroker:
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             f"log_dest file {self.log}\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
+            "log_type error\nlog_type warning\nlog_type notice\n" + extra
         )
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -60,7 +60,8 @@ async def test_stock_is_retained_with_growing_versions(mqtt_broker: MqttBroker) 
         async with asyncio.timeout(10):
             message = await anext(aiter(shop_client.messages))
     assert message.retain
-    assert json.loads(message.payload) == {"sku": "SKU-1", "level": 3, "version": third}
+    assert json.loads(message.payload) == {"sku": "SKU-1", "level": 3, "version": third,
+                                           "counted": 0}
 
 
 async def test_cli_prints_sales_until_signalled(mqtt_broker: MqttBroker) -> None:

@@ -60,9 +60,11 @@ async def running(publisher: OutboxPublisher) -> AsyncIterator[asyncio.Task[None
                 await task
 
 
-def make_publisher(journal: Journal, host: str, port: int, shop: str, db: Path) -> OutboxPublisher:
+def make_publisher(
+    journal: Journal, host: str, port: int, shop: str, db: Path, *, poll: float = 0.05
+) -> OutboxPublisher:
     return OutboxPublisher(journal=journal, client_factory=factory(host, port, shop, "sales"),
-                           shop=shop, batch_size=4, poll_interval=0.05, backoff=FAST,
+                           shop=shop, batch_size=4, poll_interval=poll, backoff=FAST,
                            backlog=backlog_of(db))  # fmt: skip
 
 
@@ -117,7 +119,8 @@ async def test_marked_sent_only_after_puback(tmp_path: Path, private_broker: Pri
         HeadOffice(host=host, port=port, shop=shop) as office,
         open_journal(tmp_path) as journal,
     ):
-        publisher = make_publisher(journal, host, port, shop, db)
+        # Woken by notify() only, once both sales exist: both are claimed in one batch.
+        publisher = make_publisher(journal, host, port, shop, db, poll=30.0)
         async with running(publisher):
             await eventually(lambda: publisher.diagnostics()["connected"])
             private_broker.pause()

@@ -134,8 +134,9 @@ async def test_stock_updates_from_head_office(tmp_path: Path, mqtt_broker: MqttB
             after = await sync.apply_sale([{"sku": "SKU-1", "qty": 3}], sale_id="P1")
             assert after == {"SKU-1": 32}
             assert await sync.apply_sale([{"sku": "SKU-1", "qty": 3}], sale_id="P1") == {}
-            # Head office's next level, which counts that sale, replaces the local figure.
-            await office.publish_stock("SKU-1", level=31, version=12)
+            # Head office's next snapshot counts that sale (counted -3): its level is the level.
+            body = {"sku": "SKU-1", "level": 31, "version": 12, "counted": -3}
+            await office.publish_raw(stock_topic(shop, "SKU-1"), json.dumps(body).encode())
             await eventually(lambda: sync.diagnostics()["applied"] == 5)
             final = await sync.levels()
     assert {sku: v["level"] for sku, v in levels.items()} == {"SKU-1": 35, "SKU-2": 5, "SKU-6": 1}

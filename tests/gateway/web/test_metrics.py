@@ -117,3 +117,13 @@ def test_render_metrics_without_a_server() -> None:
     s: dict[Any, float] = _samples(text)
     assert s[("posgw_ready", ())] == 0
     assert s[("posgw_info", (("shop", "unknown"), ("version", "unknown")))] == 1
+
+
+def test_low_stock_lines_are_metrics() -> None:
+    snap = two_lane_snapshot()
+    snap["stock"] = {"enabled": True, "skus": 42, "low_threshold": 3,
+                     "low": [{"sku": "SKU-7", "level": 2}]}  # fmt: skip
+    samples = _samples(render_metrics(snap).decode())
+    assert samples[("posgw_stock_low_level", (("sku", "SKU-7"),))] == 2.0
+    assert samples[("posgw_stock_low", ())] == 1.0
+    assert samples[("posgw_stock_skus", ())] == 42.0

@@ -181,3 +181,27 @@ def test_any_snapshot_renders_without_pan_or_markup_injection(snapshot: Any) -> 
     parser.feed(page)
     assert parser.tags <= _PAGE_TAGS
     assert re.search(r"<main[ >]", page)
+
+
+def test_stock_lists_the_low_products() -> None:
+    snap = two_lane_snapshot()
+    low = [{"sku": "SKU-7", "level": 2}, {"sku": "SKU-9", "level": -1}]
+    snap["stock"] = {"enabled": True, "skus": 42, "low_threshold": 3, "low": low}
+    stock = build_view(snap).stock
+    assert (stock.tone, stock.summary) == ("warn", "2 products low on stock")
+    assert ("SKU-7", "2 left") in stock.details and ("SKU-9", "-1 left") in stock.details
+    page = render_page(build_view(snap))
+    assert "SKU-7" in page and "2 products low on stock" in page
+    snap["stock"] = dict(snap["stock"], low=[])
+    assert build_view(snap).stock.summary == "No product low on stock"
+    del snap["stock"]  # a daemon without [mqtt], or an older one
+    assert build_view(snap).stock.tone == "idle"
+
+
+def test_a_long_low_stock_list_is_cut() -> None:
+    snap = two_lane_snapshot()
+    low = [{"sku": f"SKU-{n}", "level": 0} for n in range(30)]
+    snap["stock"] = {"enabled": True, "skus": 30, "low_threshold": 0, "low": low}
+    details = dict(build_view(snap).stock.details)
+    assert "SKU-19" in details and "SKU-20" not in details
+    assert details["More"] == "10 more low products"

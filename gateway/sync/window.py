@@ -1,0 +1,191 @@
+"""A window of QoS 1 publishes in flight, settled by the broker's PUBACKs (MQTT 5, 4.3.2).
+
+The outbox publisher hands a whole claimed batch to the client at once and learns, message by
+message, which ones the broker acknowledged. Awaiting ``aiomqtt.Client.publish`` per message
+would cost an ``asyncio.Event`` and a ``wait_for`` per sale, and would hide the PUBACK's reason
+code: in MQTT 5 a PUBACK may *refuse* a message (reason code 0x80 or above, 3.4.2.1: not
+authorized, quota exceeded, payload format invalid...), and such a message must not be marked
+sent. So this window publishes through the paho client under aiomqtt (the same connection, on
+the same event loop: aiomqtt drives paho's socket from the loop) and takes over paho's
+``on_publish`` for its own message ids, passing every other id on to aiomqtt, whose own
+``publish`` (the retained status) keeps working.
+
+At most ``limit`` messages are unacknowledged at once (the client factory's ``inflight``,
+lowered by the broker's Receive Maximum, MQTT 5, 3.2.2.3.3); the rest wait in this window's
+queue, in order, and each PUBACK lets the next one go from paho's callback, so the broker is
+kept busy without a round trip of the event loop per message: the backlog drains at the
+broker's pace. (Queuing them in paho instead costs a scan of all its queued messages on every
+PUBACK.)
+
+This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
+``_disconnected``, the future set when the connection ends); the exact version is pinned in
+constraints.txt and ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+__all__ = ["PublishWindow", "Settled"]
+
+T = TypeVar("T")
+_OnPublish = Callable[[paho.Client, Any, int, ReasonCode, Properties], None]
+
+
+class Settled(Generic[T]):
+    """What the broker said about the window's messages since the last :meth:`take`.
+
+    Attributes:
+        acked: Tokens of messages acknowledged with a success reason code.
+        refused: Tokens with the reason the broker gave (``"Not authorized (0x87)"``).
+    """
+
+    __slots__ = ("acked", "refused")
+
+    def __init__(self) -> None:
+        self.acked: list[T] = []
+        self.refused: list[tuple[T, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.acked or self.refused)
+
+
+class PublishWindow(Generic[T]):
+    """QoS 1 publishes on a connected aiomqtt client, each tagged with a caller's token.
+
+    Args:
+        client: A connected ``aiomqtt.Client`` (inside its ``async with``).
+        timeout: Seconds without any PUBACK, while messages are outstanding, after which
+            :meth:`wait` raises ``aiomqtt.MqttError("Operation timed out")``.
+        limit: Most messages in flight (default: the paho client's ``max_inflight_messages``
+            and the broker's Receive Maximum when the client recorded it).
+        clock: Monotonic seconds (injected for tests).
+    """
+
+    def __init__(
+        self,
+        client: aiomqtt.Client,
+        *,
+        timeout: float,
+        limit: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._paho: paho.Client = client._client
+        self._passthrough = cast("_OnPublish | None", self._paho.on_publish)
+        self._paho.on_publish = self._on_publish
+        self._timeout = timeout
+        self._clock = clock
+        receive_maximum = int(getattr(client, "receive_maximum", 65535))
+        self._limit = max(1, min(limit or self._paho.max_inflight_messages, receive_maximum))
+        self._queue: deque[tuple[str, bytes, T, Properties | None]] = deque()
+        self._waiting: dict[int, T] = {}
+        self._settled: Settled[T] = Settled()
+        self._changed = asyncio.Event()
+        self._progress = clock()
+
+    @property
+    def limit(self) -> int:
+        """Most messages in flight at once."""
+        return self._limit
+
+    @property
+    def outstanding(self) -> int:
+        """Messages handed to the window and not yet settled (queued or in flight)."""
+        return len(self._waiting) + len(self._queue)
+
+    def publish(
+        self, topic: str, payload: bytes, token: T, *, properties: Properties | None = None
+    ) -> None:
+        """Queue one QoS 1 message; it is settled later (see :meth:`take`).
+
+        Raises:
+            aiomqtt.MqttCodeError: The client refused it at once (not connected, queue full).
+        """
+        self._queue.append((topic, payload, token, properties))
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send queued messages while fewer than ``limit`` are in flight."""
+        while self._queue and len(self._waiting) < self._limit:
+            topic, payload, token, properties = self._queue[0]
+            info = self._paho.publish(topic, payload, 1, False, properties)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+            self._queue.popleft()
+            if not self._waiting:
+                self._progress = self._clock()
+            self._waiting[info.mid] = token
+
+    def take(self) -> Settled[T]:
+        """The messages settled since the last call (and forget them)."""
+        settled, self._settled = self._settled, Settled()
+        self._changed.clear()
+        return settled
+
+    def abandon(self) -> list[T]:
+        """Forget the unsettled messages and return their tokens (after a failure)."""
+        tokens = list(self._waiting.values()) + [queued[2] for queued in self._queue]
+        self._waiting.clear()
+        self._queue.clear()
+        return tokens
+
+    async def wait(self) -> None:
+        """Return when something was settled; raise if the connection ends or PUBACKs stop.
+
+        Raises:
+            aiomqtt.MqttError: The connection was lost, or messages are outstanding and no
+                PUBACK came for ``timeout`` seconds.
+        """
+        while not self._settled:
+            disconnected: asyncio.Future[None] = self._client._disconnected
+            if disconnected.done():
+                cause = None if disconnected.cancelled() else disconnected.exception()
+                raise aiomqtt.MqttError("Disconnected during publish") from cause
+            remaining = self._timeout - (self._clock() - self._progress)
+            if self._waiting and remaining <= 0:
+                raise aiomqtt.MqttError("Operation timed out")
+            changed = asyncio.ensure_future(self._changed.wait())
+            either: set[asyncio.Future[Any]] = {changed, disconnected}
+            try:
+                await asyncio.wait(
+                    either,
+                    timeout=remaining if self._waiting else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                changed.cancel()
+
+    def close(self) -> None:
+        """Give ``on_publish`` back to aiomqtt (the client may outlive the window)."""
+        self._paho.on_publish = self._passthrough
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int,
+        reason: ReasonCode, properties: Properties,
+    ) -> None:  # fmt: skip
+        if mid not in self._waiting:
+            if self._passthrough is not None:
+                self._passthrough(client, userdata, mid, reason, properties)
+            return
+        token = self._waiting.pop(mid)
+        self._progress = self._clock()
+        if reason.is_failure:
+            self._settled.refused.append((token, f"{reason} ({reason.value:#04x})"))
+        else:
+            self._settled.acked.append(token)
+        self._changed.set()
+        # A refusal here means the connection is going: wait() reports it, abandon() returns
+        # what is still queued.
+        with contextlib.suppress(aiomqtt.MqttError):
+            self._pump()

@@ -1,0 +1,216 @@
+"""MQTT 5 on a real mosquitto: PUBACK reason codes, the broker's Receive Maximum, persistent
+sessions, message expiry, and head office's acknowledgements with the re-sending ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiomqtt
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.journal import Journal
+from gateway.sync import AckLedger, OutboxPublisher, acks_topic, sales_topic
+from gateway.sync.client import SessionClient
+from gateway.sync.window import PublishWindow
+from simulator.head_office import HeadOffice
+from tests.fixtures.mqtt import MqttBroker
+from tests.gateway.journal_support import open_journal
+from tests.gateway.sync_support import (
+    FAST,
+    PrivateBroker,
+    complete_sale,
+    eventually,
+    factory,
+    new_shop,
+    private_broker,
+    unsent_count,
+)
+
+__all__ = ["private_broker"]
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def strict_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    """A mosquitto whose ACL lets anonymous clients publish status but not sales, and whose
+    Receive Maximum (``max_inflight_messages``) is 5."""
+    workdir = tmp_path / "strict"
+    workdir.mkdir()
+    # mosquitto started as root reads the ACL after dropping to its own user: a readable folder
+    readable = Path(tempfile.mkdtemp(prefix="posgw-test-acl-"))
+    readable.chmod(0o755)
+    acl = readable / "acl"
+    acl.write_text("topic readwrite posgw/+/status\ntopic readwrite posgw/+/acks\n"
+                   "topic readwrite posgw/+/stock/#\ntopic read posgw/+/sales\n")  # fmt: skip
+    acl.chmod(0o644)
+    broker = PrivateBroker(workdir, extra=f"acl_file {acl}\nmax_inflight_messages 5\n")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(readable, ignore_errors=True)
+
+
+def plain_publisher(journal: Journal, host: str, port: int, shop: str) -> OutboxPublisher:
+    return OutboxPublisher(journal=journal, client_factory=factory(host, port, shop, "sales"),
+                           shop=shop, poll_interval=0.05, backoff=FAST)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def running(publisher: OutboxPublisher) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(publisher.run(), name="sync.publisher")
+    try:
+        yield task
+    finally:
+        publisher.stop()
+        async with asyncio.timeout(10):
+            await task
+
+
+async def test_the_aiomqtt_internals_the_window_uses_are_there(mqtt_broker: MqttBroker) -> None:
+    """gateway/sync/window.py reads aiomqtt's paho client and disconnection future."""
+    make = factory(mqtt_broker.host, mqtt_broker.port, new_shop(), "sales")
+    async with make() as client:
+        assert isinstance(client, SessionClient)
+        assert isinstance(client._client, paho.Client)
+        assert isinstance(client._disconnected, asyncio.Future)
+        assert not client._disconnected.done()
+        assert client._client.protocol == paho.MQTTv5
+        assert client.receive_maximum == 20  # mosquitto's default Receive Maximum
+
+
+async def test_a_refused_puback_is_never_marked_sent(
+    tmp_path: Path, strict_broker: PrivateBroker
+) -> None:
+    """MQTT 5 PUBACK 0x87 (not authorized): the sale stays unsent, the reason is shown."""
+    shop = new_shop()
+    db = tmp_path / "journal.db"
+    async with open_journal(tmp_path) as journal:
+        await complete_sale(journal)
+        publisher = OutboxPublisher(
+            journal=journal, client_factory=factory(strict_broker.host, strict_broker.port,
+                                                    shop, "sales"),
+            shop=shop, poll_interval=0.05, backoff=FAST,
+        )  # fmt: skip
+        async with running(publisher):
+            await eventually(lambda: publisher.diagnostics()["failed"] >= 2)
+            diag = publisher.diagnostics()
+            assert unsent_count(db) == 1
+    assert diag["published"] == 0
+    assert "Not authorized (0x87)" in diag["last_error"]
+    assert diag["connects"] >= 2  # refused, backed off, reconnected, refused again
+
+
+async def test_the_window_keeps_below_the_brokers_receive_maximum(
+    strict_broker: PrivateBroker,
+) -> None:
+    shop = new_shop()
+    in_flight: list[int] = []
+    async with factory(strict_broker.host, strict_broker.port, shop, "sales")() as client:
+        window: PublishWindow[int] = PublishWindow(client, timeout=5)
+        paho_publish = client._client.publish
+
+        def counting(*args: object, **kwargs: object) -> paho.MQTTMessageInfo:
+            in_flight.append(len(window._waiting) + 1)
+            return paho_publish(*args, **kwargs)  # type: ignore[arg-type]
+
+        client._client.publish = counting  # type: ignore[method-assign]
+        for n in range(200):
+            window.publish(f"posgw/{shop}/status", b'{"n": %d}' % n, n)
+        acked: list[int] = []
+        async with asyncio.timeout(20):
+            while len(acked) < 200:
+                await window.wait()
+                settled = window.take()
+                assert settled.refused == []
+                acked += settled.acked
+        window.close()
+    assert window.limit == 5
+    assert max(in_flight) == 5
+    assert sorted(acked) == list(range(200))
+
+
+async def test_acknowledgements_sent_while_the_shop_is_away_are_delivered(
+    tmp_path: Path, mqtt_broker: MqttBroker
+) -> None:
+    """Clean Start off + Session Expiry Interval: the broker queues the shop's acks."""
+    shop = new_shop()
+    host, port = mqtt_broker.host, mqtt_broker.port
+    async with open_journal(tmp_path) as journal:
+        publisher = plain_publisher(journal, host, port, shop)
+        async with running(publisher):
+            await eventually(lambda: publisher.diagnostics()["connected"])
+        # The shop is away; head office acknowledges two sales.
+        async with HeadOffice(host=host, port=port, shop=shop) as office:
+            body = {"schema": 1, "shop": shop, "ids": ["sale-a", "sale-b"]}
+            await office.publish_raw(acks_topic(shop), json.dumps(body).encode())
+        again = plain_publisher(journal, host, port, shop)
+        async with running(again):
+            await eventually(lambda: again.diagnostics()["acknowledged"] == 2)
+
+
+async def test_an_expired_acknowledgement_is_not_delivered(
+    tmp_path: Path, mqtt_broker: MqttBroker
+) -> None:
+    """Message Expiry Interval: the broker drops a queued message once it is stale."""
+    shop = new_shop()
+    host, port = mqtt_broker.host, mqtt_broker.port
+    async with open_journal(tmp_path) as journal:
+        first = plain_publisher(journal, host, port, shop)
+        async with running(first):
+            await eventually(lambda: first.diagnostics()["connected"])
+        async with aiomqtt.Client(host, port, protocol=aiomqtt.ProtocolVersion.V5) as office:
+            for ids, expiry in ((["stale"], 1), (["fresh-1", "fresh-2"], 3600)):
+                properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                properties.MessageExpiryInterval = expiry
+                body = {"schema": 1, "shop": shop, "ids": ids}
+                await office.publish(acks_topic(shop), json.dumps(body).encode(), qos=1,
+                                     properties=properties)  # fmt: skip
+        # Not a synchronisation: the time the first message needs to become stale.
+        await asyncio.sleep(2.2)
+        again = plain_publisher(journal, host, port, shop)
+        async with running(again):
+            await eventually(lambda: again.diagnostics()["acknowledged"] >= 2)
+            assert again.diagnostics()["acknowledged"] == 2
+
+
+async def test_the_ledger_resends_until_head_office_acknowledges(
+    tmp_path: Path, mqtt_broker: MqttBroker
+) -> None:
+    shop = new_shop()
+    host, port = mqtt_broker.host, mqtt_broker.port
+    async with (
+        HeadOffice(host=host, port=port, shop=shop, acknowledge=False) as silent,
+        open_journal(tmp_path) as journal,
+        await AckLedger.open(tmp_path / "acks.db") as ledger,
+    ):
+        sale = await complete_sale(journal)
+        publisher = OutboxPublisher(
+            journal=journal, client_factory=factory(host, port, shop, "sales"), shop=shop,
+            poll_interval=0.05, backoff=FAST, ledger=ledger, ack_timeout=0.2,
+        )  # fmt: skip
+        async with running(publisher):
+            async with asyncio.timeout(15):
+                await silent.wait_for(lambda: silent.duplicates >= 2)  # re-sent, unacknowledged
+            assert await ledger.count() == 1
+            assert unsent_count(tmp_path / "journal.db") == 0  # the journal's part is done
+            body = {"schema": 1, "shop": shop, "ids": [sale.id]}
+            await silent.publish_raw(acks_topic(shop), json.dumps(body).encode())
+            await eventually(lambda: publisher.diagnostics()["acknowledged"] == 1)
+            assert await ledger.count() == 0
+        diag = publisher.diagnostics()
+    assert diag["published"] == 1
+    assert diag["resent"] >= 1
+    sales = [m for m in silent.received if m.topic == sales_topic(shop)]
+    assert {json.loads(m.payload)["id"] for m in sales} == {sale.id}
