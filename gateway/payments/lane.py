@@ -48,7 +48,7 @@ from gateway.payments.session import (
     TillEvent,
 )
 from gateway.payments.settle import LaneOutcome
-from gateway.payments.smart_terminal import SmartTerminalAdapter
+from gateway.payments.smart_terminal import TERMINAL_SCHEMES, SmartTerminalAdapter
 from gateway.payments.terminal_recovery import TerminalRecovery
 from gateway.recovery.reconciler import Reconciler
 from terminal import Environment, TerminalConfig
@@ -120,7 +120,7 @@ class Lane:
             self._open_reader,
             clock=services.clock,
             on_ready=self._device_ready,
-            probe=self._probe,
+            probe=self._probe if _is_terminal(config.reader) else None,
             probe_interval=_keepalive(config.reader),
         )
         self.supervisor.on_state_change = lambda _state: self._notify("reader", None)
@@ -398,6 +398,14 @@ class Lane:
             #: Terminal payments the terminal could not settle: UNKNOWN, for the manager.
             "for_manager": tuple(self.terminal_recovery.for_manager),
         }
+
+
+def _is_terminal(url: str) -> bool:
+    """True when a device URL names a smart terminal (kept alive by probes)."""
+    try:
+        return parse_url(url).scheme in TERMINAL_SCHEMES
+    except DriverError:
+        return False
 
 
 def _keepalive(url: str) -> float:
