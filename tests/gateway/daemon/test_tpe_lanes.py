@@ -13,7 +13,8 @@ refuses at 7E1 (docs/tpe.md, known limits).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from gateway.journal import PaymentState
 from gateway.payments.terminal_recovery import terminal_reference
 from simulator.acquirer_host import AcquirerHost
 from simulator.tpe import FAULT_NAMES
+from simulator.tpe.rules import TEST_PAN
 from tests.gateway.daemon_support import (
     TEST_TILL,
     Till,
@@ -40,6 +42,15 @@ from tests.gateway.daemon_support import (
 from tests.gateway.tpe_support import KINDS, Rig, start_rig
 
 __all__ = ["acquirer_fixture", "http_fixture"]
+
+
+@pytest.fixture(autouse=True)
+def _no_pan_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The virtual Concert V2 terminal sends the card number in clear (as old ones do): it
+    must reach no log line, whatever path its answer takes (late, unsolicited, recovered)."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert TEST_PAN not in caplog.text
 
 S = PaymentState
 
