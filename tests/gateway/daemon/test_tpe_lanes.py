@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 
 from gateway.daemon.daemon import Daemon
+from gateway.errors import ConfigError
 from gateway.journal import PaymentState
 from gateway.payments.terminal_recovery import terminal_reference
 from simulator.acquirer_host import AcquirerHost
@@ -385,3 +386,16 @@ async def test_a_terminal_that_stops_answering_its_keep_alive_goes_not_ready(
     assert "keep-alive" in (device["last_error"] or "")
     assert device["probe_failures"] >= 1
     assert after["state"] == "COMPLETED"
+
+
+@pytest.mark.parametrize(("reader", "words"), [
+    ("serial://bt/zz:1?protocol=caisse-ap", "ADDR:CHANNEL"),
+    ("serial:///dev/ttyACM0?protocol=zvt", "unknown terminal protocol"),
+    ("tcp://10.0.0.5:8888?protocol=concert-v2", "only Caisse-AP runs over TCP"),
+    ("serial://usb/0B00?protocol=concert-v2", "VID:PID"),
+    ("tcp://10.0.0.5:8888?keepalive=x", "keepalive must be a number"),
+])
+def test_check_config_refuses_a_bad_tpe_url(tmp_path: Path, reader: str, words: str) -> None:
+    """``posgw check-config`` reads a TPE lane's URL and options as the driver will."""
+    with pytest.raises(ConfigError, match=words):
+        make_config(tmp_path, "http://127.0.0.1:9", [], lanes=[{"id": 1, "reader": reader}])
