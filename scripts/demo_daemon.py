@@ -263,7 +263,19 @@ async def run(serve: float) -> int:
                         await follower
                     print(f"till (live events of lane 2): {' -> '.join(prompts)}")
                     refund = await _refund(session, base, first, 500)
+                    tpe_prompts: list[str] = []
+                    subscribed = asyncio.Event()
+                    follower = asyncio.create_task(
+                        _follow_prompts(session, base, 3, tpe_prompts, subscribed)
+                    )
+                    async with asyncio.timeout(10):
+                        await subscribed.wait()
                     third = await _tpe_sale(session, base, tpe, 2350)
+                    await asyncio.sleep(0.2)  # the last prompt (IDLE) reaches the stream
+                    follower.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follower
+                    print(f"till (live events of lane 3): {' -> '.join(tpe_prompts)}")
                     login = {"name": MANAGER, "password": MANAGER_PASSWORD}
                     async with session.post(f"{base}/login", data=login) as response:
                         print(f"manager {MANAGER} logged in to the status page: {response.status}")

@@ -94,9 +94,12 @@ class SmartTerminalAdapter:
             return DeviceResult(Verdict.FAILED, reason, INTERFACE)
         await context.steps.before_terminal_pays()
 
+        shown = [Prompt.PRESENT_CARD]  # the session showed it before the terminal was asked
+
         def progress(event: Progress) -> None:
             prompt = _PROMPTS.get(event.stage)
-            if prompt is not None:
+            if prompt is not None and prompt is not shown[-1]:  # each change once
+                shown.append(prompt)
                 with contextlib.suppress(Exception):  # a display never stops a payment
                     context.show(prompt)
 
