@@ -43,6 +43,7 @@ from drivers.smart_terminal import SmartTerminal
 from drivers.tcp_backend import create as create_tcp
 from gateway.daemon.config import parse_config
 from gateway.daemon.daemon import Daemon
+from gateway.security import CredentialStore, new_token
 from simulator.tpe import TerminalBrain, VirtualSerialTpe, VirtualTcpTpe
 
 N = 150
@@ -112,13 +113,19 @@ async def daemon_series(terminals: Terminals, n: int = N) -> dict[str, list[floa
     kinds = list(terminals.urls)
     config = parse_config({
         "shop": "bench-tpe",
-        "http": {"host": "127.0.0.1", "port": 0},
+        "http": {"host": "127.0.0.1", "port": 0, "tls": False, "status_login": False},
         "journal": {"path": str(workdir / "journal.db")},
         "vault": {"key_file": str(key)},
         "acquirer": {"url": "http://127.0.0.1:9", "merchant_id": "BENCH001"},
         "lanes": [{"id": i, "reader": terminals.urls[kind]}
                   for i, kind in enumerate(kinds, start=1)],
     }, source="bench")
+    token = new_token()  # the bench till's credential, as `posgw till add` makes one
+    store = CredentialStore.open(config.journal.path)
+    try:
+        store.add_till("bench", token=token, actor="bench")
+    finally:
+        store.close()
     daemon = Daemon(config, environ={})
     task = asyncio.create_task(daemon.run(), name="bench.daemon")
     samples: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -129,7 +136,7 @@ async def daemon_series(terminals: Terminals, n: int = N) -> dict[str, list[floa
                     task.result()
                 await asyncio.sleep(0.02)
         base = f"http://127.0.0.1:{daemon.http_port}"
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
             for i in range(n + 5):  # five warm-up rounds, not counted
                 for lane, kind in enumerate(kinds, start=1):
                     t0 = time.perf_counter()
