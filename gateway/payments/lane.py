@@ -210,8 +210,10 @@ class Lane:
             except DriverError as exc:
                 if exc.delivered:
                     break  # asked, and it could not tell: for the manager
-                # Lost: wait for the setup of the next device (its pass skips this payment,
-                # which is asked right after, on that device).
+                # Lost, or it cannot tell yet: the device is set up again (not ready
+                # meanwhile: no other payment); its setup's pass skips this payment, which is
+                # asked right after, on that device.
+                self.supervisor.report_failure(exc)
                 if attempt or not await self.terminal_recovery.wait_pass(
                         passes, timeouts.reader_ready):
                     log.warning("%s payment %s: terminal recovery later (%s)", self.actor,

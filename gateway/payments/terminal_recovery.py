@@ -24,7 +24,10 @@ another payment. For each payment in doubt, oldest first:
                                           duplicate asked while ours runs describes ours)
   none, or only the driver's memory of    stays UNKNOWN, **for the manager** (listed on the
   another one (Concert V2 after a         status page): never approved or dropped by guess
-  restart), or the terminal cannot answer
+  restart)
+  a terminal that can be asked but does   stays UNKNOWN, and :meth:`resolve` raises: no new
+  not answer now (Caisse-AP time-out)     transaction may overwrite the evidence, so the lane
+                                          is not ready until the terminal tells
   ======================================  ===================================================
 
 Nothing here guesses: a payment leaves doubt only through the terminal's own answer.
@@ -39,6 +42,7 @@ from collections.abc import Callable
 from drivers import DriverError, SmartTerminal
 from drivers import TransactionResult as TerminalResult
 from drivers import TransactionStatus as Status
+from drivers.errors import DeviceUnavailable
 from gateway.journal import Journal, Payment, PaymentState
 
 __all__ = ["IN_DOUBT", "TerminalRecovery", "journal_mask", "terminal_reference"]
@@ -117,7 +121,8 @@ class TerminalRecovery:
             skip: A payment the lane is still settling itself (left as it is).
 
         Raises:
-            DriverError: The terminal could not be asked (not ready: the supervisor retries).
+            DriverError: The terminal could not be asked, or could not tell yet what became
+                of a payment it alone knows (the lane is not ready: the supervisor retries).
         """
         async with self._lock:
             pending = await self._journal.on_lane(self._lane, IN_DOUBT)
@@ -142,11 +147,14 @@ class TerminalRecovery:
         try:
             last = await terminal.last_transaction_status()
         except DriverError as exc:
-            if exc.delivered:  # asked, but no usable answer: it cannot tell now
-                log.warning("payment %s: the terminal cannot tell (%s)", pid, exc)
-                await self._unknown(payment, f"terminal cannot tell: {type(exc).__name__}")
-                return False
-            raise  # not reachable: not ready, the supervisor sets it up again
+            # A terminal that can be asked (Caisse-AP) could not answer now. Its last
+            # transaction is the only evidence: no new payment may overwrite it, so the lane
+            # is not ready until the terminal tells (the supervisor asks again, with backoff).
+            log.warning("payment %s: the terminal cannot tell yet (%s)", pid, exc)
+            await self._unknown(payment, f"terminal cannot tell yet: {type(exc).__name__}")
+            raise DeviceUnavailable(
+                f"the terminal must tell what became of payment {pid} before another",
+                device=getattr(terminal, "url", None)) from exc
         ours = last is not None and last.reference is not None and \
             last.reference.strip() == terminal_reference(pid)
         if last is not None and ours:

@@ -399,3 +399,41 @@ def test_check_config_refuses_a_bad_tpe_url(tmp_path: Path, reader: str, words: 
     """``posgw check-config`` reads a TPE lane's URL and options as the driver will."""
     with pytest.raises(ConfigError, match=words):
         make_config(tmp_path, "http://127.0.0.1:9", [], lanes=[{"id": 1, "reader": reader}])
+
+
+async def test_no_new_payment_while_the_terminal_cannot_tell_about_one_in_doubt(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession) -> None:
+    """Caisse-AP: the charge's answer is lost and the terminal then stops answering. Its last
+    transaction is the only evidence, so the lane takes no other payment (not ready) until the
+    terminal tells; then the charge is completed, not lost and not overwritten."""
+    rig = await start_rig("tcp-caisse-ap", answer_timeout=0.5)
+
+    def decided(stage: str) -> None:
+        if stage == "decided":
+            rig.faults.silent = True  # from now on it answers nothing (the duplicate neither)
+
+    try:
+        daemon = tpe_daemon(tmp_path, acquirer, rig.url)
+        async with running(daemon):
+            till = Till(http, daemon.http_port or 0)
+            await lane_ready(till)
+            rig.faults.cut = 1
+            rig.brain.on_stage = decided
+            charged = await pay(till, 4200)
+            rig.brain.on_stage = None
+            async with asyncio.timeout(10):
+                while (await till.lanes())["lanes"][0]["device"]["state"] == "ready":  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)  # polls another part's published state
+            refused = await pay(till, 1500)  # not sent: the lane is not ready
+            in_doubt = (await daemon.journal.get(charged["id"])).state
+            rig.faults.silent = False
+            await lane_ready(till)  # its setup asked the terminal again
+            settled = await daemon.journal.get(charged["id"])
+            after = await pay(till, 1600)
+    finally:
+        await rig.tpe.stop()
+    assert charged["outcome"] == "unknown" and in_doubt is S.UNKNOWN
+    assert (refused["state"], refused["reason"]) == ("CANCELLED", "reader not ready")
+    assert settled.state is S.COMPLETED and settled.auth_code
+    assert after["state"] == "COMPLETED"
+    assert [c.amount for c in rig.brain.charges] == [4200, 1600]
