@@ -16,6 +16,12 @@ Tree (``tests/gateway/test_errors.py`` checks this drawing against the classes):
     │   ├── DuplicateReference    a till reference already names another payment
     │   ├── CardDataRejected      a value on the write path looks like a PAN or a track 2
     │   ├── InvalidRecord         a malformed field (``field`` names it)
+    │   ├── VoidNotAllowed        not a completed sale of the current day, or refunded
+    │   ├── DayAlreadyClosed      another day close was journaled meanwhile
+    │   ├── JournalInUse          another process (a running daemon) owns the journal (journal.lock)
+    │   ├── BackupError           a backup cannot be taken or restored (journal.backup)
+    │   │   ├── BackupDamaged     the backup does not match its manifest, or is not sound
+    │   │   └── BackupNewerSchema written by a newer posgw: never downgraded
     │   └── VaultError            the store-and-forward vault
     │       ├── VaultKeyError     the key is missing, short, too readable, or not configured
     │       ├── VaultKeyMismatch  a row was sealed under another key

@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from simulator.acquirer_totals import add_totals_routes
 from simulator.issuer import IssuerError, IssuerHost, IssuerUnavailable
 from simulator.issuer_profiles import PinCheckModel
 from simulator.pin_check import IssuerPinVerifier, block_from_request
@@ -214,6 +215,8 @@ class AcquirerHost:
         self.app.router.add_get("/sim/ledger", self._route_ledger)
         self._failed_once: set[str] = set()
         self._dropped_once: set[str] = set()
+        #: Batch totals (``POST /v1/batches/close``, simulator/acquirer_totals.py).
+        self.batches = add_totals_routes(self)
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ payment, prints each prompt as the customer would read it on the lane's display 
 card", "Processing, please wait", "Remove card") and ends on the outcome, read back with
 ``GET /api/payments/{id}``. Ctrl-C while the card is awaited cancels the payment.
 ``--json`` prints one JSON object per line instead (each event, then ``{"result": ...}``).
-``void`` and ``close-day`` call routes the daemon does not offer yet: they say so (exit 4).
+``void`` and ``close-day`` call the day routes (docs/day.md); a daemon without them says so
+(exit 4). Closing the day is a manager's action: as a till it is refused (403, exit 2).
 
 ``--ca-file`` (``$POSGW_CA_FILE``) is the daemon's certificate (its self-signed ``http.crt``) or
 CA, for an ``https`` URL. ``--url`` defaults to ``$POSGW_URL`` or ``http://127.0.0.1:8000``;

@@ -159,11 +159,13 @@ class TillClient:
         return (await self._call("POST", f"/api/payments/{payment_id}/refunds", body))[1]
 
     async def void(self, payment_id: str) -> dict[str, Any]:
-        """``POST /api/payments/{id}/void`` (raises :class:`RouteMissing` until it exists)."""
-        return (await self._call("POST", f"/api/payments/{payment_id}/void"))[1]
+        """``POST /api/payments/{id}/void`` (docs/day.md; :class:`RouteMissing` on a daemon
+        without it)."""
+        return (await self._call("POST", f"/api/payments/{payment_id}/void", {}))[1]
 
     async def close_day(self) -> dict[str, Any]:
-        """``POST /api/days/close`` (raises :class:`RouteMissing` until it exists)."""
+        """``POST /api/days/close`` (docs/day.md: a manager's action, so a till gets 403
+        ``manager_login_required``; :class:`RouteMissing` on a daemon without it)."""
         return (await self._call("POST", "/api/days/close", {}))[1]
 
     async def events(self, lane: int) -> AsyncGenerator[SseEvent, None]:

@@ -25,9 +25,12 @@ MQTT_SCHEMAS: dict[str, str] = {
     "status": "status.schema.json",
     "stock": "stock.schema.json",
     "acks": "acks.schema.json",
+    "days": "day.schema.json",
 }
 _BASE = "https://posgw.example/contracts/mqtt/"
-_TOPIC = re.compile(r"posgw/[A-Za-z0-9._-]{1,64}/(sales|status|acks|stock/[A-Za-z0-9._-]{1,64})")
+_TOPIC = re.compile(
+    r"posgw/[A-Za-z0-9._-]{1,64}/(sales|status|acks|days|stock/[A-Za-z0-9._-]{1,64})"
+)
 
 
 def _files() -> list[str]:

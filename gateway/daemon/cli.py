@@ -3,6 +3,9 @@
 * ``posgw run --config FILE``: run the daemon until SIGTERM/SIGINT (docs/daemon.md).
 * ``posgw check-config --config FILE [--json]``: validate a configuration file and print a
   summary (``posgw check-config FILE`` still works: a deprecated alias).
+* ``posgw backup DEST --config FILE`` / ``posgw restore SRC --config FILE``: online backup of
+  the journal and verified restore; ``posgw close-day --config FILE`` closes the shop's day
+  (docs/day.md; gateway/daemon/admin.py).
 * ``posgw version [--json]``.
 * ``posgw till|manager|audit|tls ... --config FILE``: credentials, accounts, the audit chain,
   the listener's certificate (:mod:`gateway.daemon.admin`, docs/security.md).
@@ -126,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="JSON output")
     check.set_defaults(func=_cmd_check_config)
     add_admin_commands(sub)
+    from gateway.daemon.journal_admin import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from babel import Locale, UnknownLocaleError
+from babel.numbers import UnknownCurrencyError, get_currency_precision, validate_currency
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drivers.errors import ConfigurationError
@@ -43,6 +46,8 @@ __all__ = [
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "example.toml"
 
 _ID = re.compile(r"^[\x21-\x7e]{1,16}$")
+#: Languages the status page has a catalogue for (gateway/web/locale; the msgids are English).
+PAGE_LANGUAGES = ("en", "fr")
 
 
 class _Model(BaseModel):
@@ -89,6 +94,24 @@ class HttpConfig(_Model):
     body_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     max_connections: Annotated[int, Field(ge=1, le=65536)] = 512
     max_connections_per_client: Annotated[int, Field(ge=1, le=65536)] = 64
+    #: The status page's locale for everyone (``"fr_FR"``); unset: the browser's
+    #: Accept-Language decides (gateway/web/i18n.py).
+    locale: str | None = None
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            language = Locale.parse(value.strip().replace("-", "_")).language
+        except (ValueError, UnknownLocaleError):
+            language = None
+        if language not in PAGE_LANGUAGES:
+            raise ValueError(
+                f"{value!r}: expected a locale in {', '.join(PAGE_LANGUAGES)} (such as fr_FR)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _exposure(self) -> HttpConfig:
@@ -217,6 +240,52 @@ class MqttConfig(_Model):
         return self
 
 
+def minor_units(value: str, currency: str) -> int:
+    """A decimal amount (``"150.00"``) in minor units of ``currency`` (ISO 4217 exponent, CLDR).
+
+    Raises:
+        ValueError: Unknown currency, not a number, negative, or more decimals than the currency
+            has.
+    """
+    try:
+        validate_currency(currency)
+    except UnknownCurrencyError:
+        raise ValueError(f"{currency!r} is not an ISO 4217 currency") from None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{value!r}: expected a finite amount >= 0")
+    minor = amount.scaleb(get_currency_precision(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(
+            f"{value!r}: {currency} has {get_currency_precision(currency)} decimal places"
+        )
+    return int(minor)
+
+
+class OfflineLimitsConfig(_Model):
+    """``[store_and_forward.CUR]``: amounts as decimal strings in the currency (``"150.00"``);
+    the policy is gateway/day/limits.py (docs/day.md)."""
+
+    max_transaction: str
+    max_total: str
+    max_count: Annotated[int, Field(ge=0, le=100_000)]
+    max_age_hours: Annotated[float, Field(gt=0, le=24 * 30)]
+
+    @field_validator("max_transaction", "max_total")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise ValueError('expected a decimal amount such as "150.00"') from None
+        if not amount.is_finite() or amount < 0:
+            raise ValueError("expected an amount >= 0")
+        return value
+
+
 class TimeoutsConfig(_Model):
     """``[timeouts]``: every wait of a lane is bounded (seconds)."""
 
@@ -298,7 +367,23 @@ class DaemonConfig(_Model):
     terminal: KernelConfig = KernelConfig()
     mqtt: MqttConfig | None = None
     timeouts: TimeoutsConfig = TimeoutsConfig()
+    #: ``[store_and_forward.EUR]``: offline-approval limits per currency (docs/day.md); a
+    #: currency without an entry is never approved offline.
+    store_and_forward: dict[str, OfflineLimitsConfig] = {}
     lanes: Annotated[list[LaneConfig], Field(min_length=1)]
+
+    @field_validator("store_and_forward")
+    @classmethod
+    def _offline_limits(
+        cls, section: dict[str, OfflineLimitsConfig]
+    ) -> dict[str, OfflineLimitsConfig]:
+        for currency, cfg in section.items():  # unknown currency, too many decimals: ValueError
+            try:
+                minor_units(cfg.max_transaction, currency)
+                minor_units(cfg.max_total, currency)
+            except ValueError as exc:
+                raise ValueError(f"store_and_forward.{currency}: {exc}") from None
+        return section
 
     @field_validator("lanes")
     @classmethod

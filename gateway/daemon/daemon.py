@@ -55,13 +55,23 @@ from gateway.daemon.wiring import (
     vault_key,
     web_app,
 )
-from gateway.journal import Journal
+from gateway.day.close import DayCloser
+from gateway.day.limits import OfflineGate
+from gateway.day.summary import day_summary, iso_ms
+from gateway.journal import Journal, JournalError, Payment
+from gateway.journal.lock import journal_lock
 from gateway.payments import Lane, LaneView
+from gateway.recovery.voids import VoidService
 from gateway.security.service import SecurityService
+from gateway.till.authority import Authorise, secured
+from gateway.till.day import day_json
 from gateway.till.hub import LaneEventHubs
 from terminal import Environment
 
 __all__ = ["Daemon", "kernel_config"]
+
+#: Seconds the snapshot waits for the day's figures before showing the last ones read.
+MONEY_WAIT = 1.0
 
 log = logging.getLogger("gateway.daemon")
 
@@ -136,6 +146,10 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready_event = threading.Event()
         self._stop_requested = False
+        #: Who may do what on the day routes (void: a till; day close, acknowledging a declined
+        #: forward: a logged-in manager): the security part's checks (gateway/till/authority.py).
+        self.authorise: Authorise = secured
+        self._money_cache: dict[str, Any] | None = None
 
     # -- what the till API reads ------------------------------------------------------------
 
@@ -163,6 +177,21 @@ class Daemon:
     def refunds(self) -> Any:
         """The refund service (the till's refund routes), once running."""
         return None if self._parts is None else self._parts.refunds
+
+    @property
+    def voids(self) -> VoidService | None:
+        """The void service (``POST /api/payments/{id}/void``), once running."""
+        return None if self._parts is None else self._parts.voids
+
+    @property
+    def day_closer(self) -> DayCloser | None:
+        """The day close (``POST /api/days/close``), once running."""
+        return None if self._parts is None else self._parts.day_closer
+
+    @property
+    def offline_gate(self) -> OfflineGate | None:
+        """The store-and-forward limits, when configured, once running."""
+        return None if self._parts is None else self._parts.offline_gate
 
     def request_stop(self) -> None:
         """Ask the daemon to stop; safe from any thread and from a signal handler."""
@@ -202,7 +231,8 @@ class Daemon:
             clock=self._clock,
             random_bytes=self._random_bytes,
         )
-        with self._signals():
+        # The owner lock: ``posgw restore`` never replaces the journal of a running daemon.
+        with self._signals(), journal_lock(cfg.journal.path):
             async with journal_open as journal, client:
                 self.journal = journal
                 await report_previous_vault_keys(cfg, journal, previous_keys)
@@ -233,8 +263,13 @@ class Daemon:
         assert self.security is not None
         listener = self.listener = Listener(cfg, self.security)
         app, self.hubs = web_app(
-            self, self.snapshot, self.event_options, app=listener.application()
+            self,
+            self.snapshot,
+            self.event_options,
+            app=listener.application(),
+            locale=cfg.http.locale,
         )
+        parts.reconciler.on_forward_declined = self._forward_declined
         runner = listener.runner(app)
         await runner.setup()
         try:
@@ -242,6 +277,10 @@ class Daemon:
             wakers = [w.notify for _n, w in parts.sync if callable(getattr(w, "notify", None))]
             if wakers:  # the publisher and the stock follower
                 parts.services.on_settled = all_of(wakers)
+            for _name, worker in parts.sync:
+                day_closed = getattr(worker, "day_closed", None)
+                if callable(day_closed):
+                    parts.day_closer.on_closed = day_closed
             self.http_port = await listener.start(runner)
             self.tls_fingerprint = listener.fingerprint
             head = await self.security.record(
@@ -257,6 +296,69 @@ class Daemon:
             listener.stop()
             await runner.cleanup()
             await stack.aclose()
+
+    def _forward_declined(self, payment: Payment) -> None:
+        """A forward the bank declined: tell the lane's till, send the record on to head office."""
+        hub = None if self.hubs is None else self.hubs.get(int(payment.lane))
+        if hub is not None:
+            hub.publish(
+                "forward_declined",
+                payment=payment.id,
+                state=payment.state.value,
+                amount=payment.amount,
+                currency=payment.currency,
+                masked_pan=payment.masked_pan,
+                response_code=payment.response_code,
+            )
+        if self._parts is not None:
+            self._parts.services.on_settled()  # the re-queued sale record goes out now
+
+    async def day_snapshot(self) -> dict[str, Any]:
+        """The money part of the snapshot: the day, takings, limits, declined forwards."""
+        journal = self.journal
+        last = await journal.last_day_close()
+        opened = 0 if last is None else last.closed_ms
+        payments = await journal.day_payments(opened, journal.now_ms() + 1)
+        summary = day_summary(
+            payments,
+            auth_ms=await journal.auth_durations_ms(opened),
+            declined=await journal.forward_declined(),
+        )
+        exposure = await journal.offline_exposure()
+        gate = self.offline_gate
+        summary["offline"] = (
+            gate.snapshot(exposure)
+            if gate is not None
+            else {c: {"count": e.count, "amount": e.amount} for c, e in exposure.items()}
+        )
+        day: dict[str, Any] = {"opened": None if last is None else iso_ms(opened),
+                               "last_close": None}  # fmt: skip
+        if last is not None:
+            day["last_close"] = {**day_json(last, full=False), "closed": iso_ms(last.closed_ms)}
+            day["last_differences"] = last.record.get("acquirer", {}).get("differences", [])
+        summary["day"] = day
+        return summary
+
+    async def _money(self) -> dict[str, Any] | None:
+        """The day in money, read within :data:`MONEY_WAIT` seconds; else the last one read.
+
+        The snapshot must answer at once even while the journal's worker is busy (the rest of
+        it reads memory only): the day's figures are queries, so a slow read leaves the page
+        the previous figures (``"stale": true``) instead of making it wait.
+        """
+        if self.journal is None or self.journal.closed:
+            return None
+        try:
+            async with asyncio.timeout(MONEY_WAIT):
+                money = await self.day_snapshot()
+        except TimeoutError:
+            stale = self._money_cache
+            return None if stale is None else {**stale, "stale": True}
+        except JournalError as exc:
+            log.warning("status: the day's figures are unavailable: %s", exc)
+            return None
+        self._money_cache = money
+        return money
 
     async def _run_tasks(self, parts: Parts) -> None:
         assert self._stop is not None
@@ -340,6 +442,7 @@ class Daemon:
             ),
             mqtt=_mqtt_status([] if parts is None else parts.sync),
             stock=await self._stock_status(),
+            money=await self._money(),
         )
 
     # -- what the stock routes read ----------------------------------------------------------

@@ -117,6 +117,11 @@ class Snapshot:
     acquirer: AcquirerStatus | None = None
     mqtt: MqttStatus = field(default_factory=MqttStatus)
     stock: StockStatus = field(default_factory=StockStatus)
+    #: The day in money (docs/day.md, docs/status-page.md): ``takings`` (currency -> minor
+    #: units), ``last_payments``, ``approval_rate``, ``median_auth_ms``, ``declined_forwards``,
+    #: ``offline`` (per currency: held against the limits, why offline sales stopped) and
+    #: ``day`` (when it opened, the last close and its differences). None without a journal.
+    money: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-safe dict of docs/daemon.md (``/status.json``).

@@ -22,16 +22,22 @@ from typing import Any
 
 from aiohttp import web
 
+from drivers import parse_url
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import DaemonConfig, KernelConfig
+from gateway.day.close import DayCloser
+from gateway.day.limits import OfflineGate, limits_from_config
 from gateway.errors import MissingDependency
 from gateway.journal import Journal, JournalError, Recovery, VaultKey, load_vault_key
 from gateway.payments import Lane, LaneServices
-from gateway.payments.smart_terminal import on_terminal_lanes
+from gateway.payments.smart_terminal import TERMINAL_SCHEMES, on_terminal_lanes
 from gateway.payments.terminal_refunds import TerminalRefunds
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
+from gateway.recovery.voids import VoidService
+from gateway.sync.days import DayPublisher
 from gateway.till.contract import add_contract_route
+from gateway.till.day import add_day_routes
 from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
@@ -108,7 +114,12 @@ class Parts:
     refunds: RefundService
     services: LaneServices
     lanes: dict[int, Lane]
-    #: Head-office workers (``sync.outbox``, ``sync.stock``, ``sync.stock_follow``), once
+    #: The shop's day (docs/day.md): voids, the day close, the store-and-forward limits.
+    voids: VoidService
+    day_closer: DayCloser
+    offline_gate: OfflineGate | None = None
+    #: Head-office workers (``sync.outbox``, ``sync.stock``, ``sync.stock_follow``,
+    #: ``sync.days``), once
     #: :func:`open_sync` ran.
     sync: list[tuple[str, Any]] = field(default_factory=list)
     #: The local stock store (``GET /api/stock``), once :func:`open_sync` ran with ``[mqtt]``.
@@ -166,6 +177,11 @@ def build_parts(
     retry = config.acquirer.retry_interval
     reconciler = Reconciler(journal=journal, client=client, health=health, retry_interval=retry)
     refunds = RefundService(journal=journal, client=client, health=health, retry_interval=retry)
+    gate = None
+    if config.store_and_forward:  # without the section: only the kernel's floor limits
+        gate = OfflineGate(
+            limits_from_config(config.store_and_forward), clock_ms=lambda: round(clock() * 1000)
+        )
     services = LaneServices(
         journal=journal,
         client=client,
@@ -178,10 +194,30 @@ def build_parts(
         env=env,
         clock=clock,
         open_reader=open_reader,
+        offline_gate=gate,
     )
     lanes = {lane.id: Lane(lane, services) for lane in config.lanes}
     refunds.terminals = TerminalRefunds(lanes)  # a TPE lane's refunds go to its terminal
-    return Parts(config, journal, health, reconciler, refunds, services, lanes)
+    terminal_lanes = frozenset(
+        str(x.id) for x in config.lanes if parse_url(x.reader).scheme in TERMINAL_SCHEMES
+    )
+    voids = VoidService(
+        journal=journal,
+        client=client,
+        health=health,
+        reconciler=reconciler,
+        terminal_lanes=terminal_lanes,
+    )
+    closer = DayCloser(
+        journal=journal,
+        client=client,
+        merchant_id=config.acquirer.merchant_id,
+        lane_interfaces={str(x.id): x.interface for x in config.lanes if x.interface != "auto"},
+        terminal_lanes=terminal_lanes,
+    )
+    return Parts(
+        config, journal, health, reconciler, refunds, services, lanes, voids, closer, gate
+    )
 
 
 def web_app(
@@ -190,9 +226,11 @@ def web_app(
     event_options: Mapping[str, Any],
     *,
     app: web.Application | None = None,
+    locale: str | None = None,
 ) -> tuple[web.Application, LaneEventHubs]:
     """The till API, its event streams (one hub per lane) and the status page, on ``app``
-    (the listener's, with the security middlewares; a bare one by default).
+    (the listener's, with the security middlewares; a bare one by default); ``locale`` forces
+    the status page's (``[http] locale``).
 
     Raises:
         MissingDependency: The status page's library (prometheus_client) is not installed.
@@ -202,13 +240,14 @@ def web_app(
     add_refund_routes(app, backend)
     add_stock_routes(app, backend)
     add_contract_route(app)
+    add_day_routes(app, backend)
     add_terminal_routes(app, backend)
     hubs = add_event_routes(app, backend, **event_options)
     try:
         from gateway.web import add_status_routes
     except ImportError as exc:
         raise MissingDependency("the status page", exc.name or "gateway.web") from exc
-    add_status_routes(app, snapshot)
+    add_status_routes(app, snapshot, locale=locale)
     return app, hubs
 
 
@@ -260,7 +299,15 @@ async def open_sync(
     caught_up = await follower.catch_up()
     if caught_up:
         log.info("stock: %d settled payment(s) applied on start", caught_up)
-    workers = [("sync.outbox", publisher), ("sync.stock", stock), ("sync.stock_follow", follower)]
+    days = DayPublisher(
+        journal=journal, client_factory=factory_of(role="days", **options), shop=config.shop
+    )
+    workers = [
+        ("sync.outbox", publisher),
+        ("sync.stock", stock),
+        ("sync.stock_follow", follower),
+        ("sync.days", days),
+    ]
     return workers, store
 
 

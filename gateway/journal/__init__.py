@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gateway.journal.errors import (
     CardDataRejected,
+    DayAlreadyClosed,
     DuplicateReference,
     IllegalTransition,
     InvalidRecord,
@@ -24,6 +25,7 @@ from gateway.journal.errors import (
     VaultKeyError,
     VaultKeyMismatch,
     VaultTampered,
+    VoidNotAllowed,
 )
 from gateway.journal.journal import Journal
 from gateway.journal.records import (
@@ -42,6 +44,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Action",
     "CardDataRejected",
+    "DayAlreadyClosed",
     "DuplicateReference",
     "Event",
     "IllegalTransition",
@@ -65,5 +68,6 @@ __all__ = [
     "VaultKeyError",
     "VaultKeyMismatch",
     "VaultTampered",
+    "VoidNotAllowed",
     "load_vault_key",
 ]

@@ -27,6 +27,7 @@ from gateway.errors import GatewayError
 
 __all__ = [
     "CardDataRejected",
+    "DayAlreadyClosed",
     "DuplicateReference",
     "IllegalTransition",
     "InvalidRecord",
@@ -40,6 +41,7 @@ __all__ = [
     "VaultKeyError",
     "VaultKeyMismatch",
     "VaultTampered",
+    "VoidNotAllowed",
 ]
 
 
@@ -143,3 +145,20 @@ class VaultKeyMismatch(VaultError):
 
 class VaultTampered(VaultError):
     """AES-GCM authentication failed for a row sealed under the current key."""
+
+
+class VoidNotAllowed(JournalError):
+    """A void the journal refuses: not a completed sale, refunded, or of a closed day.
+
+    Attributes:
+        code: ``not_voidable`` (kind or state), ``day_closed`` (refund it instead) or
+            ``refunded`` (it has refunds).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DayAlreadyClosed(JournalError):
+    """Another day close was journaled since this one read the day (two closes at once)."""

@@ -11,9 +11,11 @@ cost a scan of the day's rows queued behind the payments' writes; instead:
 * after each COMMIT, on the event loop, each committed change is applied
   (:meth:`created`, :meth:`committed`, :meth:`sent`), whether or not its caller still waits.
 
-The counted sets only ever grow: no transition leaves COMPLETED / STORED_FOR_FORWARDING /
-FORWARDED (the outbox row is written when a payment enters COMPLETED or STORED_FOR_FORWARDING,
-docs/journal.md) and DECLINED is terminal. So a change counts by its new state alone, and the
+The counted sets only ever grow: a sale counted approved stays in the approved set
+(:data:`gateway.journal.states.APPROVED_AT_LANE`: a void or the bank declining the forward moves
+it within the set; the outbox row is written when a payment enters COMPLETED or
+STORED_FOR_FORWARDING, docs/journal.md, and a record re-queued as revision 2 is noted by the
+journal) and DECLINED is terminal. So a change counts by its new state alone, and the
 figures equal a fresh count of the journal at any moment (tested against one). A payment
 counts on the day it was created (``created_ms`` at or after local midnight), as the query
 does; at the first change or read after midnight the counts start again from zero.

@@ -34,12 +34,26 @@ from gateway.journal.errors import (
     JournalError,
     SchemaError,
     StorageError,
+    VoidNotAllowed,
 )
 from gateway.journal.figures import DayFigures, RecentPayments
 from gateway.journal.guard import check_masked_pan, check_value
+from gateway.journal.queries import (
+    DayClose,
+    DayPayment,
+    OfflineExposure,
+    auth_durations_ms,
+    day_payments,
+    forward_declined,
+    insert_day_close,
+    last_close,
+    mark_day_published,
+    offline_exposure,
+    unpublished_days,
+)
 from gateway.journal.records import Event, OutboxItem, Payment, Recovery, TerminalTotals
 from gateway.journal.schema import configure, migrate
-from gateway.journal.states import PaymentKind, PaymentState
+from gateway.journal.states import PaymentKind, PaymentState, check_transition
 from gateway.journal.store import Store
 from gateway.journal.vault import VaultKey
 from gateway.journal.worker import GroupCommitWorker
@@ -56,6 +70,8 @@ RECENT = 256
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _AID = re.compile(r"[0-9A-F]{10,32}")
 _SHORT = re.compile(r"[0-9A-Za-z]{1,12}")
+#: Keys of a day record that the journal computes itself (times in ms).
+_DAY_OWN_NUMBERS = frozenset({"opened_ms", "closed_ms"})
 
 
 def _short(field: str, value: str | None) -> None:
@@ -233,6 +249,13 @@ class Journal:
     def _note_change(self, payment: Payment) -> None:
         self.figures.committed(payment)
         self._recent.remember(payment)
+
+    def _note_requeued(self, result: tuple[Payment, int]) -> None:
+        """A change that re-queued the payment's record for head office (revision 2)."""
+        payment, added = result
+        self._note_change(payment)
+        if added:
+            self.figures.sent(-added)  # one more record waits to be sent
 
     def last_committed(self, payment_id: str) -> Payment | None:
         """The payment as its last change committed by this journal left it, if it is among
@@ -586,6 +609,201 @@ class Journal:
         )
         await self._run_solo(store.checkpoint)  # a checkpoint runs outside any transaction
         return payment
+
+    async def decline_forward(
+        self, payment_id: str, *, actor: str, response_code: str | None, reason: str = ""
+    ) -> Payment:
+        """STORED_FOR_FORWARDING -> FORWARD_DECLINED: the acquirer declined the forwarded request.
+
+        The vault row is purged in the same transaction (the request was sent; it is never sent
+        again) and the WAL is truncated, as for :meth:`confirm_forwarded`. The payment stays in
+        FORWARD_DECLINED, shown to the manager, until :meth:`acknowledge_declined_forward`.
+        """
+        _short("response_code", response_code)
+        store = self._s()
+
+        def declined() -> tuple[Payment, int]:
+            payment = store.transition(
+                payment_id,
+                S.FORWARD_DECLINED,
+                actor=actor,
+                reason=reason,
+                updates={"response_code": response_code},
+            )
+            return payment, store.requeued
+
+        payment, _ = await self._run_noting(self._note_requeued, declined)
+        await self._run_solo(store.checkpoint)  # a checkpoint runs outside any transaction
+        return payment
+
+    async def acknowledge_declined_forward(
+        self, payment_id: str, *, actor: str, reason: str = ""
+    ) -> Payment:
+        """FORWARD_DECLINED -> DECLINE_ACKNOWLEDGED: a manager has seen it (``actor`` names who)."""
+        return await self._run_noting(
+            self._note_change,
+            self._s().transition,
+            payment_id,
+            S.DECLINE_ACKNOWLEDGED,
+            actor=actor,
+            reason=reason,
+        )
+
+    async def offline_exposure(self) -> dict[str, OfflineExposure]:
+        """Per currency: count, amount and oldest creation time of the sales held offline
+        (STORED_FOR_FORWARDING, not yet forwarded): what the store-and-forward limits read."""
+        return await self._run(offline_exposure, self._s().conn)
+
+    async def store_for_forwarding_within(
+        self,
+        payment_id: str,
+        *,
+        request: bytes,
+        response_code: str,
+        actor: str,
+        admit: Callable[[Payment, dict[str, OfflineExposure]], str | None],
+        reason: str = "",
+    ) -> tuple[Payment, str | None]:
+        """Offline approval under the store-and-forward limits, decided atomically.
+
+        ``admit`` (a pure policy, :func:`gateway.day.limits.decide_offline`) is given the
+        payment and what is held offline now, and returns None (store it) or the refusal
+        (then the payment is DECLINED with 8A ``Z3`` and the refusal as the reason). It runs on
+        the journal's one worker thread between no other journal call, so two lanes can never
+        both take the last place under a limit.
+
+        Returns:
+            The payment and the refusal (None when stored).
+        """
+        _short("response_code", response_code)
+        store = self._s()
+        sealed = bytes(request)
+
+        def decide() -> tuple[Payment, str | None]:
+            refusal = admit(store.get(payment_id), offline_exposure(store.conn))
+            if refusal is not None:
+                declined = store.transition(
+                    payment_id,
+                    S.DECLINED,
+                    actor=actor,
+                    reason=f"store-and-forward limit: {refusal}"[:200],
+                    updates={"response_code": "Z3"},
+                )
+                return declined, refusal
+            stored = store.transition(
+                payment_id,
+                S.STORED_FOR_FORWARDING,
+                actor=actor,
+                reason=reason,
+                updates={"response_code": response_code},
+                vault_plaintext=sealed,
+            )
+            return stored, None
+
+        return await self._run_noting(lambda result: self._note_change(result[0]), decide)
+
+    async def void_sale(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """A void: COMPLETED -> VOID_PENDING for a sale of the current day, before the reversal
+        is sent (the caller then sends it under ``rev-<payment id>``; recovery resends it).
+
+        Raises:
+            VoidNotAllowed: ``not_voidable`` (a refund), ``day_closed`` (created before the last
+                day close: refund it instead), ``refunded`` (it has refunds).
+            IllegalTransition: Not COMPLETED. UnknownPayment.
+        """
+        check_value("reason", reason)
+        store = self._s()
+
+        def void() -> Payment:
+            payment = store.get(payment_id)
+            if payment.kind is not PaymentKind.SALE:
+                raise VoidNotAllowed("not_voidable", f"payment {payment_id!r} is a refund")
+            if payment.state is not S.COMPLETED:  # IllegalTransition, naming both states
+                check_transition(payment_id, payment.state, S.VOID_PENDING)
+            closed = last_close(store.conn)
+            if closed is not None and payment.created_ms < closed.closed_ms:
+                raise VoidNotAllowed(
+                    "day_closed", f"payment {payment_id!r} belongs to a closed day: refund it"
+                )
+            refunds = store.conn.execute(
+                "SELECT count(*) FROM payments WHERE refund_of = ? AND state NOT IN (?, ?, ?)",
+                (payment_id, S.DECLINED.value, S.CANCELLED.value, S.REVERSED.value),
+            ).fetchone()[0]
+            if refunds:
+                raise VoidNotAllowed("refunded", f"payment {payment_id!r} has refunds")
+            return store.transition(
+                payment_id, S.VOID_PENDING, actor=actor, reason=f"void: {reason}"[:200]
+            )
+
+        return await self._run_noting(self._note_change, void)
+
+    async def confirm_void(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """VOID_PENDING -> VOIDED: the acquirer reversed the voided sale."""
+        store = self._s()
+
+        def voided() -> tuple[Payment, int]:
+            payment = store.transition(payment_id, S.VOIDED, actor=actor, reason=reason)
+            return payment, store.requeued
+
+        payment, _ = await self._run_noting(self._note_requeued, voided)
+        return payment
+
+    async def last_day_close(self) -> DayClose | None:
+        """The most recent day close (the current day started then), if any."""
+        return await self._run(last_close, self._s().conn)
+
+    async def day_payments(self, since_ms: int, until_ms: int) -> list[DayPayment]:
+        """Payments created in ``[since_ms, until_ms)`` with their void/offline flags."""
+        return await self._run(day_payments, self._s().conn, since_ms, until_ms)
+
+    async def record_day_close(
+        self,
+        *,
+        opened_ms: int,
+        closed_ms: int,
+        actor: str,
+        differences: int,
+        record: dict[str, Any],
+    ) -> DayClose:
+        """Journal a day close (see :func:`gateway.journal.queries.insert_day_close`).
+
+        Raises:
+            DayAlreadyClosed, CardDataRejected (the record is checked like every write).
+        """
+        check_value("actor", actor)
+        # the journal's own millisecond times are not card data (a 13-digit number passes the
+        # Luhn check one time in ten); everything else in the record is checked
+        check_value("day", {k: v for k, v in record.items() if k not in _DAY_OWN_NUMBERS})
+        return await self._run(
+            insert_day_close,
+            self._s().conn,
+            opened_ms=opened_ms,
+            closed_ms=closed_ms,
+            closed_by=actor,
+            differences=differences,
+            record=record,
+        )
+
+    async def unpublished_days(self) -> list[DayClose]:
+        """Closed days head office has not acknowledged yet."""
+        return await self._run(unpublished_days, self._s().conn)
+
+    async def mark_day_published(self, day_id: int) -> None:
+        """Head office acknowledged the day's record."""
+        store = self._s()
+        await self._run(mark_day_published, store.conn, day_id, store.now_ms())
+
+    async def auth_durations_ms(self, since_ms: int) -> list[int]:
+        """Authorisation times (ms) of the requests sent since ``since_ms``."""
+        return await self._run(auth_durations_ms, self._s().conn, since_ms)
+
+    async def forward_declined(self) -> list[DayPayment]:
+        """The sales whose forward the bank declined, waiting for a manager."""
+        return await self._run(forward_declined, self._s().conn)
+
+    def now_ms(self) -> int:
+        """The journal's injected clock, ms since the epoch."""
+        return self._s().now_ms()
 
     # -- reading --------------------------------------------------------------------------------
 

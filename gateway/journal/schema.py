@@ -13,7 +13,10 @@ Version 4: the hash-chained audit log and its anchor (``meta``), till credential
 accounts and refund approvals (docs/security.md; :mod:`gateway.journal.audit`).
 Version 5: an index of payments by creation time, covering kind and state (the day's figures
 count a day's rows, not the whole table).
-Version 6: the end-of-day totals a smart terminal (TPE) reported, per lane, for
+Version 6: the shop's days (``days``): each day close with who closed it, its totals and the
+reconciliation with the acquirer (JSON, no card data), and when head office acknowledged it;
+the current day starts at the last close. Only ``published_ms`` may ever change.
+Version 7: the end-of-day totals a smart terminal (TPE) reported, per lane, for
 reconciliation (docs/tpe.md).
 """
 
@@ -146,7 +149,26 @@ _V4 = (
 )
 _V5 = ("CREATE INDEX payments_by_created ON payments(created_ms, kind, state)",)
 
-_V6 = (
+
+_V_DAYS = (
+    """CREATE TABLE days (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        opened_ms INTEGER NOT NULL,
+        closed_ms INTEGER NOT NULL,
+        closed_by TEXT NOT NULL,
+        differences INTEGER NOT NULL CHECK (differences >= 0),
+        record TEXT NOT NULL,
+        published_ms INTEGER,
+        CHECK (closed_ms >= opened_ms)
+    ) STRICT""",
+    """CREATE TRIGGER days_closed_are_final BEFORE UPDATE
+       OF id, opened_ms, closed_ms, closed_by, differences, record ON days
+       BEGIN SELECT RAISE(ABORT, 'a closed day is never changed'); END""",
+    """CREATE TRIGGER days_never_deleted BEFORE DELETE ON days
+       BEGIN SELECT RAISE(ABORT, 'a closed day is never deleted'); END""",
+)
+
+_V_TERMINAL_TOTALS = (
     """CREATE TABLE terminal_totals (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         lane TEXT NOT NULL,
@@ -163,7 +185,7 @@ _V6 = (
 )
 
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V_DAYS, _V_TERMINAL_TOTALS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

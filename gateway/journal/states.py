@@ -2,19 +2,25 @@
 
 A sale::
 
-    CREATED ─▶ CARD_READ ─▶ AUTH_REQUESTED ─▶ APPROVED ─▶ COMPLETED
+    CREATED ─▶ CARD_READ ─▶ AUTH_REQUESTED ─▶ APPROVED ─▶ COMPLETED ─▶ VOID_PENDING ─▶ VOIDED
        │           │              │  │           └──────▶ REVERSAL_PENDING ─▶ REVERSED
        ▼           ▼              │  ├─▶ DECLINED                ▲
     CANCELLED   CANCELLED         │  └─▶ UNKNOWN ─▶ APPROVED / DECLINED / REVERSAL_PENDING
                    │              │
                    ├─▶ DECLINED (offline decline: the card answered an AAC)
                    └──────────────┴─▶ STORED_FOR_FORWARDING ─▶ FORWARDED
+                                                    │
+                                                    └─▶ FORWARD_DECLINED ─▶ DECLINE_ACKNOWLEDGED
 
 Offline approval (the card's TC, or "unable to go online" with the Default action codes, EMV 4.4
 Book 3, 10.7) *is* the transition into STORED_FOR_FORWARDING: the encrypted authorisation request
 is written to the vault in the same SQLite transaction, so no offline-approved payment ever
-exists without the data needed to forward it. A refund is a payment of kind ``refund`` that
-follows the same machine and names its original sale.
+exists without the data needed to forward it. When the acquirer declines the forwarded
+request, the payment moves to FORWARD_DECLINED (not FORWARDED: no money will come for it) and
+stays there, shown to the manager, until a manager acknowledges it (DECLINE_ACKNOWLEDGED, with the
+manager named in the event). A void is COMPLETED -> VOID_PENDING (journaled, naming who asked,
+before the reversal is sent) -> VOIDED, recovered like a reversal. A refund is a payment of kind
+``refund`` that follows the same machine and names its original sale.
 
 Every transition is committed before the side effect it announces (ARCHITECTURE.md, rules).
 """
@@ -26,6 +32,8 @@ import enum
 from gateway.journal.errors import IllegalTransition
 
 __all__ = [
+    "APPROVED_AT_LANE",
+    "FORWARD_DONE",
     "SETTLED",
     "TERMINAL",
     "TRANSITIONS",
@@ -52,6 +60,14 @@ class PaymentState(enum.StrEnum):
     STORED_FOR_FORWARDING = "STORED_FOR_FORWARDING"
     FORWARDED = "FORWARDED"
     CANCELLED = "CANCELLED"
+    #: The acquirer declined a forwarded offline approval: the goods left, no money will come.
+    FORWARD_DECLINED = "FORWARD_DECLINED"
+    #: A manager has seen the declined forward (the event names who); nothing else to do.
+    DECLINE_ACKNOWLEDGED = "DECLINE_ACKNOWLEDGED"
+    #: A void of a completed sale was asked for (journaled before the reversal is sent).
+    VOID_PENDING = "VOID_PENDING"
+    #: The acquirer reversed the voided sale: nothing was charged.
+    VOIDED = "VOIDED"
 
 
 class PaymentKind(enum.StrEnum):
@@ -74,20 +90,32 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     ),
     S.UNKNOWN: frozenset({S.APPROVED, S.DECLINED, S.REVERSAL_PENDING}),
     S.APPROVED: frozenset({S.COMPLETED, S.REVERSAL_PENDING}),
+    # a void: a completed sale of the current day reversed at the till's request
+    S.COMPLETED: frozenset({S.VOID_PENDING}),
+    S.VOID_PENDING: frozenset({S.VOIDED}),
     S.REVERSAL_PENDING: frozenset({S.REVERSED}),
-    S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED}),
+    S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED, S.FORWARD_DECLINED}),
+    S.FORWARD_DECLINED: frozenset({S.DECLINE_ACKNOWLEDGED}),
     S.DECLINED: frozenset(),
-    S.COMPLETED: frozenset(),
     S.REVERSED: frozenset(),
     S.FORWARDED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.DECLINE_ACKNOWLEDGED: frozenset(),
+    S.VOIDED: frozenset(),
 }
+
+#: States whose vault row is purged in the transaction that enters them (the request was sent).
+FORWARD_DONE = frozenset({S.FORWARDED, S.FORWARD_DECLINED})
 
 #: States with no way out.
 TERMINAL = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
 
 #: States in which the sale is done at the lane and head office gets a sale record (outbox).
 SETTLED = frozenset({S.COMPLETED, S.STORED_FOR_FORWARDING, S.FORWARDED})
+
+#: Approved at the lane, whatever happened after (a void, the bank declining the forward): the
+#: day's "approved" figure counts these, so a payment never leaves the counted set.
+APPROVED_AT_LANE = SETTLED | {S.VOID_PENDING, S.VOIDED, S.FORWARD_DECLINED, S.DECLINE_ACKNOWLEDGED}
 
 
 def check_transition(payment_id: str, current: PaymentState, requested: PaymentState) -> None:
@@ -126,6 +154,7 @@ _ACTIONS: dict[PaymentState, Action] = {
     S.UNKNOWN: Action.STATUS_QUERY,
     S.APPROVED: Action.REVERSE,
     S.REVERSAL_PENDING: Action.REVERSE,
+    S.VOID_PENDING: Action.REVERSE,
     S.STORED_FOR_FORWARDING: Action.FORWARD,
 }
 

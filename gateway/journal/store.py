@@ -36,6 +36,8 @@ from gateway.journal.records import (
     TerminalTotals,
 )
 from gateway.journal.states import (
+    APPROVED_AT_LANE,
+    FORWARD_DONE,
     SETTLED,
     PaymentKind,
     PaymentState,
@@ -54,7 +56,7 @@ _OWN_NUMBERS = frozenset({"completed_ms"})
 #: Refunds in these states no longer count against the original sale's amount.
 _REFUND_VOID = (S.DECLINED.value, S.CANCELLED.value, S.REVERSED.value)
 #: Sale states in which the card is not (or no longer) charged.
-_NOT_CHARGING = (*_REFUND_VOID, S.REVERSAL_PENDING.value)
+_NOT_CHARGING = (*_REFUND_VOID, S.REVERSAL_PENDING.value, S.VOID_PENDING.value, S.VOIDED.value)
 
 
 class Store:
@@ -71,6 +73,8 @@ class Store:
     ) -> None:
         self.conn = conn
         conn.row_factory = sqlite3.Row
+        #: Unsent outbox records the last transition added by re-queuing a record (0 or 1).
+        self.requeued = 0
         self._clock = clock
         self._random = random_bytes
         self._key = vault_key
@@ -270,7 +274,7 @@ class Store:
 
         The event row always; a fresh idempotency key when ``new_key``; the outbox record when
         the payment settles (enters :data:`SETTLED` from outside it); the sealed vault row when
-        ``vault_plaintext`` is given; the vault purge when it reaches FORWARDED.
+        ``vault_plaintext`` is given; the vault purge when it reaches FORWARDED or FORWARD_DECLINED.
 
         Raises:
             UnknownPayment, IllegalTransition, CardDataRejected, VaultKeyError.
@@ -310,8 +314,13 @@ class Store:
                     " created_ms) VALUES (?, ?, ?, ?, ?, ?)",
                     (payment_id, blob.version, blob.key_id, blob.nonce, blob.ciphertext, now),
                 )
-            if new is S.FORWARDED:
+            if new in FORWARD_DONE:
                 conn.execute("DELETE FROM vault WHERE payment_id = ?", (payment_id,))
+            self.requeued = 0
+            if new is S.FORWARD_DECLINED:
+                self.requeued = self._outbox_requeue(payment_id, now, forward_declined=True)
+            if new is S.VOIDED:
+                self.requeued = self._outbox_requeue(payment_id, now, voided=True)
         return payment
 
     def get(self, payment_id: str) -> Payment:
@@ -340,7 +349,7 @@ class Store:
         ):
             if kind == PaymentKind.SALE.value:
                 counts["payments"] += count
-                if PaymentState(state) in SETTLED:
+                if PaymentState(state) in APPROVED_AT_LANE:
                     counts["approved"] += count
                 elif state == S.DECLINED.value:
                     counts["declined"] += count
@@ -387,6 +396,37 @@ class Store:
             "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
             (payment.id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
         )
+
+    def _outbox_requeue(self, payment_id: str, now: int, **flags: bool) -> int:
+        """Send a settled payment's record again, as revision 2, with ``flags`` set
+        (``forward_declined``: the bank declined the offline sale; ``voided``: reversed).
+
+        Head office already has (or will have) the first record; the new one replaces it (same
+        ``id``, higher ``revision``; docs/sync.md). The old row is deleted and a new one inserted
+        (a new outbox id) in the same transaction as the transition: a publisher that claimed
+        the old row and is sending it now marks nothing of the new one as sent. Nothing when the
+        payment has no record (it never settled).
+
+        Returns:
+            How many more unsent records there are now: 1 when the old one had been sent, 0
+            when it was still waiting (it is replaced) or there was none (the day's figures).
+        """
+        row = self.conn.execute(
+            "SELECT body, sent_ms FROM outbox WHERE payment_id = ?", (payment_id,)
+        ).fetchone()
+        if row is None:
+            return 0
+        record = Payment.from_row(self._row(payment_id)).sale_record(
+            offline=bool(json.loads(row[0]).get("offline"))
+        )
+        record.update(revision=2, **flags)
+        check_value("outbox", {k: v for k, v in record.items() if k not in _OWN_NUMBERS})
+        self.conn.execute("DELETE FROM outbox WHERE payment_id = ?", (payment_id,))
+        self.conn.execute(
+            "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
+            (payment_id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
+        )
+        return 0 if row[1] is None else 1
 
     def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:
         """Claim up to ``limit`` unsent records, oldest first, for ``lease_ms``."""

@@ -33,6 +33,7 @@ from drivers.errors import DeviceUnavailable
 from drivers.registry import parse_url
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
+from gateway.day.limits import OfflineGate
 from gateway.errors import GatewayError
 from gateway.journal import Journal
 from gateway.payments.errors import LaneBusy, NoBrandChoice, NotCancellable, UnsupportedDevice
@@ -86,6 +87,8 @@ class LaneServices:
     open_reader: Callable[[str], Awaitable[Any]] = open_device
     #: Called when a sale settles (its outbox row is written): wakes the head-office publisher.
     on_settled: Callable[[], None] = lambda: None
+    #: The store-and-forward limits (docs/day.md); None: only the kernel's floor limits.
+    offline_gate: OfflineGate | None = None
 
 
 def _iso(ts: float | None) -> str | None:
@@ -145,6 +148,7 @@ class Lane:
             timeouts=services.timeouts,
             on_settled=lambda: services.on_settled,
             tell=self._tell,
+            offline_gate=services.offline_gate,
         )
 
     async def _open_reader(self) -> Any:

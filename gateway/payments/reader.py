@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from drivers import CardReader, DriverError, Interface
+from gateway.day.limits import without_offline
 from gateway.payments.cobadge import brand_chooser
 from gateway.payments.pinpad import ReaderPinPad
 from gateway.payments.session import DeviceResult, PaymentContext, Prompt
@@ -169,11 +170,15 @@ class ReaderAdapter:
     async def _run_kernel(
         self, interface: str, request: TransactionRequest, context: PaymentContext
     ) -> TransactionResult:
+        # at a store-and-forward limit: no floor limit, so no offline approval (docs/day.md)
+        config = self._kernel.config if context.offline_allowed else without_offline(
+            self._kernel.config
+        )
         kernel = self._kernel
         if interface == "contactless":
             return await run_contactless_payment(
                 self._reader,
-                config=kernel.config,
+                config=config,
                 request=request,
                 env=kernel.env(),
                 online=context.steps,
@@ -196,7 +201,7 @@ class ReaderAdapter:
         while True:
             result = await run_contact_transaction(
                 self._reader,
-                config=kernel.config,
+                config=config,
                 request=request,
                 env=kernel.env(),
                 online=steps,

@@ -45,10 +45,11 @@ from drivers import DeviceSupervisor, DriverError
 from drivers.errors import DeviceUnavailable, ReaderRemoved
 from gateway.acquirer import AuthorisationRequest, seal_request
 from gateway.daemon.config import TimeoutsConfig
+from gateway.day.limits import OfflineGate
 from gateway.journal import Journal
 from gateway.payments.errors import PaymentError
 from gateway.payments.online import JournaledAuthoriser
-from gateway.payments.settle import LaneOutcome, Settled, Verdict, settle
+from gateway.payments.settle import Admission, LaneOutcome, Settled, Verdict, settle
 from terminal import EmvError
 from terminal.currency import Currency
 
@@ -117,6 +118,8 @@ class LaneView:
     outcome: LaneOutcome | None = None
     reason: str | None = None
     offline: bool = False
+    #: Why the store-and-forward limits asked the card for no offline approval, if they did.
+    offline_refusal: str | None = None
     #: The journal state as the lane last knew it (None: left to the reconciler after a defect).
     state: str | None = "CREATED"
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
@@ -187,6 +190,7 @@ class PaymentContext:
         timeouts: The lane's bounded waits.
         tell: Tells the till's event stream of a change of this payment: ``payment`` (its
             reason or state changed) or ``brand`` (a brand offer opened).
+        offline_allowed: See the attribute.
     """
 
     view: LaneView
@@ -195,6 +199,9 @@ class PaymentContext:
     show: Callable[[Prompt], None]
     timeouts: TimeoutsConfig
     tell: Callable[[TillEvent], None] = lambda _event: None
+    #: False when the store-and-forward limits would refuse an offline approval of this sale:
+    #: a card reader then runs the kernel with no floor limit (docs/day.md).
+    offline_allowed: bool = True
 
 
 class DeviceAdapter(Protocol):
@@ -228,6 +235,7 @@ class PaymentSession:
         timeouts: The lane's bounded waits.
         on_settled: Called when a sale settles approved (wakes the outbox publisher).
         tell: Tells the till's event stream of a change of a payment (:data:`TillEvent`).
+        offline_gate: The store-and-forward limits (gateway.day.limits.OfflineGate), if any.
     """
 
     def __init__(
@@ -243,7 +251,9 @@ class PaymentSession:
         timeouts: TimeoutsConfig,
         on_settled: Callable[[], Callable[[], None]],
         tell: Callable[[TillEvent, LaneView], None] = lambda _event, _view: None,
+        offline_gate: OfflineGate | None = None,
     ) -> None:
+        self._gate = offline_gate
         self._actor = actor
         self._journal = journal
         self._supervisor = supervisor
@@ -279,6 +289,7 @@ class PaymentSession:
                     self._show,
                     self._timeouts,
                     lambda event: self._tell(event, view),
+                    offline_allowed=await self._offline_allowed(view),
                 )
                 result = await adapter.take_payment(context)
         except (DriverError, EmvError, PaymentError, TimeoutError, OSError) as exc:
@@ -302,14 +313,39 @@ class PaymentSession:
             reason=result.reason or "no decision",
             recover=self._hand_off,
             card_read_reason=view.brand_note,
+            admit=self._admission(result),
         )
         view.outcome, view.offline, view.reason = settled.outcome, settled.offline, result.reason
+        if settled.refusal is not None:  # the card approved offline, the limits refused it
+            view.reason = f"offline limit: {settled.refusal}"
+        elif view.offline_refusal and "unable to go online" in result.reason:
+            view.reason = f"offline limit: {view.offline_refusal} ({result.reason})"
         view.masked_pan = settled.payment.masked_pan or result.masked_pan
         view.state = settled.payment.state.value
         if settled.outcome is LaneOutcome.APPROVED:
             self._on_settled()()
         log.info("%s payment %s: %s (%s)", self._actor, view.id, view.state, result.reason)
         return settled
+
+    async def _offline_allowed(self, view: LaneView) -> bool:
+        """Would the store-and-forward limits take an offline approval of this sale now?
+        (Not atomic: it only chooses the kernel's floor limits; :meth:`_admission` decides.)"""
+        if self._gate is None:
+            return True
+        exposure = await self._journal.offline_exposure()
+        decision = self._gate.precheck(
+            amount=view.amount, currency=view.currency, exposure=exposure
+        )
+        if not decision.allowed:
+            view.offline_refusal = f"{decision.refusal}: {decision.detail}"
+        return decision.allowed
+
+    def _admission(self, result: DeviceResult) -> Admission | None:
+        if self._gate is None:
+            return None
+        online_pin = result.forward is not None and result.forward.pin is not None
+        admission: Admission = self._gate.admission(online_pin=online_pin)
+        return admission
 
     def hand_off(self, payment_id: str) -> None:
         """Leave a payment the session could not finish (a defect) to whoever can resolve it."""

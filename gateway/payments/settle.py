@@ -15,7 +15,9 @@ In words (EMV 4.4 Book 3, 10.7-10.9 for the card's side):
 * declined: DECLINED; a host approval the card then refused: REVERSAL_PENDING and a reversal;
 * stopped (the till cancelled, no card came) or failed before anything was sent: CANCELLED;
 * in doubt (a failure while the request may have been out): UNKNOWN, handed to recovery;
-* a state the session finds already final stays, and tells the till what it says.
+* a state the session finds already final stays, and tells the till what it says;
+* with store-and-forward limits (docs/day.md), STORE first asks them, atomically with the store:
+  a refused offline approval is DECLINED ``Z3`` instead.
 
 Nothing here guesses "approved": a payment leaves UNKNOWN only through an answer.
 
@@ -29,15 +31,17 @@ without a retry, and 75 (PIN tries exceeded), reach this table as DECLINED.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gateway.journal import Journal, Payment, PaymentState, VaultError
+from gateway.journal.queries import OfflineExposure
 
 __all__ = [
     "MAX_PIN_ENTRIES",
     "POLICY",
     "WRONG_PIN_CODE",
+    "Admission",
     "LaneOutcome",
     "Rule",
     "Settled",
@@ -48,6 +52,8 @@ __all__ = [
 ]
 
 S = PaymentState
+#: The store-and-forward limits' check: None admits the offline approval, else the refusal.
+Admission = Callable[[Payment, Mapping[str, OfflineExposure]], str | None]
 
 #: Response code of a wrong online PIN (ISO 8583 "incorrect PIN").
 WRONG_PIN_CODE = "55"
@@ -124,7 +130,8 @@ def _table() -> dict[tuple[PaymentState, Verdict], Rule]:
         rows[S.COMPLETED, verdict] = Rule(Step.KEEP, ok)
         rows[S.STORED_FOR_FORWARDING, verdict] = Rule(Step.KEEP, ok)
         rows[S.FORWARDED, verdict] = Rule(Step.KEEP, ok)
-        for final in (S.DECLINED, S.REVERSAL_PENDING, S.REVERSED):
+        for final in (S.DECLINED, S.REVERSAL_PENDING, S.REVERSED, S.FORWARD_DECLINED,
+                      S.DECLINE_ACKNOWLEDGED, S.VOID_PENDING, S.VOIDED):  # fmt: skip
             rows[final, verdict] = Rule(Step.KEEP, no)
     return rows
 
@@ -175,6 +182,8 @@ class Settled:
     payment: Payment
     outcome: LaneOutcome
     offline: bool = False
+    #: Why the store-and-forward limits refused the card's offline approval (docs/day.md).
+    refusal: str | None = None
 
 
 def _code(arc: bytes | None) -> str | None:
@@ -197,6 +206,7 @@ async def settle(
     reason: str,
     recover: Callable[[str], None],
     card_read_reason: str = "",
+    admit: Admission | None = None,
 ) -> Settled:
     """Journal the end of a payment by :data:`POLICY` (see the module docstring).
 
@@ -214,6 +224,9 @@ async def settle(
             the acquirer knows under their idempotency key).
         card_read_reason: How a co-badged card's brand was chosen, for a CARD_READ journaled
             here.
+        admit: The store-and-forward limits (:meth:`gateway.day.limits.OfflineGate.admission`):
+            an offline approval they refuse is DECLINED (8A Z3) in the same journal call that
+            would have stored it, so two lanes never both take the last place under a limit.
     """
     payment = await journal.get(payment_id)
     if payment.state is S.CREATED and verdict in (Verdict.APPROVED, Verdict.DECLINED):
@@ -234,13 +247,25 @@ async def settle(
             )
             return Settled(payment, LaneOutcome.DECLINED)
         try:
-            payment = await journal.store_for_forwarding(
-                payment_id,
-                request=sealed,
-                response_code=_code(arc) or "Y1",
-                actor=actor,
-                reason=reason,
-            )
+            if admit is not None:
+                payment, refusal = await journal.store_for_forwarding_within(
+                    payment_id,
+                    request=sealed,
+                    response_code=_code(arc) or "Y1",
+                    actor=actor,
+                    admit=admit,
+                    reason=reason,
+                )
+                if refusal is not None:
+                    return Settled(payment, LaneOutcome.DECLINED, refusal=refusal)
+            else:
+                payment = await journal.store_for_forwarding(
+                    payment_id,
+                    request=sealed,
+                    response_code=_code(arc) or "Y1",
+                    actor=actor,
+                    reason=reason,
+                )
         except VaultError as exc:  # no vault key configured: no offline approvals
             payment = await journal.decline(
                 payment_id,

@@ -9,9 +9,12 @@ guessing approved", and "restart recovery runs before the daemon says it is read
 * AUTH_REQUESTED / UNKNOWN: status query under the stored idempotency key. Found approved: the
   sale was abandoned at the lane, so REVERSAL_PENDING then reversal; found declined: DECLINED;
   not found: nothing was charged, DECLINED;
-* APPROVED / REVERSAL_PENDING: reversal (key ``rev-<payment id>``), then REVERSED;
+* APPROVED / REVERSAL_PENDING: reversal (key ``rev-<payment id>``), then REVERSED; a void
+  (VOID_PENDING) the same way, under the same key, then VOIDED;
 * STORED_FOR_FORWARDING: the sealed request is sent under the payment's key (or
-  ``fwd-<payment id>``), then FORWARDED, which purges the vault row.
+  ``fwd-<payment id>``), then FORWARDED, which purges the vault row; when the issuer declines it
+  (or the host refuses it), FORWARD_DECLINED instead (vault purged too, the sale record sent
+  again to head office as declined) and :attr:`Reconciler.on_forward_declined` is told.
 
 A failure to reach the host leaves the payment queued; :meth:`Reconciler.run` retries every
 ``retry_interval`` seconds or when woken. Keys are derived from the payment id, so a retry
@@ -23,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from gateway.acquirer import (
     AcquirerClient,
@@ -65,6 +68,9 @@ class Reconciler:
         self._health = health
         self._queue = RetryQueue(retry_interval)
         self.resolved = 0
+        #: Told of each forward the acquirer declined, after it is journaled (FORWARD_DECLINED):
+        #: the daemon tells the till's event stream and wakes the head-office publisher.
+        self.on_forward_declined: Callable[[Payment], None] = lambda _payment: None
 
     @property
     def pending(self) -> int:
@@ -156,15 +162,20 @@ class Reconciler:
             payment = await self._journal.request_reversal(
                 payment.id, actor="recovery", reason="approved, not completed at the lane"
             )
+        confirm = (
+            self._journal.confirm_void
+            if payment.state is S.VOID_PENDING
+            else self._journal.confirm_reversal
+        )
         if payment.idempotency_key is None:
-            await self._journal.confirm_reversal(payment.id, actor="recovery", reason="never sent")
+            await confirm(payment.id, actor="recovery", reason="never sent")
             return True
         reason = "reversed by the host"
         try:
             await self._client.reverse(
                 original_idempotency_key=payment.idempotency_key,
                 idempotency_key=f"rev-{payment.id}",
-                reason="abandoned",
+                reason="void" if payment.state is S.VOID_PENDING else "abandoned",
             )
         except NotFound:
             reason = "not found at the host: nothing charged"
@@ -173,7 +184,7 @@ class Reconciler:
                 raise
             reason = "not reversible at the host (declined)"
         self._health.success()
-        await self._journal.confirm_reversal(payment.id, actor="acquirer", reason=reason)
+        await confirm(payment.id, actor="acquirer", reason=reason)
         log.info("payment %s: %s", payment.id, reason)
         return True
 
@@ -183,15 +194,28 @@ class Reconciler:
         code: str | None
         try:
             answer = await self._client.authorise(request, idempotency_key=key)
-            code, reason = answer.response_code, "forwarded"
+            approved, code = answer.approved, answer.response_code
+            reason = "forwarded" if approved else f"forward declined by the issuer ({code})"
         except AcquirerRejected as exc:
-            code, reason = "Z3", f"forward refused: {exc.code or exc.status}"
+            approved, code, reason = False, "Z3", f"forward refused: {exc.code or exc.status}"
         self._health.success()
-        await self._journal.confirm_forwarded(
-            payment.id,
-            actor="forwarder",
-            response_code=code if code and code.isalnum() else None,
-            reason=reason,
-        )
+        code = code if code and code.isalnum() and len(code) <= 12 else None
+        if approved:
+            await self._journal.confirm_forwarded(
+                payment.id, actor="forwarder", response_code=code, reason=reason
+            )
+        else:
+            # Its own state, not FORWARDED: the goods left and no money will come. It stays
+            # shown until a manager acknowledges it (docs/day.md, "Declined forwards").
+            declined = await self._journal.decline_forward(
+                payment.id, actor="forwarder", response_code=code, reason=reason
+            )
+            self._notify_declined(declined)
         log.info("payment %s: %s (%s)", payment.id, reason, code)
         return True
+
+    def _notify_declined(self, payment: Payment) -> None:
+        try:
+            self.on_forward_declined(payment)
+        except Exception:  # a listener's defect never stops the forwarder
+            log.exception("payment %s: forward-declined listener failed", payment.id)

@@ -81,7 +81,7 @@ def mqtt_client_factory(
     host: str,
     port: int,
     shop: str,
-    role: Literal["sales", "stock"],
+    role: Literal["sales", "stock", "days"],
     keepalive: int = 30,
     timeout: float = 10.0,
     username: str | None = None,
@@ -96,7 +96,8 @@ def mqtt_client_factory(
         host: Broker host name or address.
         port: Broker TCP port.
         shop: Shop id (one topic level).
-        role: ``"sales"`` (outbox, acknowledgements, last will) or ``"stock"`` (snapshots).
+        role: ``"sales"`` (outbox, acknowledgements, last will), ``"stock"`` (snapshots) or
+            ``"days"`` (the closed days' records, gateway/sync/days.py).
         keepalive: MQTT keep-alive in seconds; the broker fires the will after 1.5 x this
             without traffic (MQTT 5, 3.1.2.10).
         timeout: Seconds for connect, subscribe and each QoS 1 acknowledgement.

@@ -37,6 +37,7 @@ __all__ = [
     "StockUpdate",
     "acks_topic",
     "check_name",
+    "days_topic",
     "parse_acks",
     "parse_stock_update",
     "sale_message",
@@ -84,6 +85,11 @@ def stock_filter(shop: str) -> str:
 def status_topic(shop: str) -> str:
     """``posgw/{shop}/status`` (retained)."""
     return f"posgw/{shop}/status"
+
+
+def days_topic(shop: str) -> str:
+    """``posgw/{shop}/days`` (the closed days' records, gateway/sync/days.py)."""
+    return f"posgw/{shop}/days"
 
 
 def acks_topic(shop: str) -> str:

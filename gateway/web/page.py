@@ -15,11 +15,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+from collections.abc import Callable
 from string import Template
 
+from gateway.web.i18n import N_, PageLocale
 from gateway.web.view import HealthView, LaneView, PaymentView, StatusView
 
-__all__ = ["CONTENT_SECURITY_POLICY", "Markup", "render_page", "render_unavailable"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "Markup",
+    "fill",
+    "join",
+    "render_page",
+    "render_unavailable",
+]
 
 
 class Markup(str):
@@ -36,6 +45,11 @@ def _fill(template: Template, **values: str | int) -> Markup:
 
 def _join(parts: list[Markup]) -> Markup:
     return Markup("".join(parts))
+
+
+#: Public names of the two helpers, for the page's other section modules (gateway.web.money).
+fill = _fill
+join = _join
 
 
 STYLE = """
@@ -70,6 +84,13 @@ dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 .amount{font-size:1.3rem;font-weight:700}
 #stale{display:none;background:var(--bad);color:#fff;padding:.5rem 1.5rem;font-weight:600}
 body.stale #stale{display:block}
+.money{grid-column:1/-1}
+.takings{display:flex;flex-wrap:wrap;gap:.3rem 2rem;font-size:1.6rem;font-weight:700}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.2rem .5rem}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr+tr td{border-top:1px solid #eaeef2}
+.declined-forward{color:var(--bad);font-weight:600}
+.stopped{color:var(--bad);font-weight:600}
 """
 
 SCRIPT = """
@@ -104,21 +125,21 @@ CONTENT_SECURITY_POLICY = (
 )
 
 _PAGE = Template("""<!DOCTYPE html>
-<html lang="en">
+<html lang="$lang">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
-<title>$shop — payment gateway status</title>
+<title>$shop — $title</title>
 <noscript><meta http-equiv="refresh" content="$refresh_s"></noscript>
 <style>$style</style>
 </head>
 <body data-refresh-ms="$refresh_ms">
 <header>
 <h1>$shop</h1>
-<span class="muted">Payment gateway $version · running since $started</span>
+<span class="muted">$product $version · $since $started</span>
 </header>
-<div id="stale" role="alert">Connection to the gateway lost — retrying</div>
+<div id="stale" role="alert">$lost</div>
 $main
 <script>$script</script>
 </body>
@@ -127,7 +148,8 @@ $main
 
 _MAIN = Template("""<main aria-live="polite">
 <div class="banner tone-$tone" id="headline">$headline
-<span class="updated">· updated $updated</span></div>
+<span class="updated">· $updated_word $updated</span></div>
+$money
 $lanes
 $health
 </main>""")
@@ -136,15 +158,16 @@ _LANE = Template("""<section class="lane tone-$tone" id="lane-$key" aria-label="
 <h2>$name</h2>
 <p class="state device">$device</p>
 $problem
-<p>Customer screen: <span class="screen prompt">$prompt</span></p>
+<p>$screen_word <span class="screen prompt">$prompt</span></p>
 $payment
-<dl><dt>Device</dt><dd class="reader">$reader</dd><dt>Interface</dt><dd>$interface</dd></dl>
+<dl><dt>$device_word</dt><dd class="reader">$reader</dd>
+<dt>$interface_word</dt><dd>$interface</dd></dl>
 </section>""")
 
 _PAYMENT = Template("""<div class="payment tone-$tone">
 <div><span class="amount">$amount</span> · <span class="pay-state">$state</span></div>
-<dl><dt>Card</dt><dd class="pan">$card</dd><dt>Started</dt><dd>$started</dd>
-<dt>Reference</dt><dd>$reference</dd></dl>
+<dl><dt>$card_word</dt><dd class="pan">$card</dd><dt>$started_word</dt><dd>$started</dd>
+<dt>$reference_word</dt><dd>$reference</dd></dl>
 </div>""")
 
 _HEALTH = Template("""<section class="health tone-$tone" aria-label="$title">
@@ -155,23 +178,34 @@ _HEALTH = Template("""<section class="health tone-$tone" aria-label="$title">
 
 _DETAIL = Template("<dt>$label</dt><dd>$value</dd>")
 
-_NO_LANES = Markup('<section class="lane tone-unknown"><h2>Lanes</h2>'
-                   "<p>No lane information available.</p></section>")
+_NO_LANES = Template('<section class="lane tone-unknown"><h2>$title</h2><p>$text</p></section>')
 
 
-def _payment(payment: PaymentView | None) -> Markup:
+Words = Callable[[str], str]
+
+
+def _english(text: str) -> str:
+    return text
+
+
+def _payment(payment: PaymentView | None, tr: Words) -> Markup:
     if payment is None:
-        return Markup('<p class="muted">No payment in progress.</p>')
+        return _fill(Template('<p class="muted">$t</p>'), t=tr(N_("No payment in progress.")))
     return _fill(_PAYMENT, tone=payment.tone, amount=payment.amount, state=payment.state,
-                 card=payment.card, started=payment.started, reference=payment.reference)
+                 card=payment.card, started=payment.started, reference=payment.reference,
+                 card_word=tr(N_("Card")), started_word=tr(N_("Started")),
+                 reference_word=tr(N_("Reference")))
 
 
-def _lane(lane: LaneView) -> Markup:
-    problem = (_fill(Template('<p class="problem">Last problem: $text</p>'), text=lane.problem)
+def _lane(lane: LaneView, tr: Words) -> Markup:
+    problem = (_fill(Template('<p class="problem">$label $text</p>'),
+                     label=tr(N_("Last problem:")), text=lane.problem)
                if lane.problem else Markup(""))
     return _fill(_LANE, tone=lane.tone, key=lane.key, name=lane.name, device=lane.device,
-                 problem=problem, prompt=lane.prompt, payment=_payment(lane.payment),
-                 reader=lane.reader, interface=lane.interface)
+                 problem=problem, prompt=lane.prompt, payment=_payment(lane.payment, tr),
+                 reader=lane.reader, interface=lane.interface,
+                 screen_word=tr(N_("Customer screen:")), device_word=tr(N_("Device")),
+                 interface_word=tr(N_("Interface")))
 
 
 def _health(block: HealthView) -> Markup:
@@ -180,26 +214,52 @@ def _health(block: HealthView) -> Markup:
                  details=details)
 
 
-def _page(shop: str, version: str, started: str, main: Markup, refresh_seconds: float) -> str:
+def _page(
+    shop: str,
+    version: str,
+    started: str,
+    main: Markup,
+    refresh_seconds: float,
+    loc: PageLocale | None = None,
+) -> str:
+    def words(text: str) -> str:
+        return text if loc is None else loc.gettext(text)
+
     return _fill(_PAGE, shop=shop, version=version, started=started, main=main,
                  refresh_s=max(1, round(refresh_seconds)),
                  refresh_ms=max(100, round(refresh_seconds * 1000)),
-                 style=Markup(STYLE), script=Markup(SCRIPT))
+                 style=Markup(STYLE), script=Markup(SCRIPT),
+                 lang="en" if loc is None else loc.tag,
+                 title=words(N_("payment gateway status")),
+                 product=words(N_("Payment gateway")), since=words(N_("running since")),
+                 lost=words(N_("Connection to the gateway lost — retrying")))
 
 
-def render_page(view: StatusView, *, refresh_seconds: float = 5.0) -> str:
+def render_page(
+    view: StatusView,
+    *,
+    refresh_seconds: float = 5.0,
+    money: Markup | None = None,
+    loc: PageLocale | None = None,
+) -> str:
     """The full HTML page for a view (every value escaped).
 
     Args:
         view: From :func:`gateway.web.view.build_view`.
         refresh_seconds: How often the page refreshes itself (script or meta refresh).
+        money: The money sections (:func:`gateway.web.money.render_money`), already escaped.
+        loc: The manager's locale (``<html lang>``, the page's own words); None: English.
     """
-    lanes = _join([_lane(lane) for lane in view.lanes]) if view.lanes else _NO_LANES
+    tr: Words = _english if loc is None else loc.gettext
+    no_lanes = _fill(_NO_LANES, title=tr(N_("Lanes")),
+                     text=tr(N_("No lane information available.")))  # fmt: skip
+    lanes = _join([_lane(lane, tr) for lane in view.lanes]) if view.lanes else no_lanes
     health = _join([_health(b) for b in (view.totals, view.outbox, view.acquirer, view.mqtt,
                                            view.stock)])
     main = _fill(_MAIN, tone=view.tone, headline=view.headline, updated=view.updated,
-                 lanes=lanes, health=health)
-    return _page(view.shop, view.version, view.started, main, refresh_seconds)
+                 updated_word=tr(N_("updated")), money=money or Markup(""), lanes=lanes,
+                 health=health)
+    return _page(view.shop, view.version, view.started, main, refresh_seconds, loc)
 
 
 def render_unavailable(reason: str, *, refresh_seconds: float = 5.0) -> str:

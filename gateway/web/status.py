@@ -20,13 +20,16 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from gateway.daemon.snapshot import Snapshot
+from gateway.web.i18n import PageLocale, choose_locale
 from gateway.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.web.metrics import render_metrics
+from gateway.web.money import render_money
 from gateway.web.page import CONTENT_SECURITY_POLICY, render_page, render_unavailable
 from gateway.web.values import scrub
 from gateway.web.view import build_view
@@ -37,6 +40,9 @@ log = logging.getLogger("posgw.gateway.web")
 
 #: Gives the current snapshot, directly or as an awaitable (``Daemon.snapshot``).
 SnapshotSource = Callable[[], Any | Awaitable[Any]]
+
+#: Times on the page are the box's local time (the shop's clock).
+_ZONE = datetime.now().astimezone().tzinfo or UTC
 
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -52,7 +58,14 @@ class _Unavailable(Exception):  # private control flow: never leaves this module
 class _StatusRoutes:
     """The handlers, bound to one snapshot source."""
 
-    def __init__(self, source: SnapshotSource, refresh_seconds: float, timeout: float) -> None:
+    def __init__(
+        self,
+        source: SnapshotSource,
+        refresh_seconds: float,
+        timeout: float,
+        locale: str | None = None,
+    ) -> None:
+        self._locale = locale
         self._source = source
         self._refresh = refresh_seconds
         self._timeout = timeout
@@ -75,8 +88,8 @@ class _StatusRoutes:
             raise _Unavailable("The gateway could not report its status.") from exc
         return scrub(result)
 
-    async def page(self, _request: web.Request) -> web.Response:
-        """``GET /``: the HTML status page."""
+    async def page(self, request: web.Request) -> web.Response:
+        """``GET /``: the HTML status page, in the manager's language."""
         headers = {**_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY}
         try:
             snapshot = await self._snapshot()
@@ -84,7 +97,16 @@ class _StatusRoutes:
             return web.Response(text=render_unavailable(str(exc), refresh_seconds=self._refresh),
                                 status=503, content_type="text/html", headers=headers)
         try:
-            body = render_page(build_view(snapshot), refresh_seconds=self._refresh)
+            loc = PageLocale(
+                choose_locale(request.headers.get("Accept-Language"), override=self._locale),
+                _ZONE,
+            )
+            body = render_page(
+                build_view(snapshot, gettext=loc.gettext),
+                refresh_seconds=self._refresh,
+                money=render_money(snapshot.get("money"), loc),
+                loc=loc,
+            )
         except Exception as exc:  # noqa: BLE001 - last line of defence: show a page, not a 500
             log.error("status page rendering failed: %s", type(exc).__name__)
             body = render_unavailable("Some status details could not be shown.",
@@ -117,6 +139,7 @@ def add_status_routes(
     *,
     refresh_seconds: float = 5.0,
     snapshot_timeout: float = 2.0,
+    locale: str | None = None,
 ) -> None:
     """Add ``/``, ``/status.json`` and ``/metrics`` to ``app``.
 
@@ -128,10 +151,12 @@ def add_status_routes(
             (missing keys and odd types show as "unknown").
         refresh_seconds: How often an open page refreshes itself.
         snapshot_timeout: How long a request waits for a snapshot before answering 503.
+        locale: Forces the page's locale (``[http] locale``); None: the browser's
+            Accept-Language chooses (gateway/web/i18n.py).
     """
     if refresh_seconds <= 0 or snapshot_timeout <= 0:
         raise ValueError("refresh_seconds and snapshot_timeout must be positive")
-    routes = _StatusRoutes(snapshot, refresh_seconds, snapshot_timeout)
+    routes = _StatusRoutes(snapshot, refresh_seconds, snapshot_timeout, locale)
     app.router.add_get("/", routes.page, name="status-page")
     app.router.add_get("/status.json", routes.status_json, name="status-json")
     app.router.add_get("/metrics", routes.metrics, name="metrics")

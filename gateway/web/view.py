@@ -11,13 +11,15 @@ then says "unknown" and never raises. Each block carries a *tone* (``ok``, ``war
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
+from gateway.web.i18n import N_
 from gateway.web.values import (
     as_bool,
     as_int,
@@ -27,26 +29,21 @@ from gateway.web.values import (
     scrub_text,
     zone_of,
 )
+from gateway.web.words import PAYMENT_STATES
 from terminal.currency import CurrencyError, currency
 
 __all__ = ["UNKNOWN", "HealthView", "LaneView", "PaymentView", "StatusView", "build_view"]
 
-UNKNOWN = "unknown"
+UNKNOWN = N_("unknown")
 
-_PAYMENT_STATES = {
-    "CREATED": "Started",
-    "CARD_READ": "Card read",
-    "AUTH_REQUESTED": "Waiting for the bank's answer",
-    "APPROVED": "Approved",
-    "DECLINED": "Declined",
-    "UNKNOWN": "Outcome not known yet — checking with the bank",
-    "COMPLETED": "Completed",
-    "REVERSAL_PENDING": "Being cancelled with the bank",
-    "REVERSED": "Cancelled with the bank",
-    "STORED_FOR_FORWARDING": "Kept to send to the bank later",
-    "FORWARDED": "Sent to the bank",
-    "CANCELLED": "Cancelled",
-}
+#: The page's translation for the view being built (:func:`build_view`'s ``gettext``).
+_GETTEXT: ContextVar[Callable[[str], str]] = ContextVar("gettext", default=lambda text: text)
+
+
+def _(message: str) -> str:
+    """``message`` (an English msgid) in the language of the view being built."""
+    return _GETTEXT.get()(message)
+
 _MASK = re.compile(r"\d{0,6}\*{2,15}\d{0,4}")
 # A Python class name as drivers print exceptions ("ReaderRemoved: reader removed").
 _CLASS_NAME = re.compile(
@@ -132,20 +129,22 @@ class _Clock:
         if moment is None or shown is None:
             return ""
         if self.now is None:
-            return f" since {shown}"
-        return f" since {shown} ({_ago((self.now - moment).total_seconds())})"
+            return " " + _(N_("since {time}")).format(time=shown)
+        ago = _ago((self.now - moment).total_seconds())
+        return " " + _(N_("since {time} ({ago})")).format(time=shown, ago=ago)
 
 
 def _ago(seconds: float) -> str:
     if seconds < 60:
-        return "just now"
+        return _(N_("just now"))
     minutes = int(seconds // 60)
     if minutes < 60:
-        return f"{minutes} min ago"
+        return _(N_("{minutes} min ago")).format(minutes=minutes)
     hours = minutes // 60
     if hours < 48:
-        return f"{hours} h {minutes % 60:02d} min ago"
-    return f"{hours // 24} days ago"
+        text = _(N_("{hours} h {minutes} min ago"))
+        return text.format(hours=hours, minutes=f"{minutes % 60:02d}")
+    return _(N_("{days} days ago")).format(days=hours // 24)
 
 
 def plain_error(value: Any) -> str | None:
@@ -171,7 +170,7 @@ def format_amount(amount: Any, code: Any) -> str:
     minor = as_int(amount)
     alpha = as_text(code, limit=8)
     if minor is None:
-        return UNKNOWN
+        return _(UNKNOWN)
     try:
         cur = currency(alpha) if alpha is not None else None
     except CurrencyError:
@@ -185,22 +184,22 @@ def format_amount(amount: Any, code: Any) -> str:
 def _address(url: str | None) -> str:
     """A device or service URL for display: no credentials, no query or fragment."""
     if url is None:
-        return UNKNOWN
+        return _(UNKNOWN)
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return as_text(url.split("?")[0].split("#")[0], limit=120) or UNKNOWN
+        return as_text(url.split("?")[0].split("#")[0], limit=120) or _(UNKNOWN)
     rest = rest.split("?")[0].split("#")[0]
     authority, slash, path = rest.partition("/")
     authority = authority.rpartition("@")[2]
     # Decoded for reading ("Virtual PCD 00 00"), then masked again: %-escapes hide nothing.
     shown = scrub_text(unquote(f"{scheme}://{authority}{slash}{path}"))
-    return as_text(shown, limit=120) or UNKNOWN
+    return as_text(shown, limit=120) or _(UNKNOWN)
 
 
 def _device_kind(url: str | None) -> str:
     """What a lane's device is called: a reader (PC/SC, simulated) or a payment terminal."""
     scheme = (url or "").partition("://")[0].lower()
-    return "Payment terminal" if scheme in ("serial", "tcp") else "Reader"
+    return "terminal" if scheme in ("serial", "tcp") else "reader"
 
 
 def _device_words(device: Any, kind: str, clock: _Clock) -> tuple[str, str, str | None]:
@@ -211,20 +210,32 @@ def _device_words(device: Any, kind: str, clock: _Clock) -> tuple[str, str, str 
     problem = plain_error(diag.get("last_error"))
     if problem is not None:
         when = clock.at(diag.get("last_error_at"))
-        problem = f"{problem} (at {when})" if when else problem
+        if when:
+            problem = _(N_("{problem} (at {time})")).format(problem=problem, time=when)
+    terminal = kind == "terminal"
     if state == "ready":
-        card = " — card in reader" if as_bool(as_mapping(diag.get("device")).get(
-            "card_present")) else ""
-        return "ok", f"{kind} ready{since}{card}", problem
+        card = as_bool(as_mapping(diag.get("device")).get("card_present"))
+        text = _(N_("Payment terminal ready{since}")) if terminal else _(N_("Reader ready{since}"))
+        text = text.format(since=since)
+        return "ok", text + (_(N_(" — card in reader")) if card else ""), problem
     if state == "not_ready":
         retry = as_int(diag.get("next_retry_in"))
-        then = f" (next try in {retry} s)" if retry is not None and retry >= 0 else ""
-        return "bad", f"{kind} not connected{since} — retrying{then}", problem
+        then = ""
+        if retry is not None and retry >= 0:
+            then = " " + _(N_("(next try in {seconds} s)")).format(seconds=retry)
+        text = (_(N_("Payment terminal not connected{since} — retrying")) if terminal
+                else _(N_("Reader not connected{since} — retrying")))  # fmt: skip
+        return "bad", text.format(since=since) + then, problem
     if state == "setting_up":
-        return "warn", f"Connecting to the {kind.lower()}{since}", problem
+        text = (_(N_("Connecting to the payment terminal{since}")) if terminal
+                else _(N_("Connecting to the reader{since}")))  # fmt: skip
+        return "warn", text.format(since=since), problem
     if state == "stopped":
-        return "idle", f"{kind} stopped{since}", problem
-    return "unknown", f"{kind} state unknown", problem
+        text = (_(N_("Payment terminal stopped{since}")) if terminal
+                else _(N_("Reader stopped{since}")))  # fmt: skip
+        return "idle", text.format(since=since), problem
+    text = _(N_("Payment terminal state unknown")) if terminal else _(N_("Reader state unknown"))
+    return "unknown", text, problem
 
 
 def _payment(value: Any, clock: _Clock) -> PaymentView | None:
@@ -232,19 +243,19 @@ def _payment(value: Any, clock: _Clock) -> PaymentView | None:
         return None
     value = as_mapping(value)
     state = as_text(value.get("state"), limit=40)
-    words = _PAYMENT_STATES.get(state or "", state.replace("_", " ").capitalize()
-                                if state else UNKNOWN)
+    known = PAYMENT_STATES.get(state or "")
+    words = _(known) if known else (state.replace("_", " ").capitalize() if state else _(UNKNOWN))
     tone = {"APPROVED": "ok", "COMPLETED": "ok", "DECLINED": "bad", "UNKNOWN": "warn",
             "CANCELLED": "idle", "REVERSED": "idle"}.get(state or "", "warn")
     masked = as_text(value.get("masked_pan"), limit=40)
-    card = masked if masked is not None and _MASK.fullmatch(masked) else UNKNOWN
+    card = masked if masked is not None and _MASK.fullmatch(masked) else _(UNKNOWN)
     return PaymentView(
         state=words,
         tone=tone,
         amount=format_amount(value.get("amount"), value.get("currency")),
         card=card,
-        started=clock.at(value.get("started_at")) or UNKNOWN,
-        reference=as_text(value.get("id"), limit=40) or UNKNOWN,
+        started=clock.at(value.get("started_at")) or _(UNKNOWN),
+        reference=as_text(value.get("id"), limit=40) or _(UNKNOWN),
     )
 
 
@@ -265,42 +276,49 @@ def _lane(value: Any, index: int, clock: _Clock) -> LaneView:
                    f"manager to check: {shown}{more}")
     return LaneView(
         key=key,
-        name=as_text(lane.get("name"), limit=60) or f"Lane {key}",
+        name=as_text(lane.get("name"), limit=60) or _(N_("Lane {number}")).format(number=key),
         reader=reader,
-        interface=as_text(lane.get("interface"), limit=20) or UNKNOWN,
+        interface=as_text(lane.get("interface"), limit=20) or _(UNKNOWN),
         tone=tone,
         device=device,
         problem=problem,
-        prompt=prompt or UNKNOWN,
+        prompt=prompt or _(UNKNOWN),
         payment=_payment(lane.get("payment"), clock),
     )
 
 
 def _count(value: Any) -> str:
     number = as_int(value)
-    return UNKNOWN if number is None else str(number)
+    return _(UNKNOWN) if number is None else str(number)
 
 
 def _journal(journal: Any) -> tuple[HealthView, HealthView]:
     j = as_mapping(journal)
     total, approved, declined = (as_int(j.get(k)) for k in
                                  ("payments_today", "approved_today", "declined_today"))
-    summary = (f"{total} payment{'s' if total != 1 else ''} today" if total is not None
-               else "Payments today: unknown")
-    totals = HealthView("Today", "ok" if total is not None else "unknown", summary, [
-        ("Approved", _count(approved)), ("Declined", _count(declined)),
-        ("Refunds", _count(j.get("refunds_today")))])
+    if total is None:
+        summary = _(N_("Payments today: unknown"))
+    elif total == 1:
+        summary = _(N_("1 payment today"))
+    else:
+        summary = _(N_("{count} payments today")).format(count=total)
+    totals = HealthView(_(N_("Today")), "ok" if total is not None else "unknown", summary, [
+        (_(N_("Approved")), _count(approved)), (_(N_("Declined")), _count(declined)),
+        (_(N_("Refunds")), _count(j.get("refunds_today")))])
     backlog, recovery = as_int(j.get("outbox_backlog")), as_int(j.get("awaiting_recovery"))
     if recovery:
-        tone, words = "bad", f"{recovery} payment(s) need checking after a restart"
+        tone = "bad"
+        words = _(N_("{count} payment(s) need checking after a restart")).format(count=recovery)
     elif backlog is None:
-        tone, words = "unknown", "Sales waiting for head office: unknown"
+        tone, words = "unknown", _(N_("Sales waiting for head office: unknown"))
     elif backlog == 0:
-        tone, words = "ok", "All sales sent to head office"
+        tone, words = "ok", _(N_("All sales sent to head office"))
     else:
-        tone, words = "warn", f"{backlog} sale(s) waiting to be sent to head office"
-    outbox = HealthView("Outbox", tone, words, [
-        ("Waiting to send", _count(backlog)), ("Awaiting recovery", _count(recovery))])
+        tone = "warn"
+        words = _(N_("{count} sale(s) waiting to be sent to head office")).format(count=backlog)
+    outbox = HealthView(_(N_("Outbox")), tone, words, [
+        (_(N_("Waiting to send")), _count(backlog)),
+        (_(N_("Awaiting recovery")), _count(recovery))])
     return totals, outbox
 
 
@@ -309,36 +327,36 @@ def _acquirer(value: Any, clock: _Clock) -> HealthView:
     reachable = as_bool(acq.get("reachable"))
     last_ok = clock.at(acq.get("last_success"))
     if reachable is True:
-        tone, words = "ok", "Payment provider reachable"
+        tone, words = "ok", _(N_("Payment provider reachable"))
     elif reachable is False:
-        tone, words = "bad", "Payment provider not reachable — retrying"
+        tone, words = "bad", _(N_("Payment provider not reachable — retrying"))
     else:
-        tone, words = "unknown", "Payment provider: unknown"
-    details = [("Address", _address(as_text(acq.get("url"), limit=300))),
-               ("Last answer", last_ok or UNKNOWN)]
+        tone, words = "unknown", _(N_("Payment provider: unknown"))
+    details = [(_(N_("Address")), _address(as_text(acq.get("url"), limit=300))),
+               (_(N_("Last answer")), last_ok or _(UNKNOWN))]
     problem = plain_error(acq.get("last_error"))
     if problem:
-        details.append(("Last problem", problem))
-    return HealthView("Payment provider", tone, words, details)
+        details.append((_(N_("Last problem")), problem))
+    return HealthView(_(N_("Payment provider")), tone, words, details)
 
 
 def _mqtt(value: Any, clock: _Clock) -> HealthView:
     mq = as_mapping(value)
     enabled, connected = as_bool(mq.get("enabled")), as_bool(mq.get("connected"))
     if enabled is False:
-        tone, words = "idle", "Head office link switched off"
+        tone, words = "idle", _(N_("Head office link switched off"))
     elif connected is True:
-        tone, words = "ok", "Connected to head office"
+        tone, words = "ok", _(N_("Connected to head office"))
     elif connected is False:
-        tone, words = "bad", "Not connected to head office — sales are kept and sent later"
+        tone, words = "bad", _(N_("Not connected to head office — sales are kept and sent later"))
     else:
-        tone, words = "unknown", "Head office link: unknown"
-    details = [("Waiting to publish", _count(mq.get("backlog"))),
-               ("Last sent", clock.at(mq.get("last_publish")) or UNKNOWN)]
+        tone, words = "unknown", _(N_("Head office link: unknown"))
+    details = [(_(N_("Waiting to publish")), _count(mq.get("backlog"))),
+               (_(N_("Last sent")), clock.at(mq.get("last_publish")) or _(UNKNOWN))]
     problem = plain_error(mq.get("last_error"))
     if problem:
-        details.append(("Last problem", problem))
-    return HealthView("Head office (MQTT)", tone, words, details)
+        details.append((_(N_("Last problem")), problem))
+    return HealthView(_(N_("Head office (MQTT)")), tone, words, details)
 
 
 #: Most low-stock lines listed on the page (the API and /metrics have them all).
@@ -348,28 +366,42 @@ LOW_STOCK_SHOWN = 20
 def _stock(value: Any) -> HealthView:
     st = as_mapping(value)
     if as_bool(st.get("enabled")) is not True:
-        return HealthView("Stock", "idle", "No local stock (head office link switched off)")
+        off = _(N_("No local stock (head office link switched off)"))
+        return HealthView(_(N_("Stock")), "idle", off)
     low = [as_mapping(line) for line in st.get("low") or [] if isinstance(line, dict)]
     threshold = _count(st.get("low_threshold"))
-    details = [("Products", _count(st.get("skus"))), ("Low at", f"{threshold} or less")]
+    low_at = _(N_("{threshold} or less")).format(threshold=threshold)
+    details = [(_(N_("Products")), _count(st.get("skus"))), (_(N_("Low at")), low_at)]
     for line in low[:LOW_STOCK_SHOWN]:
-        details.append((as_text(line.get("sku"), limit=64) or UNKNOWN,
-                        f"{_count(line.get('level'))} left"))  # fmt: skip
+        details.append((as_text(line.get("sku"), limit=64) or _(UNKNOWN),
+                        _(N_("{count} left")).format(count=_count(line.get("level")))))  # fmt: skip
     if len(low) > LOW_STOCK_SHOWN:
-        details.append(("More", f"{len(low) - LOW_STOCK_SHOWN} more low products"))
+        more = _(N_("{count} more low products")).format(count=len(low) - LOW_STOCK_SHOWN)
+        details.append((_(N_("More")), more))
     if low:
-        words = f"{len(low)} product{'s' if len(low) != 1 else ''} low on stock"
-        return HealthView("Stock", "warn", words, details)
-    return HealthView("Stock", "ok", "No product low on stock", details)
+        words = (_(N_("1 product low on stock")) if len(low) == 1
+                 else _(N_("{count} products low on stock")).format(count=len(low)))  # fmt: skip
+        return HealthView(_(N_("Stock")), "warn", words, details)
+    return HealthView(_(N_("Stock")), "ok", _(N_("No product low on stock")), details)
 
 
-def build_view(snapshot: Any) -> StatusView:
+def build_view(snapshot: Any, *, gettext: Callable[[str], str] | None = None) -> StatusView:
     """Turn a (scrubbed) snapshot into the page's words; missing or odd fields read "unknown".
 
     Args:
         snapshot: The daemon snapshot after :func:`gateway.web.values.scrub` (any JSON-like
             value is accepted; a non-mapping is read as an empty snapshot).
+        gettext: The manager's language (:meth:`gateway.web.i18n.PageLocale.gettext`); None:
+            English, the msgids themselves.
     """
+    token = _GETTEXT.set(gettext or (lambda text: text))
+    try:
+        return _build(snapshot)
+    finally:
+        _GETTEXT.reset(token)
+
+
+def _build(snapshot: Any) -> StatusView:
     snap = as_mapping(snapshot)
     clock = _Clock(snap.get("now"))
     ready = as_bool(snap.get("ready"))
@@ -378,18 +410,18 @@ def build_view(snapshot: Any) -> StatusView:
         lanes_raw, list) else []
     totals, outbox = _journal(snap.get("journal"))
     if ready is True:
-        tone, headline = "ok", "Ready to take payments"
+        tone, headline = "ok", _(N_("Ready to take payments"))
     elif ready is False:
-        tone, headline = "bad", "Not ready to take payments"
+        tone, headline = "bad", _(N_("Not ready to take payments"))
     else:
-        tone, headline = "unknown", "Gateway state unknown"
+        tone, headline = "unknown", _(N_("Gateway state unknown"))
     return StatusView(
-        shop=as_text(snap.get("shop"), limit=60) or "Shop (name unknown)",
-        version=as_text(snap.get("version"), limit=30) or UNKNOWN,
+        shop=as_text(snap.get("shop"), limit=60) or _(N_("Shop (name unknown)")),
+        version=as_text(snap.get("version"), limit=30) or _(UNKNOWN),
         tone=tone,
         headline=headline,
-        updated=(clock.now.strftime("%H:%M:%S") if clock.now else UNKNOWN),
-        started=clock.at(snap.get("started_at")) or UNKNOWN,
+        updated=(clock.now.strftime("%H:%M:%S") if clock.now else _(UNKNOWN)),
+        started=clock.at(snap.get("started_at")) or _(UNKNOWN),
         lanes=lanes,
         totals=totals,
         outbox=outbox,

@@ -35,6 +35,22 @@ PATHS: dict[PaymentState, list[PaymentState]] = {
     S.STORED_FOR_FORWARDING: [S.CARD_READ, S.STORED_FOR_FORWARDING],
     S.FORWARDED: [S.CARD_READ, S.STORED_FOR_FORWARDING, S.FORWARDED],
     S.CANCELLED: [S.CANCELLED],
+    S.FORWARD_DECLINED: [S.CARD_READ, S.STORED_FOR_FORWARDING, S.FORWARD_DECLINED],
+    S.VOID_PENDING: [S.CARD_READ, S.AUTH_REQUESTED, S.APPROVED, S.COMPLETED, S.VOID_PENDING],
+    S.VOIDED: [
+        S.CARD_READ,
+        S.AUTH_REQUESTED,
+        S.APPROVED,
+        S.COMPLETED,
+        S.VOID_PENDING,
+        S.VOIDED,
+    ],
+    S.DECLINE_ACKNOWLEDGED: [
+        S.CARD_READ,
+        S.STORED_FOR_FORWARDING,
+        S.FORWARD_DECLINED,
+        S.DECLINE_ACKNOWLEDGED,
+    ],
 }
 
 
@@ -98,6 +114,14 @@ async def step(journal: Journal, payment_id: str, target: PaymentState) -> Payme
         return await journal.confirm_forwarded(payment_id, actor=actor, response_code="00")
     if target is S.CANCELLED:
         return await journal.cancel(payment_id, actor=actor, reason="till cancelled")
+    if target is S.VOID_PENDING:
+        return await journal.void_sale(payment_id, actor="manager:test", reason="wrong amount")
+    if target is S.VOIDED:
+        return await journal.confirm_void(payment_id, actor=actor)
+    if target is S.FORWARD_DECLINED:
+        return await journal.decline_forward(payment_id, actor=actor, response_code="05")
+    if target is S.DECLINE_ACKNOWLEDGED:
+        return await journal.acknowledge_declined_forward(payment_id, actor="manager:test")
     raise AssertionError(f"no method leads to {target}")
 
 

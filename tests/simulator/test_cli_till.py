@@ -1,5 +1,6 @@
 """``posgw-sim till`` driving the daemon: pay (following the lane's events), refund, cancel;
-void and close-day answered "not offered" until the daemon has them; the bearer token sent.
+void (a refunded sale: refused) and close-day (a manager's action: refused to a till); the
+bearer token sent.
 
 The daemon runs in process with a ``sim://`` lane and the simulator's acquirer host
 (tests/gateway/daemon_support.py); the till is a real ``posgw-sim till`` process talking HTTP
@@ -119,13 +120,14 @@ async def test_till_cli_pays_refunds_and_cancels_on_the_daemon(
         assert events[-1]["result"]["outcome"] == "cancelled"
         assert next(e["prompt"] for e in events if e.get("event") == "prompt") == "PRESENT CARD"
 
-        # status, and the routes this daemon does not have yet
+        # status, and the day routes: a refunded sale is not voided (it was refunded), and
+        # closing the day is a manager's action, refused to a till
         code, out, _ = await run_sim("till", *target, "--json", "status", sale_id)
         assert (code, json.loads(out)["result"]["outcome"]) == (0, "approved")
-        for args in (["void", sale_id], ["close-day"]):
-            code, _, err = await run_sim("till", *target, *args)
-            assert code == 4, err
-            assert "not offered by this daemon" in err
+        code, _, err = await run_sim("till", *target, "void", sale_id)
+        assert code == 2 and "refunded" in err, err
+        code, _, err = await run_sim("till", *target, "close-day")
+        assert code == 2 and "manager_login_required" in err, err
         code, _, err = await run_sim("till", *target, "pay", "--lane", "9", "--amount", "1")
         assert code == 2 and "not_found" in err
 

@@ -7,6 +7,7 @@ ARPC; the assertions read the journal, the host's ledger and the till API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -41,6 +42,22 @@ def _daemon(tmp_path: Path, acquirer: AcquirerHost, slots: list[str], **kw: obje
     assert acquirer.url is not None
     config = make_config(tmp_path, acquirer.url, slots, **kw)  # type: ignore[arg-type]
     return Daemon(config, env=fixed_env, environ={})
+
+
+async def _forward_settled(daemon: Daemon, host: AcquirerHost, payment_id: str) -> S:
+    """Wait until the forward is answered; the journal state must follow the host's answer:
+    FORWARDED when it charged, FORWARD_DECLINED (never FORWARDED) when it declined. The
+    simulated issuer declines a forwarded TC today ("cryptogram is not an ARQC", 05)."""
+    async with asyncio.timeout(10):
+        while True:  # the forwarder works behind the till's answer: poll the journal, bounded
+            state = (await daemon.journal.get(payment_id)).state
+            if state is not S.STORED_FOR_FORWARDING:
+                break
+            await asyncio.sleep(0.05)
+    assert [entry.kind for entry in host.ledger] in (["charge"], ["decline"])
+    expected = S.FORWARDED if host.ledger[0].kind == "charge" else S.FORWARD_DECLINED
+    assert state is expected
+    return state
 
 
 async def _events(daemon: Daemon, payment_id: str) -> list[S]:
@@ -177,10 +194,11 @@ async def test_acquirer_down_stores_for_forwarding_then_forwards(
         await revived.start(port=port)
         try:
             payment_id = str(result["id"])
-            await wait_state(daemon.journal, payment_id, S.FORWARDED)
-            assert len(revived.ledger) == 1
+            state = await _forward_settled(daemon, revived, payment_id)
             batch = await daemon.journal.claim_batch(10)
             assert [item.body["offline"] for item in batch] == [True]
+            declined = state is S.FORWARD_DECLINED
+            assert [item.body.get("forward_declined", False) for item in batch] == [declined]
         finally:
             await revived.stop()
 
@@ -195,7 +213,7 @@ async def test_offline_tc_is_stored_and_forwarded(
         assert result["outcome"] == "approved" and result["offline"] is True
         assert result["response_code"] == "Y1"
         payment_id = str(result["id"])
-        await wait_state(daemon.journal, payment_id, S.FORWARDED)
+        await _forward_settled(daemon, acquirer, payment_id)
         assert S.AUTH_REQUESTED not in await _events(daemon, payment_id)
     assert len(acquirer.ledger) == 1
 

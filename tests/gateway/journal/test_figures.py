@@ -28,7 +28,8 @@ def fresh_count(db: Path, day_start_ms: int) -> DayCounts:
         row = conn.execute(
             """SELECT COALESCE(SUM(kind = 'sale'), 0),
                       COALESCE(SUM(kind = 'sale' AND state IN
-                          ('COMPLETED', 'STORED_FOR_FORWARDING', 'FORWARDED')), 0),
+                          ('COMPLETED', 'STORED_FOR_FORWARDING', 'FORWARDED', 'VOID_PENDING',
+                           'VOIDED', 'FORWARD_DECLINED', 'DECLINE_ACKNOWLEDGED')), 0),
                       COALESCE(SUM(kind = 'sale' AND state = 'DECLINED'), 0),
                       COALESCE(SUM(kind = 'refund' AND state = 'COMPLETED'), 0)
                FROM payments WHERE created_ms >= ?""",

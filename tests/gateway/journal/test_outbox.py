@@ -151,13 +151,19 @@ async def test_recovery_lists_what_needs_action(tmp_path: Path) -> None:
     assert ids == {
         Action.CANCEL: [by_state[S.CREATED].id, by_state[S.CARD_READ].id],
         Action.STATUS_QUERY: [by_state[S.AUTH_REQUESTED].id, by_state[S.UNKNOWN].id],
-        Action.REVERSE: [by_state[S.APPROVED].id, by_state[S.REVERSAL_PENDING].id],
+        Action.REVERSE: [
+            by_state[S.APPROVED].id,
+            by_state[S.REVERSAL_PENDING].id,
+            by_state[S.VOID_PENDING].id,
+        ],
         Action.FORWARD: [by_state[S.STORED_FOR_FORWARDING].id],
     }
     status = plan.by_action(Action.STATUS_QUERY)
     assert all(p.idempotency_key for p in status)  # the key to query under survived
-    # COMPLETED, STORED_FOR_FORWARDING and FORWARDED settled: three records for head office.
-    assert plan.outbox_unsent == 3
+    # COMPLETED, STORED_FOR_FORWARDING and FORWARDED settled: three records for head office;
+    # FORWARD_DECLINED and DECLINE_ACKNOWLEDGED went through STORED_FOR_FORWARDING, VOID_PENDING
+    # and VOIDED through COMPLETED (one record each).
+    assert plan.outbox_unsent == 7
 
 
 async def test_pruning_drops_only_records_acknowledged_long_ago(tmp_path: Path) -> None:

@@ -112,7 +112,14 @@ async def test_illegal_transitions_raise_and_change_nothing(tmp_path: Path, sour
 
 
 def test_terminal_states_are_the_ends_of_the_machine() -> None:
-    assert {S.DECLINED, S.COMPLETED, S.REVERSED, S.FORWARDED, S.CANCELLED} == TERMINAL
+    assert {
+        S.DECLINED,
+        S.VOIDED,
+        S.REVERSED,
+        S.FORWARDED,
+        S.CANCELLED,
+        S.DECLINE_ACKNOWLEDGED,
+    } == TERMINAL
     # Every non-terminal state can reach a terminal one; nothing leads back to CREATED.
     assert all(S.CREATED not in nexts for nexts in TRANSITIONS.values())
 

@@ -17,6 +17,7 @@ import pytest
 
 from gateway.contracts import MQTT_SCHEMAS, mqtt_schema, mqtt_validator, schema_name_for_topic
 from gateway.sync import OutboxPublisher, messages
+from gateway.sync.days import DayPublisher
 from simulator.head_office import HeadOffice
 from tests.fixtures.mqtt import MqttBroker
 from tests.gateway.journal_support import open_journal
@@ -76,6 +77,21 @@ def make_publisher(journal: Any, host: str, port: int, shop: str) -> OutboxPubli
                            shop=shop, poll_interval=0.05, backoff=FAST)  # fmt: skip
 
 
+async def _day_record(journal: Any) -> dict[str, Any]:
+    """The record a day close journals (gateway/day/close.py), for the journal's payments."""
+    from gateway.day.totals import day_totals, journal_acquirer_lines
+
+    payments = await journal.day_payments(0, journal.now_ms() + 1)
+    return {
+        "day": 1, "opened_ms": 0, "closed_ms": journal.now_ms(), "closed_by": "manager:test",
+        "payments": len(payments), "in_flight": 0,
+        "totals": [line.to_json() for line in day_totals(payments)],
+        "journal_lines": [{"currency": line.currency, "kind": line.kind, "count": line.count,
+                           "amount": line.amount} for line in journal_acquirer_lines(payments)],
+        "acquirer": {"reconciled": False, "error": "not asked in this test"},
+    }  # fmt: skip
+
+
 def families(seen: list[aiomqtt.Message]) -> set[str]:
     return {schema_name_for_topic(str(m.topic)) for m in seen}
 
@@ -98,6 +114,14 @@ async def test_live_messages_match_their_schemas(tmp_path: Path, mqtt_broker: Mq
         await journal.approve(refund.id, auth_code="R00001", actor="test")
         await journal.complete(refund.id, actor="test")
         await office.publish_stock("SKU-1", level=40)
+        # a closed day (docs/day.md), published on posgw/{shop}/days
+        await journal.record_day_close(
+            opened_ms=0, closed_ms=journal.now_ms(), actor="manager:test", differences=0,
+            record=await _day_record(journal),
+        )  # fmt: skip
+        days = DayPublisher(journal=journal, client_factory=factory(host, port, shop, "days"),
+                            shop=shop, retry_interval=0.2)  # fmt: skip
+        days_task = asyncio.create_task(days.run())
         publisher = make_publisher(journal, host, port, shop)
         task = asyncio.create_task(publisher.run())
         async with asyncio.timeout(15):
@@ -105,6 +129,10 @@ async def test_live_messages_match_their_schemas(tmp_path: Path, mqtt_broker: Mq
             await eventually(lambda: publisher.diagnostics()["acknowledged"] >= 3)
         publisher.stop()
         await task
+        await eventually(lambda: days.published == 1)
+        days_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await days_task
         async with asyncio.timeout(10):
             await office.wait_for_status("offline")
         await eventually(lambda: families(seen) == set(MQTT_SCHEMAS.values()))
@@ -114,7 +142,7 @@ async def test_live_messages_match_their_schemas(tmp_path: Path, mqtt_broker: Mq
         errors = [e.message for e in validator.iter_errors(json.loads(message.payload))]
         assert errors == [], (str(message.topic), errors)
         checked += 1
-    assert checked >= 7  # 3 sales, a snapshot, acks, online and offline status
+    assert checked >= 8  # 3 sales, a snapshot, acks, online and offline status, a day
     kinds = {json.loads(m.payload).get("type") for m in seen if str(m.topic).endswith("/sales")}
     assert kinds == {"sale", "refund"}
 

@@ -173,6 +173,17 @@ async def test_live_answers_match_the_document(
             assert status == 200 and day["ok"] is False
             await api.call("POST", "/api/lanes/{lane}/end-of-day", "/api/lanes/7/end-of-day",
                            json={})  # fmt: skip
+            # the day's routes (docs/day.md): a refunded sale is not voided; a till is not a
+            # manager
+            void = "/api/payments/{payment}/void"
+            status, _ = await api.call("POST", void, f"/api/payments/{sale['id']}/void", json={})
+            assert status == 409
+            await api.call("POST", void, "/api/payments/nope/void", json={"reason": "typo"})
+            status, _ = await api.call("POST", "/api/payments/{payment}/acknowledge",
+                                       "/api/payments/nope/acknowledge", json={})  # fmt: skip
+            assert status == 403
+            assert (await api.call("POST", "/api/days/close", json={}))[0] == 403
+            assert (await api.call("GET", "/api/days/current"))[0] == 200
             await eventually(lambda: _level_is(api, 9))
             await api.call("GET", "/api/stock")
             await api.call("GET", "/api/stock/{sku}", "/api/stock/NOPE")

@@ -1,0 +1,107 @@
+"""Publishing closed days to head office: ``posgw/{shop}/days`` (QoS 1; docs/sync.md).
+
+The message's contract is ``gateway/contracts/mqtt/day.schema.json``.
+
+A day's record is journaled first (``days``); this task then publishes every record head office
+has not acknowledged, oldest first, one JSON message per day with ``"type": "day"``, and marks it
+published on the broker's PUBACK. At least once: head office deduplicates by ``shop`` and
+``day``. After a restart the records not yet acknowledged are sent again. The record passes the
+journal's card-data guard again before it leaves (it holds amounts, counts, lane ids and AIDs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+
+from gateway.journal import CardDataRejected, Journal
+from gateway.journal.guard import check_value
+from gateway.journal.queries import DayClose
+from gateway.sync.messages import days_topic
+
+__all__ = ["DayPublisher", "day_message"]
+
+log = logging.getLogger("gateway.sync.days")
+
+
+def day_message(day: DayClose, *, shop: str) -> bytes:
+    """The payload of one closed day."""
+    message: dict[str, Any] = {
+        "schema": 1,
+        "type": "day",
+        "shop": shop,
+        "day": day.id,
+        "opened_ms": day.opened_ms,
+        "closed_ms": day.closed_ms,
+        "closed_by": day.closed_by,
+        "differences": day.differences,
+        "record": day.record,
+    }
+    return json.dumps(message, separators=(",", ":"), sort_keys=True).encode()
+
+
+class DayPublisher:
+    """Task ``sync.days``: publish unacknowledged day records; woken by each close."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        client_factory: Callable[[], aiomqtt.Client],
+        shop: str,
+        retry_interval: float = 5.0,
+    ) -> None:
+        self._journal = journal
+        self._factory = client_factory
+        self._shop = shop
+        self._retry = retry_interval
+        self._wake = asyncio.Event()
+        self.published = 0
+        self.last_error: str | None = None
+
+    def day_closed(self, _day: object = None) -> None:
+        """A day was closed: publish it now."""
+        self._wake.set()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """For the snapshot (no card data)."""
+        return {"published": self.published, "last_error": self.last_error}
+
+    async def run(self) -> None:
+        """Until cancelled: connect, publish what is unacknowledged, wait for the next close."""
+        while True:
+            try:
+                async with self._factory() as client:
+                    while True:
+                        await self._publish_pending(client)
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(self._retry * 12):
+                                await self._wake.wait()
+            except aiomqtt.MqttError as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:200]
+                log.info("day records: broker not reachable: %s", self.last_error)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._retry):
+                    await self._wake.wait()
+
+    async def _publish_pending(self, client: aiomqtt.Client) -> None:
+        for day in await self._journal.unpublished_days():
+            try:
+                check_value(
+                    "day", {k: v for k, v in day.record.items() if not k.endswith("_ms")}
+                )
+            except CardDataRejected as exc:  # cannot happen: journaled through the same guard
+                self.last_error = f"day {day.id} not published: {exc}"
+                log.error("%s", self.last_error)
+                continue
+            await client.publish(days_topic(self._shop), day_message(day, shop=self._shop), qos=1)
+            await self._journal.mark_day_published(day.id)
+            self.published += 1
+            log.info("day %d published to head office", day.id)

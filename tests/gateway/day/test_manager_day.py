@@ -1,0 +1,66 @@
+"""The day's manager actions through the security part (over TLS, as in production).
+
+A viewer cannot close the day; a manager logged in to the status page closes it from
+``/manager/days/close`` with the session's CSRF token (the journal names the manager); a form
+without the token is refused; a till, whatever its token, is refused on ``/api/days/close``
+(``403 manager_login_required``); the till's void names the till.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.daemon.daemon import Daemon
+from simulator.acquirer_host import AcquirerHost
+from tests.gateway.daemon_support import acquirer_fixture, fixed_env, running, slot_name
+from tests.gateway.security.tls_support import (
+    add_manager,
+    base_url,
+    csrf_of,
+    login,
+    pinned_session,
+    tls_config,
+)
+
+__all__ = ["acquirer_fixture"]
+
+
+async def test_a_logged_in_manager_closes_the_day_a_till_cannot(
+    tmp_path: Path, acquirer: AcquirerHost
+) -> None:
+    assert acquirer.url is not None
+    daemon = Daemon(tls_config(tmp_path, acquirer.url, [slot_name()]), env=fixed_env, environ={})
+    add_manager(tmp_path / "journal.db", "vera", "viewer")
+    add_manager(tmp_path / "journal.db", "mona", "manager")
+    async with running(daemon):
+        base = base_url(daemon)
+        async with pinned_session(daemon) as viewer:
+            assert (await login(viewer, daemon, "vera")).status == 303
+            csrf = await csrf_of(viewer, daemon)
+            async with viewer.post(f"{base}/manager/days/close", data={"csrf": csrf}) as r:
+                assert (r.status, (await r.json())["error"]) == (403, "forbidden")
+        async with pinned_session(daemon) as manager:
+            assert (await login(manager, daemon, "mona")).status == 303
+            async with manager.post(f"{base}/manager/days/close", data={}) as r:
+                assert (r.status, (await r.json())["error"]) == (403, "csrf")
+            csrf = await csrf_of(manager, daemon)
+            async with manager.post(f"{base}/manager/days/close", data={"csrf": csrf}) as r:
+                day = await r.json()
+                assert r.status == 201, day
+            assert (day["day"], day["closed_by"]) == (1, "manager:mona")
+            # a manager's browser has no till token: the till API is not its way in
+            async with manager.post(f"{base}/api/days/close", json={}) as r:
+                assert r.status == 401
+    closed = await _last_close(daemon)
+    assert closed == "manager:mona"
+
+
+async def _last_close(daemon: Daemon) -> str | None:
+    import sqlite3
+
+    conn = sqlite3.connect(daemon.config.journal.path)
+    try:
+        row = conn.execute("SELECT closed_by FROM days ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
