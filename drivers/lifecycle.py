@@ -5,6 +5,13 @@ later) marks it *not ready* and retries with jittered exponential backoff. It ke
 success, the last error, since when the current state holds, and counters, and exposes them as
 a JSON-safe :meth:`~DeviceSupervisor.diagnostics` dict for the status page and metrics.
 
+A device that can be lost without noticing it (a payment terminal that stops answering while
+its line stays open) is watched with a *probe*: an awaitable that raises
+:class:`~drivers.errors.DriverError` when the device does not answer. The supervisor probes
+once right after each setup (a device that does not answer is not ready) and then every
+``probe_interval`` seconds while ready; a failed probe marks the device lost, so it goes
+*not ready* and is set up again with backoff.
+
 Randomness, sleep and clock are injected, so a test drives the retry schedule exactly.
 """
 
@@ -75,6 +82,8 @@ class DeviceSupervisor(Generic[D]):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         on_ready: Callable[[D], Awaitable[None]] | None = None,
+        probe: Callable[[D], Awaitable[None]] | None = None,
+        probe_interval: float = 30.0,
     ) -> None:
         """Create the supervisor (nothing runs until :meth:`run`).
 
@@ -86,6 +95,9 @@ class DeviceSupervisor(Generic[D]):
             sleep: Awaitable sleep (injected in tests).
             clock: Wall clock for the timestamps in diagnostics.
             on_ready: Awaited after each successful setup (subscribe to events, warm up).
+            probe: Raises DriverError when the device does not answer (keep-alive); awaited
+                after each setup and every ``probe_interval`` seconds while ready.
+            probe_interval: Seconds between probes while ready.
         """
         self.name = name
         self._setup = setup
@@ -94,6 +106,8 @@ class DeviceSupervisor(Generic[D]):
         self._sleep = sleep
         self._clock = clock
         self._on_ready = on_ready
+        self._probe = probe
+        self._probe_interval = probe_interval
         self.device: D | None = None
         self.state = SupervisorState.SETTING_UP
         self.since = clock()
@@ -102,7 +116,7 @@ class DeviceSupervisor(Generic[D]):
         self.last_error_at: float | None = None
         self.attempt = 0
         self.next_retry_in: float | None = None
-        self.counters = {"setups": 0, "failures": 0, "losses": 0}
+        self.counters = {"setups": 0, "failures": 0, "losses": 0, "probe_failures": 0}
         self._stopping = False
         self._stop_requested = asyncio.Event()
         self._state_changed = asyncio.Condition()
@@ -140,7 +154,7 @@ class DeviceSupervisor(Generic[D]):
                     await self._back_off(delay)
                     self.next_retry_in = None
                     continue
-                reason = await device.wait_lost()
+                reason = await self._watch(device)
                 if self._stopping:
                     break
                 self.counters["losses"] += 1
@@ -152,6 +166,32 @@ class DeviceSupervisor(Generic[D]):
                     await device.close()
         finally:
             await self._shutdown()
+
+    async def _watch(self, device: D) -> DriverError | None:
+        """Wait until the device is lost, probing it every ``probe_interval`` if a probe is set.
+
+        A failed probe marks the device lost with the probe's error.
+        """
+        if self._probe is None:
+            return await device.wait_lost()
+        lost = asyncio.ensure_future(device.wait_lost())
+        try:
+            while True:
+                pause = asyncio.ensure_future(self._sleep(self._probe_interval))
+                await asyncio.wait((lost, pause), return_when=asyncio.FIRST_COMPLETED)
+                pause.cancel()
+                await asyncio.gather(pause, return_exceptions=True)
+                if lost.done():
+                    return lost.result()
+                try:
+                    await self._probe(device)
+                except DriverError as exc:
+                    self.counters["probe_failures"] += 1
+                    log.warning("%s: keep-alive failed (%s)", self.name, _describe(exc))
+                    device.mark_lost(exc)
+        finally:
+            lost.cancel()
+            await asyncio.gather(lost, return_exceptions=True)
 
     async def _back_off(self, delay: float) -> None:
         """Sleep ``delay`` seconds before the next setup, or until :meth:`stop` is called."""
@@ -173,12 +213,15 @@ class DeviceSupervisor(Generic[D]):
             log.info("%s: not ready (%s)", self.name, _describe(exc))
             await self._set_state(SupervisorState.NOT_READY)
             return None
-        if self._on_ready is not None:
+        checks = [(hook, what) for hook, what in ((self._on_ready, "ready hook failed"),
+                                                  (self._probe, "first keep-alive failed"))
+                  if hook is not None]
+        for hook, what in checks:
             try:
-                await self._on_ready(device)
+                await hook(device)
             except (DriverError, OSError) as exc:
                 self.counters["failures"] += 1
-                self._record_error(exc, "ready hook failed")
+                self._record_error(exc, what)
                 with contextlib.suppress(DriverError, OSError):
                     await device.close()
                 await self._set_state(SupervisorState.NOT_READY)

@@ -1,14 +1,17 @@
 """Caisse-AP over IP: the ``tcp://`` payment terminal backend.
 
 URL: ``tcp://192.168.1.50:8888?protocol=caisse-ap`` (options as for ``serial://``, see
-:mod:`drivers.serial`, plus ``settle`` and ``connect_timeout`` in seconds).
+:mod:`drivers.serial`, plus ``connect_timeout`` in seconds).
 
 Caisse-AP over IP sends the bare tag message on a raw TCP socket, one connection per
-transaction (github.com/akretion/caisse-ap-ip); there is no ENQ/ACK and no length prefix. The
-answer is complete when the received bytes end on a field boundary, hold the status tag AE, and
-no further byte comes for ``settle`` seconds (or the terminal closes the socket). A second copy
-of the same message in that window is a duplicated answer (dropped, counted); each message
-starts with CZ, which is how copies are told apart.
+transaction (github.com/akretion/caisse-ap-ip); there is no ENQ/ACK, no length prefix and no
+end marker. The answer is complete by the protocol's rules, never after a quiet time: at the
+first field boundary where its mandatory fields are there
+(:func:`drivers.protocols.caisse_ap.first_message`: CZ and AE, CB and CE for money done, AF for
+money not done). An answer that never completes is a timeout after ``answer_timeout``
+(delivered: in doubt). What the terminal sends after a complete answer on the same connection
+is read in the background until it closes or the next transaction: a second copy of the same
+answer is counted as a duplicate (``duplicate_answer`` event), anything else as unexpected.
 
 After a cancel the connection stays open in the background until ``answer_timeout``: an answer
 that still comes is reported as a late answer (see :mod:`drivers.serial.terminal`). The bytes
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from drivers.base import DeviceState
 from drivers.errors import ConfigurationError
 from drivers.protocols import caisse_ap as cap
 from drivers.protocols.errors import ProtocolError
@@ -39,12 +43,11 @@ __all__ = ["TcpTerminal", "create"]
 class TcpTerminal(TpeTerminal):
     """A Caisse-AP terminal reached over TCP (see the module docstring)."""
 
-    def __init__(self, *, host: str, port: int, settle: float = 0.05,
-                 connect_timeout: float = 5.0, **kwargs: Any) -> None:
+    def __init__(self, *, host: str, port: int, connect_timeout: float = 5.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.host = host
         self.port = port
-        self.settle = settle
         self.connect_timeout = connect_timeout
         self._chan: TcpChannel | None = None
         self._rx = bytearray()  # bytes of the answer received so far on self._chan
@@ -71,6 +74,15 @@ class TcpTerminal(TpeTerminal):
         await chan.aclose()
         self._set_alive(True)
 
+    async def _keepalive_once(self) -> bool:
+        try:
+            chan = await self._dial()
+        except TerminalUnavailable:
+            return False
+        await chan.aclose()
+        self._set_alive(True)
+        return True
+
     async def _hang_up(self) -> None:
         chan, self._chan = self._chan, None
         self._rx = bytearray()
@@ -83,6 +95,9 @@ class TcpTerminal(TpeTerminal):
     async def _send_request(self, body: bytes) -> None:
         await self._hang_up()
         chan = await self._dial()
+        if self.state is not DeviceState.OPEN:  # closed while we connected: nothing sent
+            await chan.aclose()
+            raise TerminalUnavailable("terminal closed while connecting", device=self.url)
         try:
             await chan.write(body)
         except LinkClosed as exc:
@@ -96,44 +111,25 @@ class TcpTerminal(TpeTerminal):
         chan = self._chan
         if chan is None:
             raise LinkClosed("no connection")
+        # The connection stays open: the idle task reads what follows (a duplicate).
         async with asyncio.timeout(self.answer_timeout):
-            body = await self._read_message(chan)
-        await self._hang_up()
-        return body
+            return await self._read_message(chan)
 
     async def _read_message(self, chan: TcpChannel) -> bytes:
-        # ``buf`` is self._rx, grown in place: a read cancelled half-way keeps what it had.
+        """The next complete answer on ``chan`` (raises LinkClosed if it closes first).
+
+        ``self._rx`` is grown in place, so a read cancelled half-way (the till's cancel) keeps
+        what it had for the background read; bytes past the message stay there for the next.
+        """
         buf = self._rx
-        closed = False
-        while True:
-            fields, used = cap.scan_fields(bytes(buf))
-            complete = used == len(buf) and any(tag == "AE" for tag, _ in fields)
-            if closed or complete:
-                if not complete:
-                    raise LinkClosed("connection closed before a complete answer")
-                try:
-                    async with asyncio.timeout(self.settle):
-                        data = await chan.read()
-                except (TimeoutError, LinkClosed):
-                    break
-            else:
-                try:
-                    data = await chan.read()
-                except LinkClosed:
-                    closed = True
-                    continue
-            buf += data
-        self._rx = bytearray()
-        messages = cap.split_messages(fields)
-        first = cap.encode_fields(messages[0])
-        for extra in messages[1:]:
-            if cap.encode_fields(extra) == first:
-                self.counters["duplicate_answers"] += 1
-                self._emit("duplicate_answer")
-            else:
-                self.counters["unexpected_answers"] += 1
-                self._emit("unexpected_answer")
-        return first
+        while (found := cap.first_message(bytes(buf), answer=True)) is None:
+            try:
+                buf += await chan.read()
+            except LinkClosed:
+                raise LinkClosed("connection closed before a complete answer") from None
+        fields, used = found
+        del buf[:used]
+        return cap.encode_fields(fields)
 
     async def _pause_idle(self) -> None:
         task, self._idle_task = self._idle_task, None
@@ -147,12 +143,8 @@ class TcpTerminal(TpeTerminal):
             self._idle_task = asyncio.create_task(self._idle(), name=f"{self.name}.idle")
 
     async def _idle(self) -> None:
-        if self._abandoned is not None and self._chan is not None:
-            with contextlib.suppress(TimeoutError, LinkClosed, ProtocolError):
-                async with asyncio.timeout(self.answer_timeout):
-                    body = await self._read_message(self._chan)
-                self._unsolicited(body)
-            await self._hang_up()
+        if self._chan is not None:
+            await self._drain_connection(self._chan)
         if self.keepalive is None:
             return
         while True:
@@ -161,6 +153,19 @@ class TcpTerminal(TpeTerminal):
                 chan = await self._dial()
                 await chan.aclose()
                 self._set_alive(True)
+
+    async def _drain_connection(self, chan: TcpChannel) -> None:
+        """Read the last transaction's connection until the terminal closes it.
+
+        After a cancel, the answer that still comes is the late answer; after an answer, a
+        second message is a duplicate (or unexpected). Bounded by ``answer_timeout``.
+        """
+        with contextlib.suppress(TimeoutError, LinkClosed, ProtocolError):
+            async with asyncio.timeout(self.answer_timeout):
+                while True:
+                    body = await self._read_message(chan)
+                    self._unsolicited(body)
+        await self._hang_up()
 
 
 def create(url: DeviceUrl | str, **kwargs: Any) -> TcpTerminal:
@@ -181,14 +186,12 @@ def create(url: DeviceUrl | str, **kwargs: Any) -> TcpTerminal:
     if opts.protocol.lower().replace("_", "-") not in ("caisse-ap", "concert-v3"):
         raise ConfigurationError("only Caisse-AP runs over TCP", device=raw)
     try:
-        settle = float(query.pop("settle", "0.05"))
         connect_timeout = float(query.pop("connect_timeout", "5"))
     except ValueError:
-        raise ConfigurationError("settle/connect_timeout must be numbers", device=raw) \
-            from None
+        raise ConfigurationError("connect_timeout must be a number", device=raw) from None
     if query:
         raise ConfigurationError(f"unknown option(s): {', '.join(sorted(query))}", device=raw)
-    return TcpTerminal(url=raw, host=host, port=int(port_text), settle=settle,
+    return TcpTerminal(url=raw, host=host, port=int(port_text),
                        connect_timeout=connect_timeout, name=f"tpe[{parsed.target}]",
                        codec=CaisseApCodec(pos_number=opts.pos),
                        answer_timeout=opts.answer_timeout, cancel_grace=opts.cancel_grace,

@@ -1,7 +1,9 @@
-"""Demo stage: the posgw daemon with two simulated lanes, the simulated acquirer, head office.
+"""Demo stage: the posgw daemon with three simulated lanes, the simulated acquirer, head office.
 
 Everything runs on this machine: the daemon (gateway.daemon.daemon) with one chip lane and one
-contactless lane on ``sim://`` readers, the acquirer host (simulator.acquirer_host) checking
+contactless lane on ``sim://`` readers and a TPE lane driving a virtual Caisse-AP payment
+terminal over TCP (simulator.tpe, which runs EMV itself: the till asks, the terminal takes the
+card and answers), the acquirer host (simulator.acquirer_host) checking
 ARQCs over HTTP, a private mosquitto with the simulated head office when mosquitto is installed.
 A till asks each lane for an amount over the till API, a virtual card is inserted or tapped, the
 payment goes online and is journaled, head office receives the sale, and the status page shows
@@ -37,6 +39,7 @@ from simulator.acquirer_host import AcquirerHost
 from simulator.card import VirtualCard
 from simulator.head_office import HeadOffice
 from simulator.keys import DEFAULT_KEYS_DIR
+from simulator.tpe import VirtualTcpTpe
 
 #: What a PC/SC reader reports for a contactless card (PC/SC Part 3, 3.1.3.2.3).
 CONTACTLESS_ATR = bytes.fromhex("3B8F8001804F0CA0000003060300030000000068")
@@ -75,7 +78,7 @@ def _mosquitto(workdir: Path) -> Iterator[int | None]:
         process.wait(10)
 
 
-def _config(workdir: Path, acquirer_url: str, mqtt_port: int | None) -> Any:
+def _config(workdir: Path, acquirer_url: str, mqtt_port: int | None, tpe_port: int) -> Any:
     key = workdir / "vault.key"
     key.write_bytes(os.urandom(32))
     key.chmod(0o600)
@@ -91,6 +94,8 @@ def _config(workdir: Path, acquirer_url: str, mqtt_port: int | None) -> Any:
              "interface": "contact", "pin_pad": "virtual:1234"},
             {"id": 2, "name": "Lane 2 (contactless)", "reader": "sim://demo-lane2",
              "interface": "contactless", "pin_pad": "none"},
+            {"id": 3, "name": "Lane 3 (TPE, Caisse-AP over IP)",
+             "reader": f"tcp://127.0.0.1:{tpe_port}?protocol=caisse-ap&answer_timeout=20"},
         ],
     }  # fmt: skip
     if mqtt_port is not None:
@@ -187,19 +192,41 @@ async def _refund(
     return refund
 
 
+async def _tpe_sale(session: aiohttp.ClientSession, base: str, tpe: VirtualTcpTpe,
+                    amount: int) -> dict[str, Any]:
+    """The till asks the TPE lane; the virtual terminal takes the card and answers."""
+    async with session.post(f"{base}/api/lanes/3/payments",
+                            json={"amount": amount, "currency": "EUR"}) as response:
+        created = await response.json()
+    print(f"till: lane 3 asks its payment terminal for {amount / 100:.2f} EUR")
+    async with session.get(f"{base}/api/payments/{created['id']}?wait=20") as response:
+        result: dict[str, Any] = await response.json()
+    async with session.post(f"{base}/api/lanes/3/end-of-day", json={}) as response:
+        day = await response.json()
+    charged = [f"{c.amount / 100:.2f}" for c in tpe.brain.charges]
+    print(f"tpe lane 3: state={result.get('state')} outcome={result.get('outcome')} "
+          f"card={result.get('masked_pan')} auth={result.get('auth_code')}; "
+          f"the terminal charged {charged}")
+    print(f"tpe lane 3 end of day: ok={day.get('ok')} transactions={day.get('transactions')} "
+          f"debits={day.get('debits')} refunds={day.get('refunds')} (kept in the journal)")
+    return result
+
+
 async def run(serve: float) -> int:
     """The whole stage; 0 when both sales completed."""
     workdir = Path(tempfile.mkdtemp(prefix="posgw-demo-"))
     host = AcquirerHost()
+    tpe = VirtualTcpTpe()  # the TPE of lane 3: a virtual Caisse-AP terminal on TCP
     try:
         acquirer_url = await host.start()
+        tpe_port = await tpe.start()
         with _mosquitto(workdir) as mqtt_port:
             office = None
             if mqtt_port is not None:
                 office = HeadOffice(host="127.0.0.1", port=mqtt_port, shop=SHOP)
                 await office.start()
                 await office.publish_stock("COFFEE-250", level=12)
-            config = _config(workdir, acquirer_url, mqtt_port)
+            config = _config(workdir, acquirer_url, mqtt_port, tpe_port)
             token = _credentials(config.journal.path)
             daemon = Daemon(config)
             task = asyncio.create_task(daemon.run(), name="demo.daemon")
@@ -236,6 +263,19 @@ async def run(serve: float) -> int:
                         await follower
                     print(f"till (live events of lane 2): {' -> '.join(prompts)}")
                     refund = await _refund(session, base, first, 500)
+                    tpe_prompts: list[str] = []
+                    subscribed = asyncio.Event()
+                    follower = asyncio.create_task(
+                        _follow_prompts(session, base, 3, tpe_prompts, subscribed)
+                    )
+                    async with asyncio.timeout(10):
+                        await subscribed.wait()
+                    third = await _tpe_sale(session, base, tpe, 2350)
+                    await asyncio.sleep(0.2)  # the last prompt (IDLE) reaches the stream
+                    follower.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follower
+                    print(f"till (live events of lane 3): {' -> '.join(tpe_prompts)}")
                     login = {"name": MANAGER, "password": MANAGER_PASSWORD}
                     async with session.post(f"{base}/login", data=login) as response:
                         print(f"manager {MANAGER} logged in to the status page: {response.status}")
@@ -253,7 +293,7 @@ async def run(serve: float) -> int:
                 if office is not None:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(10):
-                            await office.wait_for_sales(2)
+                            await office.wait_for_sales(3)
                     for sale in office.sales.values():
                         print(f"head office received: {json.dumps(sale)[:160]}")
                 if serve > 0:
@@ -265,9 +305,10 @@ async def run(serve: float) -> int:
                 await asyncio.wait_for(task, 20)
                 if office is not None:
                     await office.stop()
-        done = all(sale.get("state") == "COMPLETED" for sale in (first, second, refund))
+        done = all(sale.get("state") == "COMPLETED" for sale in (first, second, refund, third))
         return 0 if done and page_ok else 1
     finally:
+        await tpe.stop()
         await host.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -28,5 +28,10 @@ def test_daemon_stage() -> None:
     assert "status page: ok" in out.stdout
     assert "PRESENT CARD -> PROCESSING -> REMOVE CARD -> IDLE" in out.stdout  # live events
     assert "of the lane 1 sale -> COMPLETED" in out.stdout  # the refund
+    # the TPE lane: a virtual Caisse-AP terminal over TCP took the card and charged once
+    assert "tpe lane 3: state=COMPLETED outcome=approved card=497010******0014" in out.stdout
+    assert "the terminal charged ['23.50']" in out.stdout
+    assert "till (live events of lane 3): PRESENT CARD -> IDLE" in out.stdout
+    assert "tpe lane 3 end of day: ok=True transactions=1 debits=2350 refunds=0" in out.stdout
     assert "Traceback" not in out.stderr
     assert "4761739001010010" not in out.stdout + out.stderr

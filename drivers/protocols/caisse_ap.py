@@ -29,6 +29,19 @@ Tags used here (A* terminal, B* till, C* both, Z* constructed)::
     AI  <=32   AID;   CI 1 reading mode ("1" contact, "2" contactless);  CC 3 means
     ZT  <=999  constructed: the ticket (its value is itself a run of fields, e.g. CK, AK)
 
+Where a message ends (Concert V3 over IP has no length prefix and no end marker): a message
+is complete when it holds its mandatory fields and the bytes end on a field boundary, never
+after a quiet time. A request's mandatory fields are CZ, CJ, CA, CB, CD, CE (the set a
+terminal checks before it acts: Akretion's simulator answers AE 01 / AF 09 without one of
+them; PayXpert's examples always carry the six); an answer's are CZ and AE, plus CB and CE
+when a debit, refund or cancellation was done (AE 10) and AF when it was not (AE 01).
+Because a receiver stops at the mandatory set, :func:`encode_request` puts every optional
+field before the last mandatory one (CE closes a request) and :func:`encode_answer` puts AE
+last, so a message of ours split anywhere is never read as a shorter one.
+
+Requests a terminal acts on must also make sense (:func:`request_problem`): a debit or refund
+of zero is refused, and a cheque (CC "00C") is answered without card data.
+
 Every malformed input raises :class:`ProtocolError` with the tag (as field) and offset.
 """
 
@@ -45,17 +58,29 @@ __all__ = [
     "ACTION_DEBIT",
     "ACTION_DUPLICATE",
     "ACTION_REFUND",
+    "ANSWER_MANDATORY",
+    "DETAIL_ABANDONED",
+    "DETAIL_MALFORMED",
+    "DETAIL_REFUSED",
+    "FIELD_LENGTHS",
+    "MEANS_CHEQUE",
+    "REQUEST_MANDATORY",
     "STATUS_ACCEPTED_IMMEDIATE",
     "STATUS_DONE",
     "STATUS_NOT_DONE",
     "CaisseApAnswer",
     "CaisseApRequest",
+    "check_lengths",
     "decode_answer",
     "decode_request",
     "encode_answer",
     "encode_fields",
     "encode_request",
+    "first_message",
+    "missing_answer_fields",
+    "missing_request_fields",
     "parse_fields",
+    "request_problem",
     "scan_fields",
     "split_messages",
 ]
@@ -67,11 +92,57 @@ ACTION_DUPLICATE = "3"
 STATUS_DONE = "10"
 STATUS_NOT_DONE = "01"
 STATUS_ACCEPTED_IMMEDIATE = "11"
+DETAIL_REFUSED = "04"
+DETAIL_MALFORMED = "09"
+DETAIL_ABANDONED = "11"
+MEANS_CHEQUE = "00C"
+#: The fields without which a terminal does not act on a request (see the module docstring).
+REQUEST_MANDATORY = ("CZ", "CJ", "CA", "CB", "CD", "CE")
+#: The fields every answer holds; :func:`missing_answer_fields` adds those its status needs.
+ANSWER_MANDATORY = ("CZ", "AE")
+_MONEY_ACTIONS = frozenset({ACTION_DEBIT, ACTION_REFUND, ACTION_CANCEL})
+#: Value lengths (min, max) from PayXpert's Concert V3 dictionary; CA is "fixed, 2" there but
+#: its own example sends one digit, so 1-2. Other tags: any length up to 999.
+FIELD_LENGTHS: dict[str, tuple[int, int]] = {
+    "AA": (1, 64), "AB": (4, 4), "AC": (1, 10), "AE": (2, 2), "AF": (2, 50), "AI": (1, 32),
+    "AL": (1, 1), "BA": (1, 1), "CA": (1, 2), "CB": (2, 12), "CC": (3, 3), "CD": (1, 1),
+    "CE": (3, 3), "CF": (1, 99), "CI": (1, 1), "CJ": (12, 12), "CK": (3, 3), "CZ": (4, 4),
+}
 MAX_VALUE = 999
 _TAG_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _HIDDEN = frozenset({"AA", "AB"})
 
 Fields = tuple[tuple[str, str], ...]
+
+
+def _field_at(data: bytes, i: int, base: int) -> tuple[str, str, int] | None:
+    """The field starting at ``data[i]``: ``(tag, value, end)``, None if it is not all there.
+
+    Raises:
+        ProtocolError: A bad tag, a non-digit length or a non-printable value (tag, offset).
+    """
+    head = data[i : i + 5]
+    for j, b in enumerate(head[:2]):
+        if b not in _TAG_CHARS:
+            raise ProtocolError("tag must be two characters A-Z/0-9", field="tag",
+                                offset=base + i + j)
+    tag = head[:2].decode("ascii")
+    for j, b in enumerate(head[2:5]):
+        if not 0x30 <= b <= 0x39:
+            raise ProtocolError("length must be three digits", field=tag,
+                                offset=base + i + 2 + j)
+    if len(head) < 5:
+        return None
+    start = i + 5
+    end = start + int(head[2:5])
+    if end > len(data):
+        return None
+    value = data[start:end]
+    for j, b in enumerate(value):
+        if not 0x20 <= b <= 0x7E:
+            raise ProtocolError("value byte outside printable ASCII", field=tag,
+                                offset=base + start + j)
+    return tag, value.decode("ascii"), end
 
 
 def scan_fields(data: bytes, *, base: int = 0) -> tuple[list[tuple[str, str]], int]:
@@ -85,32 +156,26 @@ def scan_fields(data: bytes, *, base: int = 0) -> tuple[list[tuple[str, str]], i
     """
     fields: list[tuple[str, str]] = []
     i = 0
-    n = len(data)
-    while i < n:
-        head = data[i : i + 5]
-        for j, b in enumerate(head[:2]):
-            if b not in _TAG_CHARS:
-                raise ProtocolError("tag must be two characters A-Z/0-9", field="tag",
-                                    offset=base + i + j)
-        tag = head[:2].decode("ascii")
-        for j, b in enumerate(head[2:5]):
-            if not 0x30 <= b <= 0x39:
-                raise ProtocolError("length must be three digits", field=tag,
-                                    offset=base + i + 2 + j)
-        if len(head) < 5:
+    while i < len(data):
+        found = _field_at(data, i, base)
+        if found is None:
             break
-        length = int(head[2:5])
-        start = i + 5
-        if start + length > n:
-            break
-        value = data[start : start + length]
-        for j, b in enumerate(value):
-            if not 0x20 <= b <= 0x7E:
-                raise ProtocolError("value byte outside printable ASCII", field=tag,
-                                    offset=base + start + j)
-        fields.append((tag, value.decode("ascii")))
-        i = start + length
+        tag, value, i = found
+        fields.append((tag, value))
     return fields, i
+
+
+def check_lengths(fields: Iterable[tuple[str, str]]) -> None:
+    """Check each known tag's value length against :data:`FIELD_LENGTHS`.
+
+    Raises:
+        ProtocolError: A value too short or too long (field = tag).
+    """
+    for tag, value in fields:
+        bounds = FIELD_LENGTHS.get(tag)
+        if bounds is not None and not bounds[0] <= len(value) <= bounds[1]:
+            raise ProtocolError(f"value length {len(value)} outside {bounds[0]}-{bounds[1]}",
+                                field=tag)
 
 
 def parse_fields(data: bytes, *, base: int = 0) -> list[tuple[str, str]]:
@@ -159,9 +224,68 @@ def split_messages(fields: list[tuple[str, str]]) -> list[list[tuple[str, str]]]
     return messages
 
 
+def missing_request_fields(fields: Iterable[tuple[str, str]]) -> list[str]:
+    """The mandatory request tags (:data:`REQUEST_MANDATORY`) not among ``fields``."""
+    present = {tag for tag, _ in fields}
+    return [tag for tag in REQUEST_MANDATORY if tag not in present]
+
+
+def missing_answer_fields(fields: Iterable[tuple[str, str]]) -> list[str]:
+    """The tags an answer still lacks to be complete (see the module docstring).
+
+    CZ and AE always; with AE 10 to a debit, refund or cancellation also CB and CE (what was
+    done, for how much); with AE 01 also AF (why not).
+    """
+    index = dict(fields)
+    wanted = list(ANSWER_MANDATORY)
+    status = index.get("AE")
+    if status == STATUS_DONE and index.get("CD") in _MONEY_ACTIONS:
+        wanted += ["CB", "CE"]
+    elif status == STATUS_NOT_DONE:
+        wanted.append("AF")
+    return [tag for tag in wanted if tag not in index]
+
+
+def first_message(data: bytes, *, answer: bool) -> tuple[list[tuple[str, str]], int] | None:
+    """The first complete message at the start of a byte stream, by the protocol's rules.
+
+    A message is complete at the first field boundary where its mandatory fields are all
+    present (:func:`missing_request_fields`, :func:`missing_answer_fields`); a second CZ
+    before that point starts another message, so the first one is incomplete for good.
+
+    Args:
+        data: The bytes received so far on one connection.
+        answer: Judge as a terminal answer (True) or a till request (False).
+
+    Returns:
+        ``(fields, used)``: the message and the bytes it took; None while incomplete.
+
+    Raises:
+        ProtocolError: A malformed field (tag, offset), or a second message starting before
+            the first was complete (field CZ).
+    """
+    missing = missing_answer_fields if answer else missing_request_fields
+    fields: list[tuple[str, str]] = []
+    i = 0
+    while (found := _field_at(data, i, 0)) is not None:
+        tag, value, end = found
+        if tag == "CZ" and fields:
+            raise ProtocolError("a new message starts before the last was complete",
+                                field="CZ", offset=i)
+        fields.append((tag, value))
+        i = end
+        if not missing(fields):
+            return fields, i
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CaisseApRequest:
-    """A till request. ``extra`` fields are appended as given (CK ticket, CC means, ...)."""
+    """A till request. ``extra`` fields go as given (CK ticket, CC means, ...).
+
+    ``immediate`` is BA "1" (réponse immédiate): the terminal answers AE 11 at once and the
+    outcome is read later with a duplicate (CD 3).
+    """
 
     action: str
     amount: int = 0
@@ -175,7 +299,10 @@ class CaisseApRequest:
 
 
 def encode_request(req: CaisseApRequest) -> bytes:
-    """Encode a request: CZ, CJ, CA, CB, CD, CE, BA, [CF], extra fields.
+    """Encode a request: CZ, CJ, CA, BA, [CF], extra fields, then CB, CD, CE.
+
+    The optional fields come before the last mandatory ones so that a terminal that takes
+    the request as complete at its mandatory set (the module docstring) has them all.
 
     Raises:
         ProtocolError: A field does not fit (field = tag).
@@ -193,11 +320,11 @@ def encode_request(req: CaisseApRequest) -> bytes:
         if not ok:
             raise ProtocolError("field does not fit", field=tag)
     fields = [("CZ", req.version), ("CJ", req.protocol_id), ("CA", f"{req.pos_number:02d}"),
-              ("CB", f"{req.amount:02d}"), ("CD", req.action), ("CE", req.currency),
               ("BA", "1" if req.immediate else "0")]
     if req.private is not None:
         fields.append(("CF", req.private))
     fields.extend(req.extra)
+    fields += [("CB", f"{req.amount:02d}"), ("CD", req.action), ("CE", req.currency)]
     return encode_fields(fields)
 
 
@@ -208,26 +335,44 @@ def _number(value: str, tag: str) -> int:
 
 
 def decode_request(data: bytes) -> CaisseApRequest:
-    """Decode a till request (the virtual terminal's side); CZ, CA, CD are mandatory.
+    """Decode a till request (the terminal's side); every :data:`REQUEST_MANDATORY` tag.
 
     Raises:
-        ProtocolError: Malformed field or a mandatory tag missing (field = tag).
+        ProtocolError: Malformed field, a mandatory tag missing, CB not 2-12 digits, CA not
+            digits, CD not one character, CE not three digits (field = tag).
     """
-    fields = dict(parse_fields(data))
-    for tag in ("CZ", "CA", "CD"):
-        if tag not in fields:
-            raise ProtocolError("mandatory tag missing", field=tag, offset=len(data))
+    parsed = parse_fields(data)
+    fields = dict(parsed)
+    check_lengths(parsed)
+    missing = missing_request_fields(parsed)
+    if missing:
+        raise ProtocolError("mandatory tag missing", field=missing[0], offset=len(data))
     action = fields["CD"]
     if len(action) != 1:
         raise ProtocolError("action must be one character", field="CD")
+    if not 2 <= len(fields["CB"]) <= 12:
+        raise ProtocolError("amount must be 2 to 12 digits", field="CB")
+    currency = fields["CE"]
+    if not (len(currency) == 3 and currency.isdigit()):
+        raise ProtocolError("currency must be three digits", field="CE")
     known = {"CZ", "CJ", "CA", "CB", "CD", "CE", "BA", "CF"}
     return CaisseApRequest(
-        action=action, amount=_number(fields.get("CB", "0"), "CB"),
-        pos_number=_number(fields["CA"], "CA"), currency=fields.get("CE", "978"),
-        version=fields["CZ"], protocol_id=fields.get("CJ", "0" * 12),
+        action=action, amount=_number(fields["CB"], "CB"),
+        pos_number=_number(fields["CA"], "CA"), currency=currency,
+        version=fields["CZ"], protocol_id=fields["CJ"],
         immediate=fields.get("BA") == "1", private=fields.get("CF"),
-        extra=tuple((t, v) for t, v in parse_fields(data) if t not in known),
+        extra=tuple((t, v) for t, v in parsed if t not in known),
     )
+
+
+def request_problem(req: CaisseApRequest) -> str | None:
+    """Why a well-formed request must still be refused (AE 01 / AF 09), or None.
+
+    A debit or refund of zero is not a transaction; a cancellation names an amount too.
+    """
+    if req.action in _MONEY_ACTIONS and req.amount == 0:
+        return "zero amount"
+    return None
 
 
 @dataclass(frozen=True)
@@ -275,6 +420,7 @@ def decode_answer(data: bytes) -> CaisseApAnswer:
         ProtocolError: Malformed field, AE missing or not two digits (field = tag).
     """
     fields = parse_fields(data)
+    check_lengths(fields)
     index = dict(fields)
     status = index.get("AE")
     if status is None:
@@ -288,11 +434,13 @@ def decode_answer(data: bytes) -> CaisseApAnswer:
 
 
 def encode_answer(fields: Iterable[tuple[str, str]]) -> bytes:
-    """Encode an answer (terminal side): CZ is moved first, as terminals send it.
+    """Encode an answer (terminal side): CZ first as terminals send it, AE last.
+
+    AE last makes the answer complete only when everything is there (the module docstring).
 
     Raises:
         ProtocolError: See :func:`encode_fields`.
     """
     items = list(fields)
-    items.sort(key=lambda item: item[0] != "CZ")
+    items.sort(key=lambda item: (item[0] != "CZ") + 2 * (item[0] == "AE"))
     return encode_fields(items)

@@ -4,6 +4,7 @@ URLs::
 
     serial:///dev/ttyACM0?protocol=concert-v2&baud=9600&framing=7E1
     serial:///dev/rfcomm0?protocol=caisse-ap            (Bluetooth SPP: a plain serial device)
+    serial://bt/00:1A:7D:DA:71:13:1?protocol=caisse-ap  (Bluetooth ADDR:CHANNEL -> its rfcomm)
     serial://usb/0B00:0080:12345678?protocol=concert-v2  (USB VID:PID[:serial number])
 
 Query options: ``protocol`` (``concert-v2`` default, ``caisse-ap``), ``baud`` (9600),
@@ -11,7 +12,8 @@ Query options: ``protocol`` (``concert-v2`` default, ``caisse-ap``), ``baud`` (9
 ``cancel_grace`` (2 s), ``keepalive`` (30 s, 0 = off), ``ack_timeout``
 (2 s), ``frame_timeout`` (3 s), ``tries`` (3). A malformed URL is a
 :class:`~drivers.errors.ConfigurationError`; a USB device that is not plugged in is
-:class:`~drivers.serial.results.TerminalUnavailable` when the terminal is opened.
+:class:`~drivers.serial.results.TerminalUnavailable` when the terminal is opened, and so is a
+Bluetooth address with no RFCOMM tty bound to it (:mod:`drivers.serial.bluetooth`).
 
 (The package shares its last name with pyserial's ``serial``; imports are absolute, so
 ``import serial`` inside it is pyserial, as in python-can's ``can.interfaces.serial``.)
@@ -26,6 +28,7 @@ from typing import Any
 from drivers.errors import ConfigurationError
 from drivers.protocols.link import LinkTimeouts
 from drivers.registry import DeviceUrl, parse_url
+from drivers.serial.bluetooth import BluetoothSerialTerminal, parse_bt, resolve_rfcomm
 from drivers.serial.codecs import codec_for
 from drivers.serial.line import SerialTerminal
 from drivers.serial.results import (
@@ -37,6 +40,7 @@ from drivers.serial.results import (
 from drivers.serial.terminal import TpeTerminal
 
 __all__ = [
+    "BluetoothSerialTerminal",
     "PortLister",
     "RequestRejected",
     "SerialTerminal",
@@ -47,6 +51,7 @@ __all__ = [
     "TpeTerminal",
     "create",
     "parse_options",
+    "resolve_rfcomm",
     "resolve_usb",
 ]
 
@@ -169,7 +174,8 @@ def create(url: DeviceUrl | str, **kwargs: Any) -> SerialTerminal:
     Args:
         url: See the module docstring (parsed by :func:`drivers.registry.parse_url`).
         **kwargs: Passed to the terminal (``on_event``, ``clock``; for a ``usb/`` URL also
-            ``ports``, the port lister :func:`resolve_usb` reads).
+            ``ports``, the port lister :func:`resolve_usb` reads; for a ``bt/`` URL also
+            ``sysfs`` and ``dev``, the directories :func:`resolve_rfcomm` reads).
 
     Raises:
         ConfigurationError: Malformed URL or option.
@@ -177,6 +183,7 @@ def create(url: DeviceUrl | str, **kwargs: Any) -> SerialTerminal:
     parsed = url if isinstance(url, DeviceUrl) else parse_url(url)
     raw = parsed.raw or str(url)
     ports: PortLister | None = kwargs.pop("ports", None)
+    bt_dirs = {key: kwargs.pop(key) for key in ("sysfs", "dev") if key in kwargs}
     if parsed.scheme != "serial":
         raise ConfigurationError("not a serial:// URL", device=raw)
     query = dict(parsed.params)
@@ -203,6 +210,10 @@ def create(url: DeviceUrl | str, **kwargs: Any) -> SerialTerminal:
                 for f in fields[:2]):
             raise ConfigurationError("USB device must be VID:PID[:SERIAL] in hex", device=raw)
         return _UsbSerialTerminal(usb=spec, ports=ports, name=f"tpe[usb:{spec}]", **common)
+    if target.startswith("bt/"):
+        address, channel = parse_bt(target[3:], url=raw)
+        return BluetoothSerialTerminal(address=address, channel=channel,
+                                       name=f"tpe[bt:{address}:{channel}]", **bt_dirs, **common)
     if not target.startswith("/"):
         raise ConfigurationError("serial URL needs an absolute device path", device=raw)
     return SerialTerminal(device=target, name=f"tpe[{target}]", **common)

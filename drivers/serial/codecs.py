@@ -8,6 +8,9 @@ the mapping of an answer to a :class:`~drivers.smart_terminal.TransactionResult`
 Actions: ``payment``, ``refund``, ``cancellation`` (void of an earlier transaction), ``status``
 (the last transaction again: Caisse-AP "duplicata", CD 3) and ``end_of_day`` (Caisse-AP CD "B",
 remittance, as listed by PayXpert's Concert V3 page). Concert V2 has only the first three.
+
+A payment, refund or void of zero is refused here, before anything is sent (a terminal refuses
+it too): :class:`~drivers.protocols.errors.ProtocolError` on field ``amount``, not delivered.
 """
 
 from __future__ import annotations
@@ -68,6 +71,14 @@ class Codec(Protocol):
         ...
 
 
+_MONEY_ACTIONS = frozenset({"payment", "refund", "cancellation"})
+
+
+def _check_amount(action: str, amount: Money) -> None:
+    if action in _MONEY_ACTIONS and amount.minor_units == 0:
+        raise ProtocolError(f"a {action} of zero is refused", field="amount")
+
+
 def _numeric(amount: Money) -> str:
     code = amount.numeric
     if code is None:
@@ -91,6 +102,7 @@ class ConcertV2Codec:
         """Build the request (private data = the reference, 10 characters)."""
         if action not in self._types:
             raise ProtocolError(f"Concert V2 has no {action} request", field="transaction_type")
+        _check_amount(action, amount)
         return cv2.encode_request(cv2.PaymentRequest(
             amount=amount.minor_units, pos_number=self.pos_number, currency=_numeric(amount),
             transaction_type=self._types[action], private=(reference or "").ljust(10)[:10],
@@ -136,6 +148,7 @@ class CaisseApCodec:
         """Build the request for an action (CD 0/1/2/3/B)."""
         if action not in self._codes:
             raise ProtocolError(f"unknown action {action}", field="CD")
+        _check_amount(action, amount)
         return cap.encode_request(cap.CaisseApRequest(
             action=self._codes[action], amount=amount.minor_units, pos_number=self.pos_number,
             currency=_numeric(amount), version=self.version, protocol_id=self.protocol_id,
@@ -146,7 +159,12 @@ class CaisseApCodec:
         return cap.decode_answer(body)
 
     def result(self, body: bytes, action: str, amount: Money) -> TransactionResult:
-        """AE 10 approved; AE 01 declined, or cancelled when AF says abandoned (11)."""
+        """AE 10 approved; AE 01 declined, or cancelled when AF says abandoned (11).
+
+        AE 11 (taken into account: an answer-at-once request) is not an outcome: ERROR with
+        ``extra["accepted"] = True``; the outcome is read with a duplicate. ``extra`` carries
+        the AID (AI), the means (CC) and the reading mode (CI) where the terminal gives them.
+        """
         answer = cap.decode_answer(body)
         pos = answer.get("CA")
         if pos is not None and (not pos.isdigit() or int(pos) != self.pos_number):
@@ -173,7 +191,9 @@ class CaisseApCodec:
             reference=answer.get("CF"), message=f"AE={answer.status}" + (
                 f" AF={detail}" if detail else ""),
             extra={"action": action, "terminal_status": answer.status,
-                   "detail": detail, "reading_mode": answer.get("CI")})
+                   "detail": detail, "reading_mode": answer.get("CI"), "aid": answer.get("AI"),
+                   "means": answer.get("CC"),
+                   "accepted": answer.status == cap.STATUS_ACCEPTED_IMMEDIATE})
 
 
 def codec_for(protocol: str, *, pos_number: int = 1) -> ConcertV2Codec | CaisseApCodec:

@@ -195,6 +195,16 @@ class SerialTerminal(TpeTerminal):
         elif isinstance(event, BadFrame):
             await link.channel.write(bytes([NAK]))
 
+    async def _keepalive_once(self) -> bool:
+        link = self._require_link()
+        try:
+            async with self._line:
+                await self._probe(link)
+        except LinkClosed as exc:
+            self._line_lost(exc)
+            return False
+        return self.alive is True
+
     async def _probe(self, link: LinkIO) -> None:
         for _ in range(self.link_timeouts.tries):
             await link.channel.write(bytes([ENQ]))

@@ -32,6 +32,7 @@ import abc
 import asyncio
 import contextlib
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,8 @@ from drivers.smart_terminal import (
 )
 
 __all__ = ["TpeTerminal"]
+
+_TOTALS = re.compile(r"([0-9]{1,9})/([0-9]{1,15})/([0-9]{1,15})")
 
 EventCallback = Callable[[TerminalEvent], None]
 
@@ -91,6 +94,9 @@ class TpeTerminal(SmartTerminal):
         self._last: TransactionResult | None = None
         self._last_body: bytes | None = None
         self._abandoned: tuple[str, Money] | None = None
+        self._probing = False
+        self._no_late_answer = asyncio.Event()  # clear while a cancelled answer may come
+        self._no_late_answer.set()
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -109,6 +115,10 @@ class TpeTerminal(SmartTerminal):
     @abc.abstractmethod
     async def _receive_answer(self) -> bytes:
         """Wait for the answer body (raise TimeoutError, LinkClosed or ProtocolError)."""
+
+    @abc.abstractmethod
+    async def _keepalive_once(self) -> bool:
+        """One keep-alive exchange on an idle line: True when the terminal answered."""
 
     async def _pause_idle(self) -> None:
         """Stop background line work before a transaction (default: none)."""
@@ -135,6 +145,45 @@ class TpeTerminal(SmartTerminal):
                 "in_transaction": self._txn.locked(), **self.counters,
                 "last_status": last.status.value if last else None}
 
+    async def wait_late_answer(self, within: float) -> bool:
+        """Wait (at most ``within`` s) for the answer of a transaction the till cancelled.
+
+        Returns:
+            True when no such answer is pending any more (it came, or none was expected).
+        """
+        try:
+            async with asyncio.timeout(within):
+                await self._no_late_answer.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def probe(self) -> None:
+        """One keep-alive now (the supervisor's probe, :mod:`drivers.lifecycle`).
+
+        Serial: ENQ, expecting ACK (or NAK: busy but there); TCP: a connection. While a
+        transaction runs the terminal is talking, so the probe passes at once; a transaction
+        asked for during a probe waits for it (a few link timeouts at most).
+
+        Raises:
+            TerminalUnavailable: The terminal did not answer.
+            DeviceClosed: The terminal is not open.
+        """
+        self._check_open()
+        if self._txn.locked():
+            return
+        async with self._txn:
+            self._probing = True
+            await self._pause_idle()
+            try:
+                alive = await self._keepalive_once()
+            finally:
+                self._probing = False
+                if self.state is DeviceState.OPEN:
+                    self._resume_idle()
+        if not alive:
+            raise TerminalUnavailable("no answer to the keep-alive", device=self.url)
+
     # -- SmartTerminal -------------------------------------------------------------------
 
     async def pay(self, amount: Money, *, reference: str | None = None,
@@ -159,17 +208,35 @@ class TpeTerminal(SmartTerminal):
 
     async def last_transaction_status(self) -> TransactionResult | None:
         """The last transaction: asked of the terminal where the protocol allows (Caisse-AP
-        duplicate, CD 3), else the driver's own record (Concert V2; late answers included)."""
+        duplicate, CD 3; ``extra["source"] = "terminal"``), else the driver's own record
+        (Concert V2, late answers included; ``extra["source"] = "driver"``, which a restarted
+        process does not have: None)."""
         if "status" not in self.codec.actions:
-            return self._last
-        return await self._transact("status", Money(0, "978"), None, None, record=False)
+            last = self._last
+            if last is None:
+                return None
+            return dataclasses.replace(last, extra={**last.extra, "source": "driver"})
+        result = await self._transact("status", Money(0, "978"), None, None, record=False)
+        return dataclasses.replace(result, extra={**result.extra, "source": "terminal"})
 
     async def end_of_day(self) -> EndOfDayResult:
-        """Remittance (Caisse-AP CD "B"); Concert V2 has no such request."""
+        """Remittance (Caisse-AP CD "B"); Concert V2 has no such request.
+
+        The public documents do not give the remittance answer's fields: totals are read from
+        CF when it holds ``count/debits/refunds`` (the virtual terminal's layout), else only
+        the status is known.
+        """
         if "end_of_day" not in self.codec.actions:
             return EndOfDayResult(ok=False, message=f"{self.codec.name} has no end-of-day")
         result = await self._transact("end_of_day", Money(0, "978"), None, None, record=False)
-        return EndOfDayResult(ok=result.approved, message=result.message)
+        totals = _TOTALS.fullmatch(result.reference or "")
+        if totals is None:
+            return EndOfDayResult(ok=result.approved, message=result.message)
+        count, debits, refunds = (int(group) for group in totals.groups())
+        currency = result.amount.currency
+        return EndOfDayResult(ok=result.approved, transactions=count, message=result.message,
+                              totals={"debits": Money(debits, currency),
+                                      "refunds": Money(refunds, currency)})
 
     # -- the template --------------------------------------------------------------------
 
@@ -181,7 +248,7 @@ class TpeTerminal(SmartTerminal):
                         progress: ProgressCallback | None, *,
                         record: bool = True) -> TransactionResult:
         self._check_open()
-        if self._txn.locked():
+        if self._txn.locked() and not self._probing:
             raise TerminalBusy("a transaction is already running", device=self.url)
         if action not in self.codec.actions:
             raise ProtocolError(f"{self.codec.name} has no {action} request", field="action")
@@ -197,6 +264,7 @@ class TpeTerminal(SmartTerminal):
             try:
                 await self._send_request(body)
                 self._abandoned = None
+                self._no_late_answer.set()
                 report(ProgressStage.SENT, action)
                 report(ProgressStage.WAITING_CARD)
                 result = await self._await_answer(action, amount)
@@ -223,13 +291,15 @@ class TpeTerminal(SmartTerminal):
             if not recv.done():
                 cancel_requested = True
                 self._emit("cancel_requested")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(recv), self.cancel_grace)
+                # The answer may still come within the grace; whatever it raises is mapped
+                # below like any answer's (never out of here as a line exception).
+                await asyncio.wait({recv}, timeout=self.cancel_grace)
             if not recv.done():
                 recv.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await recv
                 self._abandoned = (action, amount)
+                self._no_late_answer.clear()
                 return TransactionResult(
                     status=TransactionStatus.CANCELLED, kind=kind_of(action), amount=amount,
                     message="cancelled by the till; a late answer is reported as an event",
@@ -267,8 +337,16 @@ class TpeTerminal(SmartTerminal):
             self._emit("duplicate_answer")
             return
         if self._abandoned is None:
+            # Not ours to wait for: perhaps the answer to a request of a process that died
+            # (a daemon restarted while the terminal worked). Kept as the last transaction
+            # when it reads as one, so recovery can match its reference; never acted on here.
             self.counters["unexpected_answers"] += 1
             self._emit("unexpected_answer")
+            with contextlib.suppress(ProtocolError, ValueError):
+                result = self.codec.result(body, "payment", Money(0, "978"))
+                self._last_body = body
+                self._last = dataclasses.replace(result, extra={**result.extra,
+                                                                "unsolicited": True})
             return
         action, amount = self._abandoned
         try:
@@ -278,6 +356,7 @@ class TpeTerminal(SmartTerminal):
             self._emit("unexpected_answer")
             return
         self._abandoned = None
+        self._no_late_answer.set()
         self._last_body = body
         self._last = dataclasses.replace(
             result, extra={**result.extra, "late": True, "cancel_requested": True})

@@ -20,6 +20,8 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import UnknownCurrencyError, get_currency_precision, validate_currency
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from drivers.errors import ConfigurationError
+from drivers.registry import create_device
 from gateway.errors import ConfigError
 
 __all__ = [
@@ -313,6 +315,11 @@ class LaneConfig(_Model):
     def _reader(cls, value: str) -> str:
         if not re.match(r"^[a-z][a-z0-9+.-]*://.+", value):
             raise ValueError("expected a device URL such as pcsc://NAME or sim://lane1")
+        if value.split("://", 1)[0] in ("serial", "tcp"):  # a TPE: its options checked now
+            try:
+                create_device(value)  # no I/O: parses the URL and the options
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("pin_pad")

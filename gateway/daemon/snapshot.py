@@ -44,6 +44,8 @@ class LaneSnapshot:
     Attributes:
         device: The device supervisor's diagnostics (state, since, last error...).
         last: The last payment as the till saw it (``LaneView.to_json``), or None.
+        for_manager: Payment ids on a smart-terminal lane that the terminal could not settle
+            (UNKNOWN): the manager decides (docs/tpe.md).
     """
 
     id: int
@@ -54,6 +56,7 @@ class LaneSnapshot:
     prompt: str
     payment: PaymentInProgress | None = None
     last: dict[str, Any] | None = None
+    for_manager: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

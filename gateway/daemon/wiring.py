@@ -31,6 +31,7 @@ from gateway.errors import MissingDependency
 from gateway.journal import Journal, JournalError, Recovery, VaultKey, load_vault_key
 from gateway.payments import Lane, LaneServices
 from gateway.payments.smart_terminal import TERMINAL_SCHEMES, on_terminal_lanes
+from gateway.payments.terminal_refunds import TerminalRefunds
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.recovery.voids import VoidService
@@ -42,6 +43,7 @@ from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
 from gateway.till.refunds import add_refund_routes
 from gateway.till.stock import add_stock_routes
+from gateway.till.terminal import add_terminal_routes
 from terminal import DEFAULT_CONFIG_FILE, Environment, TerminalConfig
 
 __all__ = [
@@ -195,6 +197,7 @@ def build_parts(
         offline_gate=gate,
     )
     lanes = {lane.id: Lane(lane, services) for lane in config.lanes}
+    refunds.terminals = TerminalRefunds(lanes)  # a TPE lane's refunds go to its terminal
     terminal_lanes = frozenset(
         str(x.id) for x in config.lanes if parse_url(x.reader).scheme in TERMINAL_SCHEMES
     )
@@ -238,6 +241,7 @@ def web_app(
     add_stock_routes(app, backend)
     add_contract_route(app)
     add_day_routes(app, backend)
+    add_terminal_routes(app, backend)
     hubs = add_event_routes(app, backend, **event_options)
     try:
         from gateway.web import add_status_routes

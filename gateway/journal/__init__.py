@@ -28,7 +28,14 @@ from gateway.journal.errors import (
     VoidNotAllowed,
 )
 from gateway.journal.journal import Journal
-from gateway.journal.records import Event, OutboxItem, Payment, PendingPayment, Recovery
+from gateway.journal.records import (
+    Event,
+    OutboxItem,
+    Payment,
+    PendingPayment,
+    Recovery,
+    TerminalTotals,
+)
 from gateway.journal.schema import SCHEMA_VERSION
 from gateway.journal.states import Action, PaymentKind, PaymentState
 from gateway.journal.vault import VaultKey, load_vault_key
@@ -54,6 +61,7 @@ __all__ = [
     "RefundNotAllowed",
     "SchemaError",
     "StorageError",
+    "TerminalTotals",
     "UnknownPayment",
     "VaultError",
     "VaultKey",

@@ -51,7 +51,7 @@ from gateway.journal.queries import (
     offline_exposure,
     unpublished_days,
 )
-from gateway.journal.records import Event, OutboxItem, Payment, Recovery
+from gateway.journal.records import Event, OutboxItem, Payment, Recovery, TerminalTotals
 from gateway.journal.schema import configure, migrate
 from gateway.journal.states import PaymentKind, PaymentState, check_transition
 from gateway.journal.store import Store
@@ -355,6 +355,43 @@ class Journal:
         """The refund of ``original_id`` journaled under ``till_reference``, if any."""
         return await self._run(self._s().find_refund, original_id, till_reference)
 
+    async def on_lane(self, lane: str, states: Sequence[PaymentState]) -> list[Payment]:
+        """The payments of ``lane`` in one of ``states``, oldest first (a smart terminal's
+        recovery reads its lane's payments left in doubt)."""
+        return await self._run(self._s().on_lane, lane, tuple(states))
+
+    async def add_terminal_totals(
+        self,
+        *,
+        lane: str,
+        actor: str,
+        ok: bool,
+        transactions: int | None = None,
+        debits: int | None = None,
+        refunds: int | None = None,
+        currency: str | None = None,
+        message: str = "",
+    ) -> TerminalTotals:
+        """Record what a smart terminal reported at its end of day (kept for reconciliation).
+
+        Raises:
+            InvalidRecord: A negative count or amount. CardDataRejected: card data in the text.
+        """
+        for name, value in (("transactions", transactions), ("debits", debits),
+                            ("refunds", refunds)):
+            if value is not None and value < 0:
+                raise InvalidRecord(name, "must not be negative")
+        check_value("message", message)
+        return await self._run(
+            self._s().add_terminal_totals, lane=lane, actor=actor, ok=ok,
+            transactions=transactions, debits=debits, refunds=refunds, currency=currency,
+            message=message[:200],
+        )
+
+    async def terminal_totals(self, lane: str) -> list[TerminalTotals]:
+        """A lane's recorded ends of day at its terminal, oldest first."""
+        return await self._run(self._s().terminal_totals, lane)
+
     # -- transitions --------------------------------------------------------------------------
 
     async def card_read(
@@ -404,11 +441,12 @@ class Journal:
         actor: str,
         reason: str = "",
         masked_pan: str | None = None,
+        aid: str | None = None,
     ) -> Payment:
         """AUTH_REQUESTED or UNKNOWN -> APPROVED: the acquirer approved (answer or status).
 
-        ``masked_pan``: set by a smart terminal's approval (the card was in the terminal, so
-        CARD_READ had none); None keeps the one CARD_READ recorded.
+        ``masked_pan`` and ``aid``: set by a smart terminal's approval (the card was in the
+        terminal, so CARD_READ had none); None keeps what CARD_READ recorded.
         """
         _short("auth_code", auth_code)
         _short("response_code", response_code)
@@ -416,6 +454,10 @@ class Journal:
         if masked_pan is not None:
             check_masked_pan(masked_pan)
             updates["masked_pan"] = masked_pan
+        if aid is not None:
+            if not _AID.fullmatch(aid):
+                raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
+            updates["aid"] = aid
         return await self._run_noting(
             self._note_change,
             self._s().transition,

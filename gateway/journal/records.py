@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.journal.states import Action, PaymentKind, PaymentState
 
-__all__ = ["Event", "OutboxItem", "Payment", "PendingPayment", "Recovery"]
+__all__ = ["Event", "OutboxItem", "Payment", "PendingPayment", "Recovery", "TerminalTotals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +146,29 @@ class Recovery:
     def by_action(self, action: Action) -> list[Payment]:
         """The pending payments that need ``action``, oldest first."""
         return [item.payment for item in self.pending if item.action is action]
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalTotals:
+    """An end of day at a smart terminal: what it reported, for reconciliation.
+
+    Amounts in minor units; None where the terminal did not say.
+    """
+
+    id: int
+    lane: str
+    at_ms: int
+    actor: str
+    ok: bool
+    transactions: int | None
+    debits: int | None
+    refunds: int | None
+    currency: str | None
+    message: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> TerminalTotals:
+        """Build from a ``SELECT * FROM terminal_totals`` row."""
+        return cls(id=row["id"], lane=row["lane"], at_ms=row["at_ms"], actor=row["actor"],
+                   ok=bool(row["ok"]), transactions=row["transactions"], debits=row["debits"],
+                   refunds=row["refunds"], currency=row["currency"], message=row["message"])

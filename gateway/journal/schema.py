@@ -16,6 +16,8 @@ count a day's rows, not the whole table).
 Version 6: the shop's days (``days``): each day close with who closed it, its totals and the
 reconciliation with the acquirer (JSON, no card data), and when head office acknowledged it;
 the current day starts at the last close. Only ``published_ms`` may ever change.
+Version 7: the end-of-day totals a smart terminal (TPE) reported, per lane, for
+reconciliation (docs/tpe.md).
 """
 
 from __future__ import annotations
@@ -166,8 +168,24 @@ _V_DAYS = (
        BEGIN SELECT RAISE(ABORT, 'a closed day is never deleted'); END""",
 )
 
+_V_TERMINAL_TOTALS = (
+    """CREATE TABLE terminal_totals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        lane TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        transactions INTEGER,
+        debits INTEGER,
+        refunds INTEGER,
+        currency TEXT,
+        message TEXT NOT NULL DEFAULT ''
+    ) STRICT""",
+    "CREATE INDEX terminal_totals_by_lane ON terminal_totals(lane, at_ms)",
+)
+
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V_DAYS)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V_DAYS, _V_TERMINAL_TOTALS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -27,7 +27,14 @@ from gateway.journal.errors import (
 )
 from gateway.journal.figures import DayCounts
 from gateway.journal.guard import check_value
-from gateway.journal.records import Event, OutboxItem, Payment, PendingPayment, Recovery
+from gateway.journal.records import (
+    Event,
+    OutboxItem,
+    Payment,
+    PendingPayment,
+    Recovery,
+    TerminalTotals,
+)
 from gateway.journal.states import (
     APPROVED_AT_LANE,
     FORWARD_DONE,
@@ -180,6 +187,39 @@ class Store:
     def find_refund(self, original_id: str, till_reference: str) -> Payment | None:
         """The refund of ``original_id`` journaled under ``till_reference``, if any."""
         return self._refund_by_reference(original_id, till_reference)
+
+    def on_lane(self, lane: str, states: Sequence[PaymentState]) -> list[Payment]:
+        """The payments of ``lane`` in one of ``states``, oldest first."""
+        marks = ", ".join("?" * len(states))
+        rows = self.conn.execute(
+            f"SELECT * FROM payments WHERE lane = ? AND state IN ({marks})"  # noqa: S608
+            " ORDER BY created_ms, id",
+            (lane, *(state.value for state in states)),
+        ).fetchall()
+        return [Payment.from_row(row) for row in rows]
+
+    def add_terminal_totals(self, *, lane: str, actor: str, ok: bool,
+                            transactions: int | None, debits: int | None,
+                            refunds: int | None, currency: str | None,
+                            message: str) -> TerminalTotals:
+        """Record a terminal's end of day (one row, committed)."""
+        with self._txn() as conn:
+            cursor = conn.execute(
+                "INSERT INTO terminal_totals (lane, at_ms, actor, ok, transactions, debits,"
+                " refunds, currency, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (lane, self.now_ms(), actor, int(ok), transactions, debits, refunds, currency,
+                 message),
+            )
+            row = conn.execute("SELECT * FROM terminal_totals WHERE id = ?",
+                               (cursor.lastrowid,)).fetchone()
+        return TerminalTotals.from_row(row)
+
+    def terminal_totals(self, lane: str) -> list[TerminalTotals]:
+        """A lane's recorded ends of day, oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM terminal_totals WHERE lane = ? ORDER BY at_ms, id", (lane,)
+        ).fetchall()
+        return [TerminalTotals.from_row(row) for row in rows]
 
     def _check_refund(self, original_id: str, amount: int) -> str:
         row = self.conn.execute(

@@ -10,7 +10,11 @@ A co-badged card's brand offer (:class:`gateway.payments.session.BrandOffer`, op
 reader adapter) is answered by the till through :meth:`Lane.choose_brand`.
 
 The device runs under :class:`drivers.lifecycle.DeviceSupervisor` (task ``lane[N].reader``):
-not ready -> retried with backoff.
+not ready -> retried with backoff. A smart terminal (TPE) is also probed (keep-alive, every
+``keepalive`` seconds of its URL, 30 by default): one that stops answering goes not ready. Each
+time a terminal is set up, and right after a payment of its lane ends in doubt, the lane's
+:class:`~gateway.payments.terminal_recovery.TerminalRecovery` settles what the terminal's last
+transaction tells (docs/tpe.md).
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers import CardReader, DeviceSupervisor, SmartTerminal, open_device
+from drivers import CardReader, DeviceSupervisor, DriverError, SmartTerminal, open_device
+from drivers.errors import DeviceUnavailable
+from drivers.registry import parse_url
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import LaneConfig, TimeoutsConfig
 from gateway.day.limits import OfflineGate
+from gateway.errors import GatewayError
 from gateway.journal import Journal
 from gateway.payments.errors import LaneBusy, NoBrandChoice, NotCancellable, UnsupportedDevice
 from gateway.payments.online import JournaledAuthoriser, StanCounter
@@ -42,7 +49,8 @@ from gateway.payments.session import (
     TillEvent,
 )
 from gateway.payments.settle import LaneOutcome
-from gateway.payments.smart_terminal import SmartTerminalAdapter
+from gateway.payments.smart_terminal import TERMINAL_SCHEMES, SmartTerminalAdapter
+from gateway.payments.terminal_recovery import TerminalRecovery
 from gateway.recovery.reconciler import Reconciler
 from terminal import Environment, TerminalConfig
 from terminal.currency import Currency, currency
@@ -107,8 +115,16 @@ class Lane:
             env=services.env,
         )
         self._stan = StanCounter()
+        self.terminal_recovery = TerminalRecovery(
+            lane=str(config.id), journal=services.journal, on_settled=services.on_settled
+        )
         self.supervisor: DeviceSupervisor[Any] = DeviceSupervisor(
-            f"{self.actor}.reader", self._open_reader, clock=services.clock
+            f"{self.actor}.reader",
+            self._open_reader,
+            clock=services.clock,
+            on_ready=self._device_ready,
+            probe=self._probe if _is_terminal(config.reader) else None,
+            probe_interval=_keepalive(config.reader),
         )
         self.supervisor.on_state_change = lambda _state: self._notify("reader", None)
         self.prompt = Prompt.IDLE
@@ -137,6 +153,86 @@ class Lane:
 
     async def _open_reader(self) -> Any:
         return await self._s.open_reader(self.config.reader)
+
+    @property
+    def journal(self) -> Journal:
+        """The journal the lane writes to."""
+        return self._s.journal
+
+    @property
+    def timeouts(self) -> TimeoutsConfig:
+        """The lane's bounded waits."""
+        return self._s.timeouts
+
+    async def _device_ready(self, device: Any) -> None:
+        """A terminal just set up: settle its lane's payments in doubt before any other
+        (but not the one the lane is still settling itself: it asks right after).
+
+        Raises:
+            DriverError: The terminal could not be asked (the supervisor retries).
+        """
+        if not isinstance(device, SmartTerminal):
+            return
+        busy = self.current
+        try:
+            await self.terminal_recovery.resolve(
+                device, skip=None if busy is None or busy.done.is_set() else busy.id)
+        except GatewayError as exc:  # the journal refused: not ready, retried with backoff
+            log.exception("%s: terminal recovery failed", self.actor)
+            raise DeviceUnavailable(f"terminal recovery failed: {exc}",
+                                    device=self.actor) from exc
+
+    async def _probe(self, device: Any) -> None:
+        """The keep-alive of a smart terminal (a card reader has its own monitor)."""
+        probe = getattr(device, "probe", None)
+        if isinstance(device, SmartTerminal) and probe is not None:
+            await probe()
+
+    async def _settle_in_doubt(self, view: LaneView, passes: int) -> None:
+        """A terminal payment just left in doubt: have the terminal settle it now, while the
+        lane is still busy with it (no other payment can start), and tell the till."""
+        if view.state != "UNKNOWN" or view.interface != "terminal":
+            return
+        timeouts = self._s.timeouts
+        for attempt in range(2):  # the device now, or the one its next setup opens
+            device = self.supervisor.device
+            try:
+                if attempt:
+                    async with asyncio.timeout(timeouts.reader_ready):
+                        device = await self.supervisor.wait_ready()
+                if not isinstance(device, SmartTerminal):
+                    raise DeviceUnavailable("terminal being set up again", device=self.actor)
+                wait_late = getattr(device, "wait_late_answer", None)
+                if wait_late is not None:  # a cancelled transaction's answer may still come
+                    await wait_late(timeouts.transaction)
+                await self.terminal_recovery.resolve(device)
+                break
+            except TimeoutError:
+                log.warning("%s payment %s: terminal not back, recovery later", self.actor,
+                            view.id)
+                return
+            except DriverError as exc:
+                if exc.delivered:
+                    break  # asked, and it could not tell: for the manager
+                # Lost, or it cannot tell yet: the device is set up again (not ready
+                # meanwhile: no other payment); its setup's pass skips this payment, which is
+                # asked right after, on that device.
+                self.supervisor.report_failure(exc)
+                if attempt or not await self.terminal_recovery.wait_pass(
+                        passes, timeouts.reader_ready):
+                    log.warning("%s payment %s: terminal recovery later (%s)", self.actor,
+                                view.id, exc)
+                    return
+        payment = await self._s.journal.get(view.id)
+        view.state = payment.state.value
+        if payment.state.value == "COMPLETED":
+            view.outcome, view.reason = LaneOutcome.APPROVED, "approved by the terminal"
+            view.masked_pan = payment.masked_pan
+        elif payment.state.value == "DECLINED":
+            events = await self._s.journal.events(view.id)
+            view.outcome, view.reason = LaneOutcome.DECLINED, events[-1].reason
+            if "cancelled" in (view.reason or ""):
+                view.outcome = LaneOutcome.CANCELLED
 
     def _notify(self, kind: str, view: LaneView | None) -> None:
         if self.listener is not None:
@@ -243,7 +339,9 @@ class Lane:
         while True:
             view = await self._queue.get()
             try:
+                passes = self.terminal_recovery.passes  # setups' recovery passes so far
                 await self.session.run(view, currency(view.currency))
+                await self._settle_in_doubt(view, passes)
             except Exception:  # a defect or the journal failing: never a stuck lane
                 log.exception("%s payment %s: failed; left to recovery", self.actor, view.id)
                 view.outcome, view.reason, view.state = LaneOutcome.ERROR, "internal error", None
@@ -258,7 +356,7 @@ class Lane:
     def _adapter_for(self, device: Any) -> DeviceAdapter:
         """The adapter for what the lane's device URL opened."""
         if isinstance(device, SmartTerminal):
-            return SmartTerminalAdapter(device)
+            return SmartTerminalAdapter(device, self.terminal_recovery)
         if isinstance(device, CardReader):
             return ReaderAdapter(device, self._kernel)
         raise UnsupportedDevice(type(device).__name__)
@@ -303,5 +401,23 @@ class Lane:
             "prompt": self.prompt.value,
             "payment": payment,
             "last": None if self.last is None else self.last.to_json(),
+            #: Terminal payments the terminal could not settle: UNKNOWN, for the manager.
+            "for_manager": tuple(self.terminal_recovery.for_manager),
         }
 
+
+def _is_terminal(url: str) -> bool:
+    """True when a device URL names a smart terminal (kept alive by probes)."""
+    try:
+        return parse_url(url).scheme in TERMINAL_SCHEMES
+    except DriverError:
+        return False
+
+
+def _keepalive(url: str) -> float:
+    """The keep-alive period of a device URL (``keepalive=`` seconds; 30 when absent or 0)."""
+    try:
+        value = float(parse_url(url).params.get("keepalive", "30"))
+    except (ValueError, DriverError):
+        return 30.0
+    return value if value > 0 else 30.0

@@ -170,13 +170,16 @@ class JournaledAuthoriser:
         await self.mark_card_read(None, None)
         await self._journal.request_auth(self._id, actor=self._actor)
 
-    async def terminal_approved(self, auth_code: str | None, masked_pan: str | None) -> None:
+    async def terminal_approved(
+        self, auth_code: str | None, masked_pan: str | None, aid: str | None = None
+    ) -> None:
         """AUTH_REQUESTED -> APPROVED: the smart terminal approved (its host answered)."""
         await self._journal.approve(
             self._id,
             auth_code=_alnum(auth_code) or "000000",
             actor="terminal",
             masked_pan=masked_pan,
+            aid=aid,
         )
 
     async def __call__(self, request: OnlineRequest) -> OnlineResponse | None:

@@ -22,6 +22,11 @@ in AUTH_REQUESTED or UNKNOWN; the reconciler gets the sales only (:func:`sales_o
 The till's reference is journaled with the refund, one refund per (sale, reference) (a unique
 index, schema version 3): the same reference asked again, even after a restart, answers the
 refund journaled under it.
+
+A sale taken on a smart terminal (TPE) lane was never seen by our acquirer: its refund goes to
+that terminal (:class:`TerminalRefunder`, wired by the daemon), with the same journal steps;
+one left in doubt is settled from the terminal's last transaction by the lane, never re-sent
+from here (a second refund at a terminal would be a second credit).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.acquirer import (
     AcquirerClient,
@@ -62,6 +67,7 @@ __all__ = [
     "RefundResult",
     "RefundService",
     "SaleNotFound",
+    "TerminalRefunder",
     "refund_key",
     "sales_only",
 ]
@@ -155,6 +161,18 @@ def _auth_code(host_id: str) -> str:
     return code
 
 
+class TerminalRefunder(Protocol):
+    """Refunds at the smart terminal of a lane (gateway.payments, wired by the daemon)."""
+
+    def handles(self, lane: str) -> bool:
+        """True when ``lane`` is a smart-terminal lane: its refunds go to its terminal."""
+        ...
+
+    async def refund(self, refund: Payment, sale: Payment) -> Payment:
+        """Refund at the terminal (AUTH_REQUESTED journaled); return the journaled end."""
+        ...
+
+
 class RefundService:
     """Makes referenced refunds and resolves the ones whose answer never came.
 
@@ -183,6 +201,11 @@ class RefundService:
         self._create_lock = asyncio.Lock()
         self._in_flight: dict[str, asyncio.Event] = {}
         self.resolved = 0
+        #: The smart-terminal lanes' refunds (set by the daemon once the lanes exist).
+        self.terminals: TerminalRefunder | None = None
+
+    def _at_terminal(self, payment: Payment) -> bool:
+        return self.terminals is not None and self.terminals.handles(payment.lane)
 
     @property
     def pending(self) -> int:
@@ -238,7 +261,7 @@ class RefundService:
             raise InvalidRefund("currency", f"the sale is in {sale.currency}")
         if sale.kind is not PaymentKind.SALE:
             raise RefundRejected("not_refundable", f"{sale_id} is a refund, not a sale")
-        if sale.state is S.STORED_FOR_FORWARDING:
+        if sale.state is S.STORED_FOR_FORWARDING and not self._at_terminal(sale):
             raise RefundRejected(
                 "not_refundable", f"sale {sale_id} has not reached the acquirer (forwarding)"
             )
@@ -308,6 +331,9 @@ class RefundService:
 
     async def _send(self, refund: Payment, sale: Payment) -> Payment:
         """Send (or re-send) a refund in AUTH_REQUESTED or UNKNOWN; journal what came back."""
+        if self.terminals is not None and self._at_terminal(sale):
+            self._queue.discard(refund.id)  # in doubt: the lane's terminal recovery settles it
+            return await self.terminals.refund(refund, sale)
         key = refund_key(refund.id)
         try:
             authorisation = await self._client.status(sale.idempotency_key or f"fwd-{sale.id}")
@@ -412,6 +438,8 @@ class RefundService:
             return True
         if refund.state not in _SEND_AGAIN:
             return True
+        if self._at_terminal(refund):
+            return True  # never re-sent: its lane asks the terminal's last transaction
         if refund.state is S.AUTH_REQUESTED:
             refund = await self._journal.mark_unknown(
                 refund.id, actor="recovery", reason="no answer journaled"

@@ -266,6 +266,14 @@ def _lane(value: Any, index: int, clock: _Clock) -> LaneView:
     kind, reader = _device_kind(url), _address(url)
     tone, device, problem = _device_words(lane.get("device"), kind, clock)
     prompt = as_text(lane.get("prompt"), limit=60)
+    raw = lane.get("for_manager")
+    flagged = [as_text(item, limit=40) for item in raw] if isinstance(raw, list | tuple) else []
+    if flagged:  # payments a smart terminal could not confirm: a person decides (docs/tpe.md)
+        shown = ", ".join(item for item in flagged[:5] if item)
+        more = f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
+        tone = "bad"
+        problem = (f"{len(flagged)} payment(s) the terminal could not confirm, for the "
+                   f"manager to check: {shown}{more}")
     return LaneView(
         key=key,
         name=as_text(lane.get("name"), limit=60) or _(N_("Lane {number}")).format(number=key),

@@ -4,10 +4,18 @@
 its :data:`~simulator.tpe.rules.CardHook` what happens, and encodes the answer the way a real
 terminal would: the Concert V2 card report carries the card number in clear (old terminals
 do; the driver must mask it), the Caisse-AP answer a partial PAN (AA) as current ones do.
+
+Caisse-AP requests are checked as a terminal checks them before acting: a mandatory tag
+missing or malformed, an unknown action, or a zero amount is answered AE 01 / AF 09 (format
+error) and nothing is charged; BA "1" (answer at once) gets AE 11 at once, the outcome being
+kept for the duplicate (CD 3); a cheque (CC "00C") is answered without card data. Concert V2
+refuses (status 7) a zero amount. Every approved debit is a *charge*, counted in
+:attr:`TerminalBrain.charges` (what the daemon's recovery tests reconcile against).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.protocols import caisse_ap as cap
@@ -30,6 +38,7 @@ class Processed:
     action: str
     amount: int
     outcome: str
+    reference: str | None = None
 
 
 @dataclass
@@ -40,16 +49,31 @@ class TerminalBrain:
     card: CardHook = amount_rules
     processed: list[Processed] = field(default_factory=list)
     last_answer: list[tuple[str, str]] | None = None
+    format_errors: int = 0
+    #: Called with ``"request"`` when a request is in (before the card comes) and ``"decided"``
+    #: right after each decision (before the answer leaves), so a test can act at that exact
+    #: point (cancel from the till, kill the daemon, cut the line).
+    on_stage: Callable[[str], None] | None = None
+    _remitted: int = 0
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
 
+    @property
+    def charges(self) -> list[Processed]:
+        """The approved debits, in order: money taken from a card."""
+        return [p for p in self.processed if p.action == "payment" and p.outcome == "approved"]
+
     def validate(self, body: bytes) -> object:
-        """Raise ProtocolError if the request is malformed (the link then NAKs it)."""
+        """Raise ProtocolError if the request is not even well-formed (the link NAKs it).
+
+        A Caisse-AP request of well-formed fields that lacks a mandatory one is answered (a
+        format error, see :meth:`answer`), not NAKed.
+        """
         if self.protocol == "concert-v2":
             return cv2.decode_request(body)
-        return cap.decode_request(body)
+        return cap.parse_fields(body)
 
     def answer(self, body: bytes) -> bytes:
         """The answer body for a request body.
@@ -59,18 +83,40 @@ class TerminalBrain:
         """
         if self.protocol == "concert-v2":
             return self._concert(cv2.decode_request(body))
-        return self._caisse_ap(cap.decode_request(body))
+        return self._caisse_ap_body(body)
 
-    def _decide(self, action: str, amount: int, currency: str) -> Decision:
+    def received(self, body: bytes) -> None:
+        """A request came in (the terminals call this before waiting for the card); only a
+        transaction is a ``"request"`` stage, not a duplicate or a remittance."""
+        if self.on_stage is None:
+            return
+        if self.protocol == "caisse-ap":
+            try:
+                action = dict(cap.parse_fields(body)).get("CD")
+            except ProtocolError:
+                return
+            if action not in _CAP_ACTIONS:
+                return
+        self.on_stage("request")
+
+    def _decide(self, action: str, amount: int, currency: str,
+                reference: str | None) -> Decision:
         decision = self.card(action, amount, currency)
         outcome = "approved" if decision.approved else (
             "cancelled" if decision.cancelled else "declined")
-        self.processed.append(Processed(action, amount, outcome))
+        self.processed.append(Processed(action, amount, outcome, reference))
+        if self.on_stage is not None:
+            self.on_stage("decided")
         return decision
 
     def _concert(self, req: cv2.PaymentRequest) -> bytes:
         action = _ACTIONS.get(req.transaction_type, "payment")
-        decision = self._decide(action, req.amount, req.currency)
+        if req.amount == 0:
+            self.format_errors += 1
+            return cv2.encode_answer(cv2.PaymentAnswer(
+                pos_number=req.pos_number, status=cv2.STATUS_REFUSED, amount=0, mode=req.mode,
+                currency=req.currency, private=req.private, card_report=None))
+        decision = self._decide(action, req.amount, req.currency, req.private.strip() or None)
         report = f"{decision.pan} {decision.expiry}" if req.full_answer else None
         return cv2.encode_answer(cv2.PaymentAnswer(
             pos_number=req.pos_number,
@@ -78,28 +124,69 @@ class TerminalBrain:
             amount=req.amount, mode=req.mode, currency=req.currency, private=req.private,
             card_report=report))
 
+    def _caisse_ap_body(self, body: bytes) -> bytes:
+        fields = cap.parse_fields(body)
+        try:
+            req = cap.decode_request(body)
+        except ProtocolError:
+            return self._format_error(fields)
+        if cap.request_problem(req) is not None:
+            return self._format_error(fields)
+        return self._caisse_ap(req)
+
+    def _format_error(self, fields: list[tuple[str, str]]) -> bytes:
+        """AE 01 / AF 09: the request was not acted on (echoing what identifies it)."""
+        self.format_errors += 1
+        index = dict(fields)
+        echo = [(tag, index[tag]) for tag in ("CJ", "CA", "CD") if tag in index]
+        return cap.encode_answer([("CZ", index.get("CZ", "0320")), *echo,
+                                  ("AE", cap.STATUS_NOT_DONE),
+                                  ("AF", cap.DETAIL_MALFORMED)])
+
     def _caisse_ap(self, req: cap.CaisseApRequest) -> bytes:
         head = [("CZ", req.version), ("CJ", req.protocol_id), ("CA", f"{req.pos_number:02d}")]
         if req.action == cap.ACTION_DUPLICATE:
             if self.last_answer is None:
-                return cap.encode_answer([*head, ("CD", req.action), ("AE", cap.STATUS_NOT_DONE)])
+                return cap.encode_answer([*head, ("CD", req.action), ("AE", cap.STATUS_NOT_DONE),
+                                          ("AF", cap.DETAIL_REFUSED)])
             return cap.encode_answer(self.last_answer)
-        if req.action == "B":  # remittance
-            return cap.encode_answer([*head, ("CD", req.action), ("AE", cap.STATUS_DONE)])
+        if req.action == "B":  # remittance (end of day): the day's totals in the private field
+            return cap.encode_answer([*head, ("CD", req.action), ("AE", cap.STATUS_DONE),
+                                      ("CF", self._day_totals())])
         action = _CAP_ACTIONS.get(req.action)
         if action is None:
-            raise ProtocolError("unknown action", field="CD")
-        decision = self._decide(action, req.amount, req.currency)
+            return self._format_error([*head, ("CD", req.action)])
+        decision = self._decide(action, req.amount, req.currency, req.private)
+        cheque = dict(req.extra).get("CC") == cap.MEANS_CHEQUE
         fields = [*head, ("CB", f"{req.amount:02d}"), ("CD", req.action),
                   ("CE", req.currency)]
         if decision.approved:
-            fields += [("AE", cap.STATUS_DONE), ("AC", decision.auth_code or "000000"),
-                       ("AA", decision.pan[:6] + "######" + decision.pan[-4:]),
-                       ("AB", decision.expiry), ("CI", "1"), ("CC", "001")]
+            fields += [("AE", cap.STATUS_DONE), ("AC", decision.auth_code or "000000")]
+            if cheque:
+                fields.append(("CC", cap.MEANS_CHEQUE))
+            else:
+                fields += [("AA", decision.pan[:6] + "######" + decision.pan[-4:]),
+                           ("AB", decision.expiry), ("AI", decision.aid), ("CI", "1"),
+                           ("CC", "001")]
         else:
             fields += [("AE", cap.STATUS_NOT_DONE),
-                       ("AF", "11" if decision.cancelled else "04")]
+                       ("AF", cap.DETAIL_ABANDONED if decision.cancelled else
+                        cap.DETAIL_REFUSED)]
         if req.private:
             fields.append(("CF", req.private))
         self.last_answer = fields
+        if req.immediate:  # BA 1: "taken into account" now; the outcome by duplicate later
+            return cap.encode_answer([*head, ("CD", req.action),
+                                      ("AE", cap.STATUS_ACCEPTED_IMMEDIATE)])
         return cap.encode_answer(fields)
+
+    def _day_totals(self) -> str:
+        """Remittance totals since the last one: ``count/debits/refunds`` in minor units."""
+        done = self.processed[self._remitted:]
+        self._remitted = len(self.processed)
+        debits = sum(p.amount for p in done if p.action == "payment" and
+                     p.outcome == "approved")
+        refunds = sum(p.amount for p in done if p.action == "refund" and
+                      p.outcome == "approved")
+        count = sum(1 for p in done if p.outcome == "approved")
+        return f"{count}/{debits}/{refunds}"

@@ -11,12 +11,16 @@ fault              behaviour
 ``noise[:n]``      line noise: stray bytes before each answer and one flipped byte in
                    the first n tries of the answer frame (default 1)
 ``drop[:n]``       one byte missing from the first n tries of the answer frame
-``slow:s``         answers s seconds after the request (a late answer when the till
-                   cancels meanwhile)
+``slow:s``         the card comes s seconds after the request: the terminal decides and
+                   answers then (a late answer when the till cancels meanwhile)
 ``stall:s``        TCP: the first half of the answer goes out at once, the rest s seconds
                    later (an answer half-received when the till cancels)
 ``disconnect``     hangs up (closes the line or socket) right after the request
 ``duplicate``      sends its answer twice
+``cut[:n]``        the link is cut after the terminal decided: the card is charged (or
+                   declined) but the next n answers never reach the till (TCP: the
+                   connection closes; serial: the answer is not sent), default 1; the
+                   outcome stays the terminal's last transaction (a Caisse-AP duplicate)
 =================  ==================================================================
 """
 
@@ -42,6 +46,14 @@ class Faults:
     stall: float = 0.0
     disconnect: bool = False
     duplicate: bool = False
+    cut: int = 0
+
+    def take_cut(self) -> bool:
+        """True (and one fewer left) when this answer is to be lost on a cut link."""
+        if self.cut <= 0:
+            return False
+        self.cut -= 1
+        return True
 
     def corrupt(self, frame: bytes, attempt: int) -> bytes:
         """The frame as the line delivers it on try ``attempt`` (0-based)."""

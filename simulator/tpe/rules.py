@@ -40,6 +40,7 @@ class Decision:
         auth_code: Authorisation number (approved only).
         pan: The card number the terminal read.
         expiry: YYMM.
+        aid: The application the terminal selected (CB's AID by default).
     """
 
     approved: bool
@@ -47,6 +48,7 @@ class Decision:
     auth_code: str | None = None
     pan: str = field(default=TEST_PAN, repr=False)  # card data: never in a repr
     expiry: str = "2812"
+    aid: str = "A0000000421010"
 
 
 #: ``hook(action, amount, currency) -> Decision``; action is payment, refund or cancellation.

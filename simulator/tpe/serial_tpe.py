@@ -11,7 +11,9 @@ The terminal side of the Concert link, with the faults of :mod:`simulator.tpe.fa
   n times; ``no_ack``: nothing; malformed request: NAK); EOT ends the request. An ENQ followed
   by EOT is the driver's keep-alive probe.
 * The answer goes out as ENQ, frame, EOT with up to 3 tries of each, the frame damaged on the
-  first tries as the faults say; ``duplicate`` sends the whole exchange twice.
+  first tries as the faults say; ``duplicate`` sends the whole exchange twice. ENQs the till
+  sent while the terminal was busy (its card wait) are stale by then: they are skipped while
+  the terminal waits for its ACK.
 """
 
 from __future__ import annotations
@@ -120,9 +122,12 @@ class VirtualSerialTpe:
                 if self.faults.disconnect:
                     await self._master.aclose()
                     return
-                answer = self.brain.answer(body)
-                if self.faults.slow:
+                self.brain.received(body)
+                if self.faults.slow:  # the card comes late: the decision is made after
                     await asyncio.sleep(self.faults.slow)
+                answer = self.brain.answer(body)
+                if self.faults.take_cut():
+                    continue  # decided, but the answer never reaches the till
                 if await self._send_answer(link, answer):
                     self.answered += 1
                 if self.faults.duplicate:
@@ -194,4 +199,6 @@ class VirtualSerialTpe:
             except TimeoutError:
                 return False
             if isinstance(event, Control):
+                if event.code == ENQ and code != ENQ:
+                    continue  # the till's stale ENQ (it tried while we were busy): ignored
                 return event.code == code

@@ -1,13 +1,20 @@
 """A virtual Caisse-AP terminal on TCP (Caisse-AP over IP: bare tag messages on a socket).
 
-One request per connection, as github.com/akretion/caisse-ap-ip does: the terminal reads until
-the bytes end on a field boundary and hold the mandatory CD tag, with no further byte for a
-short settle time, then answers and keeps the connection until the till closes it. Faults
+One request per connection, as github.com/akretion/caisse-ap-ip does. The request is complete
+when its mandatory fields are all there, at a field boundary
+(:func:`drivers.protocols.caisse_ap.first_message`): a request split across TCP segments is
+never read as a shorter one. A request that stays incomplete (a mandatory field never comes)
+is answered with a format error (AE 01 / AF 09) when the till half-closes its side or after
+``request_timeout`` seconds: that timer never completes a request, it only gives up on one.
+The terminal then answers and keeps the connection until the till closes it. It runs one
+transaction at a time: a request that comes while another runs (the till's duplicate after a
+restart) is answered when that one is over, so the duplicate describes it. Faults
 (:mod:`simulator.tpe.faults`): ``silent`` (never answers), ``slow``, ``disconnect`` (closes
-after the request), ``duplicate`` (answer twice), ``noise`` (a NUL byte inside the answer: there
-is no checksum on TCP, so only damage the parser can see is simulated), ``drop`` (one byte
-missing: the answer never completes). Link-level faults (busy, nak, no_ack, bad_lrc) have no meaning
-without the serial link layer and are ignored here.
+after the request), ``cut`` (decides, then closes without answering), ``duplicate`` (answers
+twice), ``noise`` (a NUL byte inside the answer: there is no checksum on TCP, so only damage
+the parser can see is simulated), ``drop`` (one byte missing: the answer is malformed or never
+completes). Link-level faults (busy, nak, no_ack, bad_lrc) have no meaning without the serial
+link layer and are ignored here.
 """
 
 from __future__ import annotations
@@ -27,14 +34,18 @@ class VirtualTcpTpe:
     """A virtual Caisse-AP terminal listening on ``host:port`` (port 0: any free port)."""
 
     def __init__(self, brain: TerminalBrain | None = None, *, faults: Faults | None = None,
-                 host: str = "127.0.0.1", port: int = 0, settle: float = 0.02) -> None:
+                 host: str = "127.0.0.1", port: int = 0, request_timeout: float = 10.0) -> None:
         self.brain = brain or TerminalBrain(protocol="caisse-ap")
         self.faults = faults or Faults()
         self.host = host
         self.port = port
-        self.settle = settle
+        self.request_timeout = request_timeout
         self.connections = 0
         self.answered = 0
+        #: Request bytes received so far, on all connections (tests wait on it to split).
+        self.bytes_received = 0
+        self.received = asyncio.Condition()
+        self._busy = asyncio.Lock()
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[None]] = set()
 
@@ -69,6 +80,10 @@ class VirtualTcpTpe:
             await self._converse(reader, writer)
         except (ProtocolError, OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # stop() cancels its own connection tasks; asyncio's stream callback would log
+            # a cancelled client task as an error, so it ends here (nothing above awaits it).
+            pass
         finally:
             self._clients.discard(task)
             writer.close()
@@ -76,31 +91,46 @@ class VirtualTcpTpe:
                 await writer.wait_closed()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The request bytes: a complete message, or what came before the till gave up.
+
+        Returns None when the till closed without sending anything.
+        """
         buf = b""
-        while True:
-            fields, used = cap.scan_fields(buf)
-            if buf and used == len(buf) and any(tag == "CD" for tag, _ in fields):
-                try:
-                    more = await asyncio.wait_for(reader.read(4096), self.settle)
-                except TimeoutError:
-                    return buf
-            else:
-                more = await reader.read(4096)
-            if not more:
-                return None
-            buf += more
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                while cap.first_message(buf, answer=False) is None:
+                    more = await reader.read(4096)
+                    if not more:
+                        break
+                    buf += more
+                    async with self.received:
+                        self.bytes_received += len(more)
+                        self.received.notify_all()
+        except TimeoutError:
+            pass
+        found = cap.first_message(buf, answer=False)
+        if found is not None:
+            return buf[: found[1]]
+        if not buf:
+            return None
+        _, used = cap.scan_fields(buf)  # incomplete: answered as a format error
+        return buf[:used]
 
     async def _converse(self, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
         request = await self._read_request(reader)
         if request is None or self.faults.disconnect:
             return
-        answer = self.brain.answer(request)
-        if self.faults.silent:
+        if self.faults.silent:  # a dead terminal: it neither acts nor answers
             await reader.read()  # until the till gives up and closes
             return
-        if self.faults.slow:
-            await asyncio.sleep(self.faults.slow)
+        async with self._busy:  # one transaction at a time, as a terminal has one keypad
+            self.brain.received(request)
+            if self.faults.slow:  # the card comes late: the decision is made after
+                await asyncio.sleep(self.faults.slow)
+            answer = self.brain.answer(request)
+        if self.faults.take_cut():
+            return  # decided, then the connection drops: the answer is lost
         wire = answer
         if self.faults.noise:  # a NUL in the middle: no checksum on TCP, the parser sees it
             wire = wire[: len(wire) // 2] + b"\x00" + wire[len(wire) // 2 :]

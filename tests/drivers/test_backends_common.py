@@ -111,7 +111,7 @@ async def test_serial_usb(tpe_factory: Any) -> None:
 
 async def test_tcp(tcp_tpe_factory: Any) -> None:
     tpe = await tcp_tpe_factory()
-    await _check("tcp", f"tcp://127.0.0.1:{tpe.port}?{FAST}&settle=0.02")
+    await _check("tcp", f"tcp://127.0.0.1:{tpe.port}?{FAST}")
 
 
 @pytest.mark.parametrize("url", ["serial:///dev/ttyACM0", "tcp://127.0.0.1:8888"])

@@ -21,7 +21,7 @@ from tests.fixtures.leaks import no_leaks  # noqa: F401 - used by pytestmark
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 EUR = "978"
-FAST = "answer_timeout=2&cancel_grace=0.1&keepalive=0&settle=0.02"
+FAST = "answer_timeout=2&cancel_grace=0.1&keepalive=0"
 
 
 def tcp_url(tpe: VirtualTcpTpe, extra: str = "") -> str:
@@ -170,8 +170,16 @@ async def test_tcp_disconnect_mid_transaction(tcp_tpe_factory: Any) -> None:
 
 async def test_tcp_duplicate_answer(tcp_tpe_factory: Any) -> None:
     tpe = await tcp_tpe_factory(faults=Faults(duplicate=True))
-    async with await opened(tpe) as term:
+    duplicate = asyncio.Event()
+
+    def record(event: TerminalEvent) -> None:
+        if event.kind == "duplicate_answer":
+            duplicate.set()
+
+    async with await opened(tpe, on_event=record) as term:
         result = await term.pay(Money(100, EUR))
+        async with asyncio.timeout(3):  # read after the answer, on the same connection
+            await duplicate.wait()
         assert term.diagnostics()["duplicate_answers"] == 1
     assert result.approved
     assert len(tpe.brain.processed) == 1
@@ -226,3 +234,26 @@ async def test_usb_device_not_plugged_in() -> None:
     assert term.device == "usb:0B00:0080:NOPE"
     with pytest.raises(TerminalUnavailable):
         await term.open()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+async def test_cut_link_after_the_charge_is_resolved_by_the_duplicate(
+        transport: str, tcp_tpe_factory: Any, tpe_factory: Any) -> None:
+    faults = Faults(cut=1)
+    if transport == "tcp":
+        tpe: Any = await tcp_tpe_factory(faults=faults)
+        url = tcp_url(tpe, "&answer_timeout=0.5")
+    else:
+        tpe = await tpe_factory(protocol="caisse-ap", faults=faults)
+        url = (f"serial://{tpe.path}?protocol=caisse-ap&ack_timeout=0.3&frame_timeout=0.3"
+               "&eot_timeout=0.1&answer_timeout=0.5&keepalive=0")
+    term = create_tcp(url) if transport == "tcp" else create_serial(url)
+    async with term:
+        with pytest.raises((TerminalUnavailable, Timeout)) as info:
+            await term.pay(Money(4200, EUR), reference="CUT-1")
+        assert info.value.delivered  # in doubt: the terminal may have charged
+        last = await term.last_transaction_status()
+    assert [(c.amount, c.reference) for c in tpe.brain.charges] == [(4200, "CUT-1")]
+    assert last is not None
+    assert last.approved
+    assert (last.amount, last.reference) == (Money(4200, EUR), "CUT-1")

@@ -13,6 +13,7 @@ from drivers import Money
 from drivers.protocols import caisse_ap as cap
 from drivers.protocols import concert_v2 as cv2
 from drivers.protocols.errors import ProtocolError
+from drivers.serial import TerminalEvent
 from drivers.serial import create as create_serial
 from drivers.tcp_backend import create as create_tcp
 from simulator.cli import build_parser
@@ -51,8 +52,10 @@ def test_brain_caisse_ap_duplicate_before_any_transaction() -> None:
     brain = TerminalBrain(protocol="caisse-ap")
     status = cap.decode_answer(brain.answer(cap.encode_request(cap.CaisseApRequest(action="3"))))
     assert status.status == cap.STATUS_NOT_DONE
-    with pytest.raises(ProtocolError):
-        brain.answer(cap.encode_request(cap.CaisseApRequest(action="Z")))
+    unknown = cap.decode_answer(brain.answer(cap.encode_request(cap.CaisseApRequest(
+        action="Z", amount=100))))
+    assert (unknown.status, unknown.get("AF")) == (cap.STATUS_NOT_DONE, cap.DETAIL_MALFORMED)
+    assert brain.processed == []
     with pytest.raises(ValueError, match="protocol"):
         TerminalBrain(protocol="zvt")
 
@@ -119,8 +122,16 @@ async def test_standalone_tcp_terminal_stops_on_sigterm() -> None:
     try:
         async with asyncio.timeout(10):
             url = (await proc.stdout.readline()).decode().strip()
-        async with create_tcp(f"{url}&keepalive=0&answer_timeout=3") as term:
+        duplicate = asyncio.Event()
+
+        def record(event: TerminalEvent) -> None:
+            if event.kind == "duplicate_answer":
+                duplicate.set()
+
+        async with create_tcp(f"{url}&keepalive=0&answer_timeout=3", on_event=record) as term:
             result = await term.pay(Money(700, "978"))
+            async with asyncio.timeout(3):
+                await duplicate.wait()
             assert term.diagnostics()["duplicate_answers"] == 1
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(10):
@@ -143,3 +154,19 @@ def test_decision_repr_hides_the_card_number() -> None:
     from simulator.tpe.rules import TEST_PAN, Decision
 
     assert TEST_PAN not in repr(Decision(approved=True))
+
+
+def test_brain_refuses_zero_and_counts_charges() -> None:
+    concert = TerminalBrain()
+    zero = cv2.decode_answer(concert.answer(cv2.encode_request(cv2.PaymentRequest(amount=0))))
+    assert zero.status == cv2.STATUS_REFUSED
+    assert concert.processed == []
+    caisse = TerminalBrain(protocol="caisse-ap")
+    for amount in (1250, 1013, 499, 700):
+        caisse.answer(cap.encode_request(cap.CaisseApRequest(action="0", amount=amount)))
+    caisse.answer(cap.encode_request(cap.CaisseApRequest(action="1", amount=300)))
+    assert [c.amount for c in caisse.charges] == [1250, 700]
+    totals = cap.decode_answer(caisse.answer(cap.encode_request(cap.CaisseApRequest(
+        action="B"))))
+    assert totals.done
+    assert totals.get("CF") == "3/1950/300"

@@ -1,0 +1,197 @@
+"""A smart terminal's payments left in doubt, settled from the terminal's last transaction.
+
+A payment (a sale or a refund) on a TPE lane is in doubt when the request may have reached the
+terminal and no answer was journaled: AUTH_REQUESTED (the daemon died while the terminal
+worked), UNKNOWN (the link broke, the answer never came, the till's cancel was not confirmed),
+or APPROVED but not COMPLETED (the daemon died between the two commits). The acquirer never
+saw these payments (the terminal has its own host), so only the terminal can say what happened.
+
+:meth:`TerminalRecovery.resolve` runs each time the lane's terminal is set up (the supervisor's
+``on_ready`` hook: at start-up, and after the link came back), and before the lane takes
+another payment. For each payment in doubt, oldest first:
+
+* APPROVED: the approval is journaled, the terminal charged: COMPLETED (outbox row);
+* otherwise it asks :meth:`drivers.SmartTerminal.last_transaction_status` and compares the
+  answer's reference with the one the payment was sent under (:func:`terminal_reference`):
+
+  ======================================  ===================================================
+  the terminal's last transaction         the payment becomes
+  ======================================  ===================================================
+  ours, approved                          APPROVED (its auth code, masked PAN), COMPLETED
+  ours, declined / cancelled / error      DECLINED (the terminal's words as the reason)
+  another one, told by the terminal       DECLINED: the request never became a transaction
+  (Caisse-AP duplicate)                   there (the terminal runs one at a time, so a
+                                          duplicate asked while ours runs describes ours)
+  none, or only the driver's memory of    stays UNKNOWN, **for the manager** (listed on the
+  another one (Concert V2 after a         status page): never approved or dropped by guess
+  restart)
+  a terminal that can be asked but does   stays UNKNOWN, and :meth:`resolve` raises: no new
+  not answer now (Caisse-AP time-out)     transaction may overwrite the evidence, so the lane
+                                          is not ready until the terminal tells
+  ======================================  ===================================================
+
+Nothing here guesses: a payment leaves doubt only through the terminal's own answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from drivers import DriverError, SmartTerminal
+from drivers import TransactionResult as TerminalResult
+from drivers import TransactionStatus as Status
+from drivers.errors import DeviceUnavailable
+from gateway.journal import Journal, Payment, PaymentState
+
+__all__ = ["IN_DOUBT", "TerminalRecovery", "journal_mask", "terminal_reference"]
+
+log = logging.getLogger("gateway.payments")
+
+S = PaymentState
+#: The states of a terminal payment that only the terminal can settle.
+IN_DOUBT = (S.AUTH_REQUESTED, S.UNKNOWN, S.APPROVED)
+ACTOR = "terminal-recovery"
+
+
+def terminal_reference(payment_id: str) -> str:
+    """The reference a payment is sent to the terminal under, and found again by.
+
+    The last 10 characters of the id (base32 from the journal's random token): they fit
+    Concert V2's private field (10 characters) and Caisse-AP's CF, which both terminals echo.
+    """
+    return payment_id.removeprefix("pay_")[-10:]
+
+
+def journal_mask(masked_pan: str | None) -> str | None:
+    """A terminal's masked PAN as the journal keeps it: the mask characters as ``*``.
+
+    Terminals mask with ``#``, ``X`` or ``*`` (Caisse-AP's AA: ``497010######0014``).
+    """
+    if masked_pan is None:
+        return None
+    return "".join("*" if ch in "#Xx" else ch for ch in masked_pan)
+
+
+def _alnum(text: str | None) -> str | None:
+    if text is None:
+        return None
+    kept = "".join(ch for ch in text if ch.isascii() and ch.isalnum())[:12]
+    return kept or None
+
+
+class TerminalRecovery:
+    """Settles one lane's terminal payments left in doubt (see the module docstring).
+
+    Args:
+        lane: The lane id as the journal stores it.
+        journal: The journal.
+        on_settled: Called when a sale completes (wakes the head-office publisher).
+    """
+
+    def __init__(self, *, lane: str, journal: Journal, on_settled: Callable[[], None]) -> None:
+        self._lane = lane
+        self._journal = journal
+        self._on_settled = on_settled
+        self._lock = asyncio.Lock()
+        self._passes = asyncio.Condition()
+        #: Payment ids the terminal could not settle: UNKNOWN, for the manager.
+        self.for_manager: list[str] = []
+        self.resolved = 0
+        #: Completed passes of :meth:`resolve` (each asked the terminal about every payment).
+        self.passes = 0
+        #: Payments (refunds) being taken at the terminal right now: left alone meanwhile.
+        self.in_flight: set[str] = set()
+
+    async def wait_pass(self, after: int, within: float) -> bool:
+        """Wait (at most ``within`` s) until a pass later than number ``after`` completed."""
+        try:
+            async with asyncio.timeout(within), self._passes:
+                await self._passes.wait_for(lambda: self.passes > after)
+        except TimeoutError:
+            return False
+        return True
+
+    async def resolve(self, terminal: SmartTerminal, *, skip: str | None = None) -> None:
+        """Settle this lane's payments in doubt from the terminal (see the module docstring).
+
+        Args:
+            terminal: The lane's terminal, open.
+            skip: A payment the lane is still settling itself (left as it is).
+
+        Raises:
+            DriverError: The terminal could not be asked, or could not tell yet what became
+                of a payment it alone knows (the lane is not ready: the supervisor retries).
+        """
+        async with self._lock:
+            pending = await self._journal.on_lane(self._lane, IN_DOUBT)
+            flagged: list[str] = []
+            for payment in pending:
+                if payment.id == skip or payment.id in self.in_flight:
+                    continue
+                if not await self._settle(terminal, payment):
+                    flagged.append(payment.id)
+            self.for_manager = flagged
+        async with self._passes:
+            self.passes += 1
+            self._passes.notify_all()
+
+    async def _settle(self, terminal: SmartTerminal, payment: Payment) -> bool:
+        """Settle one payment; False when the terminal cannot tell (left for the manager)."""
+        pid = payment.id
+        if payment.state is S.APPROVED:
+            await self._journal.complete(pid, actor=ACTOR, reason="approval journaled before")
+            self._done(pid, "completed")
+            return True
+        try:
+            last = await terminal.last_transaction_status()
+        except DriverError as exc:
+            # A terminal that can be asked (Caisse-AP) could not answer now. Its last
+            # transaction is the only evidence: no new payment may overwrite it, so the lane
+            # is not ready until the terminal tells (the supervisor asks again, with backoff).
+            log.warning("payment %s: the terminal cannot tell yet (%s)", pid, exc)
+            await self._unknown(payment, f"terminal cannot tell yet: {type(exc).__name__}")
+            raise DeviceUnavailable(
+                f"the terminal must tell what became of payment {pid} before another",
+                device=getattr(terminal, "url", None)) from exc
+        ours = last is not None and last.reference is not None and \
+            last.reference.strip() == terminal_reference(pid)
+        if last is not None and ours:
+            await self._from_answer(payment, last)
+            return True
+        if last is not None and last.extra.get("source") == "terminal":
+            await self._decline(payment, "the terminal has no transaction for it")
+            return True
+        await self._unknown(payment, "the terminal cannot tell: for the manager")
+        return False
+
+    async def _from_answer(self, payment: Payment, last: TerminalResult) -> None:
+        pid = payment.id
+        if last.status is Status.APPROVED:
+            if payment.state is S.AUTH_REQUESTED or payment.state is S.UNKNOWN:
+                await self._journal.approve(pid, auth_code=_alnum(last.auth_code) or "000000",
+                                            actor=ACTOR, masked_pan=journal_mask(last.masked_pan),
+                                            reason="the terminal's last transaction")
+            await self._journal.complete(pid, actor=ACTOR, reason="approved by the terminal")
+            self._done(pid, "approved")
+            return
+        words = {Status.DECLINED: "declined by the terminal",
+                 Status.CANCELLED: "cancelled at the terminal"}.get(last.status, "terminal error")
+        await self._decline(payment, words)
+
+    async def _decline(self, payment: Payment, reason: str) -> None:
+        await self._journal.decline(payment.id, response_code="Z3" if payment.state
+                                    is S.AUTH_REQUESTED else None, actor=ACTOR, reason=reason)
+        self._done(payment.id, reason)
+
+    async def _unknown(self, payment: Payment, reason: str) -> None:
+        if payment.state is S.AUTH_REQUESTED:
+            await self._journal.mark_unknown(payment.id, actor=ACTOR, reason=reason)
+
+    def _done(self, payment_id: str, what: str) -> None:
+        self.resolved += 1
+        log.info("payment %s: settled from the terminal's last transaction: %s", payment_id,
+                 what)
+        if what in ("approved", "completed"):
+            self._on_settled()
