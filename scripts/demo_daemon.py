@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import html
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -212,6 +214,29 @@ async def _tpe_sale(session: aiohttp.ClientSession, base: str, tpe: VirtualTcpTp
     return result
 
 
+def _takings_line(page: str) -> str:
+    """The page's "today's takings" card as text (the French page says "Recette du jour")."""
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    found = re.search(r"Recette du jour [^A-Za-z]*", html.unescape(text))
+    return found.group(0).strip() if found else "(takings not found)"
+
+
+async def _close_day(session: aiohttp.ClientSession, base: str) -> None:
+    """The manager closes the day from the status page: session cookie, CSRF token, totals
+    compared with the acquirer's (docs/day.md)."""
+    async with session.get(f"{base}/manager") as response:
+        form = re.search(r'name=csrf value="([^"]+)"', await response.text())
+    if form is None:
+        print("day close: no CSRF token on the manager page")
+        return
+    async with session.post(f"{base}/manager/days/close", data={"csrf": form.group(1)}) as reply:
+        day = await reply.json()
+    lines = day.get("record", {}).get("totals", [])
+    print(f"day close by {MANAGER}: {reply.status}, {len(lines)} total line(s) journaled and sent "
+          f"to head office; reconciled with the acquirer: {day.get('reconciled')}, "
+          f"differences: {day.get('differences')}")
+
+
 async def run(serve: float) -> int:
     """The whole stage; 0 when both sales completed."""
     workdir = Path(tempfile.mkdtemp(prefix="posgw-demo-"))
@@ -288,6 +313,11 @@ async def run(serve: float) -> int:
                               f"{line['head_office_level']}, sold here {-line['local_net']})")
                     async with session.get(f"{base}/") as response:
                         page_ok = response.status == 200 and "<html" in (await response.text())
+                    french = {"Accept-Language": "fr-FR,fr;q=0.9"}
+                    async with session.get(f"{base}/", headers=french) as response:
+                        page = await response.text()
+                    print(f"status page in French: {_takings_line(page)}")
+                    await _close_day(session, base)
                 print(f"status page: {'ok' if page_ok else 'FAILED'}; journal today: "
                       f"{json.dumps(status.get('journal'))}")
                 if office is not None:

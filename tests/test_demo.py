@@ -33,5 +33,8 @@ def test_daemon_stage() -> None:
     assert "the terminal charged ['23.50']" in out.stdout
     assert "till (live events of lane 3): PRESENT CARD -> IDLE" in out.stdout
     assert "tpe lane 3 end of day: ok=True transactions=1 debits=2350 refunds=0" in out.stdout
+    assert "status page in French: Recette du jour 39,90" in out.stdout  # 12.50+8.90+23.50-5.00
+    assert "day close by demo-manager: 201" in out.stdout
+    assert "reconciled with the acquirer: True, differences: 0" in out.stdout
     assert "Traceback" not in out.stderr
     assert "4761739001010010" not in out.stdout + out.stderr

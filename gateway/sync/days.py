@@ -74,25 +74,34 @@ class DayPublisher:
         return {"published": self.published, "last_error": self.last_error}
 
     async def run(self) -> None:
-        """Until cancelled: connect, publish what is unacknowledged, wait for the next close."""
+        """Until cancelled: when a day is unpublished, connect, publish, disconnect; then wait
+        for the next close (or re-check every ``12 * retry_interval``; after a broker fault,
+        every ``retry_interval``).
+
+        A day is closed once a day, so no connection is held between closes: a shutdown
+        cancels this task while it waits outside any MQTT client (aiomqtt's exit on a
+        cancellation can raise the disconnection's error in place of the CancelledError).
+        """
         while True:
+            self._wake.clear()  # before the read: a close during the publish is not missed
+            wait = self._retry * 12
             try:
-                async with self._factory() as client:
-                    while True:
-                        await self._publish_pending(client)
-                        self._wake.clear()
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(self._retry * 12):
-                                await self._wake.wait()
+                pending = await self._journal.unpublished_days()
+                if pending:
+                    async with self._factory() as client:
+                        await self._publish(client, pending)
             except aiomqtt.MqttError as exc:
+                if _being_cancelled():  # the exit of a cancelled client: still a shutdown
+                    raise asyncio.CancelledError from exc
                 self.last_error = f"{type(exc).__name__}: {exc}"[:200]
                 log.info("day records: broker not reachable: %s", self.last_error)
+                wait = self._retry
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._retry):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
 
-    async def _publish_pending(self, client: aiomqtt.Client) -> None:
-        for day in await self._journal.unpublished_days():
+    async def _publish(self, client: aiomqtt.Client, days: list[DayClose]) -> None:
+        for day in days:
             try:
                 check_value(
                     "day", {k: v for k, v in day.record.items() if not k.endswith("_ms")}
@@ -105,3 +114,9 @@ class DayPublisher:
             await self._journal.mark_day_published(day.id)
             self.published += 1
             log.info("day %d published to head office", day.id)
+
+
+def _being_cancelled() -> bool:
+    """True when the running task has a cancellation pending (``Task.cancelling``, 3.11)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
