@@ -237,6 +237,8 @@ class Daemon:
                 self.journal = journal
                 await report_previous_vault_keys(cfg, journal, previous_keys)
                 self.security = await SecurityService.open(cfg.journal.path, clock=self._clock)
+                # audit rows through the journal's worker: one writer, one group commit
+                self.security.attach_journal(journal)
                 try:
                     await self._serve(journal, client)
                 finally:

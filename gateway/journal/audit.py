@@ -35,6 +35,7 @@ from gateway.journal.schema import configure, migrate
 __all__ = [
     "GENESIS",
     "AuditEntry",
+    "AuditNote",
     "ChainVerdict",
     "append",
     "connect",
@@ -61,6 +62,34 @@ class AuditEntry:
     detail: str
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditNote:
+    """An audit row still to be appended: what a caller hands the journal so that the row is
+    written by the journal's worker, in the same request (or group) as the change it records
+    (:meth:`gateway.journal.Journal.append_audit`, ``Journal.create_sale(audit=...)``).
+
+    An empty ``subject`` given with a journal change is filled with the new payment's id.
+    """
+
+    actor: str
+    action: str
+    outcome: str
+    subject: str = ""
+    detail: Mapping[str, Any] | None = None
+
+    def append_to(self, conn: sqlite3.Connection, *, at_ms: int, subject: str = "") -> AuditEntry:
+        """:func:`append` this row (inside the caller's write transaction)."""
+        return append(
+            conn,
+            at_ms=at_ms,
+            actor=self.actor,
+            action=self.action,
+            subject=self.subject or subject,
+            outcome=self.outcome,
+            detail=self.detail,
+        )
 
 
 @dataclass(frozen=True, slots=True)

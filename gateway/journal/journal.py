@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from gateway.journal.audit import AuditEntry, AuditNote
 from gateway.journal.errors import (
     InvalidRecord,
     JournalClosed,
@@ -282,6 +283,7 @@ class Journal:
         actor: str,
         items: Sequence[Any] | None = None,
         till_reference: str | None = None,
+        audit: AuditNote | None = None,
     ) -> Payment:
         """Journal a new sale in CREATED (before the reader is asked for a card).
 
@@ -292,6 +294,9 @@ class Journal:
             actor: Who asks (``"lane[1]"``), recorded in the event.
             items: Optional JSON-serialisable basket, copied into the sale record.
             till_reference: The till's own reference (its receipt), kept for reconciliation.
+            audit: The audit row recording who asked (its subject defaults to the new sale's
+                id), appended in the same request: the sale and its row commit together or
+                not at all (docs/security.md, "Audit rows").
 
         Raises:
             InvalidRecord, CardDataRejected.
@@ -299,18 +304,24 @@ class Journal:
         _amount(amount)
         if not _CURRENCY.fullmatch(currency):
             raise InvalidRecord("currency", "expected an ISO 4217 alphabetic code")
-        return await self._run_noting(
-            self._note_created,
-            self._s().create,
-            kind=PaymentKind.SALE,
-            lane=lane,
-            amount=amount,
-            currency=currency,
-            actor=actor,
-            items=items,
-            refund_of=None,
-            till_reference=till_reference,
-        )
+        store = self._s()
+
+        def create() -> Payment:
+            payment = store.create(
+                kind=PaymentKind.SALE,
+                lane=lane,
+                amount=amount,
+                currency=currency,
+                actor=actor,
+                items=items,
+                refund_of=None,
+                till_reference=till_reference,
+            )
+            if audit is not None:  # inside the request's savepoint (or its own transaction)
+                audit.append_to(store.conn, at_ms=store.now_ms(), subject=payment.id)
+            return payment
+
+        return await self._run_noting(self._note_created, create)
 
     async def create_refund(
         self,
@@ -800,6 +811,18 @@ class Journal:
     async def forward_declined(self) -> list[DayPayment]:
         """The sales whose forward the bank declined, waiting for a manager."""
         return await self._run(forward_declined, self._s().conn)
+
+    async def append_audit(self, note: AuditNote) -> AuditEntry:
+        """Append one row to the audit chain through the journal's worker, in its next group
+        (no transaction, no ``fsync`` of its own). The chain head is read and written inside
+        the group's write transaction, so another writer of the file (a ``posgw`` command on
+        its own connection) serialises with it and the chain cannot fork.
+
+        Raises:
+            CardDataRejected: A value looks like card data (nothing is written).
+        """
+        store = self._s()
+        return await self._run(lambda: note.append_to(store.conn, at_ms=store.now_ms()))
 
     def now_ms(self) -> int:
         """The journal's injected clock, ms since the epoch."""

@@ -36,6 +36,7 @@ from gateway.daemon.config import LaneConfig, TimeoutsConfig
 from gateway.day.limits import OfflineGate
 from gateway.errors import GatewayError
 from gateway.journal import Journal
+from gateway.journal.audit import AuditNote
 from gateway.payments.errors import LaneBusy, NoBrandChoice, NotCancellable, UnsupportedDevice
 from gateway.payments.online import JournaledAuthoriser, StanCounter
 from gateway.payments.pinpad import pin_pad_for
@@ -262,11 +263,13 @@ class Lane:
         reference: str | None,
         requested_by: str | None = None,
         items: list[dict[str, Any]] | None = None,
+        audit: AuditNote | None = None,
     ) -> LaneView:
         """Journal a sale (CREATED) with its basket lines, and queue it for the reader.
 
         ``requested_by`` (``till:NAME``) is the actor of the sale's first journal event; the
-        lane (``lane[N]``) is the actor of the steps it performs itself.
+        lane (``lane[N]``) is the actor of the steps it performs itself. ``audit`` is the
+        till's audit row, committed with the sale (``Journal.create_sale(audit=...)``).
 
         Raises:
             LaneBusy: A payment is in progress. gateway.journal errors on bad input.
@@ -282,6 +285,7 @@ class Lane:
                 actor=requested_by or self.actor,
                 till_reference=reference,
                 items=items,
+                audit=audit,
             )
             view = LaneView(
                 id=payment.id,

@@ -5,6 +5,13 @@ on one dedicated thread (ARCHITECTURE.md, "nothing blocking runs in an async def
 lookups are cached: each request reads ``meta.credentials_version`` (one indexed row) and
 reloads the active tills only when it moved, so ``posgw till revoke`` (another process) takes
 effect on the till's next request.
+
+Audit rows are not written here when the daemon attached its journal (:meth:`attach_journal`):
+they go through the journal's worker (:meth:`gateway.journal.Journal.append_audit`), in the
+next group commit (no transaction, no ``fsync`` and no write lock of their own), and a
+payment start's row is handed to ``Journal.create_sale(audit=...)`` so it commits with the
+sale (:func:`audit_note`). Approvals keep their row on this connection, in their own
+transaction (docs/security.md, "Audit rows").
 """
 
 from __future__ import annotations
@@ -21,12 +28,12 @@ from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
 
-from gateway.journal import CardDataRejected, JournalError
-from gateway.journal.audit import AuditEntry, ChainVerdict
+from gateway.journal import CardDataRejected, Journal, JournalError
+from gateway.journal.audit import AuditEntry, AuditNote, ChainVerdict
 from gateway.security.store import CredentialStore, ManagerAccount, RefundApproval, TillCredential
 from gateway.security.tokens import hash_token, looks_like_token
 
-__all__ = ["SECURITY", "SecurityService", "audit_request"]
+__all__ = ["SECURITY", "SecurityService", "audit_note", "audit_request"]
 
 log = logging.getLogger("gateway.security.service")
 
@@ -46,6 +53,12 @@ class SecurityService:
         self._tills: dict[str, TillCredential] = {}
         self._certificates: dict[str, TillCredential] = {}
         self._lock = asyncio.Lock()
+        self._journal: Journal | None = None
+
+    def attach_journal(self, journal: Journal | None) -> None:
+        """Write audit rows through ``journal``'s worker from now on (None: on this store's
+        own connection again)."""
+        self._journal = journal
 
     @classmethod
     async def open(
@@ -114,7 +127,11 @@ class SecurityService:
         outcome: str,
         detail: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
-        """Append one audit row (:meth:`CredentialStore.record`)."""
+        """Append one audit row: through the attached journal's worker (its next group
+        commit), else in a transaction of its own (:meth:`CredentialStore.record`)."""
+        if self._journal is not None and not self._journal.closed:
+            note = AuditNote(actor, action, outcome, subject, detail)
+            return await self._journal.append_audit(note)
         return await self._run(
             functools.partial(
                 self._store.record,
@@ -153,6 +170,22 @@ class SecurityService:
 
 #: The security service on the daemon's application (``request.app[SECURITY]``).
 SECURITY: web.AppKey[SecurityService] = web.AppKey("posgw_security", SecurityService)
+
+
+def audit_note(
+    request: web.Request,
+    *,
+    actor: str,
+    action: str,
+    subject: str = "",
+    outcome: str,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditNote | None:
+    """The audit row of a till's request, to hand to the journal change it asks for (committed
+    with it); None when no security service is mounted (nothing is audited)."""
+    if request.app.get(SECURITY) is None:
+        return None
+    return AuditNote(actor, action, outcome, subject, detail)
 
 
 async def audit_request(

@@ -49,7 +49,7 @@ from gateway.payments import Lane, LaneBusy, LaneView, NoBrandChoice, NotCancell
 from gateway.security.errors import InputError
 from gateway.security.guard import requesting_till
 from gateway.security.inputs import check_reference, parse_lane_id
-from gateway.security.service import audit_request
+from gateway.security.service import audit_note, audit_request
 from gateway.security.store import TillCredential
 from gateway.till.basket import parse_basket
 from gateway.till.jsonio import bad_request, error, json_body
@@ -181,10 +181,15 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
             replay = await _replayed(reference, lane, amount, cur)
             if replay is not None:
                 return replay
+        detail = {"lane": lane.id, "amount": amount, "currency": cur.alpha}
+        # the audit row commits with the sale (subject: its id), in the journal's request
+        note = audit_note(
+            request, actor=till.actor, action="payment.start", outcome="ok", detail=detail
+        )
         try:
             view = await lane.start_payment(
                 amount=amount, currency=cur, reference=reference, requested_by=till.actor,
-                items=lines,
+                items=lines, audit=note,
             )  # fmt: skip
         except LaneBusy as exc:
             raise error(web.HTTPConflict, "lane_busy", str(exc)) from None
@@ -193,11 +198,6 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         except CardDataRejected as exc:
             raise bad_request(exc.field, "looks like card data") from None
         backend.remember(view)
-        detail = {"lane": lane.id, "amount": amount, "currency": cur.alpha}
-        await audit_request(
-            request, actor=till.actor, action="payment.start", subject=view.id, outcome="ok",
-            detail=detail,
-        )  # fmt: skip
         return web.json_response(
             {
                 "id": view.id,
