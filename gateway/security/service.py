@@ -6,12 +6,6 @@ lookups are cached: each request reads ``meta.credentials_version`` (one indexed
 reloads the active tills only when it moved, so ``posgw till revoke`` (another process) takes
 effect on the till's next request.
 
-That one read is made on the event loop, on a connection of its own that never waits
-(``timeout=0``): in WAL mode a reader takes no lock a writer holds, and the row is in the page
-or OS cache, so it costs about 10 us against about 90 us for a hop to the service's thread
-(measured with the journal committing between reads). If SQLite answers busy (a WAL restart
-in progress) or fails, the read is made on the service's thread, which waits, as before.
-
 Audit rows are not written here when the daemon attached its journal (:meth:`attach_journal`):
 they go through the journal's worker (:meth:`gateway.journal.Journal.append_audit`), in the
 next group commit (no transaction, no ``fsync`` and no write lock of their own), and a
@@ -36,13 +30,7 @@ from aiohttp import web
 
 from gateway.journal import CardDataRejected, Journal, JournalError
 from gateway.journal.audit import AuditEntry, AuditNote, ChainVerdict
-from gateway.security.store import (
-    CredentialStore,
-    ManagerAccount,
-    RefundApproval,
-    TillCredential,
-    credentials_version,
-)
+from gateway.security.store import CredentialStore, ManagerAccount, RefundApproval, TillCredential
 from gateway.security.tokens import hash_token, looks_like_token
 
 __all__ = ["SECURITY", "SecurityService", "audit_note", "audit_request"]
@@ -57,16 +45,10 @@ class SecurityService:
     """Credentials, approvals and the audit log for the daemon (open with :meth:`open`)."""
 
     def __init__(
-        self,
-        executor: concurrent.futures.ThreadPoolExecutor,
-        store: CredentialStore,
-        reader: sqlite3.Connection | None = None,
+        self, executor: concurrent.futures.ThreadPoolExecutor, store: CredentialStore
     ) -> None:
         self._executor = executor
         self._store = store
-        #: Reads the credentials version on the loop (see the module docstring); None: on the
-        #: service's thread.
-        self._reader = reader
         self._version = -1
         self._tills: dict[str, TillCredential] = {}
         self._certificates: dict[str, TillCredential] = {}
@@ -92,17 +74,10 @@ class SecurityService:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        try:
-            reader = await loop.run_in_executor(executor, _version_reader, path)
-        except sqlite3.Error:
-            reader = None  # every version read goes to the service's thread
-        return cls(executor, store, reader)
+        return cls(executor, store)
 
     async def close(self) -> None:
         """Close the store and its thread."""
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await self._run(reader.close)
         await self._run(self._store.close)
         self._executor.shutdown(wait=True)
 
@@ -111,14 +86,7 @@ class SecurityService:
         return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
 
     async def version(self) -> int:
-        """The credentials version (moves when a till or manager credential changes): read on
-        the loop without waiting, else on the service's thread."""
-        reader = self._reader
-        if reader is not None:
-            try:
-                return credentials_version(reader)
-            except sqlite3.Error:  # busy (never waited for) or failing: the thread waits
-                pass
+        """The credentials version (moves when a till or manager credential changes)."""
         return await self._run(self._store.version)
 
     async def _refresh(self) -> None:
@@ -198,19 +166,6 @@ class SecurityService:
     async def pending_approvals(self) -> list[RefundApproval]:
         """Requests waiting for a manager."""
         return await self._run(self._store.pending_approvals)
-
-
-def _version_reader(path: Path) -> sqlite3.Connection:
-    """A query-only connection for :meth:`SecurityService.version`: ``timeout=0`` (a busy
-    answer comes at once, never a wait on the loop), used on the loop's thread only."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA query_only = ON")
-        credentials_version(conn)  # the schema is there (the store migrated it)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 #: The security service on the daemon's application (``request.app[SECURITY]``).

@@ -134,12 +134,6 @@ def _approval(row: sqlite3.Row) -> RefundApproval:
     return RefundApproval(*(row[k] for k in row.keys()))  # noqa: SIM118 (sqlite3.Row)
 
 
-def credentials_version(conn: sqlite3.Connection) -> int:
-    """``meta.credentials_version`` read on ``conn`` (one indexed row; 0 when never set)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_VERSION,)).fetchone()
-    return 0 if row is None else int(row[0])
-
-
 class CredentialStore:
     """Credentials and approvals on one connection (one thread at a time).
 
@@ -202,7 +196,8 @@ class CredentialStore:
 
     def version(self) -> int:
         """The credentials version: changes whenever a till or manager credential changes."""
-        return credentials_version(self.conn)
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_VERSION,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     # -- audit ---------------------------------------------------------------------------
 

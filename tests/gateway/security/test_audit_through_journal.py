@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
@@ -106,42 +105,3 @@ async def test_the_security_service_writes_through_the_attached_journal(tmp_path
         finally:
             await service.close()
     assert _rows(db) == [("daemon", "daemon.start", "")]
-
-
-async def test_the_credentials_version_is_read_without_the_services_thread(
-    tmp_path: Path,
-) -> None:
-    """A request whose credentials did not change does not hop to the service's thread (it is
-    answered while that thread is held, the journal committing meanwhile); a revocation by
-    another process is still seen on the next request; with its loop connection failing, the
-    version is read on the thread."""
-    db = tmp_path / "journal.db"
-    async with Journal.open(db) as journal:
-        service = await SecurityService.open(db)
-        cli = CredentialStore.open(db)  # the posgw command, its own connection
-        release = threading.Event()
-        try:
-            token = cli.add_till("front-1", actor="cli:test")
-            assert await service.till_for(token) is not None  # the cache is loaded
-            held = asyncio.get_running_loop().run_in_executor(
-                service._executor, release.wait, 10.0
-            )
-            async with asyncio.timeout(5):
-                for _ in range(3):
-                    await journal.append_audit(AuditNote("till:front-1", "payment.start", "ok"))
-                    till = await service.till_for(token)
-                    assert till is not None and till.name == "front-1"
-            assert not held.done(), "the service's thread was not held"
-            release.set()
-            assert await held
-            cli.revoke_till("front-1", actor="cli:test")
-            assert await service.till_for(token) is None
-            assert service._reader is not None
-            service._reader.close()  # a failing loop read: the thread reads instead
-            other = cli.add_till("front-2", actor="cli:test")
-            fallback = await service.till_for(other)
-            assert fallback is not None and fallback.name == "front-2"
-        finally:
-            release.set()
-            cli.close()
-            await service.close()
