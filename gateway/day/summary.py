@@ -1,8 +1,11 @@
 """The day in money, for the status page: takings, last payments, approval rate, latency.
 
-Pure: built from the journal's rows of the current day (:meth:`gateway.journal.Journal.
-day_payments`), its authorisation times and the declined forwards; amounts stay integers of
-minor units with their currency (the page formats them per locale). Masked PANs only.
+Pure. The page's figures come from memory kept by the journal's commits
+(:class:`gateway.journal.money.DayMoney`), worded here by :func:`money_summary`;
+:func:`day_summary` builds the same words from the journal's rows of the day
+(:meth:`gateway.journal.Journal.day_payments`), its authorisation times and the declined
+forwards: the reference the memory is tested against. Amounts stay integers of minor units with
+their currency (the page formats them per locale). Masked PANs only.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.journal.money import MoneyFigures
 from gateway.journal.queries import DayPayment
 
-__all__ = ["day_summary", "iso_ms"]
+__all__ = ["day_summary", "iso_ms", "money_summary"]
 
 #: Approved (by the bank, or by the card while not yet refused by the bank).
 _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_PENDING",
@@ -80,4 +84,17 @@ def day_summary(
         "median_auth_ms": None if not durations else statistics.median(durations),
         "payments": len(payments),
         "declined_forwards": [_payment(p) for p in declined],
+    }
+
+
+def money_summary(figures: MoneyFigures) -> dict[str, Any]:
+    """The page's money section from the figures kept in memory: the keys of
+    :func:`day_summary` (the median over the day's last authorisation times, a window)."""
+    return {
+        "takings": dict(figures.takings),
+        "last_payments": [_payment(p) for p in figures.last_payments],
+        "approval_rate": None if not figures.decided else figures.approved / figures.decided,
+        "median_auth_ms": figures.median_auth_ms,
+        "payments": figures.payments,
+        "declined_forwards": [_payment(p) for p in figures.declined_forwards],
     }
