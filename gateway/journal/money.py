@@ -133,7 +133,7 @@ class MoneyReading:
     last: list[DayPayment] = field(default_factory=list)
     #: The day's authorisation times, oldest first.
     auth_ms: list[int] = field(default_factory=list)
-    #: Payments in AUTH_REQUESTED: id -> when the request was journaled.
+    #: The day's payments in AUTH_REQUESTED: id -> when the request was journaled.
     pending: dict[str, int] = field(default_factory=dict)
     held: list[tuple[str, str, int, int]] = field(default_factory=list)
     declined: list[DayPayment] = field(default_factory=list)
@@ -177,7 +177,8 @@ def read_money(conn: sqlite3.Connection, now_ms: int) -> MoneyReading:
     reading.pending = {str(pid): int(at) for pid, at in conn.execute(
         "SELECT p.id, max(e.at_ms) FROM payments p INDEXED BY payments_by_state"
         " JOIN events e ON e.payment_id = p.id AND e.to_state = 'AUTH_REQUESTED'"
-        " WHERE p.state = 'AUTH_REQUESTED' GROUP BY p.id"
+        " WHERE p.state = 'AUTH_REQUESTED' AND p.created_ms >= ? GROUP BY p.id",
+        (start,),
     )}  # fmt: skip
     reading.held = [(str(i), str(c), int(a), int(t)) for i, c, a, t in conn.execute(
         "SELECT id, currency, amount, created_ms FROM payments INDEXED BY payments_by_state"
@@ -240,6 +241,7 @@ class DayMoney:
         self._decided = self._approved = self._payments = 0
         self._last.clear()
         self._auth_ms.clear()
+        self._pending.clear()  # requests of payments of the day before
 
     def _roll(self) -> None:
         """A shop that never closed a day: its day starts again at local midnight."""
@@ -339,6 +341,7 @@ class DayMoney:
             decided=self._decided,
             approved=self._approved,
             median_auth_ms=None if not durations else statistics.median(durations),
+            auth_samples=len(durations),
             last_payments=tuple(newest[:last]),
             declined_forwards=tuple(
                 sorted(self._declined.values(), key=lambda p: (p.updated_ms, p.id))
@@ -359,6 +362,7 @@ class MoneyFigures:
         decided: Sales decided (approved, declined, refused by the bank after the sale).
         approved: Sales approved among them.
         median_auth_ms: Median of the day's last :data:`AUTH_WINDOW` authorisation times.
+        auth_samples: How many times that median is taken over.
         last_payments: The payments changed last, newest first (masked PAN only).
         declined_forwards: Sales in FORWARD_DECLINED, oldest first (any day).
         exposure: The sales held offline, per currency (any day).
@@ -371,6 +375,7 @@ class MoneyFigures:
     decided: int
     approved: int
     median_auth_ms: float | None
+    auth_samples: int
     last_payments: tuple[DayPayment, ...]
     declined_forwards: tuple[DayPayment, ...]
     exposure: dict[str, OfflineExposure]

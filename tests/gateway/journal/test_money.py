@@ -54,6 +54,14 @@ def fresh(db: Path, since_ms: int) -> dict[str, Any]:
     return summary
 
 
+def auth_times(db: Path) -> list[int]:
+    conn = sqlite3.connect(db)
+    try:
+        return auth_durations_ms(conn, 0)
+    finally:
+        conn.close()
+
+
 def kept(journal: Journal) -> dict[str, Any]:
     figures = journal.money.read()
     return {**money_summary(figures), "offline": figures.exposure}
@@ -112,6 +120,7 @@ async def test_the_money_in_memory_equals_the_queries_through_a_day_a_restart_an
         await mixed_day(journal, db, "1")
         in_flight = await drive_to(journal, S.APPROVED)  # the restart comes before COMPLETED
         held = await drive_to(journal, S.STORED_FOR_FORWARDING, amount=3100)
+        asking = await drive_to(journal, S.AUTH_REQUESTED, amount=4400)  # answered after it
         before = check(journal, db)
     assert before["takings"] == {"EUR": 1250 - 250 + 2100 + 3100, "USD": 555}
     assert before["median_auth_ms"] is not None and before["median_auth_ms"] > 0
@@ -121,6 +130,11 @@ async def test_the_money_in_memory_equals_the_queries_through_a_day_a_restart_an
         assert kept(journal) == before  # rebuilt at open from the journal
         await step(journal, in_flight.id, S.COMPLETED)
         check(journal, db)
+        samples = journal.money.read().auth_samples
+        for state in (S.APPROVED, S.COMPLETED):  # its request time was read at open
+            await step(journal, asking.id, state)
+            check(journal, db)
+        assert journal.money.read().auth_samples == samples + 1 == len(auth_times(db))
         await mixed_day(journal, db, "2")
         late = await drive_to(journal, S.APPROVED)  # of the day being closed
         closed_ms = journal.now_ms()
