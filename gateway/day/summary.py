@@ -19,7 +19,7 @@ from typing import Any
 from gateway.journal.money import MoneyFigures
 from gateway.journal.queries import DayPayment
 
-__all__ = ["day_summary", "iso_ms", "money_summary"]
+__all__ = ["DECLINED_SHOWN", "day_summary", "iso_ms", "money_summary"]
 
 #: Approved (by the bank, or by the card while not yet refused by the bank).
 _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_PENDING",
@@ -27,6 +27,9 @@ _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_
 #: Decided: approved, declined, or refused by the bank after an offline approval.
 _DECIDED = _APPROVED | {"DECLINED", "FORWARD_DECLINED", "DECLINE_ACKNOWLEDGED"}
 _TAKEN = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED"})
+#: Declined forwards listed (the oldest, waiting longest); the others are counted: the page's
+#: cost must not grow with how many nobody acknowledged yet.
+DECLINED_SHOWN = 20
 
 
 def iso_ms(ms: int) -> str:
@@ -83,7 +86,14 @@ def day_summary(
         "approval_rate": None if not decided else approved / decided,
         "median_auth_ms": None if not durations else statistics.median(durations),
         "payments": len(payments),
-        "declined_forwards": [_payment(p) for p in declined],
+        **_declined(list(declined)),
+    }
+
+
+def _declined(declined: Sequence[DayPayment]) -> dict[str, Any]:
+    return {
+        "declined_forwards": [_payment(p) for p in declined[:DECLINED_SHOWN]],
+        "declined_forwards_more": max(0, len(declined) - DECLINED_SHOWN),
     }
 
 
@@ -96,5 +106,5 @@ def money_summary(figures: MoneyFigures) -> dict[str, Any]:
         "approval_rate": None if not figures.decided else figures.approved / figures.decided,
         "median_auth_ms": figures.median_auth_ms,
         "payments": figures.payments,
-        "declined_forwards": [_payment(p) for p in figures.declined_forwards],
+        **_declined(figures.declined_forwards),
     }

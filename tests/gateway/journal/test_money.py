@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from gateway.day.summary import day_summary, money_summary
+from gateway.day.summary import DECLINED_SHOWN, day_summary, money_summary
 from gateway.journal import Journal, PaymentState
 from gateway.journal.figures import local_midnight_ms
 from gateway.journal.money import read_money
@@ -202,3 +202,18 @@ async def test_the_reads_at_open_are_index_ranges_not_scans_of_the_table(tmp_pat
     # the last close is ``ORDER BY id DESC LIMIT 1`` on the rowid: one row
     assert [plan for plan in plans if "SCAN" in plan] == ["SCAN days"], plans
     assert any("payments_by_created (created_ms>?)" in plan for plan in plans), plans
+
+
+async def test_the_page_lists_the_oldest_declined_forwards_and_counts_the_others(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "journal.db"
+    async with open_journal(tmp_path, clock=Ticking()) as journal:
+        declined = [await drive_to(journal, S.FORWARD_DECLINED, amount=100 + i)
+                    for i in range(DECLINED_SHOWN + 3)]  # fmt: skip
+        await step(journal, declined[0].id, S.DECLINE_ACKNOWLEDGED)
+        money = check(journal, db)
+    assert [p["id"] for p in money["declined_forwards"]] == [
+        p.id for p in declined[1 : DECLINED_SHOWN + 1]
+    ]
+    assert money["declined_forwards_more"] == 2
