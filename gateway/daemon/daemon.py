@@ -329,8 +329,13 @@ class Daemon:
             else {c: {"count": e.count, "amount": e.amount} for c, e in exposure.items()}
         )
         last = figures.close
-        day: dict[str, Any] = {"opened": None if last is None else iso_ms(last.closed_ms),
-                               "last_close": None}  # fmt: skip
+        # ``since``: where the takings start (the last close, or local midnight when no day
+        # was ever closed: docs/journal.md, "The day in money")
+        day: dict[str, Any] = {
+            "opened": None if last is None else iso_ms(last.closed_ms),
+            "since": iso_ms(figures.day_start_ms),
+            "last_close": None,
+        }
         if last is not None:
             day["last_close"] = {**day_json(last, full=False), "closed": iso_ms(last.closed_ms)}
             day["last_differences"] = last.record.get("acquirer", {}).get("differences", [])
