@@ -1,12 +1,13 @@
-"""The day's figures on a big journal: what one status-page refresh asks of the journal.
+"""The day's figures on a big journal: what one status-page refresh costs, old and new way.
 
 A journal of ``--days`` days of ``--per-day`` payments each (online sales with their events,
 some offline, some refunded), then, side by side in the same process: the day's queries the page
-runs on every refresh (``day_payments`` of today, ``auth_durations_ms``, ``offline_exposure``,
-``forward_declined``, ``last_day_close``) and the whole ``day_summary`` built from them, against a
-baseline of one indexed query through the journal's worker (``offline_exposure``, the
-``payments_by_state`` index; ``journal.get`` answers from memory since the group commit).
-Prints ``name: value unit`` lines (medians and p99 over ``--rounds``).
+ran on every refresh before the money was kept in memory (``day_payments`` of today,
+``auth_durations_ms``, ``offline_exposure``, ``forward_declined``, ``last_day_close``) and the
+whole ``day_summary`` built from them; what the page runs now (``money_summary`` of
+``Journal.money.read()``, no query); and a baseline of one indexed query through the journal's
+worker (``offline_exposure``, the ``payments_by_state`` index). Prints ``name: value unit``
+lines (medians and p99 over ``--rounds``).
 
     .venv/bin/python benchmarks/day.py --days 30 --per-day 2000
 """
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.day.summary import day_summary
+from gateway.day.summary import day_summary, money_summary
 from gateway.journal import Journal, VaultKey
 
 DAY_MS = 86_400_000
@@ -73,7 +74,11 @@ async def main(days: int, per_day: int, rounds: int) -> None:
             since = round(clock.now * 1000) - DAY_MS
             base: list[float] = []
             page: list[float] = []
+            memory: list[float] = []
             for _ in range(rounds):
+                t0 = time.perf_counter()
+                money_summary(journal.money.read())
+                memory.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 await journal.offline_exposure()
                 base.append(time.perf_counter() - t0)
@@ -88,6 +93,9 @@ async def main(days: int, per_day: int, rounds: int) -> None:
             _figures("page.day_figures", page)
             ratio = statistics.median(page) / statistics.median(base)
             print(f"page.day_figures_vs_one_query: {ratio:.1f} x")
+            _figures("page.day_money_from_memory", memory)
+            ratio = statistics.median(memory) / statistics.median(base)
+            print(f"page.day_money_from_memory_vs_one_query: {ratio:.3f} x")
             print(f"page.day_payments: {len(payments)} rows")
 
 

@@ -57,8 +57,8 @@ from gateway.daemon.wiring import (
 )
 from gateway.day.close import DayCloser
 from gateway.day.limits import OfflineGate
-from gateway.day.summary import day_summary, iso_ms
-from gateway.journal import Journal, JournalError, Payment
+from gateway.day.summary import iso_ms, money_summary
+from gateway.journal import Journal, Payment
 from gateway.journal.lock import journal_lock
 from gateway.payments import Lane, LaneView
 from gateway.recovery.voids import VoidService
@@ -69,9 +69,6 @@ from gateway.till.hub import LaneEventHubs
 from terminal import Environment
 
 __all__ = ["Daemon", "kernel_config"]
-
-#: Seconds the snapshot waits for the day's figures before showing the last ones read.
-MONEY_WAIT = 1.0
 
 log = logging.getLogger("gateway.daemon")
 
@@ -149,7 +146,6 @@ class Daemon:
         #: Who may do what on the day routes (void: a till; day close, acknowledging a declined
         #: forward: a logged-in manager): the security part's checks (gateway/till/authority.py).
         self.authorise: Authorise = secured
-        self._money_cache: dict[str, Any] | None = None
 
     # -- what the till API reads ------------------------------------------------------------
 
@@ -315,52 +311,38 @@ class Daemon:
         if self._parts is not None:
             self._parts.services.on_settled()  # the re-queued sale record goes out now
 
-    async def day_snapshot(self) -> dict[str, Any]:
-        """The money part of the snapshot: the day, takings, limits, declined forwards."""
+    async def day_snapshot(self) -> dict[str, Any] | None:
+        """The money part of the snapshot: the day, takings, limits, declined forwards.
+
+        From memory kept by the journal's commits (:class:`gateway.journal.money.DayMoney`,
+        docs/performance.md): nothing waits behind the journal's writes, nothing grows with it
+        (a coroutine for its callers; it never suspends).
+        """
         journal = self.journal
-        last = await journal.last_day_close()
-        opened = 0 if last is None else last.closed_ms
-        payments = await journal.day_payments(opened, journal.now_ms() + 1)
-        summary = day_summary(
-            payments,
-            auth_ms=await journal.auth_durations_ms(opened),
-            declined=await journal.forward_declined(),
-        )
-        exposure = await journal.offline_exposure()
+        if journal is None or journal.closed:
+            return None
+        figures = journal.money.read()
+        summary = money_summary(figures)
         gate = self.offline_gate
+        exposure = figures.exposure
         summary["offline"] = (
             gate.snapshot(exposure)
             if gate is not None
             else {c: {"count": e.count, "amount": e.amount} for c, e in exposure.items()}
         )
-        day: dict[str, Any] = {"opened": None if last is None else iso_ms(opened),
-                               "last_close": None}  # fmt: skip
+        last = figures.close
+        # ``since``: where the takings start (the last close, or local midnight when no day
+        # was ever closed: docs/journal.md, "The day in money")
+        day: dict[str, Any] = {
+            "opened": None if last is None else iso_ms(last.closed_ms),
+            "since": iso_ms(figures.day_start_ms),
+            "last_close": None,
+        }
         if last is not None:
             day["last_close"] = {**day_json(last, full=False), "closed": iso_ms(last.closed_ms)}
             day["last_differences"] = last.record.get("acquirer", {}).get("differences", [])
         summary["day"] = day
         return summary
-
-    async def _money(self) -> dict[str, Any] | None:
-        """The day in money, read within :data:`MONEY_WAIT` seconds; else the last one read.
-
-        The snapshot must answer at once even while the journal's worker is busy (the rest of
-        it reads memory only): the day's figures are queries, so a slow read leaves the page
-        the previous figures (``"stale": true``) instead of making it wait.
-        """
-        if self.journal is None or self.journal.closed:
-            return None
-        try:
-            async with asyncio.timeout(MONEY_WAIT):
-                money = await self.day_snapshot()
-        except TimeoutError:
-            stale = self._money_cache
-            return None if stale is None else {**stale, "stale": True}
-        except JournalError as exc:
-            log.warning("status: the day's figures are unavailable: %s", exc)
-            return None
-        self._money_cache = money
-        return money
 
     async def _run_tasks(self, parts: Parts) -> None:
         assert self._stop is not None
@@ -444,7 +426,7 @@ class Daemon:
             ),
             mqtt=_mqtt_status([] if parts is None else parts.sync),
             stock=await self._stock_status(),
-            money=await self._money(),
+            money=await self.day_snapshot(),
         )
 
     # -- what the stock routes read ----------------------------------------------------------

@@ -120,7 +120,8 @@ class Snapshot:
     #: The day in money (docs/day.md, docs/status-page.md): ``takings`` (currency -> minor
     #: units), ``last_payments``, ``approval_rate``, ``median_auth_ms``, ``declined_forwards``,
     #: ``offline`` (per currency: held against the limits, why offline sales stopped) and
-    #: ``day`` (when it opened, the last close and its differences). None without a journal.
+    #: ``day`` (when it opened, ``since`` when the takings start, the last close and its
+    #: differences); ``declined_forwards_more`` (beyond the 20 listed). None without a journal.
     money: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """The day in money, for the status page: takings, last payments, approval rate, latency.
 
-Pure: built from the journal's rows of the current day (:meth:`gateway.journal.Journal.
-day_payments`), its authorisation times and the declined forwards; amounts stay integers of
-minor units with their currency (the page formats them per locale). Masked PANs only.
+Pure. The page's figures come from memory kept by the journal's commits
+(:class:`gateway.journal.money.DayMoney`), worded here by :func:`money_summary`;
+:func:`day_summary` builds the same words from the journal's rows of the day
+(:meth:`gateway.journal.Journal.day_payments`), its authorisation times and the declined
+forwards: the reference the memory is tested against. Amounts stay integers of minor units with
+their currency (the page formats them per locale). Masked PANs only.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.journal.money import MoneyFigures
 from gateway.journal.queries import DayPayment
 
-__all__ = ["day_summary", "iso_ms"]
+__all__ = ["DECLINED_SHOWN", "day_summary", "iso_ms", "money_summary"]
 
 #: Approved (by the bank, or by the card while not yet refused by the bank).
 _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_PENDING",
@@ -23,6 +27,9 @@ _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_
 #: Decided: approved, declined, or refused by the bank after an offline approval.
 _DECIDED = _APPROVED | {"DECLINED", "FORWARD_DECLINED", "DECLINE_ACKNOWLEDGED"}
 _TAKEN = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED"})
+#: Declined forwards listed (the oldest, waiting longest); the others are counted: the page's
+#: cost must not grow with how many nobody acknowledged yet.
+DECLINED_SHOWN = 20
 
 
 def iso_ms(ms: int) -> str:
@@ -79,5 +86,25 @@ def day_summary(
         "approval_rate": None if not decided else approved / decided,
         "median_auth_ms": None if not durations else statistics.median(durations),
         "payments": len(payments),
-        "declined_forwards": [_payment(p) for p in declined],
+        **_declined(list(declined)),
+    }
+
+
+def _declined(declined: Sequence[DayPayment]) -> dict[str, Any]:
+    return {
+        "declined_forwards": [_payment(p) for p in declined[:DECLINED_SHOWN]],
+        "declined_forwards_more": max(0, len(declined) - DECLINED_SHOWN),
+    }
+
+
+def money_summary(figures: MoneyFigures) -> dict[str, Any]:
+    """The page's money section from the figures kept in memory: the keys of
+    :func:`day_summary` (the median over the day's last authorisation times, a window)."""
+    return {
+        "takings": dict(figures.takings),
+        "last_payments": [_payment(p) for p in figures.last_payments],
+        "approval_rate": None if not figures.decided else figures.approved / figures.decided,
+        "median_auth_ms": figures.median_auth_ms,
+        "payments": figures.payments,
+        **_declined(figures.declined_forwards),
     }

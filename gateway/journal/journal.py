@@ -39,6 +39,7 @@ from gateway.journal.errors import (
 )
 from gateway.journal.figures import DayFigures, RecentPayments
 from gateway.journal.guard import check_masked_pan, check_value
+from gateway.journal.money import DayMoney, MoneyReading, read_money
 from gateway.journal.queries import (
     DayClose,
     DayPayment,
@@ -110,12 +111,16 @@ class Journal:
     Open with :meth:`open`; the constructor is internal.
     """
 
-    def __init__(self, worker: GroupCommitWorker, store: Store, figures: DayFigures) -> None:
+    def __init__(
+        self, worker: GroupCommitWorker, store: Store, figures: DayFigures, money: DayMoney
+    ) -> None:
         self._worker = worker
         self._store: Store | None = store
         worker.conn = store.conn
         #: Today's figures, kept by the commits (:mod:`gateway.journal.figures`).
         self.figures = figures
+        #: The day in money, kept by the commits (:mod:`gateway.journal.money`).
+        self.money = money
         self._recent = RecentPayments(RECENT)
 
     @classmethod
@@ -182,10 +187,13 @@ class Journal:
             figures.load(
                 await _translated(worker.submit(lambda: store.day_counts(figures.day_start_ms())))
             )
+            money = DayMoney(clock)
+            money.load(await _translated(worker.submit(lambda: read_money(store.conn,
+                                                                          store.now_ms()))))
         except BaseException:
             worker.stop()
             raise
-        return cls(worker, store, figures)
+        return cls(worker, store, figures, money)
 
     async def __aenter__(self) -> Journal:
         return self
@@ -245,10 +253,12 @@ class Journal:
 
     def _note_created(self, payment: Payment) -> None:
         self.figures.created(payment)
+        self.money.note(payment, created=True)
         self._recent.remember(payment)
 
     def _note_change(self, payment: Payment) -> None:
         self.figures.committed(payment)
+        self.money.note(payment)
         self._recent.remember(payment)
 
     def _note_requeued(self, result: tuple[Payment, int]) -> None:
@@ -506,7 +516,8 @@ class Journal:
         again on the same payment (a new ARQC, a new online PIN, a new idempotency key at the
         next :meth:`request_auth`). Nothing was charged by the declined request."""
         _short("response_code", response_code)
-        return await self._run(
+        return await self._run_noting(
+            self._note_change,
             self._s().transition,
             payment_id,
             S.CARD_READ,
@@ -785,15 +796,23 @@ class Journal:
         # the journal's own millisecond times are not card data (a 13-digit number passes the
         # Luhn check one time in ten); everything else in the record is checked
         check_value("day", {k: v for k, v in record.items() if k not in _DAY_OWN_NUMBERS})
-        return await self._run(
-            insert_day_close,
-            self._s().conn,
-            opened_ms=opened_ms,
-            closed_ms=closed_ms,
-            closed_by=actor,
-            differences=differences,
-            record=record,
-        )
+        store = self._s()
+
+        def close() -> tuple[DayClose, MoneyReading]:
+            day = insert_day_close(
+                store.conn,
+                opened_ms=opened_ms,
+                closed_ms=closed_ms,
+                closed_by=actor,
+                differences=differences,
+                record=record,
+            )
+            # the new day's money, read in the close's transaction (payments created since
+            # ``closed_ms`` may already be journaled): the memory starts again from it
+            return day, read_money(store.conn, store.now_ms())
+
+        day, _ = await self._run_noting(lambda result: self.money.load(result[1]), close)
+        return day
 
     async def unpublished_days(self) -> list[DayClose]:
         """Closed days head office has not acknowledged yet."""

@@ -139,9 +139,13 @@ def _declined(money: Mapping[str, Any], loc: PageLocale) -> Markup:
              outcome=loc.gettext(PAYMENT_STATES["FORWARD_DECLINED"]))
         for i in items
     ])  # fmt: skip
+    body = Markup(f"<table>{rows}</table>")
+    more = as_int(money.get("declined_forwards_more")) or 0
+    if more > 0:  # the snapshot lists the oldest only (gateway.day.summary.DECLINED_SHOWN)
+        text = loc.gettext(HEADINGS["more_waiting"]).format(count=loc.number(more))
+        body = Markup(body + fill(_P, s=text))
     return fill(_SECTION, tone="bad", key="declined-forwards",
-                title=loc.gettext(HEADINGS["needs_manager"]),
-                body=Markup(f"<table>{rows}</table>"))  # fmt: skip
+                title=loc.gettext(HEADINGS["needs_manager"]), body=body)  # fmt: skip
 
 
 def _day(money: Mapping[str, Any], loc: PageLocale) -> Markup:

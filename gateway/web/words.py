@@ -69,6 +69,7 @@ HEADINGS = {
     "day": N_("Day close"),
     "differences": N_("Differences with the bank"),
     "needs_manager": N_("Needs a manager"),
+    "more_waiting": N_("{count} more waiting"),
     "amount": N_("Amount"),
     "card": N_("Card"),
     "outcome": N_("Outcome"),
