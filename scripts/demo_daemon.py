@@ -237,6 +237,17 @@ async def _close_day(session: aiohttp.ClientSession, base: str) -> None:
           f"differences: {day.get('differences')}")
 
 
+async def _day_published(daemon: Daemon) -> None:
+    """Wait (10 s at most) until head office has acknowledged the closed day's record."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(10):
+            # the journal has no change notification for this; a demo may poll it
+            while await daemon.journal.unpublished_days():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    left = await daemon.journal.unpublished_days()
+    print(f"day record sent to head office: {'yes' if not left else 'not yet'}")
+
+
 async def run(serve: float) -> int:
     """The whole stage; 0 when both sales completed."""
     workdir = Path(tempfile.mkdtemp(prefix="posgw-demo-"))
@@ -318,6 +329,8 @@ async def run(serve: float) -> int:
                         page = await response.text()
                     print(f"status page in French: {_takings_line(page)}")
                     await _close_day(session, base)
+                    if mqtt_port is not None:  # the day's record leaves before the daemon stops
+                        await _day_published(daemon)
                 print(f"status page: {'ok' if page_ok else 'FAILED'}; journal today: "
                       f"{json.dumps(status.get('journal'))}")
                 if office is not None:

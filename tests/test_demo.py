@@ -36,5 +36,6 @@ def test_daemon_stage() -> None:
     assert "status page in French: Recette du jour 39,90" in out.stdout  # 12.50+8.90+23.50-5.00
     assert "day close by demo-manager: 201" in out.stdout
     assert "reconciled with the acquirer: True, differences: 0" in out.stdout
+    assert "day record sent to head office: yes" in out.stdout
     assert "Traceback" not in out.stderr
     assert "4761739001010010" not in out.stdout + out.stderr
