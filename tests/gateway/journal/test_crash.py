@@ -44,7 +44,10 @@ KILLS = 24
 
 
 def _ack(*parts: object) -> None:
-    print(*parts, flush=True)
+    # one write per line: with PYTHONUNBUFFERED print's pieces are separate writes, and a
+    # SIGKILL between them would leave half a line
+    sys.stdout.write(" ".join(map(str, parts)) + "\n")
+    sys.stdout.flush()
 
 
 async def _resolve(journal: Journal) -> None:

@@ -31,7 +31,10 @@ async def _till(till: Till, lane: int) -> None:
             await asyncio.sleep(0.005)
             continue
         assert status == 202, started
-        print("S", started["id"], flush=True)
+        # one write per line: with PYTHONUNBUFFERED (CI sets it) print's pieces are separate
+        # writes, and a SIGKILL between them left a line "S " without its id
+        sys.stdout.write(f"S {started['id']}\n")
+        sys.stdout.flush()
         await till.cancel(str(started["id"]))
         await till.get(str(started["id"]), wait=5)
         amount += 1

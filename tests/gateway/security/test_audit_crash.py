@@ -57,7 +57,9 @@ async def _run_and_kill(tmp: Path, url: str, slots: list[str], rng: random.Rando
         child.kill()  # SIGKILL
         rest = await child.stdout.read()
         await child.wait()
-    answered += [line.split()[1] for line in rest.decode().splitlines() if line.startswith("S ")]
+    # only whole lines: the kill may cut the child's last write short
+    whole = rest.decode().split("\n")[:-1]
+    answered += [line.split()[1] for line in whole if len(line.split()) == 2 and line[0] == "S"]
     assert child.returncode == -9
     return answered
 
