@@ -34,6 +34,7 @@ from terminal import OnlinePinBlock, PinEntry, RsaPublicKey
 from terminal.online_pin import TEST_BDK, DukptPinEncipherer, PinBlockFormat, decipher_pin_block
 from terminal.pinpad import (
     PinError,
+    PinSequence,
     PinStatus,
     Send,
     enciphered_pin_data,
@@ -47,19 +48,13 @@ __all__ = ["VirtualPinPad", "parse_pins"]
 Mode = Literal["enter", "bypass", "cancel", "not_working"]
 
 
-def parse_pins(pins: str | Sequence[str]) -> list[str]:
+def parse_pins(pins: str | Sequence[str]) -> PinSequence:
     """The PINs the cardholder will type, from ``"1111,1234"`` or a list.
 
     Raises:
         PinError: an empty sequence, or a PIN that is not 4-12 digits (the PIN not quoted).
     """
-    items = pins.split(",") if isinstance(pins, str) else list(pins)
-    items = [item.strip() for item in items]
-    if not items:
-        raise PinError("at least one PIN")
-    for item in items:
-        plaintext_pin_block(item)  # validates without echoing the PIN
-    return items
+    return PinSequence(pins)
 
 
 class VirtualPinPad:
@@ -90,29 +85,30 @@ class VirtualPinPad:
         """
         if online_format not in (0, 4):
             raise PinError("online PIN block format is 0 or 4")
-        self.__pins = parse_pins(pins)
+        self._pins = parse_pins(pins)
         self.mode: Mode = mode
         self.online_format: PinBlockFormat = online_format
         self._encipherer = encipherer or DukptPinEncipherer.for_testing(fmt=online_format)
         self.__bdk = bdk
         self._random = random_bytes
         self.verify_count = 0
-        self.entries = 0
 
     def type_pin(self, pin: str) -> None:
         """The cardholder will type ``pin`` from now on (e.g. a wrong one)."""
-        self.__pins = parse_pins([pin])
-        self.entries = 0
+        self._pins = parse_pins([pin])
+
+    @property
+    def entries(self) -> int:
+        """PIN entries made since the PINs were given."""
+        return self._pins.entries
 
     @property
     def pins_left(self) -> int:
         """PINs of the sequence not typed yet (the last one is typed again afterwards)."""
-        return max(0, len(self.__pins) - self.entries)
+        return self._pins.left
 
     def _next_pin(self) -> str:
-        pin = self.__pins[min(self.entries, len(self.__pins) - 1)]
-        self.entries += 1
-        return pin
+        return self._pins.next_pin()
 
     def _refusal(self) -> PinEntry | None:
         if self.mode == "bypass":
@@ -174,6 +170,6 @@ class VirtualPinPad:
 
     def __repr__(self) -> str:
         return (f"VirtualPinPad(mode={self.mode!r}, format={self.online_format}, "
-                f"{len(self.__pins)} PIN(s) hidden)")
+                f"{len(self._pins)} PIN(s) hidden)")
 
     __str__ = __repr__

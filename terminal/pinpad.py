@@ -9,13 +9,14 @@ key (ISO 9564-1 format 0 or 4), with the key serial number.
 
 Helpers for PIN pad implementations (the simulator's virtual PIN pad, tests):
 :func:`plaintext_pin_block`, :func:`enciphered_pin_data`, :func:`verify_command` and
-:func:`entry_from_status_word`. Reprs of these values never show PIN material.
+:func:`entry_from_status_word`, and :class:`PinSequence` (the PINs a test cardholder types).
+Reprs of these values never show PIN material.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -30,6 +31,7 @@ __all__ = [
     "PinEntry",
     "PinError",
     "PinPad",
+    "PinSequence",
     "PinStatus",
     "enciphered_pin_data",
     "entry_from_status_word",
@@ -181,3 +183,47 @@ def entry_from_status_word(sw: int) -> PinEntry:
     if sw in (0x6983, 0x6984):
         return PinEntry(PinStatus.BLOCKED, sw, 0)
     return PinEntry(PinStatus.WRONG, sw)
+
+
+class PinSequence:
+    """The PINs a simulated cardholder types, one per PIN entry (test PIN pads only).
+
+    Each entry (an offline VERIFY or an online PIN block) takes the next PIN; once the sequence
+    is used up the last PIN is typed again, so "a wrong PIN, then the right one" can be played
+    (EMV 4.4 Book 3, 10.5: the PIN try counter sees each entry). The PINs are never in the
+    ``repr``/``str`` or in an exception message.
+    """
+
+    def __init__(self, pins: str | Sequence[str]) -> None:
+        """Validate the PINs: ``"1111,1234"`` or a list of 4-12 digit strings.
+
+        Raises:
+            PinError: an empty sequence, or a PIN that is not 4-12 digits (not quoted).
+        """
+        items = pins.split(",") if isinstance(pins, str) else list(pins)
+        items = [item.strip() for item in items]
+        if not items:
+            raise PinError("at least one PIN")
+        for item in items:
+            plaintext_pin_block(item)  # validates without echoing the PIN
+        self.__pins = items
+        self.entries = 0
+
+    def __len__(self) -> int:
+        return len(self.__pins)
+
+    @property
+    def left(self) -> int:
+        """PINs not typed yet (the last one is typed again afterwards)."""
+        return max(0, len(self.__pins) - self.entries)
+
+    def next_pin(self) -> str:
+        """The PIN of the next entry."""
+        pin = self.__pins[min(self.entries, len(self.__pins) - 1)]
+        self.entries += 1
+        return pin
+
+    def __repr__(self) -> str:
+        return f"PinSequence({len(self.__pins)} PIN(s) hidden)"
+
+    __str__ = __repr__

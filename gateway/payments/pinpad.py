@@ -30,6 +30,7 @@ from terminal import OnlinePinBlock, PinEntry, PinPad, RsaPublicKey
 from terminal.online_pin import DukptPinEncipherer
 from terminal.pinpad import (
     PinError,
+    PinSequence,
     PinStatus,
     enciphered_pin_data,
     entry_from_status_word,
@@ -46,16 +47,13 @@ _SW_ENTRY_CANCELLED = 0x6401
 Send = Callable[[bytes], Awaitable[bytes]]
 
 
-def parse_virtual_pins(text: str) -> list[str]:
+def parse_virtual_pins(text: str) -> PinSequence:
     """``"1111,1234"`` -> the PINs, each validated (4-12 digits; the PIN is never quoted).
 
     Raises:
         PinError: an empty list or a PIN that is not 4-12 digits.
     """
-    pins = [item.strip() for item in text.split(",")]
-    for pin in pins:
-        plaintext_pin_block(pin)
-    return pins
+    return PinSequence(text)
 
 
 class VirtualPinPad:
@@ -68,20 +66,22 @@ class VirtualPinPad:
         random_pad: Callable[[int], bytes] = os.urandom,
         encipherer: DukptPinEncipherer | None = None,
     ) -> None:
-        self.__pins = parse_virtual_pins(pins)
+        self._pins = parse_virtual_pins(pins)
         self._random_pad = random_pad
         self._encipherer = encipherer or DukptPinEncipherer.for_testing()
-        self.entries = 0
+
+    @property
+    def entries(self) -> int:
+        """PIN entries made so far."""
+        return self._pins.entries
 
     @property
     def pins_left(self) -> int:
         """PINs of the sequence not typed yet."""
-        return max(0, len(self.__pins) - self.entries)
+        return self._pins.left
 
     def _next_pin(self) -> str:
-        pin = self.__pins[min(self.entries, len(self.__pins) - 1)]
-        self.entries += 1
-        return pin
+        return self._pins.next_pin()
 
     async def verify_offline(
         self,
@@ -115,7 +115,7 @@ class VirtualPinPad:
             return PinEntry(PinStatus.NOT_WORKING)
 
     def __repr__(self) -> str:
-        return f"VirtualPinPad({len(self.__pins)} PIN(s) hidden)"
+        return f"VirtualPinPad({len(self._pins)} PIN(s) hidden)"
 
     __str__ = __repr__
 
