@@ -13,9 +13,10 @@ host:
    :func:`simulator.card.iad.cvn_from_iad`), derives the ICC master key (Book 2, A1.4) and
    recomputes the ARQC over the data the version covers (:mod:`simulator.cryptogram_spec`:
    by default 9F02 9F03 9F1A 95 5F2A 9A 9C 9F37 82 9F36 and the card data of 9F10);
-3. decides: unknown card ``14``, cryptogram not an ARQC or not verifying ``05`` (no ARPC),
-   amount above the policy's ``decline_above`` ``51``, the policy hook's answer if it gives
-   one, else approve ``00`` (ARC 8A, two characters);
+3. decides: unknown card ``14``, a cryptogram that does not verify or an AAC ``05`` (no
+   ARPC); a verified TC (an offline approval forwarded later) is booked as a completion
+   ``00`` without ARPC; for an ARQC: amount above the policy's ``decline_above`` ``51``,
+   the policy hook's answer if it gives one, else approve ``00`` (ARC 8A, two characters);
 4. answers the issuer authentication data (91, Book 2, 8.2): method 1 ``ARPC (8) | ARC`` (CVN
    10/16/17, or an ``emv-csk`` version with ``arpc_method = 1``), method 2 ``ARPC (4) | CSU (4)``
    (Visa CVN 18/22, ``arpc_method = 2``; CSU ``00800000`` when approved, ``00000000`` when
@@ -203,10 +204,15 @@ class IssuerHost:
         icc_mk = spec.icc_master_key(profile.master_keys.ac, pan, psn)
         valid = hmac.compare_digest(spec.cryptogram(icc_mk, data, iad), arqc)
         cid = data.get(0x9F27, b"\x80")
-        if not valid or (cid and cid[0] & 0xC0 != 0x80):
-            reason = "ARQC does not verify" if not valid else "cryptogram is not an ARQC"
+        kind = cid[0] & 0xC0 if cid else 0x80
+        if not valid or kind not in (0x80, 0x40):
+            reason = "cryptogram is an AAC"
+            if not valid:
+                reason = "TC does not verify" if kind == 0x40 else "ARQC does not verify"
             return AuthorisationResponse(False, ARC_DECLINED, reason, valid, cvn,
                                          version=spec.version)  # fmt: skip
+        if kind == 0x40:
+            return self._completion(data, valid, cvn, spec.version)
         arc, reason = ARC_APPROVED, "approved"
         raw_amount = data[0x9F02].hex()
         amount = int(raw_amount) if raw_amount.isdigit() else 0
@@ -223,6 +229,23 @@ class IssuerHost:
             scripts = self._scripts(profile, pan, psn, arqc, atc)
         return AuthorisationResponse(approved, arc, reason, True, cvn, auth, scripts,
                                      spec.version)  # fmt: skip
+
+    def _completion(
+        self, data: Mapping[int, bytes], valid: bool, cvn: Cvn | None, version: str
+    ) -> AuthorisationResponse:
+        """A verified TC: an offline approval sent on later, taken as a completion advice.
+
+        The card approved offline (EMV 4.4 Book 3, 10.8: TC at the first GENERATE AC), so the
+        issuer books it: ``00``, no ARPC (there is no second GENERATE AC to authenticate) and
+        no scripts. The policy hook may still impose a code (a planted declined forward).
+        """
+        arc, reason = ARC_APPROVED, "offline approval (TC) taken as a completion"
+        if self.policy.hook is not None:
+            imposed = self.policy.hook(data)
+            if imposed is not None:
+                arc, reason = imposed, "policy hook"
+        return AuthorisationResponse(arc == ARC_APPROVED, arc, reason, valid, cvn,
+                                     version=version)  # fmt: skip
 
     def _scripts(
         self, profile: IssuerProfile, pan: str, psn: str, arqc: bytes, atc: bytes

@@ -101,11 +101,28 @@ def test_tampered_amount_breaks_the_arqc():
     assert IssuerHost().authorise(request).arqc_valid is False
 
 
-def test_tc_is_not_an_authorisation_request():
+def test_a_verified_tc_is_booked_as_a_completion_without_arpc():
     txn = Txn("dda_card")
     values, _, _ = txn.genac(0x40)
     answer = IssuerHost().authorise(_field55(txn, values))
-    assert (answer.approved, answer.reason) == (False, "cryptogram is not an ARQC")
+    assert (answer.approved, answer.arc, answer.arqc_valid) == (True, b"00", True)
+    assert answer.issuer_auth_data == b"" and answer.scripts == b""
+
+
+def test_a_tampered_tc_is_declined():
+    txn = Txn("dda_card")
+    values, _, _ = txn.genac(0x40)
+    request = _field55(txn, values)
+    request[0x9F02] = bytes.fromhex("000000000001")
+    answer = IssuerHost().authorise(request)
+    assert (answer.approved, answer.arc, answer.reason) == (False, b"05", "TC does not verify")
+
+
+def test_an_aac_is_declined():
+    txn = Txn("dda_card")
+    values, _, _ = txn.genac(0x00)
+    answer = IssuerHost().authorise(_field55(txn, values))
+    assert (answer.approved, answer.reason) == (False, "cryptogram is an AAC")
 
 
 def test_unknown_card_is_14():

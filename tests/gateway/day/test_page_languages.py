@@ -61,6 +61,7 @@ async def test_the_page_in_french_and_in_english(browser: Any, tmp_path: Path) -
             assert status == 201 and day["differences"] == 1
             for amount in (1250, 2000):
                 assert (await pay(daemon, http, slot, amount))["state"] == "COMPLETED"
+            acquirer.faults.decline_all = True  # the issuer declines the forward (planted)
             offline = await pay(daemon, http, slot, 500)  # below the floor limit: the card's TC
             assert offline["state"] == "STORED_FOR_FORWARDING", offline
 
@@ -70,7 +71,7 @@ async def test_the_page_in_french_and_in_english(browser: Any, tmp_path: Path) -
 
             await wait_until(forwarded)
             if (await daemon.journal.get(str(offline["id"]))).state is not S.FORWARD_DECLINED:
-                pytest.fail("the simulated issuer approved the forward: no declined forward")
+                pytest.fail("the planted decline did not decline the forward")
             url = f"http://127.0.0.1:{daemon.http_port}/"
 
             context, page = await _open(browser, url, "fr-FR")
