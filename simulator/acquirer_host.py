@@ -251,6 +251,11 @@ class AcquirerHost:
         await self.stop()
 
     @property
+    def stans(self) -> list[int]:
+        """The STAN of each authorisation request answered, in order (tests)."""
+        return [auth.stan for auth in self._auths.values()]
+
+    @property
     def charges(self) -> list[LedgerEntry]:
         """The ``charge`` entries of the ledger (approved authorisations)."""
         return [entry for entry in self.ledger if entry.kind == "charge"]

@@ -234,6 +234,7 @@ class JournaledAuthoriser:
         if retry and wrong_pin and self.may_retry_pin():
             await self._journal.pin_retry(self._id, response_code=WRONG_PIN_CODE, actor="acquirer")
             self.pin_retry = True
+            self._stan_value = None  # the retry is a new request message: a new STAN
         elif answer.approved:
             await self._journal.approve(
                 self._id,

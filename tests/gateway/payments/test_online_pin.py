@@ -116,6 +116,8 @@ async def test_wrong_then_right_pin_on_the_same_payment(
     # One charge; the first (declined 55) request moved no money.
     assert len(acquirer.charges) == 1
     assert [entry.kind for entry in acquirer.ledger] == ["decline", "charge"]
+    stans = acquirer.stans
+    assert len(stans) == 2 and stans[0] != stans[1]  # each request message its own STAN
     _no_pin_material(caplog.text + str(result), journal, _ksns(2))
 
 
