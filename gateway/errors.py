@@ -40,6 +40,7 @@ Tree (``tests/gateway/test_errors.py`` checks this drawing against the classes):
     ├── PaymentError              a lane refuses a till's request (payments.errors)
     │   ├── LaneBusy              a payment is already in progress on the lane
     │   ├── NotCancellable        the card is being processed, or the payment is over
+    │   ├── NotForManager         not a terminal payment left for a manager to settle by hand
     │   ├── NoBrandChoice         no brand choice is open, or the brand was not offered
     │   └── UnsupportedDevice     the lane's device is neither a card reader nor a terminal
     ├── RefundError               the refund service (recovery.refunds)

@@ -38,6 +38,7 @@ from gateway.recovery.voids import VoidService
 from gateway.sync.days import DayPublisher
 from gateway.till.contract import add_contract_route
 from gateway.till.day import add_day_routes
+from gateway.till.doubt import add_doubt_routes
 from gateway.till.events import add_event_routes
 from gateway.till.hub import LaneEventHubs
 from gateway.till.payments import add_till_routes
@@ -241,6 +242,7 @@ def web_app(
     add_stock_routes(app, backend)
     add_contract_route(app)
     add_day_routes(app, backend)
+    add_doubt_routes(app, backend)
     add_terminal_routes(app, backend)
     hubs = add_event_routes(app, backend, **event_options)
     try:

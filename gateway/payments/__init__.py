@@ -15,6 +15,7 @@ from gateway.payments.errors import (
     LaneBusy,
     NoBrandChoice,
     NotCancellable,
+    NotForManager,
     PaymentError,
     UnsupportedDevice,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "LaneView",
     "NoBrandChoice",
     "NotCancellable",
+    "NotForManager",
     "PaymentError",
     "Prompt",
     "Settled",

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from gateway.errors import GatewayError
 
-__all__ = ["LaneBusy", "NoBrandChoice", "NotCancellable", "PaymentError", "UnsupportedDevice"]
+__all__ = [
+    "LaneBusy",
+    "NoBrandChoice",
+    "NotCancellable",
+    "NotForManager",
+    "PaymentError",
+    "UnsupportedDevice",
+]
 
 
 class PaymentError(GatewayError):
@@ -22,6 +29,15 @@ class LaneBusy(PaymentError):
 
 class NotCancellable(PaymentError):
     """The card is being processed: the payment can no longer be cancelled."""
+
+
+class NotForManager(PaymentError):
+    """The payment is not a terminal payment left for the manager to settle by hand.
+
+    Only a smart-terminal payment the terminal itself could not settle (UNKNOWN, flagged for
+    the manager by :class:`gateway.payments.terminal_recovery.TerminalRecovery`) is settled by
+    hand; everything else is settled by the terminal or the acquirer, never by a person.
+    """
 
 
 class NoBrandChoice(PaymentError):

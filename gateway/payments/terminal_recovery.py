@@ -30,7 +30,10 @@ another payment. For each payment in doubt, oldest first:
                                           is not ready until the terminal tells
   ======================================  ===================================================
 
-Nothing here guesses: a payment leaves doubt only through the terminal's own answer.
+Nothing here guesses: a payment leaves doubt only through the terminal's own answer, or
+through a manager who read it on the terminal (its receipt or its journal) and says so:
+:meth:`TerminalRecovery.settle_by_hand` (``POST /manager/payments/{id}/settle``, docs/tpe.md)
+takes only a payment this lane flagged for the manager, and journals the manager as the actor.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from drivers import TransactionResult as TerminalResult
 from drivers import TransactionStatus as Status
 from drivers.errors import DeviceUnavailable
 from gateway.journal import Journal, Payment, PaymentState
+from gateway.payments.errors import NotForManager
 
 __all__ = ["IN_DOUBT", "TerminalRecovery", "journal_mask", "terminal_reference"]
 
@@ -136,6 +140,44 @@ class TerminalRecovery:
         async with self._passes:
             self.passes += 1
             self._passes.notify_all()
+
+    async def settle_by_hand(
+        self, payment_id: str, *, approved: bool, auth_code: str | None, actor: str, reason: str
+    ) -> Payment:
+        """A manager settles a payment the terminal could not: what its receipt or journal says.
+
+        Args:
+            payment_id: A payment this lane flagged for the manager (:attr:`for_manager`).
+            approved: The terminal's receipt shows it approved (the card was charged).
+            auth_code: The approval code on the receipt (approved only; ``000000`` if none).
+            actor: The manager (journaled as the actor of each step).
+            reason: What the manager checked, journaled with the steps.
+
+        Raises:
+            NotForManager: the payment is not flagged for the manager on this lane, or no
+                longer UNKNOWN (the terminal settled it meanwhile).
+        """
+        async with self._lock:  # never beside a pass asking the terminal
+            if payment_id not in self.for_manager:
+                raise NotForManager(f"payment {payment_id} is not waiting for a manager here")
+            payment = await self._journal.get(payment_id)
+            if payment.state is not S.UNKNOWN:
+                self.for_manager.remove(payment_id)
+                raise NotForManager(f"payment {payment_id} is {payment.state.value}, not UNKNOWN")
+            words = f"settled by hand: {reason}" if reason else "settled by hand"
+            if approved:
+                await self._journal.approve(payment_id, auth_code=_alnum(auth_code) or "000000",
+                                            actor=actor, reason=words)
+                payment = await self._journal.complete(payment_id, actor=actor, reason=words)
+            else:
+                payment = await self._journal.decline(payment_id, response_code=None,
+                                                      actor=actor, reason=words)
+            self.for_manager.remove(payment_id)
+        log.info("payment %s: settled by hand by %s: %s", payment_id, actor,
+                 "approved" if approved else "not charged")
+        if approved:
+            self._on_settled()
+        return payment
 
     async def _settle(self, terminal: SmartTerminal, payment: Payment) -> bool:
         """Settle one payment; False when the terminal cannot tell (left for the manager)."""

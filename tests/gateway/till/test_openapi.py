@@ -182,6 +182,9 @@ async def test_live_answers_match_the_document(
             status, _ = await api.call("POST", "/api/payments/{payment}/acknowledge",
                                        "/api/payments/nope/acknowledge", json={})  # fmt: skip
             assert status == 403
+            status, _ = await api.call("POST", "/api/payments/{payment}/settle",
+                                       "/api/payments/nope/settle", json={})  # fmt: skip
+            assert status == 403
             assert (await api.call("POST", "/api/days/close", json={}))[0] == 403
             assert (await api.call("GET", "/api/days/current"))[0] == 200
             await eventually(lambda: _level_is(api, 9))
