@@ -83,22 +83,27 @@ class Difference:
     Attributes:
         source: Whose totals (``acquirer``, ``tpe:<lane>``).
         currency: ISO 4217 alphabetic.
-        kind: ``sales_net`` or ``refunds``.
+        kind: ``sales_net`` or ``refunds`` (and ``transactions`` for a TPE:
+            :mod:`gateway.day.terminals`).
         journal_count, journal_amount: The journal's figures.
-        other_count, other_amount: The other side's.
+        other_count, other_amount: The other side's (None where it does not say: a TPE gives
+            no count per kind, and a count of transactions has no amount).
     """
 
     source: str
     currency: str
     kind: str
     journal_count: int
-    journal_amount: int
-    other_count: int
-    other_amount: int
+    journal_amount: int | None
+    other_count: int | None
+    other_amount: int | None
 
     @property
-    def amount(self) -> int:
-        """Other side minus journal (positive: the other side counts more)."""
+    def amount(self) -> int | None:
+        """Other side minus journal (positive: the other side counts more); None for a line
+        without amounts."""
+        if self.other_amount is None or self.journal_amount is None:
+            return None
         return self.other_amount - self.journal_amount
 
     def to_json(self) -> dict[str, object]:

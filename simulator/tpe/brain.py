@@ -54,6 +54,9 @@ class TerminalBrain:
     #: right after each decision (before the answer leaves), so a test can act at that exact
     #: point (cancel from the till, kill the daemon, cut the line).
     on_stage: Callable[[str], None] | None = None
+    #: Test-only knob: an amount (minor units) the next remittance counts as one more approved
+    #: debit that no request made, so the day close has a difference to find; then back to 0.
+    planted_debit: int = 0
     _remitted: int = 0
 
     def __post_init__(self) -> None:
@@ -189,4 +192,6 @@ class TerminalBrain:
         refunds = sum(p.amount for p in done if p.action == "refund" and
                       p.outcome == "approved")
         count = sum(1 for p in done if p.outcome == "approved")
+        if self.planted_debit:
+            debits, count, self.planted_debit = debits + self.planted_debit, count + 1, 0
         return f"{count}/{debits}/{refunds}"
