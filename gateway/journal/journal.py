@@ -71,6 +71,8 @@ RECENT = 256
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _AID = re.compile(r"[0-9A-F]{10,32}")
+#: Where a card can be read (``payments.interface``, schema 8).
+INTERFACES = frozenset({"contact", "contactless", "terminal"})
 _SHORT = re.compile(r"[0-9A-Za-z]{1,12}")
 #: Keys of a day record that the journal computes itself (times in ms).
 _DAY_OWN_NUMBERS = frozenset({"opened_ms", "closed_ms"})
@@ -423,15 +425,26 @@ class Journal:
         aid: str | None,
         actor: str,
         reason: str = "",
+        interface: str | None = None,
     ) -> Payment:
         """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only).
 
         ``reason`` says how the AID was chosen when the card had several brands (EU IFR
-        2015/751 art. 8: the cardholder's choice or the merchant's default).
+        2015/751 art. 8: the cardholder's choice or the merchant's default). ``interface``:
+        where the card was read (``contact``, ``contactless``, or ``terminal`` for a payment
+        terminal's own reader), kept for the day's totals (schema 8); None leaves it unset.
+
+        Raises:
+            InvalidRecord: An AID or interface of the wrong shape.
         """
         check_masked_pan(masked_pan)
         if aid is not None and not _AID.fullmatch(aid):
             raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
+        if interface is not None and interface not in INTERFACES:
+            raise InvalidRecord("interface", f"expected one of {', '.join(sorted(INTERFACES))}")
+        updates: dict[str, str | None] = {"masked_pan": masked_pan, "aid": aid}
+        if interface is not None:
+            updates["interface"] = interface
         return await self._run_noting(
             self._note_change,
             self._s().transition,
@@ -439,7 +452,7 @@ class Journal:
             S.CARD_READ,
             actor=actor,
             reason=reason,
-            updates={"masked_pan": masked_pan, "aid": aid},
+            updates=updates,
         )
 
     async def request_auth(self, payment_id: str, *, actor: str) -> Payment:

@@ -93,7 +93,8 @@ class DayPayment:
     """What the day's totals need of one payment (masked PAN only; no card data).
 
     ``voided``: the sale was voided (VOID_PENDING or VOIDED); ``offline``: it was
-    approved offline (it went through STORED_FOR_FORWARDING).
+    approved offline (it went through STORED_FOR_FORWARDING); ``interface``: where the card
+    was read (None when it was not read, or journaled before schema 8).
     """
 
     id: str
@@ -109,6 +110,8 @@ class DayPayment:
     updated_ms: int
     voided: bool
     offline: bool
+    #: Where the card was read (``payments.interface``, schema 8); None if not recorded.
+    interface: str | None = None
 
 
 def last_close(conn: sqlite3.Connection) -> DayClose | None:
@@ -130,7 +133,8 @@ def day_payments(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> list
         " p.response_code, p.created_ms, p.updated_ms,"
         " p.state IN ('VOID_PENDING', 'VOIDED'),"
         " EXISTS (SELECT 1 FROM events e WHERE e.payment_id = p.id"
-        "   AND e.to_state = 'STORED_FOR_FORWARDING')"
+        "   AND e.to_state = 'STORED_FOR_FORWARDING'),"
+        " p.interface"
         " FROM payments p WHERE p.created_ms >= ? AND p.created_ms < ?"
         " ORDER BY p.created_ms, p.id",
         (since_ms, until_ms),
@@ -150,6 +154,7 @@ def day_payments(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> list
             updated_ms=int(r[10]),
             voided=bool(r[11]),
             offline=bool(r[12]),
+            interface=r[13],
         )
         for r in rows
     ]

@@ -50,7 +50,9 @@ __all__ = ["Store"]
 
 S = PaymentState
 #: Columns a transition may set besides the state (never a free-form column name).
-UPDATABLE = frozenset({"masked_pan", "aid", "auth_code", "response_code", "idempotency_key"})
+UPDATABLE = frozenset(
+    {"masked_pan", "aid", "interface", "auth_code", "response_code", "idempotency_key"}
+)
 #: Fields of a sale record that the journal itself computes (not card data by construction).
 _OWN_NUMBERS = frozenset({"completed_ms"})
 #: Refunds in these states no longer count against the original sale's amount.

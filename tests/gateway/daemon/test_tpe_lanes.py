@@ -123,6 +123,7 @@ async def test_pays_declines_and_is_cancelled_at_the_keypad(
     assert (keypad["state"], keypad["outcome"]) == ("DECLINED", keypad_outcome)
     assert [item.payment_id for item in batch] == [approved["id"]]  # head office: the sale
     assert stored.auth_code
+    assert stored.interface == "terminal"  # journaled with CARD_READ (schema 8)
     if rig.kind != "pty-concert-v2":  # Caisse-AP gives the AID
         assert stored.aid == "A0000000421010"
     assert [c.amount for c in rig.brain.charges] == [1250]
@@ -331,6 +332,10 @@ async def test_day_close_reconciles_the_terminal_s_end_of_day_totals(
         {"currency": "EUR", "kind": "sales_net", "count": 1, "amount": 5000}]
     assert day["differences"] == 0 and day["record"]["journal_lines"] == []
     assert asked == 1  # the end of day of this day was used, the terminal not asked again
+    totals = {(t["dimension"], t["key"], t["kind"]): (t["count"], t["amount"])
+              for t in day["record"]["totals"]}  # fmt: skip
+    assert totals[("interface", "terminal", "sales")] == (1, 5000)  # the terminal's own reader
+    assert totals[("interface", "terminal", "refunds")] == (1, 1500)
     assert money["day"]["last_differences"] == [] and money["day"]["terminals_unavailable"] == []
 
 
