@@ -14,7 +14,8 @@
    cannot be reached leaves the day closed and *not reconciled*, which the record says;
 4. each payment-terminal lane is compared with its terminal's end-of-day totals
    (:mod:`gateway.day.terminals`, record ``terminals``): the lane's latest ``terminal_totals``
-   row since the day opened if the terminal closed its day then, else the terminal is asked
+   row since the day opened if the terminal closed its day then (not one the previous close
+   asked for: that one is timed after the previous close), else the terminal is asked
    now through the code path of ``POST /api/lanes/{id}/end-of-day`` (``ask_terminal``); a
    terminal that cannot answer makes that lane "terminal totals unavailable", never a failed
    close;
@@ -41,9 +42,9 @@ from gateway.day.totals import (
     day_totals,
     journal_acquirer_lines,
 )
+from gateway.errors import GatewayError
 from gateway.journal import Journal, JournalError, TerminalTotals
 from gateway.journal.queries import DayClose
-from gateway.payments.errors import LaneBusy
 
 __all__ = ["DayCloser"]
 
@@ -116,9 +117,11 @@ class DayCloser:
         differences = 0
         if self._terminal_lanes:
             entries = []
+            # totals the previous close asked for are timed after it closed: not this day's
+            cited = _cited_totals(None if last is None else last.record)
             for lane in sorted(self._terminal_lanes, key=lambda x: (len(x), x)):
                 lines = journal_acquirer_lines(p for p in payments if p.lane == lane)
-                entry, count = await self._reconcile_terminal(lane, lines, opened, actor)
+                entry, count = await self._reconcile_terminal(lane, lines, opened, cited, actor)
                 entries.append(entry)
                 differences += count
             record["terminals"] = entries
@@ -166,10 +169,12 @@ class DayCloser:
         return day
 
     async def _reconcile_terminal(
-        self, lane: str, lines: list[AcquirerLine], opened: int, actor: str
+        self, lane: str, lines: list[AcquirerLine], opened: int, cited: frozenset[int],
+        actor: str,
     ) -> tuple[dict[str, Any], int]:
         """One TPE lane's entry in the record and its number of differences."""
-        kept = [t for t in await self._journal.terminal_totals(lane) if t.at_ms >= opened]
+        kept = [t for t in await self._journal.terminal_totals(lane)
+                if t.at_ms >= opened and t.id not in cited]  # fmt: skip
         if kept and kept[-1].ok:
             return terminal_reconciliation(lane, lines, kept[-1])
         if self._ask_terminal is None:  # posgw close-day: no daemon, no terminal to ask
@@ -179,12 +184,23 @@ class DayCloser:
             totals = await self._ask_terminal(lane, actor)
         except JournalError:
             raise
-        except LaneBusy as exc:
+        except GatewayError as exc:  # the lane refused (LaneBusy: a payment is in progress)
             return unavailable(lane, lines, f"{type(exc).__name__}: {exc}"), 0
         except Exception as exc:  # a terminal's defect never fails the close
             log.exception("lane %s: terminal totals unavailable", lane)
             return unavailable(lane, lines, type(exc).__name__), 0
         return terminal_reconciliation(lane, lines, totals)
+
+
+def _cited_totals(record: Mapping[str, Any] | None) -> frozenset[int]:
+    """The ``terminal_totals`` rows a day's record used (none before the first close)."""
+    if record is None:
+        return frozenset()
+    return frozenset(
+        int(entry["totals_id"])
+        for entry in record.get("terminals", [])
+        if isinstance(entry, dict) and isinstance(entry.get("totals_id"), int)
+    )
 
 
 def _line_json(line: AcquirerLine) -> dict[str, Any]:

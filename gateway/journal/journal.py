@@ -52,6 +52,7 @@ from gateway.journal.queries import (
     mark_day_published,
     offline_exposure,
     unpublished_days,
+    without_own_times,
 )
 from gateway.journal.records import Event, OutboxItem, Payment, Recovery, TerminalTotals
 from gateway.journal.schema import configure, migrate
@@ -74,8 +75,6 @@ _AID = re.compile(r"[0-9A-F]{10,32}")
 #: Where a card can be read (``payments.interface``, schema 8).
 INTERFACES = frozenset({"contact", "contactless", "terminal"})
 _SHORT = re.compile(r"[0-9A-Za-z]{1,12}")
-#: Keys of a day record that the journal computes itself (times in ms).
-_DAY_OWN_NUMBERS = frozenset({"opened_ms", "closed_ms"})
 
 
 def _short(field: str, value: str | None) -> None:
@@ -807,8 +806,9 @@ class Journal:
         """
         check_value("actor", actor)
         # the journal's own millisecond times are not card data (a 13-digit number passes the
-        # Luhn check one time in ten); everything else in the record is checked
-        check_value("day", {k: v for k, v in record.items() if k not in _DAY_OWN_NUMBERS})
+        # Luhn check one time in ten): the day's bounds and the time of each terminal totals
+        # row the record cites; everything else in the record is checked
+        check_value("day", without_own_times(record))
         store = self._s()
 
         def close() -> tuple[DayClose, MoneyReading]:

@@ -352,6 +352,9 @@ async def test_day_close_asks_the_terminal_and_finds_a_planted_debit(
             day = await close_day(daemon, http)  # no end of day yet: the close asks for one
             kept = await daemon.journal.terminal_totals("1")
             money = await daemon.day_snapshot()
+            # the totals asked for are timed after that close: the next day asks again
+            following = await close_day(daemon, http)
+            asked = len(await daemon.journal.terminal_totals("1"))
     finally:
         await rig.tpe.stop()
     [lane] = day["record"]["terminals"]
@@ -367,6 +370,10 @@ async def test_day_close_asks_the_terminal_and_finds_a_planted_debit(
     assert day["differences"] == 2
     assert [(t.actor, t.transactions, t.debits) for t in kept] == [("manager:alice", 2, 5700)]
     assert money["day"]["last_differences"] == expected
+    [second] = following["record"]["terminals"]
+    assert asked == 2 and second["totals_id"] != lane["totals_id"]
+    assert (second["terminal"]["debits"], second["differences"], following["differences"]) == (
+        0, [], 0)
 
 
 #: Each fault of ``posgw-sim tpe --fault`` with a value; ``disconnect`` last (on a pty it
