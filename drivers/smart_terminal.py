@@ -3,8 +3,9 @@
 :class:`SmartTerminal` is the facade a Concert V2 / Caisse-AP backend implements: ``pay``,
 ``refund``, ``void`` (cancellation of an earlier debit), ``cancel`` (of the one in progress),
 ``last_transaction_status``, ``end_of_day``, with progress events. An expected outcome
-(declined, cancelled at the keypad) is a returned :class:`TransactionResult`; an exception means the terminal could not be driven (gone, timeout, protocol broken), so the
-caller must resolve the outcome with :meth:`SmartTerminal.last_transaction_status`.
+(declined, cancelled at the keypad) is a returned :class:`TransactionResult`; an exception
+means the terminal could not be driven (gone, timeout, protocol broken), so the caller must
+resolve the outcome with :meth:`SmartTerminal.last_transaction_status`.
 
 Amounts are integers in minor units with an ISO 4217 currency, alpha (``"EUR"``) or numeric
 (``"978"``), translated with the ``iso4217`` package's table (the one ``terminal/currency.py``
