@@ -33,6 +33,7 @@ from gateway.payments import Lane, LaneServices
 from gateway.payments.smart_terminal import TERMINAL_SCHEMES, on_terminal_lanes
 from gateway.payments.terminal_day import end_of_day
 from gateway.payments.terminal_refunds import TerminalRefunds
+from gateway.payments.terminal_voids import TerminalVoids
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.recovery.voids import VoidService
@@ -208,6 +209,7 @@ def build_parts(
         health=health,
         reconciler=reconciler,
         terminal_lanes=terminal_lanes,
+        terminals=TerminalVoids(lanes),  # a TPE lane's voids are its terminal's cancellations
     )
     closer = DayCloser(
         journal=journal,

@@ -782,6 +782,21 @@ class Journal:
         payment, _ = await self._run_noting(self._note_requeued, voided)
         return payment
 
+    async def void_refused(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """VOID_PENDING -> COMPLETED: the payment terminal refused to cancel the sale, which
+        stands (refund it). No new outbox row: head office has the sale as it was."""
+        check_value("reason", reason)
+        store = self._s()
+
+        def refused() -> Payment:
+            return store.transition(payment_id, S.COMPLETED, actor=actor, reason=reason[:200])
+
+        def note(payment: Payment) -> None:  # still approved at the lane: no new figure
+            self.money.note(payment, previous=S.VOID_PENDING)
+            self._recent.remember(payment)
+
+        return await self._run_noting(note, refused)
+
     async def last_day_close(self) -> DayClose | None:
         """The most recent day close (the current day started then), if any."""
         return await self._run(last_close, self._s().conn)

@@ -92,7 +92,8 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.APPROVED: frozenset({S.COMPLETED, S.REVERSAL_PENDING}),
     # a void: a completed sale of the current day reversed at the till's request
     S.COMPLETED: frozenset({S.VOID_PENDING}),
-    S.VOID_PENDING: frozenset({S.VOIDED}),
+    # a terminal refused to cancel the debit (gateway.payments.terminal_recovery): it stands
+    S.VOID_PENDING: frozenset({S.VOIDED, S.COMPLETED}),
     S.REVERSAL_PENDING: frozenset({S.REVERSED}),
     S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED, S.FORWARD_DECLINED}),
     S.FORWARD_DECLINED: frozenset({S.DECLINE_ACKNOWLEDGED}),

@@ -306,7 +306,8 @@ class Store:
             ).fetchall()
             payment = Payment.from_row(row)
             self._event(payment_id, now, actor, old, new, reason)
-            if new in SETTLED and old not in SETTLED:
+            # a refused void (VOID_PENDING -> COMPLETED) keeps the sale's record as it was sent
+            if new in SETTLED and old not in SETTLED and old is not S.VOID_PENDING:
                 self._outbox_insert(payment, offline=new is S.STORED_FOR_FORWARDING, now=now)
             if vault_plaintext is not None:
                 assert self._key is not None
