@@ -46,8 +46,9 @@ never made (Caisse-AP), or it cannot    refused COMPLETED where the terminal cou
 tell (Concert V2 after a restart)       was never made, else stays VOID_PENDING **for the
                                         manager** (a second cancellation of a debit already
                                         cancelled is refused too: never guessed)
-not taken (busy, not reachable), or     stays VOID_PENDING; asked again at the next pass
-no answer
+not taken (busy, not reachable), or     stays VOID_PENDING, and the lane is not ready
+no answer                               until the terminal settles it (asked again at each
+                                        setup, with the supervisor's backoff)
 ======================================  ===================================================
 
 A void the till just journaled (``first``: nothing was sent before) is sent at once; refused
@@ -163,6 +164,9 @@ class TerminalRecovery:
             for payment in await self._journal.on_lane(self._lane, (S.VOID_PENDING,)):
                 if payment.id == skip or payment.id in self.in_flight:
                     continue
+                if payment.id in self._void_for_manager:  # not sent again and again
+                    flagged.append(payment.id)
+                    continue
                 after = await self._void(terminal, payment, first=False)
                 if after.state is S.VOID_PENDING and payment.id in self._void_for_manager:
                     flagged.append(payment.id)
@@ -209,7 +213,13 @@ class TerminalRecovery:
             if first and not delivered:
                 return await self._journal.void_refused(
                     pid, actor=ACTOR, reason=f"void not taken by the terminal: {reason}")
-            return payment  # not taken now, or taken with no answer: the next pass asks
+            if first:
+                return payment  # taken, no answer: the next pass asks the terminal
+            # a pass: the lane is not ready until the terminal settles it (the supervisor sets
+            # it up again, with backoff, and this pass runs again)
+            raise DeviceUnavailable(
+                f"the void of {pid} is not settled at the terminal yet",
+                device=getattr(terminal, "url", None)) from exc
         return await self._void_answered(payment, result, can_tell=can_tell)
 
     async def _void_answered(self, payment: Payment, result: TerminalResult, *,
