@@ -1,10 +1,11 @@
 """Smart payment terminals (TPE): the device runs EMV itself, the gateway asks for a payment.
 
 :class:`SmartTerminal` is the facade a Concert V2 / Caisse-AP backend implements: ``pay``,
-``refund``, ``cancel``, ``last_transaction_status``, ``end_of_day``, with progress events. An
-expected outcome (declined, cancelled at the keypad) is a returned :class:`TransactionResult`;
-an exception means the terminal could not be driven (gone, timeout, protocol broken), so the
-caller must resolve the outcome with :meth:`SmartTerminal.last_transaction_status`.
+``refund``, ``void`` (cancellation of an earlier debit), ``cancel`` (of the one in progress),
+``last_transaction_status``, ``end_of_day``, with progress events. An expected outcome
+(declined, cancelled at the keypad) is a returned :class:`TransactionResult`; an exception
+means the terminal could not be driven (gone, timeout, protocol broken), so the caller must
+resolve the outcome with :meth:`SmartTerminal.last_transaction_status`.
 
 Amounts are integers in minor units with an ISO 4217 currency, alpha (``"EUR"``) or numeric
 (``"978"``), translated with the ``iso4217`` package's table (the one ``terminal/currency.py``
@@ -194,6 +195,27 @@ class SmartTerminal(Device):
         progress: ProgressCallback | None = None,
     ) -> TransactionResult:
         """Ask the terminal for a refund (credit) of ``amount``; returns the outcome."""
+
+    @abc.abstractmethod
+    async def void(
+        self,
+        amount: Money,
+        *,
+        reference: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> TransactionResult:
+        """Cancel (void, "annulation") an earlier approved debit of ``amount``, same day.
+
+        Concert V2 sends transaction type 2, Caisse-AP CD 2, each with the amount and
+        ``reference`` (the private field: Concert V2's 10 characters, Caisse-AP's CF) that the
+        debit was sent under, which is how the terminal finds the debit to cancel. The result's
+        kind is CANCELLATION; declined when the terminal has no such debit to cancel (already
+        cancelled, or remitted at its end of day: then it is a refund).
+
+        Raises:
+            DriverError: the terminal could not be driven; the outcome is unknown when
+                ``delivered`` is set.
+        """
 
     @abc.abstractmethod
     async def cancel(self) -> None:

@@ -340,7 +340,15 @@ class Daemon:
         }
         if last is not None:
             day["last_close"] = {**day_json(last, full=False), "closed": iso_ms(last.closed_ms)}
-            day["last_differences"] = last.record.get("acquirer", {}).get("differences", [])
+            record = last.record
+            found = list(record.get("acquirer", {}).get("differences", []))
+            unavailable: list[str] = []
+            for entry in record.get("terminals", []):  # TPE lanes (gateway.day.terminals)
+                found += entry.get("differences", [])
+                if not entry.get("reconciled"):
+                    unavailable.append(str(entry.get("lane")))
+            day["last_differences"] = found
+            day["terminals_unavailable"] = unavailable
         summary["day"] = day
         return summary
 

@@ -31,7 +31,9 @@ from gateway.errors import MissingDependency
 from gateway.journal import Journal, JournalError, Recovery, VaultKey, load_vault_key
 from gateway.payments import Lane, LaneServices
 from gateway.payments.smart_terminal import TERMINAL_SCHEMES, on_terminal_lanes
+from gateway.payments.terminal_day import end_of_day
 from gateway.payments.terminal_refunds import TerminalRefunds
+from gateway.payments.terminal_voids import TerminalVoids
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.recovery.voids import VoidService
@@ -208,6 +210,7 @@ def build_parts(
         health=health,
         reconciler=reconciler,
         terminal_lanes=terminal_lanes,
+        terminals=TerminalVoids(lanes),  # a TPE lane's voids are its terminal's cancellations
     )
     closer = DayCloser(
         journal=journal,
@@ -215,6 +218,7 @@ def build_parts(
         merchant_id=config.acquirer.merchant_id,
         lane_interfaces={str(x.id): x.interface for x in config.lanes if x.interface != "auto"},
         terminal_lanes=terminal_lanes,
+        ask_terminal=lambda lane, actor: end_of_day(lanes[int(lane)], actor=actor),
     )
     return Parts(
         config, journal, health, reconciler, refunds, services, lanes, voids, closer, gate

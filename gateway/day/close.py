@@ -10,11 +10,16 @@
 3. the acquirer's batch is closed (``POST /v1/batches/close`` under the key
    ``day-<n>-<opened ms>``, so a retried close never closes a second batch) and its totals are
    compared line by line with the journal's (:func:`gateway.day.totals.compare_with_acquirer`),
-   without the sales of payment-terminal lanes (their own host has them: listed apart in
-   ``terminal_lines``, not reconciled until the terminals' end-of-day totals are fetched);
-   an acquirer that cannot be reached leaves the day closed and *not reconciled*, which the
-   record says;
-4. the record (totals, reconciliation, differences, who closed it) is journaled in ``days``, then
+   without the sales of payment-terminal lanes (their own host has them); an acquirer that
+   cannot be reached leaves the day closed and *not reconciled*, which the record says;
+4. each payment-terminal lane is compared with its terminal's end-of-day totals
+   (:mod:`gateway.day.terminals`, record ``terminals``): the lane's latest ``terminal_totals``
+   row since the day opened if the terminal closed its day then (not one the previous close
+   asked for: that one is timed after the previous close), else the terminal is asked
+   now through the code path of ``POST /api/lanes/{id}/end-of-day`` (``ask_terminal``); a
+   terminal that cannot answer makes that lane "terminal totals unavailable", never a failed
+   close;
+5. the record (totals, reconciliation, differences, who closed it) is journaled in ``days``, then
    published to head office by :class:`gateway.sync.days.DayPublisher` (the journal keeps it
    until head office acknowledges it).
 
@@ -25,23 +30,28 @@ counts, lane ids, AIDs and currency codes only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from gateway.acquirer import AcquirerClient, AcquirerError
 from gateway.acquirer.batches import close_batch
+from gateway.day.terminals import terminal_reconciliation, unavailable
 from gateway.day.totals import (
     AcquirerLine,
     compare_with_acquirer,
     day_totals,
     journal_acquirer_lines,
 )
-from gateway.journal import Journal
+from gateway.errors import GatewayError
+from gateway.journal import Journal, JournalError, TerminalTotals
 from gateway.journal.queries import DayClose
 
 __all__ = ["DayCloser"]
 
 log = logging.getLogger("gateway.day")
+
+#: Asks a TPE lane's terminal for its end of day and journals it: ``(lane, actor) -> totals``.
+AskTerminal = Callable[[str, str], Awaitable[TerminalTotals]]
 
 _IN_FLIGHT = frozenset(
     {"CREATED", "CARD_READ", "AUTH_REQUESTED", "UNKNOWN", "APPROVED", "REVERSAL_PENDING",
@@ -61,10 +71,13 @@ class DayCloser:
         lane_interfaces: Mapping[str, str] | None = None,
         on_closed: Callable[[DayClose], None] = lambda _day: None,
         terminal_lanes: frozenset[str] = frozenset(),
+        ask_terminal: AskTerminal | None = None,
     ) -> None:
         #: Lanes whose payment terminal has its own host: their sales are not in our acquirer's
-        #: batch (compared with the terminal's own totals once the TPE end of day is wired).
+        #: batch; they are compared with the terminal's own end-of-day totals.
         self._terminal_lanes = terminal_lanes
+        #: None where no terminal can be asked (``posgw close-day``, the daemon stopped).
+        self._ask_terminal = ask_terminal
         self._journal = journal
         self._client = client
         self._merchant_id = merchant_id
@@ -101,16 +114,17 @@ class DayCloser:
             "totals": [line.to_json() for line in totals],
             "journal_lines": [_line_json(line) for line in mine],
         }
-        if len(ours) != len(payments):
-            theirs_lines = journal_acquirer_lines(
-                p for p in payments if p.lane in self._terminal_lanes
-            )
-            record["terminal_lines"] = {
-                "reconciled": False,
-                "reason": "the terminals' own end-of-day totals are not fetched yet",
-                "lines": [_line_json(line) for line in theirs_lines],
-            }
         differences = 0
+        if self._terminal_lanes:
+            entries = []
+            # totals the previous close asked for are timed after it closed: not this day's
+            cited = _cited_totals(None if last is None else last.record)
+            for lane in sorted(self._terminal_lanes, key=lambda x: (len(x), x)):
+                lines = journal_acquirer_lines(p for p in payments if p.lane == lane)
+                entry, count = await self._reconcile_terminal(lane, lines, opened, cited, actor)
+                entries.append(entry)
+                differences += count
+            record["terminals"] = entries
         if self._client is None:
             record["acquirer"] = {"reconciled": False, "error": "no acquirer client"}
         else:
@@ -135,7 +149,7 @@ class DayCloser:
                     for x in theirs
                 ]  # fmt: skip
                 found = compare_with_acquirer(mine, theirs)
-                differences = len(found)
+                differences += len(found)
                 record["acquirer"] = {
                     "reconciled": True,
                     "batch": batch.batch,
@@ -153,6 +167,40 @@ class DayCloser:
         except Exception:  # a listener's defect never undoes a journaled close
             log.exception("day %d: on_closed listener failed", day.id)
         return day
+
+    async def _reconcile_terminal(
+        self, lane: str, lines: list[AcquirerLine], opened: int, cited: frozenset[int],
+        actor: str,
+    ) -> tuple[dict[str, Any], int]:
+        """One TPE lane's entry in the record and its number of differences."""
+        kept = [t for t in await self._journal.terminal_totals(lane)
+                if t.at_ms >= opened and t.id not in cited]  # fmt: skip
+        if kept and kept[-1].ok:
+            return terminal_reconciliation(lane, lines, kept[-1])
+        if self._ask_terminal is None:  # posgw close-day: no daemon, no terminal to ask
+            reason = kept[-1].message if kept else "no end of day at the terminal this day"
+            return unavailable(lane, lines, reason or "the terminal could not close its day"), 0
+        try:
+            totals = await self._ask_terminal(lane, actor)
+        except JournalError:
+            raise
+        except GatewayError as exc:  # the lane refused (LaneBusy: a payment is in progress)
+            return unavailable(lane, lines, f"{type(exc).__name__}: {exc}"), 0
+        except Exception as exc:  # a terminal's defect never fails the close
+            log.exception("lane %s: terminal totals unavailable", lane)
+            return unavailable(lane, lines, type(exc).__name__), 0
+        return terminal_reconciliation(lane, lines, totals)
+
+
+def _cited_totals(record: Mapping[str, Any] | None) -> frozenset[int]:
+    """The ``terminal_totals`` rows a day's record used (none before the first close)."""
+    if record is None:
+        return frozenset()
+    return frozenset(
+        int(entry["totals_id"])
+        for entry in record.get("terminals", [])
+        if isinstance(entry, dict) and isinstance(entry.get("totals_id"), int)
+    )
 
 
 def _line_json(line: AcquirerLine) -> dict[str, Any]:

@@ -6,8 +6,10 @@ Pure functions over :class:`gateway.journal.queries.DayPayment` rows (no I/O), s
 Totals (docs/day.md, "Day close"): every line is ``(dimension, key, kind, currency) -> (count,
 amount)`` with amounts in minor units:
 
-* dimensions: ``all``, ``lane``, ``aid`` (scheme application), ``interface`` (when the lane's is
-  fixed in the configuration; else ``unknown``: the journal does not record it per payment);
+* dimensions: ``all``, ``lane``, ``aid`` (scheme application), ``interface`` (where the card
+  was read, as journaled with CARD_READ: ``contact``, ``contactless``, ``terminal``; for a row
+  without one, journaled before schema 8 or never read, the lane's interface when it is fixed in
+  the configuration, else ``unknown``);
 * kinds: ``sales`` (money taken: COMPLETED or FORWARDED), ``refunds`` (refunds completed),
   ``voids`` (sales voided), ``offline`` (sales approved offline, forwarded or not),
   ``forward_declined`` (offline sales the bank declined), ``held`` (offline sales not yet
@@ -83,22 +85,27 @@ class Difference:
     Attributes:
         source: Whose totals (``acquirer``, ``tpe:<lane>``).
         currency: ISO 4217 alphabetic.
-        kind: ``sales_net`` or ``refunds``.
+        kind: ``sales_net`` or ``refunds`` (and ``transactions`` for a TPE:
+            :mod:`gateway.day.terminals`).
         journal_count, journal_amount: The journal's figures.
-        other_count, other_amount: The other side's.
+        other_count, other_amount: The other side's (None where it does not say: a TPE gives
+            no count per kind, and a count of transactions has no amount).
     """
 
     source: str
     currency: str
     kind: str
     journal_count: int
-    journal_amount: int
-    other_count: int
-    other_amount: int
+    journal_amount: int | None
+    other_count: int | None
+    other_amount: int | None
 
     @property
-    def amount(self) -> int:
-        """Other side minus journal (positive: the other side counts more)."""
+    def amount(self) -> int | None:
+        """Other side minus journal (positive: the other side counts more); None for a line
+        without amounts."""
+        if self.other_amount is None or self.journal_amount is None:
+            return None
         return self.other_amount - self.journal_amount
 
     def to_json(self) -> dict[str, object]:
@@ -138,7 +145,8 @@ def day_totals(
     Args:
         payments: The day's payments (:meth:`gateway.journal.Journal.day_payments`).
         lane_interfaces: Lane id -> ``contact`` / ``contactless`` for lanes whose interface is
-            fixed in the configuration (others count as ``unknown``).
+            fixed in the configuration: the fallback for payments without a journaled
+            interface (others count as ``unknown``).
     """
     interfaces = lane_interfaces or {}
     sums: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -147,7 +155,7 @@ def day_totals(
             ("all", "all"),
             ("lane", payment.lane),
             ("aid", payment.aid or "unknown"),
-            ("interface", interfaces.get(payment.lane, "unknown")),
+            ("interface", payment.interface or interfaces.get(payment.lane, "unknown")),
         )
         for kind in _kinds(payment):
             for dimension, key in keys:

@@ -52,6 +52,7 @@ from gateway.journal.queries import (
     mark_day_published,
     offline_exposure,
     unpublished_days,
+    without_own_times,
 )
 from gateway.journal.records import Event, OutboxItem, Payment, Recovery, TerminalTotals
 from gateway.journal.schema import configure, migrate
@@ -71,9 +72,9 @@ RECENT = 256
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _AID = re.compile(r"[0-9A-F]{10,32}")
+#: Where a card can be read (``payments.interface``, schema 8).
+INTERFACES = frozenset({"contact", "contactless", "terminal"})
 _SHORT = re.compile(r"[0-9A-Za-z]{1,12}")
-#: Keys of a day record that the journal computes itself (times in ms).
-_DAY_OWN_NUMBERS = frozenset({"opened_ms", "closed_ms"})
 
 
 def _short(field: str, value: str | None) -> None:
@@ -423,15 +424,26 @@ class Journal:
         aid: str | None,
         actor: str,
         reason: str = "",
+        interface: str | None = None,
     ) -> Payment:
         """CREATED -> CARD_READ: the kernel has read the card (masked PAN and AID only).
 
         ``reason`` says how the AID was chosen when the card had several brands (EU IFR
-        2015/751 art. 8: the cardholder's choice or the merchant's default).
+        2015/751 art. 8: the cardholder's choice or the merchant's default). ``interface``:
+        where the card was read (``contact``, ``contactless``, or ``terminal`` for a payment
+        terminal's own reader), kept for the day's totals (schema 8); None leaves it unset.
+
+        Raises:
+            InvalidRecord: An AID or interface of the wrong shape.
         """
         check_masked_pan(masked_pan)
         if aid is not None and not _AID.fullmatch(aid):
             raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
+        if interface is not None and interface not in INTERFACES:
+            raise InvalidRecord("interface", f"expected one of {', '.join(sorted(INTERFACES))}")
+        updates: dict[str, str | None] = {"masked_pan": masked_pan, "aid": aid}
+        if interface is not None:
+            updates["interface"] = interface
         return await self._run_noting(
             self._note_change,
             self._s().transition,
@@ -439,7 +451,7 @@ class Journal:
             S.CARD_READ,
             actor=actor,
             reason=reason,
-            updates={"masked_pan": masked_pan, "aid": aid},
+            updates=updates,
         )
 
     async def request_auth(self, payment_id: str, *, actor: str) -> Payment:
@@ -770,6 +782,21 @@ class Journal:
         payment, _ = await self._run_noting(self._note_requeued, voided)
         return payment
 
+    async def void_refused(self, payment_id: str, *, actor: str, reason: str = "") -> Payment:
+        """VOID_PENDING -> COMPLETED: the payment terminal refused to cancel the sale, which
+        stands (refund it). No new outbox row: head office has the sale as it was."""
+        check_value("reason", reason)
+        store = self._s()
+
+        def refused() -> Payment:
+            return store.transition(payment_id, S.COMPLETED, actor=actor, reason=reason[:200])
+
+        def note(payment: Payment) -> None:  # still approved at the lane: no new figure
+            self.money.note(payment, previous=S.VOID_PENDING)
+            self._recent.remember(payment)
+
+        return await self._run_noting(note, refused)
+
     async def last_day_close(self) -> DayClose | None:
         """The most recent day close (the current day started then), if any."""
         return await self._run(last_close, self._s().conn)
@@ -794,8 +821,9 @@ class Journal:
         """
         check_value("actor", actor)
         # the journal's own millisecond times are not card data (a 13-digit number passes the
-        # Luhn check one time in ten); everything else in the record is checked
-        check_value("day", {k: v for k, v in record.items() if k not in _DAY_OWN_NUMBERS})
+        # Luhn check one time in ten): the day's bounds and the time of each terminal totals
+        # row the record cites; everything else in the record is checked
+        check_value("day", without_own_times(record))
         store = self._s()
 
         def close() -> tuple[DayClose, MoneyReading]:

@@ -101,8 +101,15 @@ def weights(kind: PaymentKind, state: PaymentState) -> _Weights:
     return (-1, 0, 0) if state is S.COMPLETED else _ZERO
 
 
+#: Transitions whose caller names the predecessor (:meth:`DayMoney.note`'s ``previous``): a
+#: refused terminal void, VOID_PENDING -> COMPLETED, would otherwise make COMPLETED's one
+#: weighted predecessor VOID_PENDING for every sale that completes.
+_NAMED = frozenset({(S.VOID_PENDING, S.COMPLETED)})
+
+
 def _previous(kind: PaymentKind, state: PaymentState) -> _Weights:
     before = {w for s, nexts in TRANSITIONS.items() if state in nexts
+              if (s, state) not in _NAMED
               if (w := weights(kind, s)) != _ZERO}  # fmt: skip
     if len(before) > 1:  # the new state alone would not say what the transition changed
         raise AssertionError(f"{kind} {state}: several weighted predecessors")
@@ -250,8 +257,13 @@ class DayMoney:
 
     # -- the commits ----------------------------------------------------------------------------
 
-    def note(self, payment: Payment, *, created: bool = False) -> None:
-        """A change to ``payment`` (its record as the COMMIT returned it) was committed."""
+    def note(
+        self, payment: Payment, *, created: bool = False, previous: PaymentState | None = None
+    ) -> None:
+        """A change to ``payment`` (its record as the COMMIT returned it) was committed.
+
+        ``previous``: the state it left, for the transitions in :data:`_NAMED` only.
+        """
         self._roll()
         state, kind = payment.state, payment.kind
         self._outstanding(payment)
@@ -260,7 +272,12 @@ class DayMoney:
         if created:
             self._payments += 1
         now = weights(kind, state)
-        before = _ZERO if created else _PREVIOUS[(kind, state)]
+        if created:
+            before = _ZERO
+        elif previous is not None and (previous, state) in _NAMED:
+            before = weights(kind, previous)
+        else:
+            before = _PREVIOUS[(kind, state)]
         if now[0] != before[0]:
             currency = payment.currency
             self._takings[currency] = (

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.journal.errors import DayAlreadyClosed
+from gateway.journal.errors import DayAlreadyClosed, InvalidRecord
 from gateway.journal.states import PaymentKind, PaymentState
 
 __all__ = [
@@ -93,7 +93,8 @@ class DayPayment:
     """What the day's totals need of one payment (masked PAN only; no card data).
 
     ``voided``: the sale was voided (VOID_PENDING or VOIDED); ``offline``: it was
-    approved offline (it went through STORED_FOR_FORWARDING).
+    approved offline (it went through STORED_FOR_FORWARDING); ``interface``: where the card
+    was read (None when it was not read, or journaled before schema 8).
     """
 
     id: str
@@ -109,6 +110,8 @@ class DayPayment:
     updated_ms: int
     voided: bool
     offline: bool
+    #: Where the card was read (``payments.interface``, schema 8); None if not recorded.
+    interface: str | None = None
 
 
 def last_close(conn: sqlite3.Connection) -> DayClose | None:
@@ -130,7 +133,8 @@ def day_payments(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> list
         " p.response_code, p.created_ms, p.updated_ms,"
         " p.state IN ('VOID_PENDING', 'VOIDED'),"
         " EXISTS (SELECT 1 FROM events e WHERE e.payment_id = p.id"
-        "   AND e.to_state = 'STORED_FOR_FORWARDING')"
+        "   AND e.to_state = 'STORED_FOR_FORWARDING'),"
+        " p.interface"
         " FROM payments p WHERE p.created_ms >= ? AND p.created_ms < ?"
         " ORDER BY p.created_ms, p.id",
         (since_ms, until_ms),
@@ -150,6 +154,7 @@ def day_payments(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> list
             updated_ms=int(r[10]),
             voided=bool(r[11]),
             offline=bool(r[12]),
+            interface=r[13],
         )
         for r in rows
     ]
@@ -189,6 +194,7 @@ def insert_day_close(
         last = last_close(conn)
         if (last.closed_ms if last else 0) != opened_ms:
             raise DayAlreadyClosed("the day was closed meanwhile; close the new day instead")
+        _check_cited_totals(conn, record)
         conn.execute(
             "INSERT INTO days (opened_ms, closed_ms, closed_by, differences, record)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -203,6 +209,48 @@ def insert_day_close(
     closed = last_close(conn)
     assert closed is not None
     return closed
+
+
+#: Keys of a day record that the journal computes itself (times in ms).
+_DAY_OWN_NUMBERS = frozenset({"opened_ms", "closed_ms"})
+
+
+def without_own_times(record: dict[str, Any]) -> dict[str, Any]:
+    """A day record without the journal's own times, for the card-data guard.
+
+    A 13-digit millisecond time passes the Luhn check one time in ten, so the guard would
+    refuse one close in ten (a 503) if it saw them: the day's bounds (``opened_ms``,
+    ``closed_ms``) and each ``terminals[i].at_ms``, the time of the journal's own
+    ``terminal_totals`` row that entry cites (checked by :func:`insert_day_close`).
+    """
+    kept = {k: v for k, v in record.items() if k not in _DAY_OWN_NUMBERS}
+    terminals = kept.get("terminals")
+    if isinstance(terminals, list):
+        kept["terminals"] = [
+            {k: v for k, v in entry.items() if k != "at_ms"} if isinstance(entry, dict) else entry
+            for entry in terminals
+        ]
+    return kept
+
+
+def _check_cited_totals(conn: sqlite3.Connection, record: dict[str, Any]) -> None:
+    """Each ``terminals[i].at_ms`` must be the time of the ``terminal_totals`` row it cites.
+
+    Only such a time is spared the card-data guard; any other number there is refused.
+
+    Raises:
+        InvalidRecord: ``day.terminals[i].at_ms`` is not the time of row ``totals_id``.
+    """
+    for index, entry in enumerate(record.get("terminals") or []):
+        if not isinstance(entry, dict) or "at_ms" not in entry:
+            continue
+        row = conn.execute(
+            "SELECT at_ms FROM terminal_totals WHERE id = ?", (entry.get("totals_id"),)
+        ).fetchone()
+        if row is None or row[0] != entry["at_ms"]:
+            raise InvalidRecord(
+                f"day.terminals[{index}].at_ms", "not the time of the terminal totals it cites"
+            )
 
 
 def _day(row: tuple[Any, ...]) -> DayClose:

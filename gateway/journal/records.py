@@ -37,6 +37,9 @@ class Payment:
     created_ms: int
     updated_ms: int
     till_reference: str | None = None
+    #: ``contact``, ``contactless`` or ``terminal`` (schema 8); None before the card step or
+    #: for rows journaled before version 8.
+    interface: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Payment:
@@ -58,6 +61,7 @@ class Payment:
             created_ms=row["created_ms"],
             updated_ms=row["updated_ms"],
             till_reference=row["till_reference"],
+            interface=row["interface"],
         )
 
     def sale_record(self, *, offline: bool) -> dict[str, Any]:
@@ -79,6 +83,8 @@ class Payment:
             record["refund_of"] = self.refund_of
         if self.till_reference is not None:
             record["reference"] = self.till_reference
+        if self.interface is not None:
+            record["interface"] = self.interface
         if self.items is not None:
             record["items"] = self.items
         return record

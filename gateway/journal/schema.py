@@ -18,6 +18,8 @@ reconciliation with the acquirer (JSON, no card data), and when head office ackn
 the current day starts at the last close. Only ``published_ms`` may ever change.
 Version 7: the end-of-day totals a smart terminal (TPE) reported, per lane, for
 reconciliation (docs/tpe.md).
+Version 8: the interface a payment's card was read on (``payments.interface``: ``contact``,
+``contactless`` or ``terminal``; NULL for rows journaled before it).
 """
 
 from __future__ import annotations
@@ -184,8 +186,13 @@ _V_TERMINAL_TOTALS = (
     "CREATE INDEX terminal_totals_by_lane ON terminal_totals(lane, at_ms)",
 )
 
+_V_INTERFACE = ("ALTER TABLE payments ADD COLUMN interface TEXT",)
+
 #: Migration ``i`` takes the database from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V_DAYS, _V_TERMINAL_TOTALS)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1, _V2, _V3, _V4, _V5, _V_DAYS, _V_TERMINAL_TOTALS,
+    _V_INTERFACE,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,7 +19,9 @@ exists without the data needed to forward it. When the acquirer declines the for
 request, the payment moves to FORWARD_DECLINED (not FORWARDED: no money will come for it) and
 stays there, shown to the manager, until a manager acknowledges it (DECLINE_ACKNOWLEDGED, with the
 manager named in the event). A void is COMPLETED -> VOID_PENDING (journaled, naming who asked,
-before the reversal is sent) -> VOIDED, recovered like a reversal. A refund is a payment of kind
+before the reversal is sent) -> VOIDED, recovered like a reversal; on a payment-terminal lane
+the terminal's cancellation may be refused, and the sale stands again (VOID_PENDING ->
+COMPLETED, no new outbox row). A refund is a payment of kind
 ``refund`` that follows the same machine and names its original sale.
 
 Every transition is committed before the side effect it announces (ARCHITECTURE.md, rules).
@@ -92,7 +94,8 @@ TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     S.APPROVED: frozenset({S.COMPLETED, S.REVERSAL_PENDING}),
     # a void: a completed sale of the current day reversed at the till's request
     S.COMPLETED: frozenset({S.VOID_PENDING}),
-    S.VOID_PENDING: frozenset({S.VOIDED}),
+    # a terminal refused to cancel the debit (gateway.payments.terminal_recovery): it stands
+    S.VOID_PENDING: frozenset({S.VOIDED, S.COMPLETED}),
     S.REVERSAL_PENDING: frozenset({S.REVERSED}),
     S.STORED_FOR_FORWARDING: frozenset({S.FORWARDED, S.FORWARD_DECLINED}),
     S.FORWARD_DECLINED: frozenset({S.DECLINE_ACKNOWLEDGED}),

@@ -50,7 +50,9 @@ __all__ = ["Store"]
 
 S = PaymentState
 #: Columns a transition may set besides the state (never a free-form column name).
-UPDATABLE = frozenset({"masked_pan", "aid", "auth_code", "response_code", "idempotency_key"})
+UPDATABLE = frozenset(
+    {"masked_pan", "aid", "interface", "auth_code", "response_code", "idempotency_key"}
+)
 #: Fields of a sale record that the journal itself computes (not card data by construction).
 _OWN_NUMBERS = frozenset({"completed_ms"})
 #: Refunds in these states no longer count against the original sale's amount.
@@ -304,7 +306,8 @@ class Store:
             ).fetchall()
             payment = Payment.from_row(row)
             self._event(payment_id, now, actor, old, new, reason)
-            if new in SETTLED and old not in SETTLED:
+            # a refused void (VOID_PENDING -> COMPLETED) keeps the sale's record as it was sent
+            if new in SETTLED and old not in SETTLED and old is not S.VOID_PENDING:
                 self._outbox_insert(payment, offline=new is S.STORED_FOR_FORWARDING, now=now)
             if vault_plaintext is not None:
                 assert self._key is not None

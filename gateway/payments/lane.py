@@ -117,7 +117,8 @@ class Lane:
         )
         self._stan = StanCounter()
         self.terminal_recovery = TerminalRecovery(
-            lane=str(config.id), journal=services.journal, on_settled=services.on_settled
+            lane=str(config.id), journal=services.journal, on_settled=services.on_settled,
+            void_timeout=services.timeouts.transaction,
         )
         self.supervisor: DeviceSupervisor[Any] = DeviceSupervisor(
             f"{self.actor}.reader",

@@ -120,6 +120,8 @@ class JournaledAuthoriser:
         self.authorisation: Authorisation | None = None
         #: How the brand was chosen, for the CARD_READ event (co-badged cards; else empty).
         self.card_read_reason: Callable[[], str] = lambda: ""
+        #: Where the card is read (``contact``, ``contactless``, ``terminal``), for CARD_READ.
+        self.card_read_interface: Callable[[], str | None] = lambda: None
         #: Asked on a wrong online PIN (55): may the lane take the PIN again on this payment?
         self.may_retry_pin: Callable[[], bool] = lambda: False
         #: Set when the last answer was a wrong PIN journaled as "try again" (CARD_READ).
@@ -135,6 +137,7 @@ class JournaledAuthoriser:
                 aid=aid,
                 actor=self._actor,
                 reason=self.card_read_reason(),
+                interface=self.card_read_interface(),
             )
 
     def build_request(self, request: OnlineRequest) -> AuthorisationRequest | None:

@@ -271,6 +271,7 @@ class PaymentSession:
         """Take one payment to its journaled end; the view is updated for the till."""
         steps = self._authoriser_for(view.id)
         steps.card_read_reason = lambda: view.brand_note  # a co-badged card's brand choice
+        steps.card_read_interface = lambda: view.interface  # set by the device adapter
         adapter: DeviceAdapter | None = None
         self._hand_off = self._recover
         try:
@@ -313,6 +314,7 @@ class PaymentSession:
             reason=result.reason or "no decision",
             recover=self._hand_off,
             card_read_reason=view.brand_note,
+            interface=result.interface or view.interface,
             admit=self._admission(result),
         )
         view.outcome, view.offline, view.reason = settled.outcome, settled.offline, result.reason

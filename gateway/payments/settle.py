@@ -206,6 +206,7 @@ async def settle(
     reason: str,
     recover: Callable[[str], None],
     card_read_reason: str = "",
+    interface: str | None = None,
     admit: Admission | None = None,
 ) -> Settled:
     """Journal the end of a payment by :data:`POLICY` (see the module docstring).
@@ -224,6 +225,7 @@ async def settle(
             the acquirer knows under their idempotency key).
         card_read_reason: How a co-badged card's brand was chosen, for a CARD_READ journaled
             here.
+        interface: Where the card was read, for a CARD_READ journaled here.
         admit: The store-and-forward limits (:meth:`gateway.day.limits.OfflineGate.admission`):
             an offline approval they refuse is DECLINED (8A Z3) in the same journal call that
             would have stored it, so two lanes never both take the last place under a limit.
@@ -231,7 +233,8 @@ async def settle(
     payment = await journal.get(payment_id)
     if payment.state is S.CREATED and verdict in (Verdict.APPROVED, Verdict.DECLINED):
         payment = await journal.card_read(
-            payment_id, masked_pan=masked_pan, aid=aid, actor=actor, reason=card_read_reason
+            payment_id, masked_pan=masked_pan, aid=aid, actor=actor, reason=card_read_reason,
+            interface=interface,
         )
     rule = POLICY[payment.state, verdict]
     step = rule.step

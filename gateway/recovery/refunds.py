@@ -304,8 +304,10 @@ class RefundService:
             )
         except RefundNotAllowed as exc:
             raise RefundRejected("not_refundable", str(exc)) from None
+        # the card of a refund at a smart terminal is presented there; elsewhere it is not read
         await self._journal.card_read(
-            refund.id, masked_pan=sale.masked_pan, aid=sale.aid, actor=_ACTOR
+            refund.id, masked_pan=sale.masked_pan, aid=sale.aid, actor=_ACTOR,
+            interface="terminal" if self._at_terminal(sale) else None,
         )
         refund = await self._journal.request_auth(refund.id, actor=_ACTOR)
         log.info("refund %s of %s: %d %s journaled", refund.id, sale.id, amount, refund.currency)

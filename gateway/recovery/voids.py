@@ -9,9 +9,16 @@ sends the same reversal under the same key (also after a restart: VOID_PENDING i
 like REVERSAL_PENDING), so the host reverses once whatever happens.
 
 After the day is closed the sale can no longer be voided: it is refunded
-(``POST /api/payments/{id}/refunds``). A sale taken on a payment terminal lane (the terminal's
-own host authorised it) is not voided here either (``terminal_lane``): the terminal's own
-cancellation is not wired yet.
+(``POST /api/payments/{id}/refunds``).
+
+A sale taken on a payment terminal lane (the terminal's own host authorised it; our acquirer
+would find nothing to reverse) is voided at that terminal: journaled the same way first
+(VOID_PENDING), then the :class:`TerminalVoider` the daemon gave (the payments part's
+``TerminalVoids``) asks the terminal to cancel the debit. Its answer: VOIDED; the sale standing
+again (COMPLETED, :attr:`VoidOutcome.REFUSED`: the terminal refused or did not take it); or
+still VOID_PENDING when the answer was lost, settled from the terminal by the lane's recovery
+(also after a restart: the start-up recovery leaves a terminal lane's payments to it).
+Without a voider (``posgw`` tools) such a void is refused (``terminal_lane``), nothing journaled.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.acquirer import (
     AcquirerClient,
@@ -27,10 +35,10 @@ from gateway.acquirer import (
     AcquirerRejected,
     NotFound,
 )
-from gateway.journal import Journal, Payment, VoidNotAllowed
+from gateway.journal import Journal, Payment, PaymentState, VoidNotAllowed
 from gateway.recovery.reconciler import Reconciler
 
-__all__ = ["VoidOutcome", "VoidResult", "VoidService", "reversal_key"]
+__all__ = ["TerminalVoider", "VoidOutcome", "VoidResult", "VoidService", "reversal_key"]
 
 log = logging.getLogger("gateway.voids")
 
@@ -45,6 +53,19 @@ class VoidOutcome(enum.StrEnum):
 
     VOIDED = "voided"
     PENDING = "pending"  # journaled; the reversal is being retried
+    REFUSED = "refused"  # a payment terminal refused the cancellation: the sale stands
+
+
+class TerminalVoider(Protocol):
+    """Cancels a TPE lane's VOID_PENDING sale at its terminal (the daemon wires one)."""
+
+    def handles(self, lane: str) -> bool:
+        """True when ``lane``'s device is a payment terminal."""
+        ...
+
+    async def void(self, payment: Payment) -> Payment:
+        """Send the cancellation and journal its answer; the payment after it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +74,8 @@ class VoidResult:
 
     payment: Payment
     outcome: VoidOutcome
+    #: Why a terminal refused (REFUSED only), from the journal's last event.
+    reason: str = ""
 
 
 class VoidService:
@@ -66,10 +89,12 @@ class VoidService:
         health: AcquirerHealth,
         reconciler: Reconciler,
         terminal_lanes: frozenset[str] = frozenset(),
+        terminals: TerminalVoider | None = None,
     ) -> None:
         #: Lanes whose device is a payment terminal with its own host: our acquirer never saw
-        #: their sales, so a reversal there would find nothing; they are refunded instead.
+        #: their sales, so a reversal there would find nothing; their terminal cancels them.
         self._terminal_lanes = terminal_lanes
+        self._terminals = terminals
         self._journal = journal
         self._client = client
         self._health = health
@@ -86,12 +111,17 @@ class VoidService:
         Raises:
             VoidNotAllowed, IllegalTransition, UnknownPayment: nothing was journaled or sent.
         """
-        if (await self._journal.get(payment_id)).lane in self._terminal_lanes:
-            raise VoidNotAllowed(
-                "terminal_lane",
-                f"payment {payment_id!r} was taken on a payment terminal (its own host): refund"
-                " it, or cancel it on the terminal",
-            )
+        lane = (await self._journal.get(payment_id)).lane
+        if lane in self._terminal_lanes:
+            terminals = self._terminals
+            if terminals is None or not terminals.handles(lane):
+                raise VoidNotAllowed(
+                    "terminal_lane",
+                    f"payment {payment_id!r} was taken on a payment terminal that cannot be"
+                    " driven from here: refund it",
+                )
+            pending = await self._journal.void_sale(payment_id, actor=actor, reason=reason)
+            return await self._at_terminal(terminals, pending, actor)
         payment = await self._journal.void_sale(payment_id, actor=actor, reason=reason)
         key = payment.idempotency_key
         if key is None:  # an approved sale always has its key: defensive, nothing was charged
@@ -118,6 +148,21 @@ class VoidService:
         voided = await self._journal.confirm_void(payment_id, actor="acquirer", reason=note)
         log.info("payment %s: voided by %s (%s)", payment_id, actor, note)
         return VoidResult(voided, VoidOutcome.VOIDED)
+
+    async def _at_terminal(
+        self, terminals: TerminalVoider, pending: Payment, actor: str
+    ) -> VoidResult:
+        after = await terminals.void(pending)
+        if after.state is PaymentState.VOIDED:
+            log.info("payment %s: voided at the terminal for %s", after.id, actor)
+            return VoidResult(after, VoidOutcome.VOIDED)
+        if after.state is PaymentState.COMPLETED:
+            events = await self._journal.events(after.id)
+            why = events[-1].reason if events else "refused by the terminal"
+            log.info("payment %s: the terminal did not void it: %s", after.id, why)
+            return VoidResult(after, VoidOutcome.REFUSED, why)
+        log.warning("payment %s: void sent to the terminal, no answer yet", after.id)
+        return VoidResult(after, VoidOutcome.PENDING)
 
     def _pending(self, payment: Payment, exc: AcquirerError) -> VoidResult:
         log.warning("payment %s: void journaled, reversal not confirmed yet: %s", payment.id, exc)

@@ -1,5 +1,7 @@
 """Local stock follows the journal: every settled sale lowers its lines, every refund raises them.
 
+A voided sale gives its lines back (:func:`movements`).
+
 :class:`StockFollower` reads the journal's outbox (the record of each settled sale and refund,
 with its basket lines, written in the same SQLite transaction as the payment's last state;
 docs/journal.md) from the position it last reached, and hands the records to
@@ -52,6 +54,22 @@ def movement(item: OutboxItem) -> Movement:
     )
 
 
+def movements(item: OutboxItem) -> list[Movement]:
+    """The stock movements of one outbox record.
+
+    A voided sale's record (revision 2, ``"voided": true``, docs/day.md "Void") gives its lines
+    back, like a refund, under its own key ``<payment id>:void`` (applied once). The sale's own
+    movement comes first, a no-op when it was applied already: the void replaced the sale's
+    first record, perhaps before the follower read it.
+    """
+    first = movement(item)
+    if item.body.get("voided") is not True or first.refund:
+        return [first]
+    back = Movement(position=item.id, payment_id=f"{item.payment_id}:void", refund=True,
+                    items=first.items)  # fmt: skip
+    return [first, back]
+
+
 class StockFollower:
     """Applies the journal's settled sales and refunds to the local stock store.
 
@@ -100,7 +118,7 @@ class StockFollower:
             items = await self._journal.outbox_after(position, limit=self._batch)
             if not items:
                 break
-            applied += await self._stock.follow([movement(item) for item in items])
+            applied += await self._stock.follow([m for item in items for m in movements(item)])
             position = items[-1].id
         self._position = position
         self._applied += applied

@@ -4,7 +4,9 @@
 ``POST /api/payments/{id}/void``             till: ``{"reason": "..."}`` (optional) → 200
                                              ``{"outcome": "voided", "state": "VOIDED"}``, or
                                              202 ``"pending"`` (journaled VOID_PENDING, the
-                                             reversal is being re-sent under the same key)
+                                             reversal is being re-sent under the same key; a
+                                             TPE lane's: the terminal's cancellation, its
+                                             answer lost)
 ``POST /manager/payments/{id}/acknowledge``  manager (logged in, CSRF): a FORWARD_DECLINED
                                              sale is seen → 200 (also under ``/api/``)
 ``POST /manager/days/close``                 manager (logged in, CSRF): close the day → 201 the
@@ -14,6 +16,7 @@
 
 Errors: ``404 not_found``; ``409 not_voidable`` (not a completed sale: offline sales, refunds,
 declined ones), ``409 day_closed`` (a sale of a closed day: refund it), ``409 refunded``,
+``409 void_refused`` (a payment terminal refused the cancellation: the sale stands),
 ``409 not_declined`` (acknowledging anything but a declined forward), ``409 day_conflict``
 (two closes at once); ``401/403`` from the authorisation hook (:mod:`gateway.till.authority`);
 ``503`` when the journal fails. The actor the hook returns is journaled with each action.
@@ -109,6 +112,8 @@ def add_day_routes(app: web.Application, backend: DayBackend) -> None:
             ) from None
         except JournalError:
             raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        if result.outcome is VoidOutcome.REFUSED:  # a terminal's refusal: the sale stands
+            raise error(web.HTTPConflict, "void_refused", result.reason or "refused")
         pending = result.outcome is VoidOutcome.PENDING
         body = {
             "id": payment_id,

@@ -1,15 +1,17 @@
-"""A manager settles a payment-terminal payment by hand: ``POST /manager/payments/{id}/settle``.
+"""A manager settles by hand what a payment terminal cannot tell: ``POST .../settle``.
 
-A payment on a smart-terminal lane stays UNKNOWN, flagged for the manager on the status page,
-when the terminal cannot say what became of it (Concert V2 has no "last transaction" request:
-:mod:`gateway.payments.terminal_recovery`). The manager reads the answer on the terminal (its
-receipt or its own journal) and settles it here; nothing else settles a payment by hand.
+A payment on a smart-terminal lane stays UNKNOWN (or a void of one stays VOID_PENDING), flagged
+for the manager on the status page, when the terminal cannot say what became of it (Concert V2
+has no "last transaction" request: :mod:`gateway.payments.terminal_recovery`). The manager
+reads the answer on the terminal (its receipt or its own journal) and settles it here; nothing
+else settles a payment by hand.
 
 =============================================  ==============================================
 ``POST /manager/payments/{id}/settle``         manager (logged in, CSRF), form or JSON:
 (also ``POST /api/payments/{id}/settle``)       ``outcome`` ``approved`` (charged: APPROVED,
-                                               COMPLETED, sent to head office) or
-                                               ``declined`` (not charged: DECLINED),
+                                               COMPLETED, sent to head office; a void:
+                                               VOIDED) or ``declined`` (not charged:
+                                               DECLINED; a void: COMPLETED, the sale stands),
                                                ``auth_code`` (approved, optional),
                                                ``reason`` (what the manager checked, required)
 =============================================  ==============================================

@@ -153,6 +153,7 @@ def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
         "response_code": payment.response_code,
         "reference": payment.till_reference,
         "items": payment.items,
+        "interface": payment.interface,  # as journaled with CARD_READ (survives a restart)
         "done": view.done.is_set() if view is not None else True,
     }
     if payment.refund_of is not None:
@@ -163,7 +164,7 @@ def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
             reason=view.reason,
             reference=view.reference,
             offline=view.offline,
-            interface=view.interface,
+            interface=payment.interface or view.interface,  # the view's before CARD_READ
         )
     return body
 

@@ -148,6 +148,26 @@ def _declined(money: Mapping[str, Any], loc: PageLocale) -> Markup:
                 title=loc.gettext(HEADINGS["needs_manager"]), body=body)  # fmt: skip
 
 
+def _difference(item: Mapping[str, Any], loc: PageLocale) -> Markup:
+    """One reconciliation line that differs: the acquirer's by currency, a TPE's by lane
+    and currency; a count of transactions (a TPE's, no amount) as a signed count."""
+    code = item.get("currency")
+    label = as_text(code) or DASH
+    source = as_text(item.get("source")) or ""
+    if source.startswith("tpe:"):
+        label = f"{loc.gettext(HEADINGS['lane'])} {source[4:]} · {label}"
+    if item.get("difference") is None and item.get("kind") == "transactions":
+        counts = [as_int(as_mapping(item.get(side)).get("count")) for side in ("journal", "other")]
+        if counts[0] is None or counts[1] is None:
+            return fill(_STAT, label=label, value=DASH)
+        delta = counts[1] - counts[0]
+        sign = "+" if delta > 0 else ""
+        value = loc.gettext(HEADINGS["terminal_transactions"]).format(
+            count=sign + loc.number(delta))
+        return fill(_STAT, label=label, value=value)
+    return fill(_STAT, label=label, value=_money(item.get("difference"), code, loc))
+
+
 def _day(money: Mapping[str, Any], loc: PageLocale) -> Markup:
     day = as_mapping(money.get("day"))
     last = as_mapping(day.get("last_close"))
@@ -159,16 +179,15 @@ def _day(money: Mapping[str, Any], loc: PageLocale) -> Markup:
     state = DAY_STATES["closed_with_differences" if differences else "closed"]
     body = fill(Template("<p class=\"state\">$s · $t</p>"), s=loc.gettext(state),
                 t=_when(last.get("closed"), loc))  # fmt: skip
-    rows = []
-    for raw in day.get("last_differences") or []:
-        item = as_mapping(raw)
-        code = item.get("currency")
-        rows.append(fill(_STAT, label=as_text(code) or DASH,
-                         value=_money(item.get("difference"), code, loc)))  # fmt: skip
+    rows = [_difference(as_mapping(raw), loc) for raw in day.get("last_differences") or []]
     if rows:
         body = Markup(body + fill(Template("<p class=\"stopped\">$h</p>"),
                                   h=loc.gettext(HEADINGS["differences"]))
                       + "<dl>" + join(rows) + "</dl>")  # fmt: skip
+    lanes = [as_text(x) or DASH for x in day.get("terminals_unavailable") or []]
+    if lanes:  # TPE lanes whose terminal gave no totals (gateway.day.terminals)
+        text = loc.gettext(HEADINGS["terminal_unavailable"]).format(lanes=", ".join(lanes))
+        body = Markup(body + fill(Template("<p class=\"stopped\">$s</p>"), s=text))
     return fill(_SECTION, tone="bad" if differences else "ok", key="day",
                 title=loc.gettext(HEADINGS["day"]), body=body)  # fmt: skip
 

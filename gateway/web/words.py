@@ -68,6 +68,8 @@ HEADINGS = {
     "limit": N_("limit"),
     "day": N_("Day close"),
     "differences": N_("Differences with the bank"),
+    "terminal_transactions": N_("{count} transactions"),
+    "terminal_unavailable": N_("Terminal totals unavailable: lane {lanes}"),
     "needs_manager": N_("Needs a manager"),
     "more_waiting": N_("{count} more waiting"),
     "amount": N_("Amount"),

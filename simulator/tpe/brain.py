@@ -11,6 +11,14 @@ error) and nothing is charged; BA "1" (answer at once) gets AE 11 at once, the o
 kept for the duplicate (CD 3); a cheque (CC "00C") is answered without card data. Concert V2
 refuses (status 7) a zero amount. Every approved debit is a *charge*, counted in
 :attr:`TerminalBrain.charges` (what the daemon's recovery tests reconcile against).
+
+A cancellation (Concert V2 type 2, Caisse-AP CD 2) voids an earlier debit of the same amount
+sent under the same reference (the private field, Concert V2's 10 characters or Caisse-AP's
+CF): the latest such approved debit not yet cancelled nor remitted (after the end of day it
+is refunded instead). The card is not asked again; without a match the cancellation is
+refused (Concert V2 status 7, Caisse-AP AE 01 / AF 04). A cancelled debit leaves the
+terminal's remittance totals (its amount and its count), and
+:attr:`TerminalBrain.net_charged` is what stays taken from cards.
 """
 
 from __future__ import annotations
@@ -54,7 +62,11 @@ class TerminalBrain:
     #: right after each decision (before the answer leaves), so a test can act at that exact
     #: point (cancel from the till, kill the daemon, cut the line).
     on_stage: Callable[[str], None] | None = None
+    #: Test-only knob: an amount (minor units) the next remittance counts as one more approved
+    #: debit that no request made, so the day close has a difference to find; then back to 0.
+    planted_debit: int = 0
     _remitted: int = 0
+    _voided: list[Processed] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -64,6 +76,16 @@ class TerminalBrain:
     def charges(self) -> list[Processed]:
         """The approved debits, in order: money taken from a card."""
         return [p for p in self.processed if p.action == "payment" and p.outcome == "approved"]
+
+    @property
+    def cancelled(self) -> list[Processed]:
+        """The debits an approved cancellation voided, in the order they were cancelled."""
+        return list(self._voided)
+
+    @property
+    def net_charged(self) -> int:
+        """Minor units still taken from cards: approved debits less the cancelled ones."""
+        return sum(p.amount for p in self.charges) - sum(p.amount for p in self._voided)
 
     def validate(self, body: bytes) -> object:
         """Raise ProtocolError if the request is not even well-formed (the link NAKs it).
@@ -101,13 +123,29 @@ class TerminalBrain:
 
     def _decide(self, action: str, amount: int, currency: str,
                 reference: str | None) -> Decision:
-        decision = self.card(action, amount, currency)
+        if action == "cancellation":
+            decision = self._cancellation(amount, reference)
+        else:
+            decision = self.card(action, amount, currency)
         outcome = "approved" if decision.approved else (
             "cancelled" if decision.cancelled else "declined")
         self.processed.append(Processed(action, amount, outcome, reference))
         if self.on_stage is not None:
             self.on_stage("decided")
         return decision
+
+    def _cancellation(self, amount: int, reference: str | None) -> Decision:
+        """Void the latest approved debit of ``amount`` under ``reference`` still standing."""
+        voided = {id(p) for p in self._voided}
+        unremitted = self.processed[self._remitted:]  # a remitted debit is refunded instead
+        for earlier in reversed(unremitted):
+            if (earlier.action == "payment" and earlier.outcome == "approved"
+                    and earlier.amount == amount and reference is not None
+                    and earlier.reference == reference and id(earlier) not in voided):
+                self._voided.append(earlier)
+                return Decision(approved=True,
+                                auth_code=f"{(amount * 7919 + 23) % 1_000_000:06d}")
+        return Decision(approved=False)
 
     def _concert(self, req: cv2.PaymentRequest) -> bytes:
         action = _ACTIONS.get(req.transaction_type, "payment")
@@ -184,9 +222,14 @@ class TerminalBrain:
         """Remittance totals since the last one: ``count/debits/refunds`` in minor units."""
         done = self.processed[self._remitted:]
         self._remitted = len(self.processed)
+        voided = [p for p in done if p.action == "cancellation" and p.outcome == "approved"]
         debits = sum(p.amount for p in done if p.action == "payment" and
-                     p.outcome == "approved")
+                     p.outcome == "approved") - sum(p.amount for p in voided)
         refunds = sum(p.amount for p in done if p.action == "refund" and
                       p.outcome == "approved")
-        count = sum(1 for p in done if p.outcome == "approved")
+        # a cancelled debit is no transaction of the day: neither it nor its cancellation count
+        count = sum(1 for p in done if p.outcome == "approved" and
+                    p.action != "cancellation") - len(voided)
+        if self.planted_debit:
+            debits, count, self.planted_debit = debits + self.planted_debit, count + 1, 0
         return f"{count}/{debits}/{refunds}"

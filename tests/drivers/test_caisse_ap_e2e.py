@@ -60,12 +60,17 @@ async def test_tcp_payment_refund_void_status_end_of_day(tcp_tpe_factory: Any) -
     tpe = await tcp_tpe_factory()
     async with await opened(tpe) as term:
         paid = await term.pay(Money(1995, EUR))
+        sale = await term.pay(Money(1000, EUR), reference="SALE000001")
         refund = await term.refund(Money(1000, EUR))
-        void = await term.void(Money(1000, EUR))
+        unmatched = await term.void(Money(1000, EUR), reference="NOSUCHSALE")
+        void = await term.void(Money(1000, EUR), reference="SALE000001")
         status = await term.last_transaction_status()
         eod = await term.end_of_day()
         abandoned = await term.pay(Money(499, EUR))
-    assert paid.approved
+    assert paid.approved and sale.approved
+    # CD 2 names the debit it cancels by its amount and reference (CF): none, refused
+    assert unmatched.status is TransactionStatus.DECLINED
+    assert tpe.brain.cancelled == [tpe.brain.charges[1]] and tpe.brain.net_charged == 1995
     assert paid.auth_code is not None
     assert refund.approved
     assert refund.kind is TransactionKind.REFUND
@@ -79,7 +84,7 @@ async def test_tcp_payment_refund_void_status_end_of_day(tcp_tpe_factory: Any) -
     assert eod.ok
     assert abandoned.status is TransactionStatus.CANCELLED  # red key at the terminal: AF 11
     assert [p.action for p in tpe.brain.processed] == [
-        "payment", "refund", "cancellation", "payment"]
+        "payment", "payment", "refund", "cancellation", "cancellation", "payment"]
 
 
 async def test_tcp_declined(tcp_tpe_factory: Any) -> None:

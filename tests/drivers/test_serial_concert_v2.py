@@ -80,10 +80,14 @@ async def test_declined_refund_void_and_local_status(tpe_factory: Any) -> None:
     async with await opened(tpe) as term:
         declined = await term.pay(Money(1013, EUR))
         refund = await term.refund(Money(500, EUR))
-        void = await term.void(Money(500, EUR))
+        unmatched = await term.void(Money(1013, EUR), reference="X")  # the debit was declined
+        sale = await term.pay(Money(500, EUR), reference="SALE000001")
+        void = await term.void(Money(500, EUR), reference="SALE000001")
         status = await term.last_transaction_status()
         eod = await term.end_of_day()
     assert declined.status is TransactionStatus.DECLINED
+    assert unmatched.status is TransactionStatus.DECLINED and sale.approved
+    assert tpe.brain.net_charged == 0
     assert refund.approved
     assert refund.kind is TransactionKind.REFUND
     assert void.approved
@@ -93,7 +97,8 @@ async def test_declined_refund_void_and_local_status(tpe_factory: Any) -> None:
     assert status.extra.pop("source") == "driver"
     assert status == void
     assert not eod.ok
-    assert [p.action for p in tpe.brain.processed] == ["payment", "refund", "cancellation"]
+    assert [p.action for p in tpe.brain.processed] == [
+        "payment", "refund", "cancellation", "payment", "cancellation"]
 
 
 async def test_registry_creates_serial_terminal(tpe_factory: Any) -> None:

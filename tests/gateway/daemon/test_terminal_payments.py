@@ -142,28 +142,34 @@ async def test_a_terminal_that_hangs_up_leaves_the_payment_in_doubt_for_its_own_
 
 
 @pytest.mark.serial
-async def test_a_sale_on_a_terminal_lane_is_not_voided_at_our_acquirer(
+async def test_a_sale_on_a_terminal_lane_is_voided_at_its_terminal_not_our_acquirer(
     tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession, tpe_factory: Any
 ) -> None:
     # Our acquirer never saw it: a reversal there would find nothing and call it voided while
-    # the terminal's host keeps the money. The void is refused and nothing is journaled.
+    # the terminal's host keeps the money. The terminal cancels it (Concert V2 type 2).
     daemon = await _terminal_daemon(tmp_path, acquirer, tpe_factory)
     daemon.authorise = allow_as("manager:test")
     async with running(daemon):
         result = await _pay(daemon, http, 1250)
         assert result["state"] == "COMPLETED", result
+        kept = await _pay(daemon, http, 1250)  # the same amount: only the one named goes
         base = f"http://127.0.0.1:{daemon.http_port}"
         url = f"{base}/api/payments/{result['id']}/void"
         async with http.post(url, json={}) as response:
             body = await response.json()
-            assert (response.status, body["error"]) == (409, "terminal_lane"), body
-        assert (await daemon.journal.get(str(result["id"]))).state is S.COMPLETED
+            assert (response.status, body["state"]) == (200, "VOIDED"), body
+        assert (await daemon.journal.get(str(result["id"]))).state is S.VOIDED
+        assert (await daemon.journal.get(str(kept["id"]))).state is S.COMPLETED
         # the day close leaves the terminal's sales out of our acquirer's reconciliation
         async with http.post(f"{base}/api/days/close", json={}) as response:
             day = await response.json()
             assert response.status == 201, day
         assert day["differences"] == 0 and day["record"]["journal_lines"] == []
-        assert day["record"]["terminal_lines"]["lines"] == [
+        # Concert V2 has no end-of-day request: the lane is said unreconciled, the close is not
+        [lane] = day["record"]["terminals"]
+        assert (lane["reconciled"], lane["error"]) == (False, "terminal totals unavailable")
+        assert "no end-of-day" in lane["reason"]
+        assert lane["journal_lines"] == [
             {"currency": "EUR", "kind": "sales_net", "count": 1, "amount": 1250}
         ]
     assert acquirer.ledger == []

@@ -26,6 +26,7 @@ from gateway.daemon.daemon import Daemon
 from gateway.errors import ConfigError
 from gateway.journal import PaymentState
 from gateway.payments.terminal_recovery import terminal_reference
+from gateway.till.authority import allow_as
 from simulator.acquirer_host import AcquirerHost
 from simulator.tpe import FAULT_NAMES
 from simulator.tpe.rules import TEST_PAN
@@ -122,6 +123,7 @@ async def test_pays_declines_and_is_cancelled_at_the_keypad(
     assert (keypad["state"], keypad["outcome"]) == ("DECLINED", keypad_outcome)
     assert [item.payment_id for item in batch] == [approved["id"]]  # head office: the sale
     assert stored.auth_code
+    assert stored.interface == "terminal"  # journaled with CARD_READ (schema 8)
     if rig.kind != "pty-concert-v2":  # Caisse-AP gives the AID
         assert stored.aid == "A0000000421010"
     assert [c.amount for c in rig.brain.charges] == [1250]
@@ -292,6 +294,86 @@ async def test_end_of_day_at_the_terminal_keeps_its_totals(
         assert (body["ok"], body["transactions"], body["debits"], body["refunds"]) == (
             True, 2, 5000, 1500)
         assert body["currency"] == "EUR"
+
+
+async def close_day(daemon: Daemon, http: aiohttp.ClientSession) -> dict[str, Any]:
+    """Close the day as a manager (the hook set by the caller) and return the answer."""
+    url = f"http://127.0.0.1:{daemon.http_port}/api/days/close"
+    async with http.post(url, json={}) as response:
+        day: dict[str, Any] = await response.json()
+        assert response.status == 201, day
+    return day
+
+
+async def test_day_close_reconciles_the_terminal_s_end_of_day_totals(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession) -> None:
+    rig = await start_rig("tcp-caisse-ap")
+    try:
+        daemon = tpe_daemon(tmp_path, acquirer, rig.url)
+        daemon.authorise = allow_as("manager:alice")
+        async with running(daemon):
+            till = Till(http, daemon.http_port or 0)
+            sale = await pay(till, 5000)
+            await pay(till, 1013)  # declined: in neither side's totals
+            await refund(till, sale["id"], 1500, "R-1")
+            async with http.post(f"{till.base}/api/lanes/1/end-of-day", json={}) as response:
+                assert response.status == 200
+            day = await close_day(daemon, http)
+            asked = len(await daemon.journal.terminal_totals("1"))
+            money = await daemon.day_snapshot()
+    finally:
+        await rig.tpe.stop()
+    [lane] = day["record"]["terminals"]
+    assert (lane["lane"], lane["reconciled"], lane["differences"]) == ("1", True, [])
+    assert lane["terminal"] == {"currency": "EUR", "transactions": 2, "debits": 5000,
+                                "refunds": 1500}
+    assert lane["journal_lines"] == [
+        {"currency": "EUR", "kind": "refunds", "count": 1, "amount": 1500},
+        {"currency": "EUR", "kind": "sales_net", "count": 1, "amount": 5000}]
+    assert day["differences"] == 0 and day["record"]["journal_lines"] == []
+    assert asked == 1  # the end of day of this day was used, the terminal not asked again
+    totals = {(t["dimension"], t["key"], t["kind"]): (t["count"], t["amount"])
+              for t in day["record"]["totals"]}  # fmt: skip
+    assert totals[("interface", "terminal", "sales")] == (1, 5000)  # the terminal's own reader
+    assert totals[("interface", "terminal", "refunds")] == (1, 1500)
+    assert money["day"]["last_differences"] == [] and money["day"]["terminals_unavailable"] == []
+
+
+async def test_day_close_asks_the_terminal_and_finds_a_planted_debit(
+        tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession) -> None:
+    rig = await start_rig("tcp-caisse-ap")
+    try:
+        daemon = tpe_daemon(tmp_path, acquirer, rig.url)
+        daemon.authorise = allow_as("manager:alice")
+        async with running(daemon):
+            till = Till(http, daemon.http_port or 0)
+            await pay(till, 5000)
+            rig.brain.planted_debit = 700  # the terminal's totals count a debit we never took
+            day = await close_day(daemon, http)  # no end of day yet: the close asks for one
+            kept = await daemon.journal.terminal_totals("1")
+            money = await daemon.day_snapshot()
+            # the totals asked for are timed after that close: the next day asks again
+            following = await close_day(daemon, http)
+            asked = len(await daemon.journal.terminal_totals("1"))
+    finally:
+        await rig.tpe.stop()
+    [lane] = day["record"]["terminals"]
+    expected = [
+        {"source": "tpe:1", "currency": "EUR", "kind": "sales_net",
+         "journal": {"count": 1, "amount": 5000}, "other": {"count": None, "amount": 5700},
+         "difference": 700},
+        {"source": "tpe:1", "currency": "EUR", "kind": "transactions",
+         "journal": {"count": 1, "amount": None}, "other": {"count": 2, "amount": None},
+         "difference": None},
+    ]  # fmt: skip
+    assert lane["reconciled"] is True and lane["differences"] == expected
+    assert day["differences"] == 2
+    assert [(t.actor, t.transactions, t.debits) for t in kept] == [("manager:alice", 2, 5700)]
+    assert money["day"]["last_differences"] == expected
+    [second] = following["record"]["terminals"]
+    assert asked == 2 and second["totals_id"] != lane["totals_id"]
+    assert (second["terminal"]["debits"], second["differences"], following["differences"]) == (
+        0, [], 0)
 
 
 #: Each fault of ``posgw-sim tpe --fault`` with a value; ``disconnect`` last (on a pty it

@@ -50,6 +50,28 @@ def test_totals_per_kind_lane_aid_and_interface() -> None:
                    for key, v in lines.items())  # fmt: skip
 
 
+def test_the_journaled_interface_wins_over_the_lane_and_old_rows_fall_back() -> None:
+    """Schema 8: the interface journaled with CARD_READ; a row without one (journaled before
+    version 8, or a refund taken without the card) counts under the lane's fixed interface,
+    else ``unknown``."""
+    day = [
+        DayPayment("a", "sale", "COMPLETED", "1", 100, "EUR", None, None, "00", 1, 2, False,
+                   False, interface="contact"),
+        DayPayment("b", "sale", "COMPLETED", "1", 200, "EUR", None, None, "00", 1, 2, False,
+                   False, interface="contactless"),
+        DayPayment("c", "sale", "COMPLETED", "2", 400, "EUR", None, None, "00", 1, 2, False,
+                   False, interface="contactless"),  # a journaled tap on a "contact" lane
+        row("old-fixed", "COMPLETED", 800, lane="2"),  # no interface journaled: lane 2's
+        row("old-auto", "COMPLETED", 1600, lane="1"),  # no interface, lane 1 is auto
+    ]  # fmt: skip
+    totals = day_totals(day, lane_interfaces={"2": "contact"})
+    lines = {(t.dimension, t.key): (t.count, t.amount) for t in totals if t.kind == "sales"}
+    assert lines[("interface", "contact")] == (2, 900)
+    assert lines[("interface", "contactless")] == (2, 600)
+    assert lines[("interface", "unknown")] == (1, 1600)
+    assert lines[("all", "all")] == (5, 3100)
+
+
 def test_reconciliation_names_each_line_that_differs() -> None:
     mine = journal_acquirer_lines(DAY)
     assert mine == [

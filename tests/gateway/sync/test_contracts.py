@@ -79,9 +79,17 @@ def make_publisher(journal: Any, host: str, port: int, shop: str) -> OutboxPubli
 
 async def _day_record(journal: Any) -> dict[str, Any]:
     """The record a day close journals (gateway/day/close.py), for the journal's payments."""
+    from gateway.day.terminals import terminal_reconciliation, unavailable
     from gateway.day.totals import day_totals, journal_acquirer_lines
 
     payments = await journal.day_payments(0, journal.now_ms() + 1)
+    # a TPE lane whose totals count a debit the journal has not (differences with nulls), and
+    # one whose terminal gave none
+    totals = await journal.add_terminal_totals(
+        lane="2", actor="manager:test", ok=True, transactions=2, debits=5700, refunds=0,
+        currency="EUR", message="")
+    differing, _count = terminal_reconciliation("2", journal_acquirer_lines([]), totals)
+    assert differing["differences"]
     return {
         "day": 1, "opened_ms": 0, "closed_ms": journal.now_ms(), "closed_by": "manager:test",
         "payments": len(payments), "in_flight": 0,
@@ -89,6 +97,7 @@ async def _day_record(journal: Any) -> dict[str, Any]:
         "journal_lines": [{"currency": line.currency, "kind": line.kind, "count": line.count,
                            "amount": line.amount} for line in journal_acquirer_lines(payments)],
         "acquirer": {"reconciled": False, "error": "not asked in this test"},
+        "terminals": [differing, unavailable("3", [], "Concert V2 has no end-of-day")],
     }  # fmt: skip
 
 

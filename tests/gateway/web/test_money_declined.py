@@ -42,3 +42,26 @@ def test_no_count_when_every_declined_forward_is_listed() -> None:
     en = PageLocale(Locale.parse("en_GB"), PARIS)
     page = str(render_money(_money(2, 0), en))
     assert page.count('class="declined-forward"') == 2 and "more waiting" not in page
+
+
+def test_a_terminal_s_differences_and_unavailable_totals_are_shown_per_lane() -> None:
+    # The day close's TPE lines (gateway.day.terminals): amounts as money, the count of
+    # transactions as a signed count, and the lanes whose terminal gave no totals.
+    differences = [
+        {"source": "acquirer", "currency": "EUR", "kind": "sales_net", "difference": 999},
+        {"source": "tpe:2", "currency": "EUR", "kind": "sales_net", "difference": 700},
+        {"source": "tpe:2", "currency": "EUR", "kind": "transactions", "difference": None,
+         "journal": {"count": 1, "amount": None}, "other": {"count": 2, "amount": None}},
+    ]  # fmt: skip
+    money = {"day": {"last_close": {"differences": 3, "closed": "2026-12-05T18:30:00+00:00"},
+                     "last_differences": differences, "terminals_unavailable": ["3"]}}
+    en = PageLocale(Locale.parse("en_GB"), PARIS)
+    fr = PageLocale(Locale.parse("fr_FR"), PARIS)
+    english = str(render_money(money, en))
+    assert "<dt>EUR</dt><dd>€9.99</dd>" in english
+    assert "<dt>Lane 2 · EUR</dt><dd>€7.00</dd>" in english
+    assert "<dt>Lane 2 · EUR</dt><dd>+1 transactions</dd>" in english
+    assert "Terminal totals unavailable: lane 3" in english
+    french = str(render_money(money, fr))
+    assert "<dt>Caisse 2 · EUR</dt>" in french
+    assert "Totaux du terminal indisponibles : caisse 3" in french
