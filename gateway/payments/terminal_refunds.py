@@ -20,11 +20,11 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from drivers import DriverError, Money, SmartTerminal, TransactionResult, parse_url
+from drivers import DriverError, Money, SmartTerminal, TransactionResult
 from drivers import TransactionStatus as Status
 from gateway.journal import Journal, Payment
 from gateway.payments.lane import Lane
-from gateway.payments.smart_terminal import TERMINAL_SCHEMES
+from gateway.payments.terminal_lanes import TerminalLanes
 from gateway.payments.terminal_recovery import journal_mask, terminal_reference
 
 __all__ = ["TerminalRefunds"]
@@ -33,7 +33,7 @@ log = logging.getLogger("gateway.payments")
 ACTOR = "terminal"
 
 
-class TerminalRefunds:
+class TerminalRefunds(TerminalLanes):
     """The daemon's smart-terminal lanes, as :class:`gateway.recovery.refunds.TerminalRefunder`.
 
     Args:
@@ -41,13 +41,8 @@ class TerminalRefunds:
     """
 
     def __init__(self, lanes: Mapping[int, Lane]) -> None:
-        self._lanes = {str(lane_id): lane for lane_id, lane in lanes.items()
-                       if parse_url(lane.config.reader).scheme in TERMINAL_SCHEMES}
+        super().__init__(lanes)
         self._busy = {lane_id: asyncio.Lock() for lane_id in self._lanes}
-
-    def handles(self, lane: str) -> bool:
-        """True when ``lane`` is a smart-terminal lane."""
-        return lane in self._lanes
 
     async def refund(self, refund: Payment, sale: Payment) -> Payment:
         """Refund ``refund.amount`` at the terminal of the sale's lane (module docstring)."""

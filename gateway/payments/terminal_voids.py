@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 
-from drivers import DriverError, SmartTerminal, parse_url
+from drivers import DriverError, SmartTerminal
 from gateway.journal import Payment
-from gateway.payments.lane import Lane
-from gateway.payments.smart_terminal import TERMINAL_SCHEMES
+from gateway.payments.terminal_lanes import TerminalLanes
 
 __all__ = ["TerminalVoids"]
 
@@ -28,20 +26,12 @@ log = logging.getLogger("gateway.payments")
 ACTOR = "terminal"
 
 
-class TerminalVoids:
+class TerminalVoids(TerminalLanes):
     """The daemon's smart-terminal lanes, as :class:`gateway.recovery.voids.TerminalVoider`.
 
     Args:
         lanes: The daemon's lanes by id.
     """
-
-    def __init__(self, lanes: Mapping[int, Lane]) -> None:
-        self._lanes = {str(lane_id): lane for lane_id, lane in lanes.items()
-                       if parse_url(lane.config.reader).scheme in TERMINAL_SCHEMES}  # fmt: skip
-
-    def handles(self, lane: str) -> bool:
-        """True when ``lane`` is a smart-terminal lane."""
-        return lane in self._lanes
 
     async def void(self, payment: Payment) -> Payment:
         """Cancel the VOID_PENDING sale ``payment`` at its lane's terminal (module docstring).
