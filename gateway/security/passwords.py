@@ -3,10 +3,14 @@
 The parameters are argon2-cffi's defaults (its ``RFC_9106_LOW_MEMORY`` profile: t=3, 64 MiB),
 encoded in each hash, so raising them later re-hashes a password at its next login
 (:meth:`PasswordHasher.check_needs_rehash`). Verifying an unknown account still spends one hash
-(against a dummy), so response time does not tell which names exist.
+(against a dummy), so response time does not tell which names exist. The dummy is hashed at
+that first unknown name, not at import: a hash takes its 64 MiB for a moment, and at import it
+was the daemon's peak RSS (113 MB against 82 MB once ready; benchmarks/rss.py).
 """
 
 from __future__ import annotations
+
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,7 +21,12 @@ __all__ = ["MIN_PASSWORD", "hash_password", "needs_rehash", "verify_password"]
 
 MIN_PASSWORD = 10
 _HASHER = PasswordHasher()
-_DUMMY = _HASHER.hash("posgw dummy password, never valid")
+
+
+@functools.cache
+def _dummy() -> str:
+    """The hash verified for an unknown account (made once, at the first one)."""
+    return _HASHER.hash("posgw dummy password, never valid")
 
 
 def hash_password(password: str) -> str:
@@ -34,7 +43,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """True when ``password`` matches ``stored`` (None: an unknown account, always False)."""
     try:
-        return _HASHER.verify(stored if stored is not None else _DUMMY, password) and (
+        return _HASHER.verify(stored if stored is not None else _dummy(), password) and (
             stored is not None
         )
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -43,6 +43,10 @@ MAX_DEPTH = 12
 
 # A run of digits, single spaces or dashes allowed between digits (a PAN as printed).
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
+# Twelve digits in one such run: the least that can be a PAN or a track 2 (both masks need it).
+_TWELVE_DIGITS = re.compile(r"\d(?:[ -]?\d){11}")
+#: Integers below this have fewer than 12 digits: never a PAN.
+_SHORTEST_PAN = 10**11
 # A track-2 equivalent: PAN, separator, expiry and the rest (discretionary data).
 _TRACK2 = re.compile(r"(\d{12,19})[D=]\d{4}[\dF]*", re.IGNORECASE)
 # Epoch seconds that make sense for a status page (2001-09-09 .. 2286-11-20).
@@ -66,7 +70,11 @@ def scrub_text(text: str) -> str:
     """Mask every PAN-shaped or track-2-shaped part of ``text`` (first 6 + last 4 at most).
 
     ISO/IEC 7812-1 (PAN structure, Luhn check, Annex B); ISO/IEC 7813 (track 2 layout).
+    Most texts of a snapshot hold no run of 12 digits: one search says so, and they are
+    returned as they are (two thirds of the page's scrubbing time went to them).
     """
+    if len(text) < 12 or _TWELVE_DIGITS.search(text) is None:
+        return text
     text = _TRACK2.sub(lambda m: mask_pan(m.group(1)) + "=****", text)
     return _DIGIT_RUN.sub(_mask_run, text)
 
@@ -82,6 +90,8 @@ def scrub(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
+        if -_SHORTEST_PAN < value < _SHORTEST_PAN:
+            return value
         text = str(value)
         masked = scrub_text(text)
         return value if masked == text else masked
