@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -84,7 +85,9 @@ def scrub(value: Any, depth: int = 0) -> Any:
 
     Strings are masked with :func:`scrub_text`; an integer that reads as a PAN becomes its
     masked string; non-finite floats become None; mappings get string keys (scrubbed too);
-    tuples and lists become lists; bytes become ``"<N bytes>"``; any other object becomes its
+    tuples and lists become lists; bytes become ``"<N bytes>"``; a dataclass instance (the
+    daemon's typed :class:`~gateway.daemon.snapshot.Snapshot`) becomes the mapping of its fields,
+    in one walk with the scrubbing (no ``to_json()`` copy first); any other object becomes its
     scrubbed ``str()``; nesting deeper than :data:`MAX_DEPTH` becomes ``"…"``.
     """
     if value is None or isinstance(value, bool):
@@ -107,11 +110,20 @@ def scrub(value: Any, depth: int = 0) -> Any:
         return [scrub(item, depth + 1) for item in value]
     if isinstance(value, bytes | bytearray | memoryview):
         return f"<{len(bytes(value))} bytes>"
+    if is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES.get(type(value))
+        if names is None:
+            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+        return {name: scrub(getattr(value, name), depth + 1) for name in names}
     try:
         text = str(value)
     except Exception:  # noqa: BLE001 - a broken __str__ must not break the page
         return "?"
     return scrub_text(text)
+
+
+#: The field names of each dataclass met (identifiers: nothing to mask in them).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:
