@@ -13,6 +13,8 @@ Where the megabytes of ``daemon_peak_rss`` (``benchmarks/lanes.py``) come from:
 * ``rss_daemon_after_load`` / ``rss_daemon_peak``: after ``--seconds`` of the 16 tills paying
   back to back (``benchmarks.lanes.load``), ``VmRSS`` and ``VmHWM`` (the peak), with the anonymous
   and file-backed parts (``RssAnon``, ``RssFile``) and the thread count;
+* ``event_loop_lag``: how late a 10 ms timer of the child's event loop fired during the load
+  (the least any request waited for the loop: the floor of the pages' latency);
 * ``gc_*``: the collections of the garbage collector in the child during the load and their
   pauses (the event loop stops for each; a full collection walks every object of the imports
   unless they were frozen, ``gc_objects_frozen``);
@@ -181,6 +183,15 @@ def child_main(workdir: str, acquirer_url: str, top: int) -> None:
         for values in pauses.values():
             values.clear()
         gc.callbacks.append(gc_timer)
+        lags: list[float] = []
+
+        async def lag() -> None:  # how late a 10 ms timer fires: what any request waits at least
+            while True:
+                start = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lags.append(time.perf_counter() - start - 0.01)
+
+        lag_task = asyncio.create_task(lag())
 
         def dump() -> None:
             lines: list[str] = []
@@ -188,7 +199,9 @@ def child_main(workdir: str, acquirer_url: str, top: int) -> None:
                 stats = tracemalloc.take_snapshot().compare_to(ready, "lineno")[:top]
                 lines = [f"{s.size_diff / 1024:+.0f} KiB {s.count_diff:+d} {s.traceback}"
                          for s in stats]  # fmt: skip
-            report = {"gc": pauses, "traced": lines, "frozen": gc.get_freeze_count()}
+            lag_task.cancel()
+            report = {"gc": pauses, "traced": lines, "frozen": gc.get_freeze_count(),
+                      "lags": lags}  # fmt: skip
             (Path(workdir) / "report.json").write_text(json.dumps(report))
 
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
@@ -200,6 +213,7 @@ def child_main(workdir: str, acquirer_url: str, top: int) -> None:
 
 async def daemon_figures(seconds: float, arena_max: int, top: int, maps: int) -> None:
     """The daemon child ready, then under the 16 tills; print its memory at each stage."""
+    from benchmarks.figures import print_ms
     from benchmarks.lanes import _wait_port, load
     from benchmarks.lanes_support import bench_till
     from simulator.acquirer_host import AcquirerHost
@@ -250,6 +264,8 @@ async def daemon_figures(seconds: float, arena_max: int, top: int, maps: int) ->
     print(f"threads_daemon_after_load: {after['Threads']:.0f} threads")
     print(f"rss_daemon_peak: {after['VmHWM']:.1f} MB")
     print(f"rss_daemon_load_growth: {after['VmHWM'] - ready['VmRSS']:.1f} MB")
+    print_ms("event_loop_lag", report["lags"], digits=1)
+    print(f"event_loop_lag_max: {max(report['lags']) * 1e3:.1f} ms")
     print(f"gc_objects_frozen: {report['frozen']} objects")
     for generation, values in report["gc"].items():
         print(f"gc_collections_gen{generation}: {len(values)} collections")
