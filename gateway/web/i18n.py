@@ -33,8 +33,6 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import (
     UnknownCurrencyError,
     format_currency,
@@ -165,6 +163,10 @@ def translations(language: str) -> gettext.NullTranslations:
     """
     if language == "en":
         return gettext.NullTranslations()
+    # the catalogue tools (and difflib under them) load with the first translated page only
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     source = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
     with source.open("rb") as file:
         catalog = read_po(file, locale=language, domain=DOMAIN)

@@ -44,6 +44,8 @@ def test_the_daemon_starts_without_the_libraries_of_unconfigured_parts() -> None
     for library in ("aiomqtt", "paho", "jsonschema", "playwright", "pytest"):
         assert library not in loaded, f"{library} is loaded at start"
     assert not any(name.startswith("gateway.sync") for name in modules)
+    # the status page's catalogue tools: with the first page in a translated language only
+    assert not any(name.startswith("babel.messages") for name in modules)
 
 
 def test_importing_the_password_module_hashes_nothing() -> None:
