@@ -117,9 +117,9 @@ def _peak_rss_mb(pid: int) -> float:
 
 def child_main(workdir: str, acquirer_url: str) -> None:
     """The daemon process: cards in the slots, then run until SIGTERM; print the port."""
+    from benchmarks.rss import CONTACTLESS_ATR  # not tests/: pytest is 7 MB of the RSS
     from drivers import sim
     from gateway.daemon.daemon import Daemon
-    from tests.gateway.daemon_support import CONTACTLESS_ATR
 
     logging.disable(logging.WARNING)
     config = daemon_config(Path(workdir), acquirer_url, slots=True)

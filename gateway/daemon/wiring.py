@@ -37,7 +37,6 @@ from gateway.payments.terminal_voids import TerminalVoids
 from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
 from gateway.recovery.refunds import RefundService, sales_only
 from gateway.recovery.voids import VoidService
-from gateway.sync.days import DayPublisher
 from gateway.till.contract import add_contract_route
 from gateway.till.day import add_day_routes
 from gateway.till.doubt import add_doubt_routes
@@ -274,6 +273,7 @@ async def open_sync(
         sync = importlib.import_module("gateway.sync")
         stock_module = importlib.import_module("gateway.sync.stock_store")
         follow_module = importlib.import_module("gateway.sync.stock_follow")
+        days_module = importlib.import_module("gateway.sync.days")
     except ImportError as exc:
         raise MissingDependency("head-office sync ([mqtt])", exc.name or "gateway.sync") from exc
     factory_of = sync.mqtt_client_factory
@@ -305,7 +305,7 @@ async def open_sync(
     caught_up = await follower.catch_up()
     if caught_up:
         log.info("stock: %d settled payment(s) applied on start", caught_up)
-    days = DayPublisher(
+    days = days_module.DayPublisher(
         journal=journal, client_factory=factory_of(role="days", **options), shop=config.shop
     )
     workers = [

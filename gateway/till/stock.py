@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from gateway.sync.errors import SyncError
+from gateway.errors import GatewayError
 from gateway.till.jsonio import bad_request, error
 
 __all__ = ["StockBackend", "add_stock_routes", "stock_line"]
@@ -70,7 +70,7 @@ def add_stock_routes(app: web.Application, backend: StockBackend) -> None:
                         "no local stock: head-office sync ([mqtt]) is not configured")  # fmt: skip
         try:
             return await store.levels()
-        except SyncError:
+        except GatewayError:  # the store's SyncError; its base here: no MQTT library at start
             raise error(web.HTTPServiceUnavailable, "stock_unavailable",
                         "the stock file cannot be read") from None  # fmt: skip
 

@@ -11,7 +11,10 @@ Built on Babel (CLDR data and gettext catalogues), not on hand-written tables:
   compiled ``.mo`` file to keep in step with its source). A message missing from a catalogue
   falls back to its English msgid.
 * :class:`PageLocale` formats amounts from minor units with the ISO 4217 exponent, percentages,
-  durations and times in the shop's zone, all per locale.
+  durations and times in the shop's zone, all per locale. Amounts and times are formatted once
+  per locale and value and kept in a bounded cache (a page shows the same amounts and the same
+  rows poll after poll; Babel's formatting was a third of the page's time under load,
+  docs/performance.md), and so is the choice of locale for an ``Accept-Language`` header.
 
 Messages in code are marked with :func:`N_` so ``pybabel extract -k N_`` finds them
 (docs/status-page.md, "Translations").
@@ -30,8 +33,6 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import (
     UnknownCurrencyError,
     format_currency,
@@ -131,8 +132,11 @@ def _with_formats(locale: Locale) -> Locale:
     return locale
 
 
+@functools.lru_cache(maxsize=64)
 def choose_locale(accept_language: str | None, *, override: str | None = None) -> Locale:
     """The page's locale: the configured ``override``, else the browser's first usable choice.
+
+    Cached per header (a shop has few browsers; the bound keeps odd headers from growing it).
 
     Args:
         accept_language: The request's ``Accept-Language`` header, if any.
@@ -159,6 +163,10 @@ def translations(language: str) -> gettext.NullTranslations:
     """
     if language == "en":
         return gettext.NullTranslations()
+    # the catalogue tools (and difflib under them) load with the first translated page only
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     source = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
     with source.open("rb") as file:
         catalog = read_po(file, locale=language, domain=DOMAIN)
@@ -166,6 +174,26 @@ def translations(language: str) -> gettext.NullTranslations:
     write_mo(compiled, catalog)
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
+
+
+#: Formatted values kept per locale (a page has a few dozen; several pages and both languages fit).
+FORMAT_CACHE = 4096
+
+
+@functools.lru_cache(maxsize=FORMAT_CACHE)
+def _money_text(locale: Locale, minor_units: int, currency: str) -> str:
+    try:
+        validate_currency(currency)  # CLDR knows the code (else precision defaults to 2)
+        exponent = get_currency_precision(currency)
+        value = Decimal(minor_units).scaleb(-exponent)
+        return format_currency(value, currency, locale=locale)
+    except UnknownCurrencyError:
+        return f"{format_decimal(minor_units, locale=locale)} {currency}"
+
+
+@functools.lru_cache(maxsize=FORMAT_CACHE)
+def _time_text(locale: Locale, zone: tzinfo, moment: datetime) -> str:
+    return format_time(moment, "short", tzinfo=zone, locale=locale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,13 +226,7 @@ class PageLocale:
 
         An unknown currency code is written as a plain number followed by the code.
         """
-        try:
-            validate_currency(currency)  # CLDR knows the code (else precision defaults to 2)
-            exponent = get_currency_precision(currency)
-            value = Decimal(minor_units).scaleb(-exponent)
-            return format_currency(value, currency, locale=self.locale)
-        except UnknownCurrencyError:
-            return f"{format_decimal(minor_units, locale=self.locale)} {currency}"
+        return _money_text(self.locale, minor_units, currency)
 
     def number(self, value: int | float) -> str:
         """A number with the locale's separators."""
@@ -220,7 +242,7 @@ class PageLocale:
 
     def time(self, moment: datetime) -> str:
         """A time of day in the shop's zone (``19:30``)."""
-        return format_time(moment, "short", tzinfo=self.zone, locale=self.locale)
+        return _time_text(self.locale, self.zone, moment)
 
     def datetime(self, moment: datetime) -> str:
         """A date and time in the shop's zone (``05/12/2026 19:30``)."""

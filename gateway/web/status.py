@@ -25,7 +25,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.daemon.snapshot import Snapshot
 from gateway.web.i18n import PageLocale, choose_locale
 from gateway.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.web.metrics import render_metrics
@@ -77,8 +76,6 @@ class _StatusRoutes:
                 result = self._source()
                 if inspect.isawaitable(result):
                     result = await result
-                if isinstance(result, Snapshot):
-                    result = result.to_json()
         except TimeoutError as exc:
             log.warning("status snapshot took longer than %.1f s", self._timeout)
             raise _Unavailable("The gateway took too long to answer.") from exc
@@ -86,7 +83,7 @@ class _StatusRoutes:
             # The exception's text is not shown or logged: only its type.
             log.warning("status snapshot failed: %s", type(exc).__name__)
             raise _Unavailable("The gateway could not report its status.") from exc
-        return scrub(result)
+        return scrub(result)  # a Snapshot too: its JSON dict, copied and scrubbed in one walk
 
     async def page(self, request: web.Request) -> web.Response:
         """``GET /``: the HTML status page, in the manager's language."""
@@ -146,7 +143,7 @@ def add_status_routes(
     Args:
         app: The aiohttp application (the daemon's, or a sub-application).
         snapshot: Returns the daemon's typed snapshot (:class:`gateway.daemon.snapshot.
-            Snapshot`, rendered through its ``to_json()``) or an awaitable of it; called once
+            Snapshot`, rendered as its ``to_json()`` would be) or an awaitable of it; called once
             per request. A plain JSON-like mapping is accepted too, and rendered as robustly
             (missing keys and odd types show as "unknown").
         refresh_seconds: How often an open page refreshes itself.

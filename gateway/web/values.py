@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -43,6 +44,10 @@ MAX_DEPTH = 12
 
 # A run of digits, single spaces or dashes allowed between digits (a PAN as printed).
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
+# Twelve digits in one such run: the least that can be a PAN or a track 2 (both masks need it).
+_TWELVE_DIGITS = re.compile(r"\d(?:[ -]?\d){11}")
+#: Integers below this have fewer than 12 digits: never a PAN.
+_SHORTEST_PAN = 10**11
 # A track-2 equivalent: PAN, separator, expiry and the rest (discretionary data).
 _TRACK2 = re.compile(r"(\d{12,19})[D=]\d{4}[\dF]*", re.IGNORECASE)
 # Epoch seconds that make sense for a status page (2001-09-09 .. 2286-11-20).
@@ -66,7 +71,11 @@ def scrub_text(text: str) -> str:
     """Mask every PAN-shaped or track-2-shaped part of ``text`` (first 6 + last 4 at most).
 
     ISO/IEC 7812-1 (PAN structure, Luhn check, Annex B); ISO/IEC 7813 (track 2 layout).
+    Most texts of a snapshot hold no run of 12 digits: one search says so, and they are
+    returned as they are (two thirds of the page's scrubbing time went to them).
     """
+    if len(text) < 12 or _TWELVE_DIGITS.search(text) is None:
+        return text
     text = _TRACK2.sub(lambda m: mask_pan(m.group(1)) + "=****", text)
     return _DIGIT_RUN.sub(_mask_run, text)
 
@@ -76,12 +85,16 @@ def scrub(value: Any, depth: int = 0) -> Any:
 
     Strings are masked with :func:`scrub_text`; an integer that reads as a PAN becomes its
     masked string; non-finite floats become None; mappings get string keys (scrubbed too);
-    tuples and lists become lists; bytes become ``"<N bytes>"``; any other object becomes its
+    tuples and lists become lists; bytes become ``"<N bytes>"``; a dataclass instance (the
+    daemon's typed :class:`~gateway.daemon.snapshot.Snapshot`) becomes the mapping of its fields,
+    in one walk with the scrubbing (no ``to_json()`` copy first); any other object becomes its
     scrubbed ``str()``; nesting deeper than :data:`MAX_DEPTH` becomes ``"…"``.
     """
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
+        if -_SHORTEST_PAN < value < _SHORTEST_PAN:
+            return value
         text = str(value)
         masked = scrub_text(text)
         return value if masked == text else masked
@@ -97,11 +110,20 @@ def scrub(value: Any, depth: int = 0) -> Any:
         return [scrub(item, depth + 1) for item in value]
     if isinstance(value, bytes | bytearray | memoryview):
         return f"<{len(bytes(value))} bytes>"
+    if is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES.get(type(value))
+        if names is None:
+            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+        return {name: scrub(getattr(value, name), depth + 1) for name in names}
     try:
         text = str(value)
     except Exception:  # noqa: BLE001 - a broken __str__ must not break the page
         return "?"
     return scrub_text(text)
+
+
+#: The field names of each dataclass met (identifiers: nothing to mask in them).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:

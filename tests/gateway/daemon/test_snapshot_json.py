@@ -79,3 +79,14 @@ def test_changing_the_json_leaves_the_snapshot_alone() -> None:
     document["lanes"][0]["last"]["outcome"] = "changed"
     document["lanes"][0]["payment"]["state"] = "changed"
     assert snapshot.to_json() == asdict(_snapshot())
+
+
+def test_the_page_scrubs_the_snapshot_as_it_would_its_json() -> None:
+    from gateway.web.values import scrub
+
+    snapshot = _snapshot()
+    snapshot.lanes[1].device["last_error"] = "card 4761739001010010 refused"  # a PAN upstream
+    direct = scrub(snapshot)  # what the status routes do: one walk, no to_json() first
+    assert direct == scrub(snapshot.to_json())
+    assert json.dumps(direct) == json.dumps(scrub(snapshot.to_json()))  # key order too
+    assert direct["lanes"][1]["device"]["last_error"] == "card 476173******0010 refused"

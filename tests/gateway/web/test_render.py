@@ -33,6 +33,9 @@ from tests.gateway.web_support import FULL_PAN, MASKED_PAN, two_lane_snapshot
         ("2025-11-22T10:42:00+01:00", "2025-11-22T10:42:00+01:00"),
         ("1763804520.5", "1763804520.5"),
         (MASKED_PAN, MASKED_PAN),
+        ("500000000009", "********0009"),                   # 12 digits: the shortest PAN
+        ("5000 0000 0009", "********0009"),                 # ... grouped by spaces
+        ("lane 12 at 500000000 and 09", "lane 12 at 500000000 and 09"),  # 11 digits in runs
     ],
 )
 def test_scrub_text(text: str, expected: str) -> None:
@@ -59,6 +62,12 @@ def test_scrub_is_json_safe_and_deep() -> None:
     assert out["b"] == "?"
     assert out["ok"] == [True, None, 1.5, 7]
     assert "…" in repr(out["deep"])
+
+
+def test_scrub_masks_pan_shaped_integers_from_twelve_digits() -> None:
+    out = scrub([500000000009, -4761739001010010, 99999999999, -99999999999, 2**70])
+    assert out[:4] == ["********0009", "-476173******0010", 99999999999, -99999999999]
+    assert out[4] == "*" * 18 + "3424"  # 22 digits with a Luhn-valid prefix: hidden
 
 
 @pytest.mark.parametrize(
