@@ -17,9 +17,20 @@ kept busy without a round trip of the event loop per message: the backlog drains
 broker's pace. (Queuing them in paho instead costs a scan of all its queued messages on every
 PUBACK.)
 
+paho writes each queued packet with its own ``send()`` system call; at thousands of PUBLISH a
+second that call is one of the largest costs of the drain. While the window is open, the
+client's packet writer first joins the run of queued packets into one buffer (at most
+:data:`COALESCE_BYTES`) and hands paho that, so one ``send()`` carries many messages; what a
+short write leaves is kept and sent next, as paho does for one packet. Only packets that paho
+does nothing with once written are joined (not a QoS 0 PUBLISH, whose ``on_publish`` fires on
+write, nor a DISCONNECT); a reconnect drops paho's write queue either way, and QoS 1 messages
+come back from its in-flight store, so joining changes what goes on the wire in what
+``send()``, never which bytes or in what order.
+
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
-``_disconnected``, the future set when the connection ends); the exact version is pinned in
-constraints.txt and ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
+``_disconnected``, the future set when the connection ends) and on paho-mqtt 2.2's write
+queue (``_out_packet``, ``_packet_write``); the exact versions are pinned in constraints.txt
+and ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
 """
 
 from __future__ import annotations
@@ -36,7 +47,11 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["PublishWindow", "Settled"]
+__all__ = ["COALESCE_BYTES", "PublishWindow", "Settled", "coalesce_writes"]
+
+#: Most bytes joined into one ``send()`` (a few TCP segments' worth).
+COALESCE_BYTES = 64 * 1024
+_PUBLISH, _DISCONNECT = 0x30, 0xE0
 
 T = TypeVar("T")
 _OnPublish = Callable[[paho.Client, Any, int, ReasonCode, Properties], None]
@@ -58,6 +73,47 @@ class Settled(Generic[T]):
 
     def __bool__(self) -> bool:
         return bool(self.acked or self.refused)
+
+
+def _joinable(packet: Any) -> bool:
+    """Whether paho does nothing with ``packet`` once written (see the module docstring)."""
+    kind = packet["command"] & 0xF0
+    return kind != _DISCONNECT and not (kind == _PUBLISH and packet["qos"] == 0)
+
+
+def _join_queued(queue: Any, limit: int) -> None:
+    """Replace the leading run of joinable packets in paho's write queue with one packet."""
+    if len(queue) < 2 or not _joinable(queue[0]):
+        return
+    first = queue.popleft()
+    parts = [first["packet"][first["pos"] :]]
+    size = len(parts[0])
+    while queue and size < limit and _joinable(queue[0]):
+        packet = queue.popleft()
+        chunk = packet["packet"][packet["pos"] :]
+        parts.append(chunk)
+        size += len(chunk)
+    joined = b"".join(parts)
+    queue.appendleft({**first, "pos": 0, "to_process": len(joined), "packet": joined})
+
+
+def coalesce_writes(client: paho.Client, *, limit: int = COALESCE_BYTES) -> Callable[[], None]:
+    """Make ``client`` send its queued packets in joined writes; returns the undo.
+
+    Raises:
+        TypeError: This paho client has no write queue this function knows (another version).
+    """
+    queue = getattr(client, "_out_packet", None)
+    write = getattr(client, "_packet_write", None)
+    if not isinstance(queue, deque) or write is None:
+        raise TypeError("paho-mqtt's write queue changed: see gateway/sync/window.py")
+
+    def packet_write() -> Any:
+        _join_queued(client._out_packet, limit)
+        return write()
+
+    client.__dict__["_packet_write"] = packet_write
+    return lambda: client.__dict__.pop("_packet_write", None) and None
 
 
 class PublishWindow(Generic[T]):
@@ -84,6 +140,7 @@ class PublishWindow(Generic[T]):
         self._paho: paho.Client = client._client
         self._passthrough = cast("_OnPublish | None", self._paho.on_publish)
         self._paho.on_publish = self._on_publish
+        self._uncoalesce = coalesce_writes(self._paho)
         self._timeout = timeout
         self._clock = clock
         receive_maximum = int(getattr(client, "receive_maximum", 65535))
@@ -167,8 +224,9 @@ class PublishWindow(Generic[T]):
                 changed.cancel()
 
     def close(self) -> None:
-        """Give ``on_publish`` back to aiomqtt (the client may outlive the window)."""
+        """Give ``on_publish`` and the plain packet writer back (the client may outlive it)."""
         self._paho.on_publish = self._passthrough
+        self._uncoalesce()
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int,
