@@ -80,7 +80,8 @@ async def running(publisher: OutboxPublisher) -> AsyncIterator[asyncio.Task[None
 
 
 async def test_the_aiomqtt_internals_the_window_uses_are_there(mqtt_broker: MqttBroker) -> None:
-    """gateway/sync/window.py reads aiomqtt's paho client and disconnection future."""
+    """gateway/sync/window.py and client.py use aiomqtt's paho client, its connection futures
+    and lock, and paho's write queue and socket close."""
     make = factory(mqtt_broker.host, mqtt_broker.port, new_shop(), "sales")
     async with make() as client:
         assert isinstance(client, SessionClient)
@@ -88,6 +89,10 @@ async def test_the_aiomqtt_internals_the_window_uses_are_there(mqtt_broker: Mqtt
         assert isinstance(client._disconnected, asyncio.Future)
         assert not client._disconnected.done()
         assert client._client.protocol == paho.MQTTv5
+        assert isinstance(client._connected, asyncio.Future)
+        assert isinstance(client._lock, asyncio.Lock) and client._lock.locked()
+        assert isinstance(client._client._out_packet, deque)
+        assert callable(client._client._packet_write) and callable(client._client._sock_close)
         assert client.receive_maximum == 20  # mosquitto's default Receive Maximum
 
 
@@ -275,3 +280,41 @@ async def test_the_ledger_resends_until_head_office_acknowledges(
     assert diag["resent"] >= 1
     sales = [m for m in silent.received if m.topic == sales_topic(shop)]
     assert {json.loads(m.payload)["id"] for m in sales} == {sale.id}
+
+
+async def test_a_connect_cancelled_at_shutdown_leaves_no_callback_error(
+    tmp_path: Path, private_broker: PrivateBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon cancels the publisher while it waits for CONNACK (the broker is frozen):
+    the half-open connection is closed then and there, and when the broker comes back and
+    goes, no callback fails on the cancelled connect (aiomqtt's ``_on_disconnect`` used to
+    raise ``CancelledError`` from the loop's reader: "Exception in callback")."""
+    shop = new_shop()
+    made: list[aiomqtt.Client] = []
+    make = factory(private_broker.host, private_broker.port, shop, "sales")
+
+    def recording() -> aiomqtt.Client:
+        made.append(make())
+        return made[-1]
+
+    caplog.set_level("ERROR", logger="asyncio")
+    async with open_journal(tmp_path) as journal:
+        publisher = OutboxPublisher(journal=journal, client_factory=recording, shop=shop,
+                                    backoff=FAST)  # fmt: skip
+        private_broker.pause()  # TCP connects (the kernel's backlog); no CONNACK comes
+        try:
+            task = asyncio.create_task(publisher.run())
+            await eventually(lambda: bool(made) and made[0]._client.socket() is not None)
+            paho_client = made[0]._client
+            task.cancel()  # as the daemon does on SIGTERM
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            private_broker.resume()
+        private_broker.stop()  # the broker answers the CONNECT, then closes the connection
+        private_broker.start()
+        await eventually(lambda: paho_client.socket() is None)
+        await asyncio.sleep(0)  # let any reader callback still queued run
+    errors = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert errors == []
+    assert made[0]._lock.locked() is False  # the client can be entered again
