@@ -27,10 +27,20 @@ write, nor a DISCONNECT); a reconnect drops paho's write queue either way, and Q
 come back from its in-flight store, so joining changes what goes on the wire in what
 ``send()``, never which bytes or in what order.
 
+paho decodes every PUBACK into a ``ReasonCode`` and a ``Properties`` object (two or three
+objects and a dozen calls a message) before it calls ``on_publish``. For the window's own
+messages, a PUBACK that carries no properties (2 bytes: Success; 3 bytes: a reason code, MQTT
+5, 3.4.2.1) is settled here directly from its bytes, with the same bookkeeping paho does
+(the message leaves paho's in-flight store, its info is marked published, the in-flight count
+drops, paho's own queue moves on); every other PUBACK, and every refusal (0x80 and above), goes
+through paho's decoder and ``on_publish`` as before.
+
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
 ``_disconnected``, the future set when the connection ends) and on paho-mqtt 2.2's write
-queue (``_out_packet``, ``_packet_write``); the exact versions are pinned in constraints.txt
-and ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
+queue (``_out_packet``, ``_packet_write``) and PUBACK handling (``_in_packet``,
+``_handle_pubackcomp``, ``_out_messages``, ``_inflight_messages``, ``_update_inflight``,
+``_out_message_mutex``); the exact versions are pinned in constraints.txt and
+``tests/gateway/sync/test_mqtt5.py`` fails if they change.
 """
 
 from __future__ import annotations
@@ -141,6 +151,7 @@ class PublishWindow(Generic[T]):
         self._passthrough = cast("_OnPublish | None", self._paho.on_publish)
         self._paho.on_publish = self._on_publish
         self._uncoalesce = coalesce_writes(self._paho)
+        self._paho.__dict__["_handle_pubackcomp"] = self._on_puback_packet
         self._timeout = timeout
         self._clock = clock
         receive_maximum = int(getattr(client, "receive_maximum", 65535))
@@ -227,6 +238,33 @@ class PublishWindow(Generic[T]):
         """Give ``on_publish`` and the plain packet writer back (the client may outlive it)."""
         self._paho.on_publish = self._passthrough
         self._uncoalesce()
+        self._paho.__dict__.pop("_handle_pubackcomp", None)
+
+    def _on_puback_packet(self, command: str) -> Any:
+        """paho's PUBACK/PUBCOMP handler, with the fast path of the module docstring."""
+        client = self._paho
+        packet = client._in_packet["packet"]
+        size = len(packet)
+        if command != "PUBACK" or not 2 <= size <= 3 or (size == 3 and packet[2] >= 0x80):
+            return paho.Client._handle_pubackcomp(client, command)  # type: ignore[arg-type]
+        mid = (packet[0] << 8) | packet[1]
+        in_flight = client._out_messages
+        if mid not in self._waiting or mid not in in_flight:
+            return paho.Client._handle_pubackcomp(client, command)  # type: ignore[arg-type]
+        self._settled.acked.append(self._waiting.pop(mid))
+        self._progress = self._clock()
+        self._changed.set()
+        with client._out_message_mutex:
+            message = in_flight.pop(mid)
+            message.info._set_as_published()
+            client._inflight_messages -= 1
+            if len(in_flight) > client._inflight_messages:  # paho holds queued messages
+                result = client._update_inflight()
+                if result != paho.MQTT_ERR_SUCCESS:
+                    return result
+        with contextlib.suppress(aiomqtt.MqttError):  # as in _on_publish
+            self._pump()
+        return paho.MQTT_ERR_SUCCESS
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int,
