@@ -27,6 +27,12 @@ write, nor a DISCONNECT); a reconnect drops paho's write queue either way, and Q
 come back from its in-flight store, so joining changes what goes on the wire in what
 ``send()``, never which bytes or in what order.
 
+paho reads each incoming packet with three ``recv()`` calls (its type, its length, its
+body): a 4-byte PUBACK costs three system calls. While the window is open, reads go through a
+buffer filled by one ``recv()`` of up to :data:`READ_BYTES`, and the client's ``loop_read``
+goes on until that buffer is empty (paho stops after a set number of packets, and the socket
+would then not wake the loop for bytes already in the buffer).
+
 paho decodes every PUBACK into a ``ReasonCode`` and a ``Properties`` object (two or three
 objects and a dozen calls a message) before it calls ``on_publish``. For the window's own
 messages, a PUBACK that carries no properties (2 bytes: Success; 3 bytes: a reason code, MQTT
@@ -37,7 +43,8 @@ through paho's decoder and ``on_publish`` as before.
 
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
 ``_disconnected``, the future set when the connection ends) and on paho-mqtt 2.2's write
-queue (``_out_packet``, ``_packet_write``) and PUBACK handling (``_in_packet``,
+queue (``_out_packet``, ``_packet_write``), its reads (``_sock``, ``_sock_recv``) and PUBACK
+handling (``_in_packet``,
 ``_handle_pubackcomp``, ``_out_messages``, ``_inflight_messages``, ``_update_inflight``,
 ``_out_message_mutex``); the exact versions are pinned in constraints.txt and
 ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
@@ -57,10 +64,14 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["COALESCE_BYTES", "PublishWindow", "Settled", "coalesce_writes"]
+__all__ = [
+    "COALESCE_BYTES", "READ_BYTES", "PublishWindow", "Settled", "buffer_reads", "coalesce_writes",
+]
 
 #: Most bytes joined into one ``send()`` (a few TCP segments' worth).
 COALESCE_BYTES = 64 * 1024
+#: Most bytes taken by one ``recv()`` while the window is open.
+READ_BYTES = 64 * 1024
 _PUBLISH, _DISCONNECT = 0x30, 0xE0
 
 T = TypeVar("T")
@@ -83,6 +94,21 @@ class Settled(Generic[T]):
 
     def __bool__(self) -> bool:
         return bool(self.acked or self.refused)
+
+
+def _override(client: paho.Client, **methods: Callable[..., Any]) -> Callable[[], None]:
+    """Set ``methods`` on the ``client`` instance; returns what puts the previous ones back."""
+    saved = {name: client.__dict__.get(name) for name in methods}
+    client.__dict__.update(methods)
+
+    def restore() -> None:
+        for name, previous in saved.items():
+            if previous is None:
+                client.__dict__.pop(name, None)
+            else:
+                client.__dict__[name] = previous
+
+    return restore
 
 
 def _joinable(packet: Any) -> bool:
@@ -122,8 +148,64 @@ def coalesce_writes(client: paho.Client, *, limit: int = COALESCE_BYTES) -> Call
         _join_queued(client._out_packet, limit)
         return write()
 
-    client.__dict__["_packet_write"] = packet_write
-    return lambda: client.__dict__.pop("_packet_write", None) and None
+    return _override(client, _packet_write=packet_write)
+
+
+class _ReadBuffer:
+    """Bytes received from one socket and not yet handed to paho."""
+
+    __slots__ = ("data", "pos", "sock")
+
+    def __init__(self) -> None:
+        self.sock: object = None
+        self.data = b""
+        self.pos = 0
+
+    def __len__(self) -> int:
+        return len(self.data) - self.pos
+
+
+def buffer_reads(client: paho.Client, *, size: int = READ_BYTES) -> Callable[[], None]:
+    """Make ``client`` read its socket in chunks of up to ``size`` bytes; returns the undo.
+
+    The undo leaves the buffering on if bytes are still buffered (none are between two runs of
+    the loop's reader: ``loop_read`` returns only once the buffer is empty or the connection
+    failed).
+
+    Raises:
+        TypeError: This paho client reads in a way this function does not know.
+    """
+    plain_recv = getattr(client, "_sock_recv", None)
+    plain_loop_read = getattr(client, "loop_read", None)
+    if plain_recv is None or plain_loop_read is None or not hasattr(client, "_sock"):
+        raise TypeError("paho-mqtt's reads changed: see gateway/sync/window.py")
+    buffer = _ReadBuffer()
+
+    def sock_recv(wanted: int) -> bytes:
+        if client._sock is not buffer.sock:  # a new connection: nothing buffered is its
+            buffer.sock, buffer.data, buffer.pos = client._sock, b"", 0
+        if not len(buffer):
+            data: bytes = plain_recv(max(wanted, size))  # raises as paho's own would
+            if not data:
+                return data
+            buffer.data, buffer.pos = data, 0
+        chunk = buffer.data[buffer.pos : buffer.pos + wanted]
+        buffer.pos += len(chunk)
+        return chunk
+
+    def loop_read(max_packets: int = 1) -> Any:
+        while True:
+            result = plain_loop_read(max_packets)
+            if result != paho.MQTT_ERR_SUCCESS or not len(buffer) or client._sock is None:
+                return result
+
+    restore = _override(client, _sock_recv=sock_recv, loop_read=loop_read)
+
+    def undo() -> None:
+        if not len(buffer):
+            restore()
+
+    return undo
 
 
 class PublishWindow(Generic[T]):
@@ -151,7 +233,8 @@ class PublishWindow(Generic[T]):
         self._passthrough = cast("_OnPublish | None", self._paho.on_publish)
         self._paho.on_publish = self._on_publish
         self._uncoalesce = coalesce_writes(self._paho)
-        self._paho.__dict__["_handle_pubackcomp"] = self._on_puback_packet
+        self._unbuffer = buffer_reads(self._paho)
+        self._unhook_puback = _override(self._paho, _handle_pubackcomp=self._on_puback_packet)
         self._timeout = timeout
         self._clock = clock
         receive_maximum = int(getattr(client, "receive_maximum", 65535))
@@ -238,7 +321,8 @@ class PublishWindow(Generic[T]):
         """Give ``on_publish`` and the plain packet writer back (the client may outlive it)."""
         self._paho.on_publish = self._passthrough
         self._uncoalesce()
-        self._paho.__dict__.pop("_handle_pubackcomp", None)
+        self._unbuffer()
+        self._unhook_puback()
 
     def _on_puback_packet(self, command: str) -> Any:
         """paho's PUBACK/PUBCOMP handler, with the fast path of the module docstring."""

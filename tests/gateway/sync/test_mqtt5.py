@@ -149,7 +149,8 @@ async def test_the_window_keeps_below_the_brokers_receive_maximum(
 
 async def test_the_window_joins_queued_packets_into_fewer_writes(mqtt_broker: MqttBroker) -> None:
     """Many QoS 1 messages go out in far fewer ``send()`` calls, every byte in order: a
-    subscriber gets each message once, in the order published (gateway/sync/window.py)."""
+    subscriber gets each message once, in the order published; their PUBACKs come in through
+    far fewer ``recv()`` calls, and none is left unread (gateway/sync/window.py)."""
     shop = new_shop()
     topic = f"posgw/{shop}/status"
     count, received = 500, []
@@ -166,6 +167,15 @@ async def test_the_window_joins_queued_packets_into_fewer_writes(mqtt_broker: Mq
                 return plain_send(data)
 
             paho_client._sock_send = counting  # type: ignore[method-assign]
+            reads: list[int] = []
+            plain_recv = paho_client._sock_recv
+
+            def counting_recv(size: int) -> bytes:
+                data = plain_recv(size)
+                reads.append(len(data))
+                return data
+
+            paho_client._sock_recv = counting_recv  # type: ignore[method-assign]
             window: PublishWindow[int] = PublishWindow(client, timeout=5)
             assert "_packet_write" in vars(paho_client)  # joining is on while the window is
             for n in range(count):
@@ -177,6 +187,7 @@ async def test_the_window_joins_queued_packets_into_fewer_writes(mqtt_broker: Mq
                     acked += window.take().acked
             window.close()
             assert "_packet_write" not in vars(paho_client)  # and off once it is closed
+            assert vars(paho_client)["_sock_recv"] is counting_recv  # reads: likewise
         async with asyncio.timeout(20):
             async for message in reader.messages:
                 received.append(json.loads(message.payload)["n"])  # type: ignore[arg-type]
@@ -185,6 +196,7 @@ async def test_the_window_joins_queued_packets_into_fewer_writes(mqtt_broker: Mq
     assert sorted(acked) == list(range(count))
     assert received == list(range(count))
     assert len(sends) < count / 4, len(sends)
+    assert len(reads) < count / 4, len(reads)  # paho alone: three recv() per PUBACK
 
 
 def test_only_packets_paho_forgets_once_written_are_joined() -> None:
