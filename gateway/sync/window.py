@@ -31,7 +31,12 @@ paho reads each incoming packet with three ``recv()`` calls (its type, its lengt
 body): a 4-byte PUBACK costs three system calls. While the window is open, reads go through a
 buffer filled by one ``recv()`` of up to :data:`READ_BYTES`, and the client's ``loop_read``
 goes on until that buffer is empty (paho stops after a set number of packets, and the socket
-would then not wake the loop for bytes already in the buffer).
+would then not wake the loop for bytes already in the buffer). The messages those PUBACKs let
+go are written at the end of that same ``loop_read``, in one joined ``send()``, instead of
+registering the loop's writer (two ``epoll_ctl`` calls and a turn of the loop per batch); the
+writer is registered as before if the socket takes less than everything, if a writer was
+already registered (aiomqtt adds it later, from the loop: it then writes what was queued), or
+if a DISCONNECT or a QoS 0 PUBLISH is queued (paho acts when it is written).
 
 paho decodes every PUBACK into a ``ReasonCode`` and a ``Properties`` object (two or three
 objects and a dozen calls a message) before it calls ``on_publish``. For the window's own
@@ -43,10 +48,10 @@ through paho's decoder and ``on_publish`` as before.
 
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
 ``_disconnected``, the future set when the connection ends) and on paho-mqtt 2.2's write
-queue (``_out_packet``, ``_packet_write``), its reads (``_sock``, ``_sock_recv``) and PUBACK
-handling (``_in_packet``,
-``_handle_pubackcomp``, ``_out_messages``, ``_inflight_messages``, ``_update_inflight``,
-``_out_message_mutex``); the exact versions are pinned in constraints.txt and
+queue (``_out_packet``, ``_packet_write``, ``_registered_write``), its reads (``_sock``,
+``_sock_recv``) and its PUBACK handling (``_in_packet``, ``_handle_pubackcomp``,
+``_out_messages``, ``_inflight_messages``, ``_update_inflight``, ``_out_message_mutex``);
+the exact versions are pinned in constraints.txt and
 ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
 """
 
@@ -194,10 +199,23 @@ def buffer_reads(client: paho.Client, *, size: int = READ_BYTES) -> Callable[[],
         return chunk
 
     def loop_read(max_packets: int = 1) -> Any:
-        while True:
-            result = plain_loop_read(max_packets)
-            if result != paho.MQTT_ERR_SUCCESS or not len(buffer) or client._sock is None:
-                return result
+        registered = client._registered_write
+        client._registered_write = True  # what the PUBACKs let go is written below, at once
+        try:
+            while True:
+                result = plain_loop_read(max_packets)
+                if result != paho.MQTT_ERR_SUCCESS or not len(buffer) or client._sock is None:
+                    break
+        finally:
+            client._registered_write = registered
+        queued = client._out_packet
+        if registered or not queued or client._sock is None:
+            return result  # (a writer registered before: it writes what was queued)
+        if all(_joinable(packet) for packet in queued):
+            client.loop_write()  # registers the loop's writer if the socket took less
+        else:  # a DISCONNECT (or QoS 0) is written by the loop's writer, as paho does
+            client._call_socket_register_write()
+        return result
 
     restore = _override(client, _sock_recv=sock_recv, loop_read=loop_read)
 
