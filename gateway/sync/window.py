@@ -43,14 +43,17 @@ objects and a dozen calls a message) before it calls ``on_publish``. For the win
 messages, a PUBACK that carries no properties (2 bytes: Success; 3 bytes: a reason code, MQTT
 5, 3.4.2.1) is settled here directly from its bytes, with the same bookkeeping paho does
 (the message leaves paho's in-flight store, its info is marked published, the in-flight count
-drops, paho's own queue moves on); every other PUBACK, and every refusal (0x80 and above), goes
-through paho's decoder and ``on_publish`` as before.
+drops, paho's own queue moves on, its keep-alive clock is set): the run of such PUBACKs found
+in the read buffer at a packet boundary is settled in one go (paho never reads them), and one
+that paho reads itself is settled in its handler the same way. Every other packet, and every
+refusal (0x80 and above), goes through paho's reader, decoder and ``on_publish`` as before.
 
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
 ``_disconnected``, the future set when the connection ends) and on paho-mqtt 2.2's write
 queue (``_out_packet``, ``_packet_write``, ``_registered_write``), its reads (``_sock``,
-``_sock_recv``) and its PUBACK handling (``_in_packet``, ``_handle_pubackcomp``,
-``_out_messages``, ``_inflight_messages``, ``_update_inflight``, ``_out_message_mutex``);
+``_sock_recv``, ``_packet_read``, ``_in_packet``, ``_last_bytes_received``,
+``_msgtime_mutex``) and its PUBACK handling (``_handle_pubackcomp``, ``_out_messages``,
+``_inflight_messages``, ``_update_inflight``, ``_out_message_mutex``);
 the exact versions are pinned in constraints.txt and
 ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
 """
@@ -170,19 +173,31 @@ class _ReadBuffer:
         return len(self.data) - self.pos
 
 
-def buffer_reads(client: paho.Client, *, size: int = READ_BYTES) -> Callable[[], None]:
+def buffer_reads(
+    client: paho.Client, *, size: int = READ_BYTES, take: Callable[[bytes, int], int] | None = None
+) -> Callable[[], None]:
     """Make ``client`` read its socket in chunks of up to ``size`` bytes; returns the undo.
 
     The undo leaves the buffering on if bytes are still buffered (none are between two runs of
     the loop's reader: ``loop_read`` returns only once the buffer is empty or the connection
     failed).
 
+    Args:
+        client: The paho client.
+        size: Most bytes per ``recv()``.
+        take: Called with the buffer and the position of the next whole packet whenever paho
+            is about to read one: it handles the packets it recognises there and returns the
+            position after them (the position it was given: none taken).
+
     Raises:
         TypeError: This paho client reads in a way this function does not know.
     """
     plain_recv = getattr(client, "_sock_recv", None)
     plain_loop_read = getattr(client, "loop_read", None)
-    if plain_recv is None or plain_loop_read is None or not hasattr(client, "_sock"):
+    plain_packet_read = getattr(client, "_packet_read", None)
+    in_packet = getattr(client, "_in_packet", None)
+    if plain_recv is None or plain_loop_read is None or plain_packet_read is None or \
+            not isinstance(in_packet, dict) or not hasattr(client, "_sock"):  # fmt: skip
         raise TypeError("paho-mqtt's reads changed: see gateway/sync/window.py")
     buffer = _ReadBuffer()
 
@@ -217,7 +232,20 @@ def buffer_reads(client: paho.Client, *, size: int = READ_BYTES) -> Callable[[],
             client._call_socket_register_write()
         return result
 
-    restore = _override(client, _sock_recv=sock_recv, loop_read=loop_read)
+    def packet_read() -> Any:
+        # at a packet boundary (paho holds no part of one) with bytes of this socket buffered
+        if take is not None and client._in_packet["command"] == 0 and len(buffer) \
+                and client._sock is buffer.sock:  # fmt: skip
+            start = buffer.pos
+            buffer.pos = take(buffer.data, start)
+            if buffer.pos != start:
+                return paho.MQTT_ERR_SUCCESS
+        return plain_packet_read()
+
+    methods: dict[str, Callable[..., Any]] = {"_sock_recv": sock_recv, "loop_read": loop_read}
+    if take is not None:
+        methods["_packet_read"] = packet_read
+    restore = _override(client, **methods)
 
     def undo() -> None:
         if not len(buffer):
@@ -251,7 +279,7 @@ class PublishWindow(Generic[T]):
         self._passthrough = cast("_OnPublish | None", self._paho.on_publish)
         self._paho.on_publish = self._on_publish
         self._uncoalesce = coalesce_writes(self._paho)
-        self._unbuffer = buffer_reads(self._paho)
+        self._unbuffer = buffer_reads(self._paho, take=self._take_pubacks)
         self._unhook_puback = _override(self._paho, _handle_pubackcomp=self._on_puback_packet)
         self._timeout = timeout
         self._clock = clock
@@ -341,6 +369,43 @@ class PublishWindow(Generic[T]):
         self._uncoalesce()
         self._unbuffer()
         self._unhook_puback()
+
+    def _take_pubacks(self, data: bytes, pos: int) -> int:
+        """Settle the run of the window's PUBACKs at ``data[pos:]`` straight from the buffer.
+
+        The same fast path as :meth:`_on_puback_packet`, for a whole run at once (MQTT 5,
+        3.4: fixed header 0x40, remaining length 2, or 3 with a reason code below 0x80): paho
+        never sees them as packets. Stops at anything else, which paho then reads itself.
+        Returns the position after the PUBACKs taken.
+        """
+        client = self._paho
+        in_flight = client._out_messages
+        waiting = self._waiting
+        end = len(data)
+        start = pos
+        with client._out_message_mutex:
+            while end - pos >= 4 and data[pos] == 0x40:
+                length = data[pos + 1]
+                if not (length == 2 or (length == 3 and end - pos >= 5 and data[pos + 4] < 0x80)):
+                    break
+                mid = (data[pos + 2] << 8) | data[pos + 3]
+                if mid not in waiting or mid not in in_flight:
+                    break
+                self._settled.acked.append(waiting.pop(mid))
+                in_flight.pop(mid).info._set_as_published()
+                client._inflight_messages -= 1
+                pos += 2 + length
+            if pos == start:
+                return pos
+            if len(in_flight) > client._inflight_messages:  # paho holds queued messages
+                client._update_inflight()
+        self._progress = self._clock()
+        with client._msgtime_mutex:  # paho's keep-alive clock, as its own reader sets it
+            client._last_bytes_received = time.monotonic()
+        self._changed.set()
+        with contextlib.suppress(aiomqtt.MqttError):  # as in _on_publish
+            self._pump()
+        return pos
 
     def _on_puback_packet(self, command: str) -> Any:
         """paho's PUBACK/PUBCOMP handler, with the fast path of the module docstring."""
