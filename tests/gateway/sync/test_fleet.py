@@ -297,6 +297,7 @@ async def test_five_daemons_two_thousand_sales_and_two_broker_restarts(
                 async with http.get(f"{shop.base}/status.json", headers=shop.headers) as answer:
                     snapshot = await answer.json()
                 assert snapshot["mqtt"]["connected"] is True, snapshot["mqtt"]
+                assert snapshot["mqtt"]["backlog"] == 0, snapshot["mqtt"]
                 assert snapshot["journal"]["outbox_backlog"] == 0, snapshot["journal"]
             exits = [await asyncio.to_thread(shop.stop) for shop in shops]
             assert exits == [0] * SHOPS, [shop.log_tail() for shop in shops]
