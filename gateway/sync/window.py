@@ -214,7 +214,7 @@ def buffer_reads(
         return chunk
 
     def loop_read(max_packets: int = 1) -> Any:
-        registered = client._registered_write
+        sock, registered = client._sock, client._registered_write
         client._registered_write = True  # what the PUBACKs let go is written below, at once
         try:
             while True:
@@ -222,7 +222,8 @@ def buffer_reads(
                 if result != paho.MQTT_ERR_SUCCESS or not len(buffer) or client._sock is None:
                     break
         finally:
-            client._registered_write = registered
+            if client._sock is sock:  # (a closed socket: paho already unregistered its writer)
+                client._registered_write = registered
         queued = client._out_packet
         if registered or not queued or client._sock is None:
             return result  # (a writer registered before: it writes what was queued)
