@@ -18,7 +18,7 @@ Prints each side's median rate (messages/s) over the rounds, ``posgw_drain_ratio
 rate / mosquitto_pub's; the target is >= 0.5), ``paho_bare_ratio`` (paho's / mosquitto_pub's)
 and ``posgw_vs_paho_bare`` (posgw's / paho's: what posgw's own code costs on top of the
 library). Bounded: about 10-30 s here. Run:
-``.venv/bin/python benchmarks/sync.py [--n 10000] [--rounds 3]``.
+``.venv/bin/python benchmarks/sync.py [--n 10000] [--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def drain_paho_bare(messages: list[bytes], port: int, window: int = DEFAULT_INFL
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-sync-"))
