@@ -8,9 +8,17 @@ private mosquitto, and the very same messages, one per line, are published by
 alternating rounds of the same run. No subscriber is attached (head office's side is not
 measured; the broker answers PUBACK either way).
 
-Prints each side's median rate (messages/s) over the rounds and ``posgw_drain_ratio``
-(posgw's rate / mosquitto_pub's; the target is >= 0.5). Bounded: about 10-30 s here. Run:
-``.venv/bin/python benchmarks/sync.py [--n 10000] [--rounds 3]``.
+A third side shows the floor under posgw's own code: ``paho_bare``, a bare loop of QoS 1
+MQTT 5 publishes on a paho-mqtt client (the library under aiomqtt, the client posgw uses), with
+the same window of messages in flight, each PUBACK sending the next one, and no posgw code at
+all (no journal, no asyncio). posgw cannot drain faster than the library it publishes through,
+so ``paho_bare_ratio`` is the ceiling ``posgw_drain_ratio`` can reach on this machine.
+
+Prints each side's median rate (messages/s) over the rounds, ``posgw_drain_ratio`` (posgw's
+rate / mosquitto_pub's; the target is >= 0.5), ``paho_bare_ratio`` (paho's / mosquitto_pub's)
+and ``posgw_vs_paho_bare`` (posgw's / paho's: what posgw's own code costs on top of the
+library). Bounded: about 10-30 s here. Run:
+``.venv/bin/python benchmarks/sync.py [--n 10000] [--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -31,11 +39,14 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import paho.mqtt.client as paho
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.journal import Journal, OutboxItem  # noqa: E402
 from gateway.sync import OutboxPublisher, mqtt_client_factory, sale_message  # noqa: E402
+from gateway.sync.client import DEFAULT_INFLIGHT  # noqa: E402
 
 SHOP = "bench-shop"
 MASKED = "476173******0010"
@@ -176,10 +187,52 @@ def drain_mosquitto_pub(lines: Path, port: int) -> float:
         return pc() - start
 
 
+def drain_paho_bare(messages: list[bytes], port: int, window: int = DEFAULT_INFLIGHT) -> float:
+    """Seconds for a bare paho-mqtt loop to publish every message at QoS 1 (connect included).
+
+    MQTT 5, clean start, ``window`` messages in flight: the first ``window`` go out on CONNACK,
+    then each PUBACK sends the next one, from paho's own callback in its own blocking loop.
+    """
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-paho-bare",
+                         protocol=paho.MQTTv5)  # fmt: skip
+    client.max_inflight_messages_set(window)
+    topic = f"posgw/{SHOP}/sales"
+    total = len(messages)
+    sent = acked = 0
+
+    def send_next() -> None:
+        nonlocal sent
+        if sent < total:
+            client.publish(topic, messages[sent], 1)
+            sent += 1
+
+    def on_connect(*_: object) -> None:
+        for _ in range(window):
+            send_next()
+
+    def on_publish(*_: object) -> None:
+        nonlocal acked
+        acked += 1
+        if acked == total:
+            client.disconnect()
+        else:
+            send_next()
+
+    client.on_connect = on_connect
+    client.on_publish = on_publish
+    start = pc()
+    client.connect("127.0.0.1", port)
+    client.loop_forever()
+    elapsed = pc() - start
+    if acked != total:
+        raise SystemExit(f"paho published {acked} of {total}")
+    return elapsed
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-sync-"))
@@ -187,17 +240,24 @@ async def main() -> None:
         template = workdir / "template.db"
         await fill(template, args.n)
         lines = workdir / "sales.txt"
-        lines.write_bytes(b"\n".join(payloads(template)) + b"\n")
+        messages = payloads(template)
+        lines.write_bytes(b"\n".join(messages) + b"\n")
         ours: list[float] = []
         theirs: list[float] = []
+        bare: list[float] = []
         with mosquitto(workdir) as port:
             for _ in range(args.rounds):
                 theirs.append(args.n / drain_mosquitto_pub(lines, port))
                 ours.append(args.n / await drain_posgw(template, workdir, port, args.n))
+                bare.append(args.n / drain_paho_bare(messages, port))
         posgw_rate, pub_rate = statistics.median(ours), statistics.median(theirs)
+        bare_rate = statistics.median(bare)
         print(f"posgw_drain_rate: {posgw_rate:.0f} msg/s")
         print(f"mosquitto_pub_rate: {pub_rate:.0f} msg/s")
+        print(f"paho_bare_rate: {bare_rate:.0f} msg/s")
         print(f"posgw_drain_ratio: {posgw_rate / pub_rate:.2f}")
+        print(f"paho_bare_ratio: {bare_rate / pub_rate:.2f}")
+        print(f"posgw_vs_paho_bare: {posgw_rate / bare_rate:.2f}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -24,9 +24,10 @@ The two roles:
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -48,14 +49,47 @@ DEFAULT_INFLIGHT = 64
 
 
 class SessionClient(aiomqtt.Client):
-    """An aiomqtt client that also records the broker's CONNACK Receive Maximum.
+    """An aiomqtt client that records the broker's Receive Maximum and can be cancelled.
 
     MQTT 5, 3.2.2.3.3: the broker says how many QoS 1 messages it accepts in flight from this
     client; paho does not apply it, so :class:`gateway.sync.window.PublishWindow` reads
     :attr:`receive_maximum` and keeps below it (65,535, the protocol's default, when absent).
+
+    A connect cancelled while it waits for CONNACK (the daemon stopping while the broker is
+    slow or frozen) is torn down at once: aiomqtt 2.5 leaves the socket open with its reader
+    on the loop, and its ``_on_disconnect`` then asks the cancelled ``_connected`` future for
+    its exception, which raises ``CancelledError`` inside the loop's reader callback (asyncio
+    prints "Exception in callback" with a traceback). Here the half-open connection is closed
+    when the cancellation arrives, and a disconnect seen on a cancelled connect is ignored.
+    (A cancel while paho's blocking ``connect()`` still runs in the executor thread cannot
+    stop that thread; that connection completes and is closed with the loop.)
     """
 
     receive_maximum: int = 65535
+
+    async def __aenter__(self) -> Self:
+        try:
+            return await super().__aenter__()
+        except asyncio.CancelledError:
+            self._drop_half_open()
+            raise
+
+    def _drop_half_open(self) -> None:
+        """Close the socket of a connect cancelled mid-flight and free the client."""
+        if self._client.socket() is not None:
+            # paho's own close: calls aiomqtt's on_socket_close (reader removed, misc loop
+            # cancelled) without any on_disconnect
+            self._client._sock_close()
+        if self._lock.locked():
+            self._lock.release()
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,
+        reason_code: ReasonCode, properties: Properties | None = None,
+    ) -> None:  # fmt: skip
+        if self._connected.cancelled():  # nobody waits on this connection any more
+            return
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,

@@ -72,6 +72,24 @@ class _Sent:
     payload: bytes
 
 
+def _journal_backlog(journal: object) -> Callable[[], Awaitable[int]] | None:
+    """The journal's own count of unsent records: its ``outbox_backlog()``, or the figures it
+    keeps with every commit (:class:`gateway.journal.figures.DayFigures`, O(1)); None if
+    neither."""
+    counter = getattr(journal, "outbox_backlog", None)
+    if callable(counter):
+        return counter  # type: ignore[no-any-return]
+    figures = getattr(journal, "figures", None)
+    read = getattr(figures, "read", None)
+    if not callable(read):
+        return None
+
+    async def from_figures() -> int:
+        return int(read().outbox_backlog)
+
+    return from_figures
+
+
 def _iso(seconds: float) -> str:
     return _dt.datetime.fromtimestamp(seconds, tz=_dt.UTC).isoformat(timespec="seconds")
 
@@ -95,7 +113,8 @@ class OutboxPublisher:
         poll_interval: Seconds between outbox checks when idle; :meth:`notify` wakes it early.
         backoff: Reconnect schedule (jittered exponential, as for devices).
         backlog: Optional ``async () -> int`` counting unsent records; defaults to the
-            journal's ``outbox_backlog`` when it has one, else the backlog is reported as None.
+            journal's own count (its ``outbox_backlog()``, or its day figures'
+            ``outbox_backlog``), else the backlog is reported as None.
         ledger: Keeps PUBACKed sales until head office acknowledges them (None: PUBACK is the
             whole contract and acknowledgements are only counted).
         ack_timeout: Seconds after which a sale without head office's acknowledgement is
@@ -128,7 +147,7 @@ class OutboxPublisher:
         self._lease = lease
         self._poll = poll_interval
         self._backoff = backoff or Backoff(initial=0.5, maximum=30.0)
-        self._backlog_fn = backlog or getattr(journal, "outbox_backlog", None)
+        self._backlog_fn = backlog or _journal_backlog(journal)
         self._ledger = ledger
         self._ack_timeout = ack_timeout
         self._clock = clock

@@ -17,9 +17,45 @@ kept busy without a round trip of the event loop per message: the backlog drains
 broker's pace. (Queuing them in paho instead costs a scan of all its queued messages on every
 PUBACK.)
 
+paho writes each queued packet with its own ``send()`` system call; at thousands of PUBLISH a
+second that call is one of the largest costs of the drain. While the window is open, the
+client's packet writer first joins the run of queued packets into one buffer (at most
+:data:`COALESCE_BYTES`) and hands paho that, so one ``send()`` carries many messages; what a
+short write leaves is kept and sent next, as paho does for one packet. Only packets that paho
+does nothing with once written are joined (not a QoS 0 PUBLISH, whose ``on_publish`` fires on
+write, nor a DISCONNECT); a reconnect drops paho's write queue either way, and QoS 1 messages
+come back from its in-flight store, so joining changes what goes on the wire in what
+``send()``, never which bytes or in what order.
+
+paho reads each incoming packet with three ``recv()`` calls (its type, its length, its
+body): a 4-byte PUBACK costs three system calls. While the window is open, reads go through a
+buffer filled by one ``recv()`` of up to :data:`READ_BYTES`, and the client's ``loop_read``
+goes on until that buffer is empty (paho stops after a set number of packets, and the socket
+would then not wake the loop for bytes already in the buffer). The messages those PUBACKs let
+go are written at the end of that same ``loop_read``, in one joined ``send()``, instead of
+registering the loop's writer (two ``epoll_ctl`` calls and a turn of the loop per batch); the
+writer is registered as before if the socket takes less than everything, if a writer was
+already registered (aiomqtt adds it later, from the loop: it then writes what was queued), or
+if a DISCONNECT or a QoS 0 PUBLISH is queued (paho acts when it is written).
+
+paho decodes every PUBACK into a ``ReasonCode`` and a ``Properties`` object (two or three
+objects and a dozen calls a message) before it calls ``on_publish``. For the window's own
+messages, a PUBACK that carries no properties (2 bytes: Success; 3 bytes: a reason code, MQTT
+5, 3.4.2.1) is settled here directly from its bytes, with the same bookkeeping paho does
+(the message leaves paho's in-flight store, its info is marked published, the in-flight count
+drops, paho's own queue moves on, its keep-alive clock is set): the run of such PUBACKs found
+in the read buffer at a packet boundary is settled in one go (paho never reads them), and one
+that paho reads itself is settled in its handler the same way. Every other packet, and every
+refusal (0x80 and above), goes through paho's reader, decoder and ``on_publish`` as before.
+
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
-``_disconnected``, the future set when the connection ends); the exact version is pinned in
-constraints.txt and ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
+``_disconnected``, the future set when the connection ends) and on paho-mqtt 2.2's write
+queue (``_out_packet``, ``_packet_write``, ``_registered_write``), its reads (``_sock``,
+``_sock_recv``, ``_packet_read``, ``_in_packet``, ``_last_bytes_received``,
+``_msgtime_mutex``) and its PUBACK handling (``_handle_pubackcomp``, ``_out_messages``,
+``_inflight_messages``, ``_update_inflight``, ``_out_message_mutex``);
+the exact versions are pinned in constraints.txt and
+``tests/gateway/sync/test_mqtt5.py`` fails if they change.
 """
 
 from __future__ import annotations
@@ -36,7 +72,15 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["PublishWindow", "Settled"]
+__all__ = [
+    "COALESCE_BYTES", "READ_BYTES", "PublishWindow", "Settled", "buffer_reads", "coalesce_writes",
+]
+
+#: Most bytes joined into one ``send()`` (a few TCP segments' worth).
+COALESCE_BYTES = 64 * 1024
+#: Most bytes taken by one ``recv()`` while the window is open.
+READ_BYTES = 64 * 1024
+_PUBLISH, _DISCONNECT = 0x30, 0xE0
 
 T = TypeVar("T")
 _OnPublish = Callable[[paho.Client, Any, int, ReasonCode, Properties], None]
@@ -58,6 +102,157 @@ class Settled(Generic[T]):
 
     def __bool__(self) -> bool:
         return bool(self.acked or self.refused)
+
+
+def _override(client: paho.Client, **methods: Callable[..., Any]) -> Callable[[], None]:
+    """Set ``methods`` on the ``client`` instance; returns what puts the previous ones back."""
+    saved = {name: client.__dict__.get(name) for name in methods}
+    client.__dict__.update(methods)
+
+    def restore() -> None:
+        for name, previous in saved.items():
+            if previous is None:
+                client.__dict__.pop(name, None)
+            else:
+                client.__dict__[name] = previous
+
+    return restore
+
+
+def _joinable(packet: Any) -> bool:
+    """Whether paho does nothing with ``packet`` once written (see the module docstring)."""
+    kind = packet["command"] & 0xF0
+    return kind != _DISCONNECT and not (kind == _PUBLISH and packet["qos"] == 0)
+
+
+def _join_queued(queue: Any, limit: int) -> None:
+    """Replace the leading run of joinable packets in paho's write queue with one packet."""
+    if len(queue) < 2 or not _joinable(queue[0]):
+        return
+    first = queue.popleft()
+    parts = [first["packet"][first["pos"] :]]
+    size = len(parts[0])
+    while queue and size < limit and _joinable(queue[0]):
+        packet = queue.popleft()
+        chunk = packet["packet"][packet["pos"] :]
+        parts.append(chunk)
+        size += len(chunk)
+    joined = b"".join(parts)
+    queue.appendleft({**first, "pos": 0, "to_process": len(joined), "packet": joined})
+
+
+def coalesce_writes(client: paho.Client, *, limit: int = COALESCE_BYTES) -> Callable[[], None]:
+    """Make ``client`` send its queued packets in joined writes; returns the undo.
+
+    Raises:
+        TypeError: This paho client has no write queue this function knows (another version).
+    """
+    queue = getattr(client, "_out_packet", None)
+    write = getattr(client, "_packet_write", None)
+    if not isinstance(queue, deque) or write is None:
+        raise TypeError("paho-mqtt's write queue changed: see gateway/sync/window.py")
+
+    def packet_write() -> Any:
+        _join_queued(client._out_packet, limit)
+        return write()
+
+    return _override(client, _packet_write=packet_write)
+
+
+class _ReadBuffer:
+    """Bytes received from one socket and not yet handed to paho."""
+
+    __slots__ = ("data", "pos", "sock")
+
+    def __init__(self) -> None:
+        self.sock: object = None
+        self.data = b""
+        self.pos = 0
+
+    def __len__(self) -> int:
+        return len(self.data) - self.pos
+
+
+def buffer_reads(
+    client: paho.Client, *, size: int = READ_BYTES, take: Callable[[bytes, int], int] | None = None
+) -> Callable[[], None]:
+    """Make ``client`` read its socket in chunks of up to ``size`` bytes; returns the undo.
+
+    The undo leaves the buffering on if bytes are still buffered (none are between two runs of
+    the loop's reader: ``loop_read`` returns only once the buffer is empty or the connection
+    failed).
+
+    Args:
+        client: The paho client.
+        size: Most bytes per ``recv()``.
+        take: Called with the buffer and the position of the next whole packet whenever paho
+            is about to read one: it handles the packets it recognises there and returns the
+            position after them (the position it was given: none taken).
+
+    Raises:
+        TypeError: This paho client reads in a way this function does not know.
+    """
+    plain_recv = getattr(client, "_sock_recv", None)
+    plain_loop_read = getattr(client, "loop_read", None)
+    plain_packet_read = getattr(client, "_packet_read", None)
+    in_packet = getattr(client, "_in_packet", None)
+    if plain_recv is None or plain_loop_read is None or plain_packet_read is None or \
+            not isinstance(in_packet, dict) or not hasattr(client, "_sock"):  # fmt: skip
+        raise TypeError("paho-mqtt's reads changed: see gateway/sync/window.py")
+    buffer = _ReadBuffer()
+
+    def sock_recv(wanted: int) -> bytes:
+        if client._sock is not buffer.sock:  # a new connection: nothing buffered is its
+            buffer.sock, buffer.data, buffer.pos = client._sock, b"", 0
+        if not len(buffer):
+            data: bytes = plain_recv(max(wanted, size))  # raises as paho's own would
+            if not data:
+                return data
+            buffer.data, buffer.pos = data, 0
+        chunk = buffer.data[buffer.pos : buffer.pos + wanted]
+        buffer.pos += len(chunk)
+        return chunk
+
+    def loop_read(max_packets: int = 1) -> Any:
+        sock, registered = client._sock, client._registered_write
+        client._registered_write = True  # what the PUBACKs let go is written below, at once
+        try:
+            while True:
+                result = plain_loop_read(max_packets)
+                if result != paho.MQTT_ERR_SUCCESS or not len(buffer) or client._sock is None:
+                    break
+        finally:
+            if client._sock is sock:  # (a closed socket: paho already unregistered its writer)
+                client._registered_write = registered
+        queued = client._out_packet
+        if registered or not queued or client._sock is None:
+            return result  # (a writer registered before: it writes what was queued)
+        if all(_joinable(packet) for packet in queued):
+            client.loop_write()  # registers the loop's writer if the socket took less
+        else:  # a DISCONNECT (or QoS 0) is written by the loop's writer, as paho does
+            client._call_socket_register_write()
+        return result
+
+    def packet_read() -> Any:
+        # at a packet boundary (paho holds no part of one) with bytes of this socket buffered
+        if take is not None and client._in_packet["command"] == 0 and len(buffer) \
+                and client._sock is buffer.sock:  # fmt: skip
+            start = buffer.pos
+            buffer.pos = take(buffer.data, start)
+            if buffer.pos != start:
+                return paho.MQTT_ERR_SUCCESS
+        return plain_packet_read()
+
+    methods: dict[str, Callable[..., Any]] = {"_sock_recv": sock_recv, "loop_read": loop_read}
+    if take is not None:
+        methods["_packet_read"] = packet_read
+    restore = _override(client, **methods)
+
+    def undo() -> None:
+        if not len(buffer):
+            restore()
+
+    return undo
 
 
 class PublishWindow(Generic[T]):
@@ -84,6 +279,9 @@ class PublishWindow(Generic[T]):
         self._paho: paho.Client = client._client
         self._passthrough = cast("_OnPublish | None", self._paho.on_publish)
         self._paho.on_publish = self._on_publish
+        self._uncoalesce = coalesce_writes(self._paho)
+        self._unbuffer = buffer_reads(self._paho, take=self._take_pubacks)
+        self._unhook_puback = _override(self._paho, _handle_pubackcomp=self._on_puback_packet)
         self._timeout = timeout
         self._clock = clock
         receive_maximum = int(getattr(client, "receive_maximum", 65535))
@@ -167,8 +365,74 @@ class PublishWindow(Generic[T]):
                 changed.cancel()
 
     def close(self) -> None:
-        """Give ``on_publish`` back to aiomqtt (the client may outlive the window)."""
+        """Give ``on_publish`` and the plain packet writer back (the client may outlive it)."""
         self._paho.on_publish = self._passthrough
+        self._uncoalesce()
+        self._unbuffer()
+        self._unhook_puback()
+
+    def _take_pubacks(self, data: bytes, pos: int) -> int:
+        """Settle the run of the window's PUBACKs at ``data[pos:]`` straight from the buffer.
+
+        The same fast path as :meth:`_on_puback_packet`, for a whole run at once (MQTT 5,
+        3.4: fixed header 0x40, remaining length 2, or 3 with a reason code below 0x80): paho
+        never sees them as packets. Stops at anything else, which paho then reads itself.
+        Returns the position after the PUBACKs taken.
+        """
+        client = self._paho
+        in_flight = client._out_messages
+        waiting = self._waiting
+        end = len(data)
+        start = pos
+        with client._out_message_mutex:
+            while end - pos >= 4 and data[pos] == 0x40:
+                length = data[pos + 1]
+                if not (length == 2 or (length == 3 and end - pos >= 5 and data[pos + 4] < 0x80)):
+                    break
+                mid = (data[pos + 2] << 8) | data[pos + 3]
+                if mid not in waiting or mid not in in_flight:
+                    break
+                self._settled.acked.append(waiting.pop(mid))
+                in_flight.pop(mid).info._set_as_published()
+                client._inflight_messages -= 1
+                pos += 2 + length
+            if pos == start:
+                return pos
+            if len(in_flight) > client._inflight_messages:  # paho holds queued messages
+                client._update_inflight()
+        self._progress = self._clock()
+        with client._msgtime_mutex:  # paho's keep-alive clock, as its own reader sets it
+            client._last_bytes_received = time.monotonic()
+        self._changed.set()
+        with contextlib.suppress(aiomqtt.MqttError):  # as in _on_publish
+            self._pump()
+        return pos
+
+    def _on_puback_packet(self, command: str) -> Any:
+        """paho's PUBACK/PUBCOMP handler, with the fast path of the module docstring."""
+        client = self._paho
+        packet = client._in_packet["packet"]
+        size = len(packet)
+        if command != "PUBACK" or not 2 <= size <= 3 or (size == 3 and packet[2] >= 0x80):
+            return paho.Client._handle_pubackcomp(client, command)  # type: ignore[arg-type]
+        mid = (packet[0] << 8) | packet[1]
+        in_flight = client._out_messages
+        if mid not in self._waiting or mid not in in_flight:
+            return paho.Client._handle_pubackcomp(client, command)  # type: ignore[arg-type]
+        self._settled.acked.append(self._waiting.pop(mid))
+        self._progress = self._clock()
+        self._changed.set()
+        with client._out_message_mutex:
+            message = in_flight.pop(mid)
+            message.info._set_as_published()
+            client._inflight_messages -= 1
+            if len(in_flight) > client._inflight_messages:  # paho holds queued messages
+                result = client._update_inflight()
+                if result != paho.MQTT_ERR_SUCCESS:
+                    return result
+        with contextlib.suppress(aiomqtt.MqttError):  # as in _on_publish
+            self._pump()
+        return paho.MQTT_ERR_SUCCESS
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int,

@@ -8,6 +8,7 @@ import contextlib
 import json
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from paho.mqtt.properties import Properties
 from gateway.journal import Journal
 from gateway.sync import AckLedger, OutboxPublisher, acks_topic, sales_topic
 from gateway.sync.client import SessionClient
-from gateway.sync.window import PublishWindow
+from gateway.sync.window import PublishWindow, _join_queued
 from simulator.head_office import HeadOffice
 from tests.fixtures.mqtt import MqttBroker
 from tests.gateway.journal_support import open_journal
@@ -79,7 +80,8 @@ async def running(publisher: OutboxPublisher) -> AsyncIterator[asyncio.Task[None
 
 
 async def test_the_aiomqtt_internals_the_window_uses_are_there(mqtt_broker: MqttBroker) -> None:
-    """gateway/sync/window.py reads aiomqtt's paho client and disconnection future."""
+    """gateway/sync/window.py and client.py use aiomqtt's paho client, its connection futures
+    and lock, and paho's write queue and socket close."""
     make = factory(mqtt_broker.host, mqtt_broker.port, new_shop(), "sales")
     async with make() as client:
         assert isinstance(client, SessionClient)
@@ -87,6 +89,10 @@ async def test_the_aiomqtt_internals_the_window_uses_are_there(mqtt_broker: Mqtt
         assert isinstance(client._disconnected, asyncio.Future)
         assert not client._disconnected.done()
         assert client._client.protocol == paho.MQTTv5
+        assert isinstance(client._connected, asyncio.Future)
+        assert isinstance(client._lock, asyncio.Lock) and client._lock.locked()
+        assert isinstance(client._client._out_packet, deque)
+        assert callable(client._client._packet_write) and callable(client._client._sock_close)
         assert client.receive_maximum == 20  # mosquitto's default Receive Maximum
 
 
@@ -139,6 +145,78 @@ async def test_the_window_keeps_below_the_brokers_receive_maximum(
     assert window.limit == 5
     assert max(in_flight) == 5
     assert sorted(acked) == list(range(200))
+
+
+async def test_the_window_joins_queued_packets_into_fewer_writes(mqtt_broker: MqttBroker) -> None:
+    """Many QoS 1 messages go out in far fewer ``send()`` calls, every byte in order: a
+    subscriber gets each message once, in the order published; their PUBACKs come in through
+    far fewer ``recv()`` calls, and none is left unread (gateway/sync/window.py)."""
+    shop = new_shop()
+    topic = f"posgw/{shop}/status"
+    count, received = 500, []
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port,
+                              protocol=aiomqtt.ProtocolVersion.V5) as reader:  # fmt: skip
+        await reader.subscribe(topic, qos=1)
+        async with factory(mqtt_broker.host, mqtt_broker.port, shop, "sales")() as client:
+            paho_client = client._client
+            sends: list[int] = []
+            plain_send = paho_client._sock_send
+
+            def counting(data: bytes) -> int:
+                sends.append(len(data))
+                return plain_send(data)
+
+            paho_client._sock_send = counting  # type: ignore[method-assign]
+            reads: list[int] = []
+            plain_recv = paho_client._sock_recv
+
+            def counting_recv(size: int) -> bytes:
+                data = plain_recv(size)
+                reads.append(len(data))
+                return data
+
+            paho_client._sock_recv = counting_recv  # type: ignore[method-assign]
+            window: PublishWindow[int] = PublishWindow(client, timeout=5)
+            assert "_packet_write" in vars(paho_client)  # joining is on while the window is
+            for n in range(count):
+                window.publish(topic, b'{"n": %d}' % n, n)
+            acked: list[int] = []
+            async with asyncio.timeout(20):
+                while len(acked) < count:
+                    await window.wait()
+                    acked += window.take().acked
+            window.close()
+            assert "_packet_write" not in vars(paho_client)  # and off once it is closed
+            assert vars(paho_client)["_sock_recv"] is counting_recv  # reads: likewise
+        async with asyncio.timeout(20):
+            async for message in reader.messages:
+                received.append(json.loads(message.payload)["n"])  # type: ignore[arg-type]
+                if len(received) == count:
+                    break
+    assert sorted(acked) == list(range(count))
+    assert received == list(range(count))
+    assert len(sends) < count / 4, len(sends)
+    assert len(reads) < count / 4, len(reads)  # paho alone: three recv() per PUBACK
+
+
+def test_only_packets_paho_forgets_once_written_are_joined() -> None:
+    """A QoS 0 PUBLISH (``on_publish`` fires on its write) and a DISCONNECT stay alone; the
+    unsent rest of a half-written packet leads the joined one."""
+    def packet(command: int, qos: int, data: bytes, pos: int = 0) -> dict[str, object]:
+        return {"command": command, "mid": 1, "qos": qos, "pos": pos,
+                "to_process": len(data) - pos, "packet": data, "info": None}  # fmt: skip
+
+    queue = deque([packet(0x32, 1, b"AAAA", pos=2), packet(0x40, 0, b"BB"),
+                   packet(0x30, 0, b"CC"), packet(0x32, 1, b"DD")])  # fmt: skip
+    _join_queued(queue, 1024)
+    assert [p["packet"] for p in queue] == [b"AABB", b"CC", b"DD"]
+    assert (queue[0]["pos"], queue[0]["to_process"]) == (0, 4)
+    queue = deque([packet(0xE0, 0, b"EE"), packet(0x32, 1, b"FF")])
+    _join_queued(queue, 1024)
+    assert [p["packet"] for p in queue] == [b"EE", b"FF"]
+    queue = deque([packet(0x32, 1, b"x" * 10) for _ in range(5)])
+    _join_queued(queue, 25)  # stops once the limit is reached
+    assert [len(p["packet"]) for p in queue] == [30, 10, 10]
 
 
 async def test_acknowledgements_sent_while_the_shop_is_away_are_delivered(
@@ -214,3 +292,41 @@ async def test_the_ledger_resends_until_head_office_acknowledges(
     assert diag["resent"] >= 1
     sales = [m for m in silent.received if m.topic == sales_topic(shop)]
     assert {json.loads(m.payload)["id"] for m in sales} == {sale.id}
+
+
+async def test_a_connect_cancelled_at_shutdown_leaves_no_callback_error(
+    tmp_path: Path, private_broker: PrivateBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon cancels the publisher while it waits for CONNACK (the broker is frozen):
+    the half-open connection is closed then and there, and when the broker comes back and
+    goes, no callback fails on the cancelled connect (aiomqtt's ``_on_disconnect`` used to
+    raise ``CancelledError`` from the loop's reader: "Exception in callback")."""
+    shop = new_shop()
+    made: list[aiomqtt.Client] = []
+    make = factory(private_broker.host, private_broker.port, shop, "sales")
+
+    def recording() -> aiomqtt.Client:
+        made.append(make())
+        return made[-1]
+
+    caplog.set_level("ERROR", logger="asyncio")
+    async with open_journal(tmp_path) as journal:
+        publisher = OutboxPublisher(journal=journal, client_factory=recording, shop=shop,
+                                    backoff=FAST)  # fmt: skip
+        private_broker.pause()  # TCP connects (the kernel's backlog); no CONNACK comes
+        try:
+            task = asyncio.create_task(publisher.run())
+            await eventually(lambda: bool(made) and made[0]._client.socket() is not None)
+            paho_client = made[0]._client
+            task.cancel()  # as the daemon does on SIGTERM
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            private_broker.resume()
+        private_broker.stop()  # the broker answers the CONNECT, then closes the connection
+        private_broker.start()
+        await eventually(lambda: paho_client.socket() is None)
+        await asyncio.sleep(0)  # let any reader callback still queued run
+    errors = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert errors == []
+    assert made[0]._lock.locked() is False  # the client can be entered again
