@@ -5,7 +5,8 @@ gateway, so the topic names are restated here; the contract tests prove the two 
 
 * subscribes to ``posgw/{shop}/sales`` of every shop of its fleet (QoS 1) and records each
   sale once by its ``id``: QoS 1 is at-least-once, and the gateway re-sends a record whose
-  acknowledgement it did not record, so duplicates are counted, never stored twice;
+  acknowledgement it did not record, so duplicates are counted, never stored twice; a later
+  ``revision`` of a sale (voided, or its forward declined) replaces the record;
 * acknowledges each stored sale by id on ``posgw/{shop}/acks`` (QoS 1, batched, with a Message
   Expiry Interval: an acknowledgement older than the shop's session is stale), duplicates too,
   so a lost acknowledgement is made good by the shop's re-send;
@@ -246,9 +247,10 @@ class HeadOffice:
             self.malformed += 1
             return
         sale_id = sale["id"]
-        if sale_id in self.sales_by_shop.setdefault(shop, {}):
+        known = self.sales_by_shop.setdefault(shop, {}).get(sale_id)
+        if known is not None and _revision(sale) <= _revision(known):
             self.duplicates += 1
-        else:
+        else:  # new, or a later revision (docs/sync.md): it replaces the record
             self.sales[sale_id] = sale
             self.sales_by_shop[shop][sale_id] = sale
             for sku in self.book.count(shop, sale):
@@ -356,3 +358,9 @@ class HeadOffice:
         """Wait for a status message whose ``state`` is ``state``; returns the latest such."""
         await self.wait_for(lambda: any(s.get("state") == state for s in self.statuses))
         return next(s for s in reversed(self.statuses) if s.get("state") == state)
+
+
+def _revision(sale: dict[str, Any]) -> int:
+    """A sale record's revision (1 when absent or not an integer)."""
+    revision = sale.get("revision")
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 1

@@ -12,7 +12,8 @@ Per shop and SKU, head office keeps:
 * ``version``: grows with every snapshot of the SKU (the larger of last + 1 and the clock in
   ms, so it keeps growing across restarts of the simulator).
 
-A sale or refund is counted once per id (QoS 1 and the shop's re-sends deliver duplicates).
+A sale or refund is counted once per id (QoS 1 and the shop's re-sends deliver duplicates); a
+sale voided the same day (revision 2, ``"voided": true``) gives its lines back once.
 """
 
 from __future__ import annotations
@@ -79,12 +80,21 @@ class StockBook:
         return self._level.get((shop, sku), 0)
 
     def count(self, shop: str, sale: Mapping[str, Any]) -> list[str]:
-        """Count one sale or refund record once by id; returns the SKUs it moved."""
+        """Count one sale or refund record once by id; returns the SKUs it moved.
+
+        A sale's revision 2 with ``"voided": true`` gives its lines back, once (the shop's
+        follower does the same under ``<id>:void``); other revisions move nothing (a declined
+        forward's goods have left the shop all the same).
+        """
         sale_id = sale.get("id")
-        if not isinstance(sale_id, str) or (shop, sale_id) in self._seen:
+        if not isinstance(sale_id, str):
             return []
-        self._seen.add((shop, sale_id))
-        sign = 1 if sale.get("type") == "refund" else -1
+        voided = sale.get("voided") is True
+        once = sale_id + ":void" if voided else sale_id
+        if (shop, once) in self._seen or (not voided and sale.get("revision") == 2):
+            return []
+        self._seen.add((shop, once))
+        sign = 1 if sale.get("type") == "refund" or voided else -1
         moved = []
         for sku, qty in _stock_lines(sale.get("items")):
             key = (shop, sku)

@@ -12,6 +12,7 @@ import aiomqtt
 import pytest
 
 from simulator.head_office import HeadOffice
+from simulator.stock_book import StockBook
 from tests.fixtures.mqtt import MqttBroker
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(60)]
@@ -111,3 +112,16 @@ async def test_cli_bad_input_exits_2(args: list[str]) -> None:
         _, err = await proc.communicate()
     assert proc.returncode == 2
     assert err.startswith(b"error: ")
+
+
+def test_the_book_gives_a_voided_sale_back_once_and_ignores_other_revisions() -> None:
+    book = StockBook(clock=lambda: 1.0)
+    book.set_level("s1", "SKU-1", 10)
+    sale = {"id": "pay_1", "items": [{"sku": "SKU-1", "qty": 2}]}
+    assert book.count("s1", sale) == ["SKU-1"]
+    declined = {**sale, "revision": 2, "forward_declined": True}  # goods left all the same
+    assert book.count("s1", declined) == []
+    voided = {**sale, "revision": 2, "voided": True}
+    assert book.count("s1", voided) == ["SKU-1"]
+    assert book.count("s1", voided) == []  # a re-send moves nothing
+    assert book.level("s1", "SKU-1") == 10

@@ -53,6 +53,9 @@ async def test_a_void_gives_the_basket_back_to_stock_once(
             assert (line["level"], line["local_net"]) == (10, 0)
             position = await daemon.stock.position()
             last = await daemon.journal.outbox_after(0, limit=100)
+            # head office took revision 2 ("voided") and gave the lines back in its book too
+            await office.wait_for(lambda: office.sales[sale["id"]].get("voided") is True)
+            assert office.book.level(shop, "SKU-1") == 10
         assert position == max(item.id for item in last)  # the voided record was followed
         async with running(Daemon(config, env=fixed_env, environ={})) as daemon:
             app = Shop(http, daemon)
