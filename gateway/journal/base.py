@@ -98,16 +98,10 @@ class JournalBase:
         return await translated(self._worker.submit(call, on_commit=note))
 
     async def _transition(
-        self,
-        payment_id: str,
-        state: PaymentState,
-        *,
-        actor: str,
-        reason: str = "",
-        updates: Mapping[str, str | None] | None = None,
-        vault_plaintext: bytes | None = None,
+        self, payment_id: str, state: PaymentState, *, actor: str, reason: str = "",
+        updates: Mapping[str, str | None] | None = None, vault_plaintext: bytes | None = None,
         requeues: bool = False,
-    ) -> Payment:
+    ) -> Payment:  # fmt: skip
         """One :meth:`Store.transition <gateway.journal.store.Store.transition>` in the next
         group, noted on commit (figures, money, the payments changed last).
 

@@ -53,13 +53,10 @@ class ForwardingCalls(JournalBase):
         check_code("auth_code", auth_code)
         check_code("response_code", response_code)
         return await self._transition(
-            payment_id,
-            S.STORED_FOR_FORWARDING,
-            actor=actor,
-            reason=reason,
+            payment_id, S.STORED_FOR_FORWARDING, actor=actor, reason=reason,
             updates={"auth_code": auth_code, "response_code": response_code},
             vault_plaintext=bytes(request),
-        )
+        )  # fmt: skip
 
     async def forwarding_request(self, payment_id: str) -> bytes:
         """Decrypt the stored request of a payment awaiting forwarding.

@@ -380,11 +380,7 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
                 raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
             updates["aid"] = aid
         return await self._transition(
-            payment_id,
-            S.APPROVED,
-            actor=actor,
-            reason=reason,
-            updates=updates,
+            payment_id, S.APPROVED, actor=actor, reason=reason, updates=updates
         )
 
     async def decline(
@@ -393,12 +389,9 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         """-> DECLINED: the acquirer declined, or the card declined offline (AAC)."""
         check_code("response_code", response_code)
         return await self._transition(
-            payment_id,
-            S.DECLINED,
-            actor=actor,
-            reason=reason,
+            payment_id, S.DECLINED, actor=actor, reason=reason,
             updates={"response_code": response_code},
-        )
+        )  # fmt: skip
 
     async def pin_retry(
         self,
@@ -413,12 +406,9 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         next :meth:`request_auth`). Nothing was charged by the declined request."""
         check_code("response_code", response_code)
         return await self._transition(
-            payment_id,
-            S.CARD_READ,
-            actor=actor,
-            reason=reason,
+            payment_id, S.CARD_READ, actor=actor, reason=reason,
             updates={"response_code": response_code},
-        )
+        )  # fmt: skip
 
     async def mark_unknown(self, payment_id: str, *, actor: str, reason: str) -> Payment:
         """AUTH_REQUESTED -> UNKNOWN: the answer never came (timeout, connection lost)."""
