@@ -1,7 +1,10 @@
 """Who may move money: till credentials, TLS, manager sessions, request checks, limits.
 
 * :mod:`~gateway.security.store`: till tokens (hashed), manager accounts (Argon2id) and refund
-  approvals in the journal file, each change audited (:mod:`gateway.journal.audit`).
+  approvals in the journal file, each change audited (:mod:`gateway.journal.audit`); built
+  from :mod:`~gateway.security.tills`, :mod:`~gateway.security.accounts`,
+  :mod:`~gateway.security.approvals` on :mod:`~gateway.security.store_core`, returning the
+  records of :mod:`~gateway.security.principals`.
 * :mod:`~gateway.security.service`: the daemon's async, cached face of the store.
 * :mod:`~gateway.security.guard`: Host, Origin, Content-Type and till-token middlewares.
 * :mod:`~gateway.security.manager`: login, logout, CSRF, roles and the approval page.
