@@ -203,6 +203,16 @@ async def _tpe_sale(session: aiohttp.ClientSession, base: str, tpe: VirtualTcpTp
     print(f"till: lane 3 asks its payment terminal for {amount / 100:.2f} EUR")
     async with session.get(f"{base}/api/payments/{created['id']}?wait=20") as response:
         result: dict[str, Any] = await response.json()
+    async with session.post(f"{base}/api/lanes/3/payments",
+                            json={"amount": 1200, "currency": "EUR"}) as response:
+        mistake = await response.json()
+    async with session.get(f"{base}/api/payments/{mistake['id']}?wait=20") as response:
+        await response.read()
+    async with session.post(f"{base}/api/payments/{mistake['id']}/void",
+                            json={"reason": "rung up twice"}) as response:
+        voided = await response.json()
+    print(f"till: a 12.00 EUR sale rung up twice on lane 3 is voided -> {voided.get('state')} "
+          f"(the terminal cancelled {[f'{c.amount / 100:.2f}' for c in tpe.brain.cancelled]})")
     async with session.post(f"{base}/api/lanes/3/end-of-day", json={}) as response:
         day = await response.json()
     charged = [f"{c.amount / 100:.2f}" for c in tpe.brain.charges]

@@ -30,7 +30,8 @@ def test_daemon_stage() -> None:
     assert "of the lane 1 sale -> COMPLETED" in out.stdout  # the refund
     # the TPE lane: a virtual Caisse-AP terminal over TCP took the card and charged once
     assert "tpe lane 3: state=COMPLETED outcome=approved card=497010******0014" in out.stdout
-    assert "the terminal charged ['23.50']" in out.stdout
+    assert "the terminal charged ['23.50', '12.00']" in out.stdout
+    assert "on lane 3 is voided -> VOIDED (the terminal cancelled ['12.00'])" in out.stdout
     assert "till (live events of lane 3): PRESENT CARD -> IDLE" in out.stdout
     assert "tpe lane 3 end of day: ok=True transactions=1 debits=2350 refunds=0" in out.stdout
     assert "status page in French: Recette du jour 39,90" in out.stdout  # 12.50+8.90+23.50-5.00

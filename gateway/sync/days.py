@@ -22,7 +22,7 @@ import aiomqtt
 
 from gateway.journal import CardDataRejected, Journal
 from gateway.journal.guard import check_value
-from gateway.journal.queries import DayClose
+from gateway.journal.queries import DayClose, without_own_times
 from gateway.sync.messages import days_topic
 
 __all__ = ["DayPublisher", "day_message"]
@@ -103,9 +103,7 @@ class DayPublisher:
     async def _publish(self, client: aiomqtt.Client, days: list[DayClose]) -> None:
         for day in days:
             try:
-                check_value(
-                    "day", {k: v for k, v in day.record.items() if not k.endswith("_ms")}
-                )
+                check_value("day", without_own_times(day.record))  # as the journal checked it
             except CardDataRejected as exc:  # cannot happen: journaled through the same guard
                 self.last_error = f"day {day.id} not published: {exc}"
                 log.error("%s", self.last_error)

@@ -18,9 +18,12 @@ from types import TracebackType
 import aiomqtt
 import pytest
 
+from gateway.day.terminals import terminal_reconciliation
+from gateway.day.totals import AcquirerLine
 from gateway.sync.days import DayPublisher
 from simulator.head_office import HeadOffice
 from tests.fixtures.mqtt import MqttBroker
+from tests.gateway.day.test_terminal_times import LUHN_MS
 from tests.gateway.journal_support import open_journal
 from tests.gateway.sync.test_contracts import _day_record
 from tests.gateway.sync_support import complete_sale, eventually, factory, new_shop
@@ -89,3 +92,34 @@ async def test_an_mqtt_error_raised_by_the_cancelled_client_still_ends_it(tmp_pa
             with pytest.raises(asyncio.CancelledError):
                 await task
         assert days.last_error is None  # a shutdown, not a broker fault
+
+
+async def test_a_day_citing_a_luhn_valid_totals_time_is_published(
+    tmp_path: Path, mqtt_broker: MqttBroker
+) -> None:
+    """The demo found it: the journal took the day (its guard skips its own times) but the
+    publisher's second check saw ``terminals[0].at_ms`` and refused it one close in ten."""
+    shop = new_shop()
+    host, port = mqtt_broker.host, mqtt_broker.port
+    clock = lambda: LUHN_MS / 1000  # noqa: E731 - the journal's clock on a Luhn-valid time
+    async with HeadOffice(host=host, port=port, shop=shop), \
+            open_journal(tmp_path, clock=clock) as journal:  # fmt: skip
+        totals = await journal.add_terminal_totals(
+            lane="1", actor="manager:test", ok=True, transactions=1, debits=5000, refunds=0,
+            currency="EUR")  # fmt: skip
+        entry, count = terminal_reconciliation(
+            "1", [AcquirerLine("EUR", "sales_net", 1, 5000)], totals)  # fmt: skip
+        record = {**await _day_record(journal), "terminals": [entry]}
+        await journal.record_day_close(opened_ms=0, closed_ms=LUHN_MS, actor="manager:test",
+                                       differences=count, record=record)  # fmt: skip
+        days = DayPublisher(journal=journal, client_factory=factory(host, port, shop, "days"),
+                            shop=shop, retry_interval=0.2)  # fmt: skip
+        task = asyncio.create_task(days.run())
+        days.day_closed()
+        try:
+            await eventually(lambda: days.published == 1 or days.last_error is not None)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert days.last_error is None and days.published == 1
