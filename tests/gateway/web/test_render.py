@@ -70,6 +70,14 @@ def test_scrub_masks_pan_shaped_integers_from_twelve_digits() -> None:
     assert out[4] == "*" * 18 + "3424"  # 22 digits with a Luhn-valid prefix: hidden
 
 
+def test_scrub_keeps_millisecond_times_that_pass_luhn() -> None:
+    luhn_ms = next(ms for ms in range(1_764_979_200_000, 1_764_979_200_100)
+                   if scrub(ms) != ms)  # fmt: skip
+    out = scrub({"last_close": {"closed_ms": luhn_ms, "note": str(luhn_ms)}, "x": luhn_ms})
+    assert out["last_close"]["closed_ms"] == luhn_ms  # a time the gateway computed
+    assert out["last_close"]["note"] != str(luhn_ms) and out["x"] != luhn_ms  # elsewhere: masked
+
+
 @pytest.mark.parametrize(
     ("amount", "code", "expected"),
     [
