@@ -122,7 +122,8 @@ def child_main(workdir: str, acquirer_url: str) -> None:
     from tests.gateway.daemon_support import CONTACTLESS_ATR
 
     logging.disable(logging.WARNING)
-    config = daemon_config(Path(workdir), acquirer_url, slots=True)
+    inline = os.environ.get("POSGW_BENCH_SIM_CARDS", "inline") == "inline"
+    config = daemon_config(Path(workdir), acquirer_url, slots=True, inline_cards=inline)
     for index, kind in enumerate(MIX, start=1):
         card = NextCardholder(kind.profile)
         atr = (CONTACTLESS_ATR,) if kind.contactless else ()
@@ -325,6 +326,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=4.0, help="load before measuring")
     parser.add_argument("--big", type=int, default=1_000_000, help="payments in the big journal")
     parser.add_argument("--page-samples", type=int, default=50, help="big-journal page fetches")
+    parser.add_argument("--sim-cards", choices=("inline", "thread"), default="inline",
+                        help="virtual cards on the event loop, or on each reader's thread")
     parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
@@ -332,6 +335,8 @@ def main() -> None:
         child_main(*args.daemon_child)
         return
     logging.disable(logging.WARNING)
+    os.environ["POSGW_BENCH_SIM_CARDS"] = args.sim_cards  # read by the daemon child
+    print(f"sim_cards: {args.sim_cards}")
     asyncio.run(loaded_run(args.seconds, args.warmup))
     if args.big > 0:
         asyncio.run(big_journal_page(args.big, args.page_samples))
