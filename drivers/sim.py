@@ -9,6 +9,8 @@ device's executor thread, like a real reader's library call.
 ``sim://lane1?inline=1`` runs the card's ``process`` on the caller's thread (the event loop)
 instead: no hop to the device thread and back per APDU, which with 16 lanes cost about as much
 CPU as the card itself (two thread wake-ups and GIL hand-offs per APDU, docs/performance.md).
+The loop is yielded once per APDU (``asyncio.sleep(0)``), so a whole card session never runs
+as one uninterrupted callback: other lanes and pages keep their turn, as with a thread.
 For virtual cards whose every answer is quick computing (the simulator's); the exchange's
 time-out cannot interrupt an inline card, so a card that may block must not run inline.
 Real readers (``pcsc://``) are not concerned: their library calls always run on the device
@@ -17,6 +19,7 @@ thread.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any, Protocol
@@ -151,7 +154,9 @@ class SimReader(CardReader):
 
     async def _transceive(self, capdu: bytes) -> bytes:
         if self._inline:
-            return self._process(capdu)
+            rapdu = self._process(capdu)
+            await asyncio.sleep(0)  # the answer comes in a later loop turn, as a device's would
+            return rapdu
         return await self.executor.run(self._process, capdu)
 
 
