@@ -8,7 +8,9 @@ What a shop feels at load, on one machine:
   the acquirer), contact offline (``visa_credit``, 5.00: below the floor limit, TC, sealed and
   forwarded later) and contactless (``ctls_mc_cda_online``, 12.50: tap, remove card, online);
   journal in SQLite WAL with ``synchronous=FULL``; the simulated acquirer host over real HTTP
-  on loopback (in this process);
+  on loopback (in this process); the virtual cards answer on the daemon's event loop
+  (``sim://...?inline=1``, the floor's way of calling them) or, with ``--sim-cards thread``, on
+  each reader's device thread (a hop per APDU, as a real reader's library call);
 * 16 tills (this process) pay back to back: ``POST /api/lanes/N/payments`` then
   ``GET /api/payments/ID?wait``; the till-observed time of each payment is one sample;
 * ``/status.json`` and ``/`` are each fetched once a second during the load;
@@ -20,7 +22,8 @@ What a shop feels at load, on one machine:
   directory, a year of them, a few thousand today): ``/`` and ``/status.json`` of an idle
   one-lane daemon on that file, in this process.
 
-Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]`` (about 1.5 min).
+Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]
+[--sim-cards inline|thread]`` (about 1.5 min).
 """
 
 from __future__ import annotations
