@@ -183,7 +183,8 @@ class AcquirerClient:
             (call :meth:`resolve_unknown`); AcquirerServerError, AcquirerRejected,
             AcquirerProtocolError.
         """
-        _log.debug("authorise key=%s pan=%s", idempotency_key, mask_pan(request.pan))
+        if _log.isEnabledFor(logging.DEBUG):  # the masking only when the line is written
+            _log.debug("authorise key=%s pan=%s", idempotency_key, mask_pan(request.pan))
         body, replayed = await self._call(
             "POST", "/v1/authorisations", key=idempotency_key, body=request.to_json()
         )
