@@ -8,7 +8,9 @@ What a shop feels at load, on one machine:
   the acquirer), contact offline (``visa_credit``, 5.00: below the floor limit, TC, sealed and
   forwarded later) and contactless (``ctls_mc_cda_online``, 12.50: tap, remove card, online);
   journal in SQLite WAL with ``synchronous=FULL``; the simulated acquirer host over real HTTP
-  on loopback (in this process);
+  on loopback (in this process); the virtual cards answer on the daemon's event loop
+  (``sim://...?inline=1``, the floor's way of calling them) or, with ``--sim-cards thread``, on
+  each reader's device thread (a hop per APDU, as a real reader's library call);
 * 16 tills (this process) pay back to back: ``POST /api/lanes/N/payments`` then
   ``GET /api/payments/ID?wait``; the till-observed time of each payment is one sample;
 * ``/status.json`` and ``/`` are each fetched once a second during the load;
@@ -20,7 +22,8 @@ What a shop feels at load, on one machine:
   directory, a year of them, a few thousand today): ``/`` and ``/status.json`` of an idle
   one-lane daemon on that file, in this process.
 
-Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]`` (about 1.5 min).
+Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]
+[--sim-cards inline|thread]`` (about 1.5 min).
 """
 
 from __future__ import annotations
@@ -122,7 +125,8 @@ def child_main(workdir: str, acquirer_url: str) -> None:
     from gateway.daemon.daemon import Daemon
 
     logging.disable(logging.WARNING)
-    config = daemon_config(Path(workdir), acquirer_url, slots=True)
+    inline = os.environ.get("POSGW_BENCH_SIM_CARDS", "inline") == "inline"
+    config = daemon_config(Path(workdir), acquirer_url, slots=True, inline_cards=inline)
     for index, kind in enumerate(MIX, start=1):
         card = NextCardholder(kind.profile)
         atr = (CONTACTLESS_ATR,) if kind.contactless else ()
@@ -325,6 +329,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=4.0, help="load before measuring")
     parser.add_argument("--big", type=int, default=1_000_000, help="payments in the big journal")
     parser.add_argument("--page-samples", type=int, default=50, help="big-journal page fetches")
+    parser.add_argument("--sim-cards", choices=("inline", "thread"), default="inline",
+                        help="virtual cards on the event loop, or on each reader's thread")
     parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
@@ -332,6 +338,8 @@ def main() -> None:
         child_main(*args.daemon_child)
         return
     logging.disable(logging.WARNING)
+    os.environ["POSGW_BENCH_SIM_CARDS"] = args.sim_cards  # read by the daemon child
+    print(f"sim_cards: {args.sim_cards}")
     asyncio.run(loaded_run(args.seconds, args.warmup))
     if args.big > 0:
         asyncio.run(big_journal_page(args.big, args.page_samples))

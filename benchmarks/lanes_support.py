@@ -80,8 +80,12 @@ def fixed_env() -> Environment:
     return Environment(lambda: FIXED_TIME, lambda: os.urandom(4), lambda: 99)
 
 
-def daemon_config(workdir: Path, acquirer_url: str, *, slots: bool) -> DaemonConfig:
-    """The daemon's configuration: the :data:`MIX` lanes (``slots``) or one idle lane."""
+def daemon_config(
+    workdir: Path, acquirer_url: str, *, slots: bool, inline_cards: bool = False
+) -> DaemonConfig:
+    """The daemon's configuration: the :data:`MIX` lanes (``slots``) or one idle lane; with
+    ``inline_cards`` the virtual cards answer on the event loop (``sim://...?inline=1``)."""
+    query = "?inline=1" if inline_cards else ""
     key = workdir / "vault.key"
     key.write_bytes(os.urandom(32))
     key.chmod(0o600)
@@ -96,7 +100,7 @@ def daemon_config(workdir: Path, acquirer_url: str, *, slots: bool) -> DaemonCon
             "acquirer": {"url": acquirer_url, "merchant_id": "BENCH001",
                          "terminal_id": "LANE0001", "total_timeout": 10.0},
             "terminal": {"extra_ca_keys": [str(DEFAULT_KEYS_DIR / "capk_sim.json")]},
-            "lanes": [{"id": i, "reader": f"sim://bench-lanes-{i}", "interface": "auto",
+            "lanes": [{"id": i, "reader": f"sim://bench-lanes-{i}{query}", "interface": "auto",
                        "pin_pad": "none"} for i in range(1, count + 1)],
         },
         source="bench",

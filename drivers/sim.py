@@ -5,10 +5,21 @@ opens the slot named ``lane1`` of this process; the simulator (or a test) insert
 virtual cards with :func:`slot`. A card is any object with ``process(capdu: bytes) -> bytes``
 (R-APDU including SW1 SW2), such as the simulator's virtual EMV cards. The card runs on the
 device's executor thread, like a real reader's library call.
+
+``sim://lane1?inline=1`` runs the card's ``process`` on the caller's thread (the event loop)
+instead: no hop to the device thread and back per APDU, which with 16 lanes cost about as much
+CPU as the card itself (two thread wake-ups and GIL hand-offs per APDU, docs/performance.md).
+The loop is yielded once per APDU (``asyncio.sleep(0)``), so a whole card session never runs
+as one uninterrupted callback: other lanes and pages keep their turn, as with a thread.
+For virtual cards whose every answer is quick computing (the simulator's); the exchange's
+time-out cannot interrupt an inline card, so a card that may block must not run inline.
+Real readers (``pcsc://``) are not concerned: their library calls always run on the device
+thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any, Protocol
@@ -94,10 +105,18 @@ def slot(name: str) -> SimSlot:
 class SimReader(CardReader):
     """A reader on a :class:`SimSlot`."""
 
-    def __init__(self, *, url: str, slot_name: str, **kwargs: Any) -> None:
-        """Create the reader for slot ``slot_name`` (see :class:`CardReader` for options)."""
+    def __init__(self, *, url: str, slot_name: str, inline: bool = False, **kwargs: Any) -> None:
+        """Create the reader for slot ``slot_name`` (see :class:`CardReader` for options).
+
+        Args:
+            url: The device URL.
+            slot_name: The slot's name.
+            inline: Run the card on the caller's thread (module docstring).
+            **kwargs: :class:`CardReader` options.
+        """
         super().__init__(url=url, name=f"sim:{slot_name}", **kwargs)
         self._slot = slot(slot_name)
+        self._inline = inline
         self._bridge: LoopBridge | None = None
         self._session: int | None = None
 
@@ -134,16 +153,21 @@ class SimReader(CardReader):
         return card.process(capdu)
 
     async def _transceive(self, capdu: bytes) -> bytes:
+        if self._inline:
+            rapdu = self._process(capdu)
+            await asyncio.sleep(0)  # the answer comes in a later loop turn, as a device's would
+            return rapdu
         return await self.executor.run(self._process, capdu)
 
 
 def create(url: DeviceUrl, **options: Any) -> SimReader:
-    """Backend entry point: ``sim://<slot name>[?timeout=seconds]``.
+    """Backend entry point: ``sim://<slot name>[?timeout=seconds][&inline=0|1]``.
 
     Raises:
-        ConfigurationError: an unknown option.
+        ConfigurationError: an unknown option, or a malformed value.
     """
     timeout = options.pop("timeout", url.params.get("timeout", 5.0))
+    inline = options.pop("inline", url.params.get("inline", False))
     clock = options.pop("clock", time.monotonic)
     if options:
         raise ConfigurationError(f"unknown sim options: {sorted(options)}", device=url.raw)
@@ -151,4 +175,10 @@ def create(url: DeviceUrl, **options: Any) -> SimReader:
         seconds = None if timeout is None else float(timeout)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError("timeout must be a number", device=url.raw) from exc
-    return SimReader(url=url.raw, slot_name=url.target, timeout=seconds, clock=clock)
+    if isinstance(inline, str):
+        if inline not in ("0", "1", "true", "false"):
+            raise ConfigurationError("inline must be 0 or 1", device=url.raw)
+        inline = inline in ("1", "true")
+    return SimReader(
+        url=url.raw, slot_name=url.target, inline=bool(inline), timeout=seconds, clock=clock
+    )

@@ -17,8 +17,17 @@ resolved by status query or reversal, never by guessing approved"):
   :class:`~gateway.acquirer.errors.AnswerLost`; the caller keeps the key and calls
   :meth:`AcquirerClient.resolve_unknown`, which asks the host by status query (a GET, retried
   on any transport failure) and reports the host's decision or ``NOT_FOUND``.
-* One connection per request (``force_close``): a pooled keep-alive connection closed by the
-  host would make an unsent ``POST`` look like a lost answer.
+* Keep-alive connections, pooled (a new TCP connection, and over TLS a handshake, per request
+  cost more daemon CPU than the request itself under load, docs/performance.md). What a pooled
+  connection changes is *when* it fails: the host may close an idle connection just as the next
+  request takes it. Each attempt therefore records whether its request reached the transport
+  (aiohttp's ``on_request_headers_sent`` trace fires just before the first byte is handed to
+  the socket): a failure before that point sent nothing and is retried like a refused
+  connection (:class:`~gateway.acquirer.errors.AcquirerUnreachable`); a failure after it may
+  have reached the host and is an :class:`~gateway.acquirer.errors.AnswerLost` (status query,
+  never resent). Idle connections are dropped after ``keepalive_s``, kept shorter than common
+  hosts' idle time-outs so that the race is rare; ``keepalive_s=0`` is one connection per
+  request (``force_close``).
 
 Logs (logger ``gateway.acquirer``) carry the method, path, idempotency key, attempt and status;
 never the body, hence never the PAN, the PIN block or field 55.
@@ -33,6 +42,7 @@ import logging
 import random as _random
 import ssl
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import aiohttp
@@ -79,6 +89,7 @@ class AcquirerClient:
         random: Returns a float in ``[0, 1)`` (injected for reproducible runs).
         sleep: Awaitable sleep (injected; the backoff waits through it).
         ssl_context: TLS settings (default: the system trust store, certificates verified).
+        keepalive_s: Seconds an idle pooled connection is kept (0: one connection per request).
     """
 
     def __init__(
@@ -93,6 +104,7 @@ class AcquirerClient:
         random: Callable[[], float] = _random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         ssl_context: ssl.SSLContext | None = None,
+        keepalive_s: float = 4.0,
     ) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -101,6 +113,8 @@ class AcquirerClient:
             raise AcquirerUsageError("plain http only to a loopback address: use https")
         if connect_timeout <= 0 or total_timeout <= 0 or max_attempts < 1:
             raise AcquirerUsageError("time-outs must be positive and max_attempts at least 1")
+        if keepalive_s < 0:
+            raise AcquirerUsageError("keepalive_s must not be negative")
         self._base = url
         self._connect_timeout = connect_timeout
         self._total_timeout = total_timeout
@@ -110,6 +124,9 @@ class AcquirerClient:
         self._random = random
         self._sleep = sleep
         self._ssl = ssl_context
+        self._keepalive = keepalive_s
+        #: TCP connections opened so far (a diagnostic: benchmarks, tests of the pooling).
+        self.connections_opened = 0
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -120,9 +137,21 @@ class AcquirerClient:
         if self._closed:
             raise AcquirerUsageError("the client is closed")
         if self._session is None:
-            connector = aiohttp.TCPConnector(force_close=True, ssl=self._ssl or True)
+            ssl_setting: ssl.SSLContext | bool = self._ssl or True
+            if self._keepalive > 0:
+                connector = aiohttp.TCPConnector(keepalive_timeout=self._keepalive, ssl=ssl_setting)
+            else:
+                connector = aiohttp.TCPConnector(force_close=True, ssl=ssl_setting)
             timeout = aiohttp.ClientTimeout(sock_connect=self._connect_timeout)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            trace = aiohttp.TraceConfig()
+            trace.on_request_headers_sent.append(_mark_sent)
+            trace.on_connection_create_end.append(self._count_connection)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, trace_configs=[trace]
+            )
+
+    async def _count_connection(self, *_: object) -> None:
+        self.connections_opened += 1
 
     async def aclose(self) -> None:
         """Close the session (may be called twice)."""
@@ -154,7 +183,8 @@ class AcquirerClient:
             (call :meth:`resolve_unknown`); AcquirerServerError, AcquirerRejected,
             AcquirerProtocolError.
         """
-        _log.debug("authorise key=%s pan=%s", idempotency_key, mask_pan(request.pan))
+        if _log.isEnabledFor(logging.DEBUG):  # the masking only when the line is written
+            _log.debug("authorise key=%s pan=%s", idempotency_key, mask_pan(request.pan))
         body, replayed = await self._call(
             "POST", "/v1/authorisations", key=idempotency_key, body=request.to_json()
         )
@@ -287,12 +317,18 @@ class AcquirerClient:
         params: dict[str, str] | None,
         headers: dict[str, str],
     ) -> tuple[int, bytes, bool]:
-        """One attempt; aiohttp's exceptions translated here and nowhere else."""
+        """One attempt; aiohttp's exceptions translated here and nowhere else.
+
+        Whether the request may have reached the host decides between "unreachable, nothing
+        sent" (retried) and "answer lost" (status query): see the module docstring.
+        """
         assert self._session is not None
+        attempt = _Attempt()
         try:
             async with asyncio.timeout(self._total_timeout):
                 async with self._session.request(
-                    method, url, json=body, params=params, headers=headers
+                    method, url, json=body, params=params, headers=headers,
+                    trace_request_ctx=attempt,
                 ) as response:
                     raw = await response.read()
                     replayed = response.headers.get("Idempotent-Replayed") == "true"
@@ -302,9 +338,37 @@ class AcquirerClient:
         except aiohttp.ClientConnectorError as exc:
             raise AcquirerUnreachable(f"cannot connect ({exc.strerror or 'error'})") from exc
         except TimeoutError as exc:
+            if not attempt.sent:
+                raise AcquirerUnreachable(
+                    f"no connection within {self._total_timeout:g} s, nothing sent"
+                ) from exc
             raise AcquirerTimeout(f"no answer within {self._total_timeout:g} s") from exc
         except aiohttp.ClientError as exc:
+            if not attempt.sent:  # e.g. a pooled connection the host had just closed
+                raise AcquirerUnreachable(
+                    f"connection failed before the request was sent ({type(exc).__name__})"
+                ) from exc
             raise AnswerLost(f"answer lost ({type(exc).__name__})") from exc
+
+
+class _Attempt:
+    """One attempt's progress, seen by the trace hook: has the request reached the transport?"""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+async def _mark_sent(
+    _session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    _params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    """``on_request_headers_sent``: called just before the request's first byte is written."""
+    attempt = context.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.sent = True
 
 
 def _decode(status: int, raw: bytes, key: str, attempts: int) -> Any:

@@ -342,6 +342,44 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
             updates=updates,
         )
 
+    async def card_read_and_request_auth(
+        self,
+        payment_id: str,
+        *,
+        masked_pan: str | None,
+        aid: str | None,
+        actor: str,
+        reason: str = "",
+    ) -> Payment:
+        """CREATED -> CARD_READ -> AUTH_REQUESTED in one request, hence one ``COMMIT``.
+
+        Both events are written, as by :meth:`card_read` then :meth:`request_auth`; CARD_READ
+        announces no side effect of its own, so sharing AUTH_REQUESTED's commit keeps the rule
+        that a state is durable before what it announces (a crash leaves both or neither, and
+        CREATED means nothing was sent). One ``fsync`` fewer per online payment.
+
+        Returns:
+            The payment in AUTH_REQUESTED; send the request with ``payment.idempotency_key``.
+        """
+        check_masked_pan(masked_pan)
+        if aid is not None and not _AID.fullmatch(aid):
+            raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
+        store = self._s()
+
+        def both() -> tuple[Payment, Payment]:
+            read = store.transition(
+                payment_id, S.CARD_READ, actor=actor, reason=reason,
+                updates={"masked_pan": masked_pan, "aid": aid},
+            )  # fmt: skip
+            return read, store.transition(payment_id, S.AUTH_REQUESTED, actor=actor, new_key=True)
+
+        _, asked = await self._run_noting(self._note_changes, both)
+        return asked
+
+    def _note_changes(self, payments: tuple[Payment, ...]) -> None:
+        for payment in payments:
+            self._note_change(payment)
+
     async def request_auth(self, payment_id: str, *, actor: str) -> Payment:
         """CARD_READ -> AUTH_REQUESTED, storing a new idempotency key before anything is sent.
 

@@ -7,7 +7,8 @@ One payment has one STAN: the request sent online and the request sealed for sto
 carry the same one.
 
 For the kernel: Before any
-byte goes to the acquirer it commits CARD_READ (masked PAN, AID) and AUTH_REQUESTED, and it
+byte goes to the acquirer it commits CARD_READ (masked PAN, AID) and AUTH_REQUESTED (one
+request, one commit: :meth:`gateway.journal.Journal.card_read_and_request_auth`), and it
 uses the idempotency key the journal stored as the request's key: after a crash the key in the
 journal is the key the host saw (ARCHITECTURE.md, "every request carries an idempotency key
 that survives a restart"). Then, by what happened:
@@ -187,12 +188,21 @@ class JournaledAuthoriser:
 
     async def __call__(self, request: OnlineRequest) -> OnlineResponse | None:
         """Authorise online, journaling each step before its side effect."""
-        await self.mark_card_read(request.masked_pan, aid_of(request.icc_data))
         self.pin_retry = False
         wire = self.build_request(request)
         # Kept for store-and-forward without the PIN block: that goes to the acquirer only.
         self.request = None if wire is None else replace(wire, pin=None)
-        payment = await self._journal.request_auth(self._id, actor=self._actor)
+        payment = await self._journal.get(self._id)
+        if payment.state is PaymentState.CREATED:  # CARD_READ and AUTH_REQUESTED, one commit
+            payment = await self._journal.card_read_and_request_auth(
+                self._id,
+                masked_pan=request.masked_pan,
+                aid=aid_of(request.icc_data),
+                actor=self._actor,
+                reason=self.card_read_reason(),
+            )
+        else:  # CARD_READ already: a PIN tried again
+            payment = await self._journal.request_auth(self._id, actor=self._actor)
         key = payment.idempotency_key
         if wire is None or key is None:
             return None

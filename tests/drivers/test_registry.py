@@ -133,6 +133,38 @@ async def test_sim_backend_round_trip_and_errors() -> None:
         await device.open()
 
 
+class ThreadOf:
+    """Tiny applet recording which thread answered each command."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def process(self, capdu: bytes) -> bytes:
+        import threading
+
+        self.threads.append(threading.get_ident())
+        return b"\x90\x00"
+
+
+@pytest.mark.parametrize(("query", "inline"), [("?inline=1", True), ("", False)])
+async def test_sim_inline_cards_answer_on_the_loop_thread(query: str, inline: bool) -> None:
+    import threading
+
+    card = ThreadOf()
+    name = f"inline-lane-{int(inline)}"
+    slot(name).insert(card)
+    async with create_device(f"sim://{name}{query}") as reader:
+        assert isinstance(reader, CardReader)
+        await reader.wait_for_card()
+        await reader.power_on()
+        assert await reader.transceive(bytes.fromhex("00A40400")) == b"\x90\x00"
+        assert await reader.transceive(bytes.fromhex("00B20100")) == b"\x90\x00"
+    loop_thread = threading.get_ident()
+    assert (card.threads == [loop_thread] * 2) is inline
+    with pytest.raises(ConfigurationError, match="inline"):
+        create_device("sim://x?inline=maybe")
+
+
 async def test_open_device_options_checked() -> None:
     with pytest.raises(ConfigurationError, match="unknown sim options"):
         await open_device("sim://x", bogus=1)

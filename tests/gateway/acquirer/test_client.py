@@ -259,3 +259,49 @@ async def test_lifecycle_and_configuration_errors(host: AcquirerHost) -> None:
     await fresh.aclose()  # twice is fine
     with pytest.raises(AcquirerUsageError):
         await fresh.open()
+
+
+async def test_successive_requests_share_one_keep_alive_connection(
+    host: AcquirerHost, client: AcquirerClient
+) -> None:
+    for n in range(4):
+        await client.authorise(await wire_request(stan=n + 1), idempotency_key=f"k-pool-{n}")
+    await client.status("k-pool-0")
+    assert client.connections_opened == 1 and len(host.charges) == 4
+    async with AcquirerClient(base_url=host.url or "", keepalive_s=0) as one_each:
+        for n in range(3):
+            await one_each.status(f"k-pool-{n}")
+        assert one_each.connections_opened == 3  # keepalive_s=0: one connection per request
+    with pytest.raises(AcquirerUsageError):
+        AcquirerClient(base_url=host.url or "", keepalive_s=-1)
+
+
+async def test_answer_lost_on_a_pooled_connection_is_not_resent(
+    host: AcquirerHost, client: AcquirerClient
+) -> None:
+    await client.authorise(await wire_request(stan=1), idempotency_key="k-warm")
+    host.faults.drop_after_processing = 1  # the next answer is lost after the charge
+    with pytest.raises(AnswerLost) as caught:
+        await client.authorise(await wire_request(stan=2), idempotency_key="k-pooled-lost")
+    assert caught.value.attempts == 1  # sent on the pooled connection: never resent
+    resolution = await client.resolve_unknown("k-pooled-lost")
+    assert resolution.outcome is Outcome.APPROVED and resolution.authorisation is not None
+    assert [entry.id for entry in host.charges][1] == resolution.authorisation.id
+    assert len(host.charges) == 2  # charged once under that key
+    assert client.connections_opened == 2  # the dropped connection was not reused
+
+
+async def test_a_pooled_connection_the_host_closed_is_not_a_lost_answer() -> None:
+    port = free_port()
+    server = AcquirerHost()
+    await server.start(port=port)
+    try:
+        async with make_client(f"http://127.0.0.1:{port}", []) as pooled:
+            await pooled.authorise(await wire_request(stan=1), idempotency_key="k-before")
+            await server.stop()  # closes the pooled connection from the host's side
+            await server.start(port=port)
+            answer = await pooled.authorise(await wire_request(stan=2), idempotency_key="k-after")
+            assert answer.approved and pooled.connections_opened == 2
+        assert [entry.kind for entry in server.ledger] == ["charge", "charge"]  # one per key
+    finally:
+        await server.stop()

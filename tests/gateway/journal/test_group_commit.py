@@ -24,7 +24,13 @@ from typing import Any
 
 import pytest
 
-from gateway.journal import Journal, PaymentState, StorageError
+from gateway.journal import (
+    IllegalTransition,
+    InvalidRecord,
+    Journal,
+    PaymentState,
+    StorageError,
+)
 from tests.gateway.journal_support import AID, MASKED, drive_to, open_journal
 
 S = PaymentState
@@ -181,3 +187,39 @@ async def test_a_recent_payment_is_read_from_memory_not_behind_the_queue(tmp_pat
                 assert await journal.get(sale.id) == sale
             assert journal.last_committed(sale.id) == sale
         assert await journal.get(sale.id) == sale
+
+
+async def test_card_read_and_auth_request_share_one_commit_with_both_events(
+    tmp_path: Path,
+) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale = await journal.create_sale(lane="1", amount=1250, currency="EUR", actor="lane[1]")
+        commits_before = journal.commit_counts()[0]
+        asked = await journal.card_read_and_request_auth(
+            sale.id, masked_pan=MASKED, aid=AID, actor="lane[1]", reason="cardholder's choice"
+        )
+        assert journal.commit_counts()[0] == commits_before + 1
+        assert asked.state is S.AUTH_REQUESTED and asked.idempotency_key
+        assert (asked.masked_pan, asked.aid) == (MASKED, AID)
+        events = await journal.events(sale.id)
+        assert [(e.from_state, e.to_state) for e in events] == [
+            (None, S.CREATED), (S.CREATED, S.CARD_READ), (S.CARD_READ, S.AUTH_REQUESTED),
+        ]  # fmt: skip
+        assert events[1].reason == "cardholder's choice"
+        noted = journal.last_committed(sale.id)  # both changes noted on the loop
+        assert noted is not None and noted.state is S.AUTH_REQUESTED
+        # a clear PAN is refused before anything is queued; the payment does not move
+        other = await journal.create_sale(lane="2", amount=500, currency="EUR", actor="lane[2]")
+        with pytest.raises(InvalidRecord):
+            await journal.card_read_and_request_auth(
+                other.id, masked_pan="4761730000000010", aid=AID, actor="lane[2]"
+            )
+        assert (await journal.get(other.id)).state is S.CREATED
+        # from CARD_READ (a PIN tried again) it is an illegal transition: nothing half-done
+        await journal.card_read(other.id, masked_pan=MASKED, aid=AID, actor="lane[2]")
+        with pytest.raises(IllegalTransition):
+            await journal.card_read_and_request_auth(
+                other.id, masked_pan=MASKED, aid=AID, actor="lane[2]"
+            )
+        assert (await journal.get(other.id)).state is S.CARD_READ
+        assert len(await journal.events(other.id)) == 2
