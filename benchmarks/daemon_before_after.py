@@ -13,7 +13,8 @@ median of each over the rounds, and two ratios: the daemon's payment time after/
 target is <= 1.10) and the daemon-over-kernel ratio after/before (which cancels the machine's
 speed of the moment). Without git history (a shallow or exported tree) it says so and exits 0
 after printing the ``after`` figures only. Run:
-``.venv/bin/python benchmarks/daemon_before_after.py [--rounds 3] [--n 60]``.
+``.venv/bin/python benchmarks/daemon_before_after.py [--rounds 5] [--n 100]`` (five rounds: one
+load spike on a shared machine then moves one run of five, not the median).
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def _run(tree: Path, n: int) -> dict[str, float]:
 def main() -> None:
     """Alternate the two trees, then print the medians and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each tree, alternated")
-    parser.add_argument("--n", type=int, default=60, help="payments per run")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each tree, alternated")
+    parser.add_argument("--n", type=int, default=100, help="payments per run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="posgw-before-") as tmp:
         before_tree = Path(tmp)
