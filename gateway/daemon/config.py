@@ -182,6 +182,7 @@ class AcquirerConfig(_Model):
     total_timeout: Annotated[float, Field(gt=0)] = 15.0
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     retry_interval: Annotated[float, Field(gt=0)] = 30.0
+    keepalive: Annotated[float, Field(ge=0, le=300)] = 4.0
 
     @field_validator("url")
     @classmethod

@@ -222,6 +222,7 @@ class Daemon:
             connect_timeout=cfg.acquirer.connect_timeout,
             total_timeout=cfg.acquirer.total_timeout,
             max_attempts=cfg.acquirer.max_attempts,
+            keepalive_s=cfg.acquirer.keepalive,
         )
         journal_open = Journal.open(
             cfg.journal.path,

@@ -129,6 +129,7 @@ async def _close_day(config: DaemonConfig, actor: str) -> dict[str, Any]:
         connect_timeout=config.acquirer.connect_timeout,
         total_timeout=config.acquirer.total_timeout,
         max_attempts=config.acquirer.max_attempts,
+        keepalive_s=config.acquirer.keepalive,
     )
     with journal_lock(config.journal.path):
         async with Journal.open(config.journal.path, vault_key=key) as journal, client:

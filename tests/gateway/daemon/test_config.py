@@ -68,6 +68,8 @@ def test_defaults() -> None:
         (_with(http={"port": 70000}), "http.port"),
         (_with(acquirer={"url": "ftp://x", "merchant_id": "M"}), "acquirer.url"),
         (_with(acquirer={"url": "https://x"}), "acquirer.merchant_id"),
+        (_with(acquirer={"url": "https://x", "merchant_id": "M", "keepalive": -1}),
+         "acquirer.keepalive"),
         (_with(vault={"key_file": "/k", "credential": "c"}), "vault"),
         (_with(mqtt={"port": 1883}), "mqtt.host"),
         (_with(journal={"outbox_retention_days": 0}), "journal.outbox_retention_days"),
