@@ -324,14 +324,7 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         Raises:
             InvalidRecord: An AID or interface of the wrong shape.
         """
-        check_masked_pan(masked_pan)
-        if aid is not None and not _AID.fullmatch(aid):
-            raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
-        if interface is not None and interface not in INTERFACES:
-            raise InvalidRecord("interface", f"expected one of {', '.join(sorted(INTERFACES))}")
-        updates: dict[str, str | None] = {"masked_pan": masked_pan, "aid": aid}
-        if interface is not None:
-            updates["interface"] = interface
+        updates = _card_read_updates(masked_pan, aid, interface)
         return await self._run_noting(
             self._note_change,
             self._s().transition,
@@ -350,6 +343,7 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         aid: str | None,
         actor: str,
         reason: str = "",
+        interface: str | None = None,
     ) -> Payment:
         """CREATED -> CARD_READ -> AUTH_REQUESTED in one request, hence one ``COMMIT``.
 
@@ -360,17 +354,17 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
 
         Returns:
             The payment in AUTH_REQUESTED; send the request with ``payment.idempotency_key``.
+
+        Raises:
+            InvalidRecord: An AID or interface of the wrong shape (nothing is written).
         """
-        check_masked_pan(masked_pan)
-        if aid is not None and not _AID.fullmatch(aid):
-            raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
+        updates = _card_read_updates(masked_pan, aid, interface)
         store = self._s()
 
         def both() -> tuple[Payment, Payment]:
             read = store.transition(
-                payment_id, S.CARD_READ, actor=actor, reason=reason,
-                updates={"masked_pan": masked_pan, "aid": aid},
-            )  # fmt: skip
+                payment_id, S.CARD_READ, actor=actor, reason=reason, updates=updates
+            )
             return read, store.transition(payment_id, S.AUTH_REQUESTED, actor=actor, new_key=True)
 
         _, asked = await self._run_noting(self._note_changes, both)
@@ -520,3 +514,21 @@ def _amount(amount: int) -> None:
         raise InvalidRecord("amount", "expected a positive integer of minor units")
     check_value("amount", amount)
 
+
+def _card_read_updates(
+    masked_pan: str | None, aid: str | None, interface: str | None
+) -> dict[str, str | None]:
+    """The columns CARD_READ sets, checked (the masked PAN's shape, the AID, the interface).
+
+    Raises:
+        InvalidRecord: A value of the wrong shape.
+    """
+    check_masked_pan(masked_pan)
+    if aid is not None and not _AID.fullmatch(aid):
+        raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
+    if interface is not None and interface not in INTERFACES:
+        raise InvalidRecord("interface", f"expected one of {', '.join(sorted(INTERFACES))}")
+    updates: dict[str, str | None] = {"masked_pan": masked_pan, "aid": aid}
+    if interface is not None:
+        updates["interface"] = interface
+    return updates

@@ -200,6 +200,7 @@ class JournaledAuthoriser:
                 aid=aid_of(request.icc_data),
                 actor=self._actor,
                 reason=self.card_read_reason(),
+                interface=self.card_read_interface(),
             )
         else:  # CARD_READ already: a PIN tried again
             payment = await self._journal.request_auth(self._id, actor=self._actor)
