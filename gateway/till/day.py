@@ -46,6 +46,7 @@ from gateway.journal.queries import DayClose
 from gateway.recovery.voids import VoidOutcome, VoidService
 from gateway.till.authority import Authorise
 from gateway.till.jsonio import (
+    FORM_TYPES,
     back_to_manager_page,
     bad_request,
     error,
@@ -83,14 +84,16 @@ def day_json(day: DayClose, *, full: bool = True) -> dict[str, Any]:
 
 
 async def _reason(request: web.Request) -> str:
-    if not request.can_read_body:
-        return ""
-    if request.content_type != "application/json":  # a manager page's form
+    if request.content_type in FORM_TYPES:  # a manager page's form
+        # read (and cached) by the page middleware for its CSRF field already: can_read_body
+        # is False by now, so it is asked of the form, not of the body
         form = await request.post()
         reason = form.get("reason", "")
         if not isinstance(reason, str) or not _REASON.match(reason):
             raise bad_request("reason", "expected up to 120 printable characters")
         return reason
+    if not request.can_read_body:
+        return ""
     body = await json_body(request)
     unknown = sorted(set(body) - {"reason"})
     if unknown:
