@@ -197,7 +197,7 @@ class ManagerPages:
             f"<form method=post action=/logout>{_csrf_field(session)}"
             "<button>Log out</button></form>"
         )
-        return _page("posgw: refund approvals", body)
+        return _page("posgw: waiting for a manager", body)
 
     async def _work(self) -> ManagerWork | None:
         if self.work is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from gateway.security.manager import ManagerPages
 from gateway.security.manager_work import (
     DeclinedForward,
     LeftForManager,
@@ -129,3 +130,16 @@ def test_the_result_sentence_comes_from_checked_parameters_only() -> None:
         {},
     ):
         assert result_message(bad) == "", bad
+
+
+async def test_a_failing_provider_leaves_the_lists_not_available() -> None:
+    async def broken() -> ManagerWork:
+        raise OSError("journal gone")
+
+    async def fine() -> ManagerWork:
+        return WORK
+
+    pages = ManagerPages(None, None, None, secure_cookie=True, work=broken)  # type: ignore[arg-type]
+    assert await pages._work() is None  # logged; the page shows "Not available"
+    pages.work = fine
+    assert await pages._work() is WORK
