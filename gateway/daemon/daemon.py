@@ -35,6 +35,7 @@ from drivers import open_device
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import DaemonConfig
 from gateway.daemon.listener import Listener
+from gateway.daemon.manager_work import manager_work_provider
 from gateway.daemon.sdnotify import Notifier, watchdog, watchdog_interval
 from gateway.daemon.snapshot import (
     AcquirerStatus,
@@ -263,7 +264,9 @@ class Daemon:
         self.recovered_pending = await parts.recover()
         stack = contextlib.AsyncExitStack()
         assert self.security is not None
-        listener = self.listener = Listener(cfg, self.security)
+        # the manager page's lists: declined forwards, terminal payments left for a manager
+        work = manager_work_provider(lambda: self.journal, self.all_lanes)
+        listener = self.listener = Listener(cfg, self.security, work=work)
         app, self.hubs = web_app(
             self,
             self.snapshot,

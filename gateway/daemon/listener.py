@@ -24,6 +24,7 @@ from gateway.security.guard import HostPolicy, request_guard, till_auth
 from gateway.security.inputs import BODY_TIMEOUT
 from gateway.security.limits import ConnectionLimiter, LimitedSite, RateLimitedLog
 from gateway.security.manager import ManagerPages, page_auth
+from gateway.security.manager_work import WorkProvider
 from gateway.security.service import SECURITY, SecurityService
 from gateway.security.sessions import LoginThrottle, SessionStore
 from gateway.security.tls import ensure_self_signed, fingerprint, server_context
@@ -52,9 +53,13 @@ class Listener:
     Args:
         config: The daemon's configuration.
         security: Credentials, approvals and the audit log.
+        work: What waits for a manager, for the manager page (declined forwards, payment-
+            terminal payments left for the manager: :mod:`gateway.daemon.manager_work`).
     """
 
-    def __init__(self, config: DaemonConfig, security: SecurityService) -> None:
+    def __init__(
+        self, config: DaemonConfig, security: SecurityService, *, work: WorkProvider | None = None
+    ) -> None:
         self.config = config
         self.security = security
         http = config.http
@@ -72,7 +77,9 @@ class Listener:
             window=sec.login_window,
             cooldown=sec.login_cooldown,
         )
-        self.pages = ManagerPages(security, self.sessions, self.throttle, secure_cookie=http.tls)
+        self.pages = ManagerPages(
+            security, self.sessions, self.throttle, secure_cookie=http.tls, work=work
+        )
         self.fingerprint: str | None = None
         self.port: int | None = None
         self._log_filter = RateLimitedLog()

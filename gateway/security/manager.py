@@ -5,9 +5,16 @@
 ``POST /login``                       ``name``, ``password`` (form) → 303 to ``/`` with the
                                       session cookie; 401 wrong; 429 locked (``Retry-After``)
 ``POST /logout``                      ends the session (CSRF) → 303 to ``/login``
-``GET /manager``                      refund approvals waiting (viewer and manager see them)
+``GET /manager``                      what waits for a manager: refund approvals, declined
+                                      forwards, payment-terminal payments to settle by hand,
+                                      and the day close (viewer and manager see the lists; the
+                                      forms are the manager's: :mod:`.manager_work`)
 ``POST /manager/approvals/{id}``      a manager approves (CSRF) → 303 to ``/manager``
 ====================================  =========================================================
+
+The other forms of ``/manager`` post to the till part's manager routes
+(``/manager/payments/{id}/acknowledge``, ``/manager/payments/{id}/settle``,
+``/manager/days/close``), which answer a form post 303 back to ``/manager?done=...``.
 
 :func:`page_auth` guards every page route except ``/login`` (the till API under ``/api/`` has
 its own credential): no live session → 303 to ``/login`` (401 for ``/status.json`` and
@@ -28,6 +35,13 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.security.errors import UnknownPrincipal
+from gateway.security.manager_work import (
+    ManagerWork,
+    WorkProvider,
+    render_close_day,
+    render_work,
+    result_message,
+)
 from gateway.security.service import SecurityService
 from gateway.security.sessions import LoginThrottle, Session, SessionStore
 from gateway.security.store import RefundApproval
@@ -80,6 +94,9 @@ class ManagerPages:
         sessions: The server-side sessions.
         throttle: The login lockout.
         secure_cookie: Mark the cookie ``Secure`` (the listener has TLS).
+        work: What waits for a manager besides refund approvals (the daemon's provider:
+            declined forwards, payment-terminal payments left for the manager); None: the
+            page says it is not available.
     """
 
     def __init__(
@@ -89,8 +106,10 @@ class ManagerPages:
         throttle: LoginThrottle,
         *,
         secure_cookie: bool,
+        work: WorkProvider | None = None,
     ) -> None:
         self.service = service
+        self.work = work
         self.sessions = sessions
         self.throttle = throttle
         self.secure = secure_cookie
@@ -162,7 +181,7 @@ class ManagerPages:
         raise response
 
     async def approvals(self, request: web.Request) -> web.Response:
-        """``GET /manager``: the refunds waiting for a manager."""
+        """``GET /manager``: refunds to approve, then the rest waiting for a manager."""
         session = request[SESSION]
         pending = await self.service.pending_approvals()
         rows = "".join(_approval_row(item, session) for item in pending) or (
@@ -170,12 +189,24 @@ class ManagerPages:
         )
         body = (
             f"<p>Logged in as {html.escape(session.manager)} ({html.escape(session.role)}).</p>"
-            "<table><tr><th>Sale</th><th>Amount</th><th>Till</th><th>Asked</th><th></th></tr>"
-            f"{rows}</table>"
+            f"{result_message(request.query)}"
+            "<h2>Refunds to approve</h2>"
+            "<table id=approvals><tr><th>Sale</th><th>Amount</th><th>Till</th><th>Asked</th>"
+            f"<th></th></tr>{rows}</table>"
+            f"{render_work(await self._work(), session)}{render_close_day(session)}"
             f"<form method=post action=/logout>{_csrf_field(session)}"
             "<button>Log out</button></form>"
         )
-        return _page("posgw: refund approvals", body)
+        return _page("posgw: waiting for a manager", body)
+
+    async def _work(self) -> ManagerWork | None:
+        if self.work is None:
+            return None
+        try:
+            return await self.work()
+        except Exception:  # the approvals still show; the lists say they are not available
+            log.exception("the manager page could not read what waits for a manager")
+            return None
 
     async def approve(self, request: web.Request) -> web.Response:
         """``POST /manager/approvals/{id}`` (manager role and CSRF checked by page_auth)."""

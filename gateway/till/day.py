@@ -8,9 +8,13 @@
                                              TPE lane's: the terminal's cancellation, its
                                              answer lost)
 ``POST /manager/payments/{id}/acknowledge``  manager (logged in, CSRF): a FORWARD_DECLINED
-                                             sale is seen → 200 (also under ``/api/``)
+                                             sale is seen → 200 (also under ``/api/``); the
+                                             manager page's form post → 303 to
+                                             ``/manager?done=acknowledged&payment=ID``
 ``POST /manager/days/close``                 manager (logged in, CSRF): close the day → 201 the
-                                             day's record (also ``POST /api/days/close``)
+                                             day's record (also ``POST /api/days/close``); the
+                                             manager page's form post → 303 to
+                                             ``/manager?done=closed&day=N``
 ``GET /api/days/current``                    when the day opened, the last close (summary)
 ==========================================  ====================================================
 
@@ -41,7 +45,14 @@ from gateway.journal import (
 from gateway.journal.queries import DayClose
 from gateway.recovery.voids import VoidOutcome, VoidService
 from gateway.till.authority import Authorise
-from gateway.till.jsonio import bad_request, error, json_body
+from gateway.till.jsonio import (
+    FORM_TYPES,
+    back_to_manager_page,
+    bad_request,
+    error,
+    from_a_form,
+    json_body,
+)
 
 __all__ = ["DayBackend", "add_day_routes", "day_json"]
 
@@ -73,14 +84,16 @@ def day_json(day: DayClose, *, full: bool = True) -> dict[str, Any]:
 
 
 async def _reason(request: web.Request) -> str:
-    if not request.can_read_body:
-        return ""
-    if request.content_type != "application/json":  # a manager page's form
+    if request.content_type in FORM_TYPES:  # a manager page's form
+        # read (and cached) by the page middleware for its CSRF field already: can_read_body
+        # is False by now, so it is asked of the form, not of the body
         form = await request.post()
         reason = form.get("reason", "")
         if not isinstance(reason, str) or not _REASON.match(reason):
             raise bad_request("reason", "expected up to 120 printable characters")
         return reason
+    if not request.can_read_body:
+        return ""
     body = await json_body(request)
     unknown = sorted(set(body) - {"reason"})
     if unknown:
@@ -141,6 +154,8 @@ def add_day_routes(app: web.Application, backend: DayBackend) -> None:
             ) from None
         except JournalError:
             raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        if from_a_form(request):  # the manager page's Acknowledge button
+            raise back_to_manager_page(done="acknowledged", payment=payment.id)
         return web.json_response({"id": payment.id, "state": payment.state.value, "by": actor})
 
     async def close_day(request: web.Request) -> web.Response:
@@ -153,6 +168,8 @@ def add_day_routes(app: web.Application, backend: DayBackend) -> None:
             raise error(web.HTTPConflict, "day_conflict", str(exc)) from None
         except JournalError:
             raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        if from_a_form(request):  # the manager page's Close the day button
+            raise back_to_manager_page(done="closed", day=str(day.id))
         return web.json_response(day_json(day), status=201)
 
     async def current(_request: web.Request) -> web.Response:

@@ -16,10 +16,11 @@ else settles a payment by hand.
                                                ``reason`` (what the manager checked, required)
 =============================================  ==============================================
 
-Answers 200 ``{"id", "state", "by"}``. Errors: ``400`` a field (``field`` names it), ``404``
-no such payment, ``409 not_for_manager`` (not a terminal payment waiting for a manager: the
-terminal or the acquirer settles it), ``401/403`` from the authorisation hook, ``503`` when the
-journal fails. The manager is the journaled actor of each step.
+Answers 200 ``{"id", "state", "by"}`` (the manager page's form post: 303 to
+``/manager?done=settled&payment=ID&state=STATE``). Errors: ``400`` a field (``field`` names
+it), ``404`` no such payment, ``409 not_for_manager`` (not a terminal payment waiting for a
+manager: the terminal or the acquirer settles it), ``401/403`` from the authorisation hook,
+``503`` when the journal fails. The manager is the journaled actor of each step.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from aiohttp import web
 from gateway.journal import IllegalTransition, Journal, JournalError, UnknownPayment
 from gateway.payments import Lane, NotForManager
 from gateway.till.authority import Authorise
-from gateway.till.jsonio import bad_request, error, json_body
+from gateway.till.jsonio import (
+    back_to_manager_page,
+    bad_request,
+    error,
+    from_a_form,
+    json_body,
+)
 
 __all__ = ["DoubtBackend", "add_doubt_routes"]
 
@@ -56,8 +63,8 @@ async def _fields(request: web.Request) -> tuple[bool, str | None, str]:
     """``(approved, auth_code, reason)`` from a manager page's form or a JSON body."""
     if request.content_type == "application/json":
         body = await json_body(request)
-    else:
-        body = dict(await request.post())
+    else:  # the manager page's form: its CSRF field was checked by the page middleware
+        body = {k: v for k, v in (await request.post()).items() if k != "csrf"}
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         raise bad_request(unknown[0], "unknown field")
@@ -96,6 +103,10 @@ def add_doubt_routes(app: web.Application, backend: DoubtBackend) -> None:
             raise error(web.HTTPConflict, "not_for_manager", str(exc)) from None
         except JournalError:
             raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        if from_a_form(request):  # the manager page's Settle button
+            raise back_to_manager_page(
+                done="settled", payment=payment.id, state=payment.state.value
+            )
         return web.json_response({"id": payment.id, "state": payment.state.value, "by": actor})
 
     app.router.add_post("/api/payments/{payment}/settle", settle)

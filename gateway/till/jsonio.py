@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway.security.errors import InputError
 from gateway.security.inputs import read_json_object
 
-__all__ = ["bad_request", "error", "json_body"]
+__all__ = ["FORM_TYPES", "back_to_manager_page", "bad_request", "error", "from_a_form", "json_body"]
+
+#: What a browser's form post is sent as (HTML Living Standard, "form submission").
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def error(
@@ -24,6 +28,18 @@ def error(
     """An HTTP error with the till API's JSON body (raise it)."""
     body = json.dumps({"error": code, "message": message, **extra})
     return status(text=body, content_type="application/json")
+
+
+def from_a_form(request: web.Request) -> bool:
+    """A manager page's form post (``/manager/...``, a form body), not a JSON caller's."""
+    return request.path.startswith("/manager/") and request.content_type in FORM_TYPES
+
+
+def back_to_manager_page(**result: str) -> web.HTTPException:
+    """``303 See Other`` to ``/manager?...`` with the action's result (raise it); the page
+    turns the parameters into a fixed sentence (:func:`gateway.security.manager_work.
+    result_message`)."""
+    return web.HTTPSeeOther(f"/manager?{urlencode(result)}")
 
 
 def bad_request(field: str, message: str) -> web.HTTPException:

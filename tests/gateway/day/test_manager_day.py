@@ -1,7 +1,8 @@
 """The day's manager actions through the security part (over TLS, as in production).
 
 A viewer cannot close the day; a manager logged in to the status page closes it from
-``/manager/days/close`` with the session's CSRF token (the journal names the manager); a form
+``/manager/days/close`` with the session's CSRF token (the journal names the manager): a form
+post goes back to the manager page (303), a JSON caller gets the day's record; a form
 without the token is refused; a till, whatever its token, is refused on ``/api/days/close``
 (``403 manager_login_required``); the till's void names the till.
 """
@@ -44,10 +45,21 @@ async def test_a_logged_in_manager_closes_the_day_a_till_cannot(
             async with manager.post(f"{base}/manager/days/close", data={}) as r:
                 assert (r.status, (await r.json())["error"]) == (403, "csrf")
             csrf = await csrf_of(manager, daemon)
-            async with manager.post(f"{base}/manager/days/close", data={"csrf": csrf}) as r:
+            # the manager page's form: 303 back to the page, which says the day closed
+            form = {"csrf": csrf}
+            async with manager.post(
+                f"{base}/manager/days/close", data=form, allow_redirects=False
+            ) as r:
+                assert (r.status, r.headers["Location"]) == (303, "/manager?done=closed&day=1")
+            async with manager.get(f"{base}{r.headers['Location']}") as page:
+                assert "Day 1 closed." in await page.text()
+            # a script with the session: the JSON answer, as the contract documents it
+            async with manager.post(
+                f"{base}/manager/days/close", json={}, headers={"X-CSRF-Token": csrf}
+            ) as r:
                 day = await r.json()
                 assert r.status == 201, day
-            assert (day["day"], day["closed_by"]) == (1, "manager:mona")
+            assert (day["day"], day["closed_by"]) == (2, "manager:mona")
             # a manager's browser has no till token: the till API is not its way in
             async with manager.post(f"{base}/api/days/close", json={}) as r:
                 assert r.status == 401

@@ -1,0 +1,145 @@
+"""The manager page's lists of what waits for a manager (gateway/security/manager_work.py):
+forms with the CSRF field for a manager only, every text escaped, card numbers masked even
+when a provider hands more, and the result sentence built from checked parameters only."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from gateway.security.manager import ManagerPages
+from gateway.security.manager_work import (
+    DeclinedForward,
+    LeftForManager,
+    ManagerWork,
+    render_close_day,
+    render_work,
+    result_message,
+)
+from gateway.security.sessions import SessionStore
+
+HOSTILE = '<script>alert("x")</script>'
+WORK = ManagerWork(
+    declined=(
+        DeclinedForward(
+            payment_id="pay_declined1",
+            amount=4321,
+            currency="EUR",
+            masked_pan="4761739001010010",  # a provider handing a clear PAN: masked anyway
+            lane=HOSTILE,
+            at_ms=1_700_000_000_000,
+            response_code="05",
+        ),
+    ),
+    terminal=(
+        LeftForManager("pay_left1", lane="2", amount=4200, currency="EUR", state="UNKNOWN"),
+        LeftForManager('pay_"quoted', lane="2", amount=-5, currency="EUR", state="VOID_PENDING"),
+    ),
+    declined_more=3,
+)
+
+
+class _Forms(HTMLParser):
+    """The page's forms: action, and the names/values of their inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, object]] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "script":
+            self.scripts += 1
+        if tag == "form":
+            self.forms.append({"action": found.get("action"), "inputs": {}})
+        elif tag == "input" and self.forms:
+            inputs = self.forms[-1]["inputs"]
+            assert isinstance(inputs, dict)
+            inputs.setdefault(found.get("name"), []).append(found.get("value"))
+
+
+def _parse(text: str) -> _Forms:
+    parser = _Forms()
+    parser.feed(text)
+    return parser
+
+
+def test_a_manager_gets_one_form_per_item_each_with_the_csrf_field() -> None:
+    session = SessionStore().create("grace", "manager")
+    page = _parse(render_work(WORK, session) + render_close_day(session))
+    actions = [form["action"] for form in page.forms]
+    assert actions == [
+        "/manager/payments/pay_declined1/acknowledge",
+        "/manager/payments/pay_left1/settle",
+        '/manager/payments/pay_"quoted/settle',  # escaped in the markup, intact once parsed
+        "/manager/days/close",
+    ]
+    for form in page.forms:
+        inputs = form["inputs"]
+        assert isinstance(inputs, dict)
+        assert inputs["csrf"] == [session.csrf]
+    settle = page.forms[1]["inputs"]
+    assert isinstance(settle, dict)
+    assert settle["outcome"] == ["approved", "declined"]
+    assert {"auth_code", "reason"} <= set(settle)
+
+
+def test_a_viewer_sees_the_lists_without_any_form() -> None:
+    session = SessionStore().create("val", "viewer")
+    text = render_work(WORK, session) + render_close_day(session)
+    page = _parse(text)
+    assert page.forms == []
+    assert session.csrf not in text
+    assert "pay_left1" in text and "42.00 EUR" in text and "UNKNOWN" in text
+    assert "43.21 EUR" in text and "VOID_PENDING" in text and "3 more" in text
+
+
+def test_every_text_is_escaped_and_a_clear_pan_is_masked() -> None:
+    session = SessionStore().create("grace", "manager")
+    text = render_work(WORK, session)
+    assert _parse(text).scripts == 0
+    assert "&lt;script&gt;" in text
+    assert "4761739001010010" not in text
+    assert "476173******0010" in text
+    assert 'pay_"quoted' not in text and "pay_&quot;quoted" in text
+    short = ManagerWork(declined=(DeclinedForward("pay_x", 1, "EUR", "12345678", "1", 0, None),))
+    assert "12345678" not in render_work(short, session)
+
+
+def test_no_provider_and_empty_lists_say_so() -> None:
+    session = SessionStore().create("grace", "manager")
+    assert "Not available" in render_work(None, session)
+    empty = render_work(ManagerWork(), session)
+    assert "No declined forward waits" in empty
+    assert "No payment-terminal payment waits" in empty
+    assert _parse(empty).forms == []
+
+
+def test_the_result_sentence_comes_from_checked_parameters_only() -> None:
+    assert "Payment pay_ab-1 acknowledged" in result_message(
+        {"done": "acknowledged", "payment": "pay_ab-1"}
+    )
+    settled = result_message({"done": "settled", "payment": "pay_1", "state": "COMPLETED"})
+    assert "pay_1 settled by hand: COMPLETED" in settled
+    assert "Day 7 closed" in result_message({"done": "closed", "day": "7"})
+    for bad in (
+        {"done": "acknowledged", "payment": HOSTILE},
+        {"done": "settled", "payment": "pay_1", "state": "<b>"},
+        {"done": "closed", "day": "7<"},
+        {"done": "anything", "payment": "pay_1"},
+        {},
+    ):
+        assert result_message(bad) == "", bad
+
+
+async def test_a_failing_provider_leaves_the_lists_not_available() -> None:
+    async def broken() -> ManagerWork:
+        raise OSError("journal gone")
+
+    async def fine() -> ManagerWork:
+        return WORK
+
+    pages = ManagerPages(None, None, None, secure_cookie=True, work=broken)  # type: ignore[arg-type]
+    assert await pages._work() is None  # logged; the page shows "Not available"
+    pages.work = fine
+    assert await pages._work() is WORK
