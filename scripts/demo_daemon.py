@@ -239,7 +239,10 @@ async def _close_day(session: aiohttp.ClientSession, base: str) -> None:
     if form is None:
         print("day close: no CSRF token on the manager page")
         return
-    async with session.post(f"{base}/manager/days/close", data={"csrf": form.group(1)}) as reply:
+    # what the page's "Close the day" button posts, asked for as JSON (the button's form post
+    # answers 303 back to /manager with "Day N closed.")
+    async with session.post(f"{base}/manager/days/close", json={},
+                            headers={"X-CSRF-Token": form.group(1)}) as reply:  # fmt: skip
         day = await reply.json()
     lines = day.get("record", {}).get("totals", [])
     print(f"day close by {MANAGER}: {reply.status}, {len(lines)} total line(s) journaled and sent "
