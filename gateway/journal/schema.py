@@ -201,7 +201,10 @@ def configure(conn: sqlite3.Connection) -> None:
 
     ``synchronous=FULL`` makes every commit durable before it returns, even across a power cut
     (sqlite.org/pragma.html#pragma_synchronous); ``secure_delete`` overwrites deleted content
-    with zeros (the vault purge).
+    with zeros (the vault purge). A page cache of 512 KiB per connection (SQLite's default is
+    2 MiB): the day's figures come from memory and the queries left use indexes, so the
+    smaller cache costs no speed measured and 1.7 MB of the daemon's peak RSS
+    (docs/performance.md).
     """
     mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if str(mode).lower() != "wal":
@@ -210,6 +213,7 @@ def configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA secure_delete=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA cache_size=-512")
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:

@@ -199,7 +199,7 @@ class LaneEvents:
         lane_id: int,
         *,
         clock: Callable[[], float] = time.time,
-        history: int = 256,
+        history: int = 64,
         queue_size: int = 64,
         max_subscribers: int = 32,
         state: Callable[[], dict[str, Any]] = dict,

@@ -240,10 +240,11 @@ async def test_connection_is_wal_full_sync_with_foreign_keys(tmp_path: Path) -> 
                     "foreign_keys",
                     "secure_delete",
                     "user_version",
+                    "cache_size",
                 )
             ]
         )
-    assert pragmas == ["wal", 2, 1, 1, SCHEMA_VERSION]
+    assert pragmas == ["wal", 2, 1, 1, SCHEMA_VERSION, -512]  # a 512 KiB page cache
 
 
 def test_migrations_run_forward_and_keep_data(tmp_path: Path) -> None:
