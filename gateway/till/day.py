@@ -52,6 +52,7 @@ from gateway.till.jsonio import (
     error,
     from_a_form,
     json_body,
+    no_card_data,
 )
 
 __all__ = ["DayBackend", "add_day_routes", "day_json"]
@@ -91,7 +92,7 @@ async def _reason(request: web.Request) -> str:
         reason = form.get("reason", "")
         if not isinstance(reason, str) or not _REASON.match(reason):
             raise bad_request("reason", "expected up to 120 printable characters")
-        return reason
+        return no_card_data("reason", reason)
     if not request.can_read_body:
         return ""
     body = await json_body(request)
@@ -101,7 +102,7 @@ async def _reason(request: web.Request) -> str:
     reason = body.get("reason", "")
     if not isinstance(reason, str) or not _REASON.match(reason):
         raise bad_request("reason", "expected up to 120 printable characters")
-    return reason
+    return no_card_data("reason", reason)
 
 
 def add_day_routes(app: web.Application, backend: DayBackend) -> None:

@@ -39,6 +39,7 @@ from gateway.till.jsonio import (
     error,
     from_a_form,
     json_body,
+    no_card_data,
 )
 
 __all__ = ["DoubtBackend", "add_doubt_routes"]
@@ -76,10 +77,12 @@ async def _fields(request: web.Request) -> tuple[bool, str | None, str]:
         raise bad_request("auth_code", "expected 1 to 12 letters or digits")
     if code is not None and outcome != "approved":
         raise bad_request("auth_code", "only with outcome approved")
+    if code is not None:
+        no_card_data("auth_code", code)
     reason = body.get("reason")
     if not isinstance(reason, str) or not _REASON.match(reason):
         raise bad_request("reason", "say what you checked: 1 to 120 printable characters")
-    return outcome == "approved", code, reason
+    return outcome == "approved", code, no_card_data("reason", reason)
 
 
 def add_doubt_routes(app: web.Application, backend: DoubtBackend) -> None:

@@ -17,6 +17,7 @@ import aiohttp
 from gateway.journal import PaymentState
 from gateway.till.authority import allow_as
 from simulator.acquirer_host import AcquirerHost
+from simulator.tpe.rules import TEST_PAN
 from tests.gateway.daemon.test_tpe_lanes import lane_ready, pay, tpe_daemon
 from tests.gateway.daemon_support import Till, acquirer_fixture, http_fixture, running
 from tests.gateway.tpe_support import start_rig
@@ -52,6 +53,7 @@ async def test_the_manager_settles_a_concert_v2_payment_from_its_receipt(
             daemon.authorise = allow_as("manager:claire")
             no_reason = await _settle(till, cut["id"], {"outcome": "approved"})
             code_on_decline = await _settle(till, cut["id"], {**receipt, "outcome": "declined"})
+            pan_reason = await _settle(till, cut["id"], {**receipt, "reason": f"card {TEST_PAN}"})
             not_flagged = await _settle(till, done["id"], receipt)
             unknown = await _settle(till, "pay_nope", receipt)
             settled = await _settle(till, cut["id"], receipt)
@@ -65,6 +67,8 @@ async def test_the_manager_settles_a_concert_v2_payment_from_its_receipt(
     assert (as_till[0], as_till[1]["error"]) == (403, "manager_login_required")
     assert (no_reason[0], no_reason[1]["field"]) == (400, "reason")
     assert (code_on_decline[0], code_on_decline[1]["field"]) == (400, "auth_code")
+    assert (pan_reason[0], pan_reason[1]["field"]) == (400, "reason")  # not a 503
+    assert TEST_PAN not in str(pan_reason[1])
     assert (not_flagged[0], not_flagged[1]["error"]) == (409, "not_for_manager")
     assert unknown[0] == 404
     assert settled == (200, {"id": cut["id"], "state": "COMPLETED", "by": "manager:claire"})
