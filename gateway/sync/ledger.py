@@ -15,22 +15,17 @@ losing track of it.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 from gateway.sync.errors import SyncError
+from gateway.sync.sqlite_thread import SqliteOnThread
 
 __all__ = ["AckLedger", "LedgerError", "Unacknowledged"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS unacknowledged (
@@ -43,6 +38,10 @@ CREATE INDEX IF NOT EXISTS unacknowledged_sent ON unacknowledged(sent_ms);
 """
 
 
+def _create(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+
+
 class LedgerError(SyncError):
     """The acknowledgement ledger cannot be opened or written (SQLite's reason attached)."""
 
@@ -50,8 +49,12 @@ class LedgerError(SyncError):
 Unacknowledged = tuple[str, bytes]
 
 
-class AckLedger:
+class AckLedger(SqliteOnThread):
     """Published sales awaiting head office's acknowledgement, in their own SQLite file."""
+
+    error = LedgerError
+    closed_error = LedgerError
+    what = "the acknowledgement ledger"
 
     def __init__(
         self,
@@ -59,8 +62,7 @@ class AckLedger:
         conn: sqlite3.Connection,
         clock: Callable[[], float],
     ) -> None:
-        self._executor = executor
-        self._conn: sqlite3.Connection | None = conn
+        super().__init__(executor, conn)
         self._clock = clock
 
     @classmethod
@@ -72,53 +74,8 @@ class AckLedger:
         Raises:
             LedgerError: SQLite cannot open or initialise it.
         """
-        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="posgw-acks")
-
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(Path(path), isolation_level=None, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.executescript(_SCHEMA)
-            except sqlite3.Error:
-                conn.close()
-                raise
-            return conn
-
-        try:
-            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
-        except sqlite3.Error as exc:
-            executor.shutdown(wait=False)
-            raise LedgerError(f"cannot open the acknowledgement ledger: {exc}") from exc
+        executor, conn = await cls._connect(path, thread="posgw-acks", init=_create)
         return cls(executor, conn, clock)
-
-    async def close(self) -> None:
-        """Close the file; a second call does nothing."""
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=True)
-
-    async def __aenter__(self) -> AckLedger:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        if self._conn is None:
-            raise LedgerError("the acknowledgement ledger is closed")
-        call = functools.partial(fn, *args, **kwargs)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except sqlite3.Error as exc:
-            raise LedgerError(f"SQLite: {exc}") from exc
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise LedgerError("the acknowledgement ledger is closed")
-        return self._conn
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)

@@ -32,23 +32,19 @@ had).
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from gateway.sync.errors import SyncError
+from gateway.sync.sqlite_thread import SqliteOnThread
 
 __all__ = ["InvalidItems", "Movement", "StockClosed", "StockError", "StockLevel", "StockStore"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS stock (
@@ -153,8 +149,12 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
 
 
-class StockStore:
+class StockStore(SqliteOnThread):
     """Stock levels in their own SQLite file, behind an asyncio API (one worker thread)."""
+
+    error = StockError
+    closed_error = StockClosed
+    what = "the stock store"
 
     def __init__(
         self,
@@ -162,8 +162,7 @@ class StockStore:
         conn: sqlite3.Connection,
         clock: Callable[[], float],
     ) -> None:
-        self._executor = executor
-        self._conn: sqlite3.Connection | None = conn
+        super().__init__(executor, conn)
         self._clock = clock
 
     @classmethod
@@ -175,53 +174,8 @@ class StockStore:
         Raises:
             StockError: SQLite cannot open or initialise it.
         """
-        executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="posgw-stock")
-
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(Path(path), isolation_level=None, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                _migrate(conn)
-            except sqlite3.Error:
-                conn.close()
-                raise
-            return conn
-
-        try:
-            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
-        except sqlite3.Error as exc:
-            executor.shutdown(wait=False)
-            raise StockError(f"cannot open the stock store: {exc}") from exc
+        executor, conn = await cls._connect(path, thread="posgw-stock", init=_migrate)
         return cls(executor, conn, clock)
-
-    async def close(self) -> None:
-        """Close the file; a second call does nothing."""
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=True)
-
-    async def __aenter__(self) -> StockStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        if self._conn is None:
-            raise StockClosed("the stock store is closed")
-        call = functools.partial(fn, *args, **kwargs)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except sqlite3.Error as exc:
-            raise StockError(f"SQLite: {exc}") from exc
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StockClosed("the stock store is closed")
-        return self._conn
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
