@@ -15,11 +15,8 @@ losing track of it.
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
 import sqlite3
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from gateway.sync.errors import SyncError
 from gateway.sync.sqlite_thread import SqliteOnThread
@@ -55,30 +52,8 @@ class AckLedger(SqliteOnThread):
     error = LedgerError
     closed_error = LedgerError
     what = "the acknowledgement ledger"
-
-    def __init__(
-        self,
-        executor: concurrent.futures.ThreadPoolExecutor,
-        conn: sqlite3.Connection,
-        clock: Callable[[], float],
-    ) -> None:
-        super().__init__(executor, conn)
-        self._clock = clock
-
-    @classmethod
-    async def open(
-        cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
-    ) -> AckLedger:
-        """Open (creating) the ledger at ``path``.
-
-        Raises:
-            LedgerError: SQLite cannot open or initialise it.
-        """
-        executor, conn = await cls._connect(path, thread="posgw-acks", init=_create)
-        return cls(executor, conn, clock)
-
-    def _now_ms(self) -> int:
-        return round(self._clock() * 1000)
+    thread = "posgw-acks"
+    _initialise = staticmethod(_create)
 
     async def record_sent(self, sales: Sequence[Unacknowledged]) -> None:
         """Remember PUBACKed sales ``(sale_id, payload)`` (a re-sent one gets a new time)."""

@@ -5,7 +5,7 @@ The stock store (:mod:`gateway.sync.stock_store`) and the acknowledgement ledger
 file gets one worker thread: the connection is opened on it (WAL, ``synchronous=FULL``: a write
 is durable when its call returns, sqlite.org/pragma.html#pragma_synchronous) and every call runs
 there in turn. :class:`SqliteOnThread` is that shape written once: opening, the calls, SQLite's
-errors turned into the part's own, and closing on the same thread.
+errors turned into the part's own, the clock, and closing on the same thread.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import concurrent.futures
 import functools
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, ParamSpec, Self, TypeVar
@@ -31,18 +32,43 @@ class SqliteOnThread:
     """One SQLite connection on one worker thread (see the module docstring).
 
     Subclasses name their error (:attr:`error`), the one raised once closed
-    (:attr:`closed_error`) and what they are in messages (:attr:`what`).
+    (:attr:`closed_error`), what they are in messages (:attr:`what`), their thread
+    (:attr:`thread`) and how their tables are made (:meth:`_initialise`).
     """
 
     error: ClassVar[type[SyncError]] = SyncError
     closed_error: ClassVar[type[SyncError]] = SyncError
     what: ClassVar[str] = "the file"
+    thread: ClassVar[str] = "posgw-sqlite"
 
     def __init__(
-        self, executor: concurrent.futures.ThreadPoolExecutor, conn: sqlite3.Connection
+        self,
+        executor: concurrent.futures.ThreadPoolExecutor,
+        conn: sqlite3.Connection,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._executor = executor
         self._conn: sqlite3.Connection | None = conn
+        self._clock = clock
+
+    @staticmethod
+    def _initialise(conn: sqlite3.Connection) -> None:
+        """Create or migrate the tables (on the file's thread, once opened)."""
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+    ) -> Self:
+        """Open (creating or migrating) the file at ``path`` (WAL, ``synchronous=FULL``).
+
+        Raises:
+            SyncError: :attr:`error`, when SQLite cannot open or initialise it.
+        """
+        executor, conn = await cls._connect(path, thread=cls.thread, init=cls._initialise)
+        return cls(executor, conn, clock)
+
+    def _now_ms(self) -> int:
+        return round(self._clock() * 1000)
 
     @classmethod
     async def _connect(

@@ -32,11 +32,8 @@ had).
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
 import sqlite3
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,30 +152,8 @@ class StockStore(SqliteOnThread):
     error = StockError
     closed_error = StockClosed
     what = "the stock store"
-
-    def __init__(
-        self,
-        executor: concurrent.futures.ThreadPoolExecutor,
-        conn: sqlite3.Connection,
-        clock: Callable[[], float],
-    ) -> None:
-        super().__init__(executor, conn)
-        self._clock = clock
-
-    @classmethod
-    async def open(
-        cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
-    ) -> StockStore:
-        """Open (creating or migrating) the stock file at ``path`` (WAL, ``synchronous=FULL``).
-
-        Raises:
-            StockError: SQLite cannot open or initialise it.
-        """
-        executor, conn = await cls._connect(path, thread="posgw-stock", init=_migrate)
-        return cls(executor, conn, clock)
-
-    def _now_ms(self) -> int:
-        return round(self._clock() * 1000)
+    thread = "posgw-stock"
+    _initialise = staticmethod(_migrate)
 
     # -- writes ------------------------------------------------------------------------------
 
