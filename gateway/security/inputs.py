@@ -123,15 +123,23 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return load_json_object(raw)
 
 
+def check_no_card_data(field: str, text: str, hint: str = "card data is not kept") -> None:
+    """Refuse a free text from the network that looks like a PAN or a track 2, before the
+    journal's guard would refuse its write (the value is never echoed).
+
+    Raises:
+        InputError: On ``field``.
+    """
+    try:
+        check_value(field, text)
+    except CardDataRejected:
+        raise InputError(field, f"looks like a card number; {hint}") from None
+
+
 def check_reference(reference: str) -> None:
     """Refuse a till reference that looks like card data (the value is never echoed).
 
     Raises:
         InputError: On ``reference``.
     """
-    try:
-        check_value("reference", reference)
-    except CardDataRejected:
-        raise InputError(
-            "reference", "looks like a card number; send the till's own reference"
-        ) from None
+    check_no_card_data("reference", reference, "send the till's own reference")

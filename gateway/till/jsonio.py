@@ -13,10 +13,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.journal import CardDataRejected
-from gateway.journal.guard import check_value
 from gateway.security.errors import InputError
-from gateway.security.inputs import read_json_object
+from gateway.security.inputs import check_no_card_data, read_json_object
 
 __all__ = [
     "FORM_TYPES",
@@ -77,7 +75,7 @@ def no_card_data(field: str, text: str) -> str:
     there; refused here first, the caller hears which field, instead of a failed write.
     """
     try:
-        check_value(field, text)
-    except CardDataRejected:
-        raise bad_request(field, "looks like a card number: card data is not kept") from None
+        check_no_card_data(field, text)
+    except InputError as exc:
+        raise bad_request(exc.field, exc.message) from None
     return text

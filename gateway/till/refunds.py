@@ -31,8 +31,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from gateway.journal import CardDataRejected, Journal, JournalError, UnknownPayment
-from gateway.journal.guard import check_value
+from gateway.journal import Journal, JournalError, UnknownPayment
 from gateway.recovery.refunds import (
     InvalidRefund,
     RefundRejected,
@@ -40,7 +39,9 @@ from gateway.recovery.refunds import (
     RefundService,
     SaleNotFound,
 )
+from gateway.security.errors import InputError
 from gateway.security.guard import requesting_till
+from gateway.security.inputs import check_reference
 from gateway.security.service import SECURITY, audit_request
 from gateway.security.store import TillCredential
 from gateway.till.basket import parse_refund_lines
@@ -77,11 +78,9 @@ def parse_refund(body: dict[str, Any]) -> tuple[int, str, str | None]:
     if not isinstance(reference, str) or not _REFERENCE.match(reference):
         raise bad_request("reference", "expected 1-64 printable characters")
     try:
-        check_value("reference", reference)
-    except CardDataRejected:
-        raise bad_request(
-            "reference", "looks like card data; send the till's own reference"
-        ) from None
+        check_reference(reference)
+    except InputError as exc:
+        raise bad_request(exc.field, exc.message) from None
     code = body.get("currency")
     if code is not None and (not isinstance(code, str) or not re.fullmatch(r"[A-Z]{3}", code)):
         raise bad_request("currency", "expected an ISO 4217 alphabetic code")
