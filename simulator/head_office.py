@@ -58,6 +58,10 @@ SESSION_EXPIRY = 7 * 86400
 MAX_ACK_IDS = 1000
 #: Seconds between reconnection attempts after the broker went away.
 RETRY = 0.2
+#: Seconds a graceful disconnect may take when the head office stops.
+STOP_TIMEOUT = 5.0
+#: Seconds after which a task that outlived its cancellation is cancelled again.
+CANCEL_AGAIN = 0.5
 
 
 def _properties(packet: int, **values: int) -> Properties:
@@ -212,13 +216,28 @@ class HeadOffice:
         tasks, self._tasks = self._tasks, []
         if not tasks:
             return
+        pending = set(tasks)
+        while pending:
+            # Cancel again what is still running: Python 3.11's wait_for (under aiomqtt's
+            # connect and subscribe) drops a cancellation that races with its result.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN)
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await task
-        with contextlib.suppress(aiomqtt.MqttError):
-            await self._client.__aexit__(None, None, None)
+            if not task.cancelled():
+                with contextlib.suppress(aiomqtt.MqttError):
+                    task.result()
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._client.__aexit__(None, None, None)
+        except aiomqtt.MqttError:
+            pass
+        except TimeoutError:
+            # aiomqtt 2.5 waits for ever on a client whose connect was cancelled half-way (the
+            # reconnect loop stopped mid-connect): paho's own close frees it (socket, reader)
+            paho_client = self._client._client
+            if paho_client.socket() is not None:
+                paho_client._sock_close()
 
     async def _receive(self) -> None:
         async for message in self._client.messages:

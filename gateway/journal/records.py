@@ -118,13 +118,37 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """A sale record waiting for head office, as claimed by :meth:`Journal.claim_batch`."""
+    """A sale record waiting for head office, as claimed by :meth:`Journal.claim_batch`.
+
+    ``text`` is the record exactly as the journal stored it (compact JSON, keys sorted:
+    docs/journal.md, "Outbox"): the publisher puts it in the message as it is, so what is
+    screened for card data is what is sent. ``body`` is that JSON decoded (on each access:
+    read it once).
+    """
 
     id: int
     payment_id: str
-    body: dict[str, Any]
+    text: str
     attempts: int
     created_ms: int
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The record as a dict (decoded from ``text``)."""
+        decoded: dict[str, Any] = json.loads(self.text)
+        return decoded
+
+    @classmethod
+    def of(
+        cls, id: int, payment_id: str, body: dict[str, Any], attempts: int, created_ms: int
+    ) -> OutboxItem:
+        """An item for ``body``, encoded as the journal stores records."""
+        return cls(id, payment_id, encode_record(body), attempts, created_ms)
+
+
+def encode_record(body: dict[str, Any]) -> str:
+    """A sale record as the outbox stores it: compact JSON, keys sorted."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from gateway.journal.records import (
     PendingPayment,
     Recovery,
     TerminalTotals,
+    encode_record,
 )
 from gateway.journal.states import (
     APPROVED_AT_LANE,
@@ -397,7 +398,7 @@ class Store:
         check_value("outbox", {k: v for k, v in record.items() if k not in _OWN_NUMBERS})
         self.conn.execute(
             "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
-            (payment.id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
+            (payment.id, encode_record(record), now),
         )
 
     def _outbox_requeue(self, payment_id: str, now: int, **flags: bool) -> int:
@@ -427,45 +428,46 @@ class Store:
         self.conn.execute("DELETE FROM outbox WHERE payment_id = ?", (payment_id,))
         self.conn.execute(
             "INSERT INTO outbox (payment_id, body, created_ms) VALUES (?, ?, ?)",
-            (payment_id, json.dumps(record, separators=(",", ":"), sort_keys=True), now),
+            (payment_id, encode_record(record), now),
         )
         return 0 if row[1] is None else 1
 
     def claim_batch(self, limit: int, lease_ms: int) -> list[OutboxItem]:
-        """Claim up to ``limit`` unsent records, oldest first, for ``lease_ms``."""
+        """Claim up to ``limit`` unsent records, oldest first, for ``lease_ms``.
+
+        One ``UPDATE ... RETURNING`` (sqlite.org/lang_returning.html) claims and reads them;
+        RETURNING gives no order, so they are sorted by id here.
+        """
         now = self.now_ms()
         with self._txn() as conn:
             rows = conn.execute(
-                "SELECT * FROM outbox WHERE sent_ms IS NULL AND"
-                " (claimed_until_ms IS NULL OR claimed_until_ms <= ?) ORDER BY id LIMIT ?",
-                (now, limit),
+                "UPDATE outbox SET attempts = attempts + 1, claimed_until_ms = ?"
+                " WHERE id IN (SELECT id FROM outbox WHERE sent_ms IS NULL AND"
+                " (claimed_until_ms IS NULL OR claimed_until_ms <= ?) ORDER BY id LIMIT ?)"
+                " RETURNING id, payment_id, body, attempts, created_ms",
+                (now + lease_ms, now, limit),
             ).fetchall()
-            conn.executemany(
-                "UPDATE outbox SET attempts = attempts + 1, claimed_until_ms = ? WHERE id = ?",
-                [(now + lease_ms, row["id"]) for row in rows],
-            )
+        rows.sort(key=lambda row: row[0])
         return [
-            OutboxItem(
-                row["id"],
-                row["payment_id"],
-                json.loads(row["body"]),
-                row["attempts"] + 1,
-                row["created_ms"],
-            )
+            OutboxItem(row[0], row[1], row[2], row[3], row[4])
             for row in rows
         ]
 
     def mark_sent(self, ids: Sequence[int]) -> int:
-        """Mark records acknowledged by head office; returns how many changed."""
+        """Mark records acknowledged by head office; returns how many changed.
+
+        One statement for the whole list (its ids as a JSON array, read by ``json_each``,
+        sqlite.org/json1.html#jeach): one SQLite step, not one per record.
+        """
         now = self.now_ms()
+        listed = json.dumps([int(record_id) for record_id in ids])
         with self._txn() as conn:
-            return sum(
+            return int(
                 conn.execute(
-                    "UPDATE outbox SET sent_ms = ?, claimed_until_ms = NULL"
-                    " WHERE id = ? AND sent_ms IS NULL",
-                    (now, record_id),
+                    "UPDATE outbox SET sent_ms = ?, claimed_until_ms = NULL WHERE sent_ms IS NULL"
+                    " AND id IN (SELECT value FROM json_each(?))",
+                    (now, listed),
                 ).rowcount
-                for record_id in ids
             )
 
     def outbox_after(self, position: int, limit: int) -> list[OutboxItem]:
@@ -475,8 +477,8 @@ class Store:
             "SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (position, limit)
         ).fetchall()
         return [
-            OutboxItem(row["id"], row["payment_id"], json.loads(row["body"]),
-                       row["attempts"], row["created_ms"])
+            OutboxItem(row["id"], row["payment_id"], row["body"], row["attempts"],
+                       row["created_ms"])
             for row in rows
         ]  # fmt: skip
 

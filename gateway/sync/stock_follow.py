@@ -43,13 +43,15 @@ class OutboxReader(Protocol):
     async def outbox_after(self, position: int, *, limit: int = ...) -> list[OutboxItem]: ...
 
 
-def movement(item: OutboxItem) -> Movement:
-    """The stock movement of one outbox record (a ``refund`` raises, anything else lowers)."""
-    items = item.body.get("items")
+def movement(item: OutboxItem, body: dict[str, Any] | None = None) -> Movement:
+    """The stock movement of one outbox record (a ``refund`` raises, anything else lowers);
+    ``body``: the record's decoded body when the caller has it."""
+    body = item.body if body is None else body
+    items = body.get("items")
     return Movement(
         position=item.id,
         payment_id=item.payment_id,
-        refund=item.body.get("type") == "refund",
+        refund=body.get("type") == "refund",
         items=items if isinstance(items, list) else None,
     )
 
@@ -62,8 +64,9 @@ def movements(item: OutboxItem) -> list[Movement]:
     movement comes first, a no-op when it was applied already: the void replaced the sale's
     first record, perhaps before the follower read it.
     """
-    first = movement(item)
-    if item.body.get("voided") is not True or first.refund:
+    body = item.body
+    first = movement(item, body)
+    if body.get("voided") is not True or first.refund:
         return [first]
     back = Movement(position=item.id, payment_id=f"{item.payment_id}:void", refund=True,
                     items=first.items)  # fmt: skip

@@ -5,14 +5,25 @@ message, which ones the broker acknowledged. Awaiting ``aiomqtt.Client.publish``
 would cost an ``asyncio.Event`` and a ``wait_for`` per sale, and would hide the PUBACK's reason
 code: in MQTT 5 a PUBACK may *refuse* a message (reason code 0x80 or above, 3.4.2.1: not
 authorized, quota exceeded, payload format invalid...), and such a message must not be marked
-sent. So this window publishes through the paho client under aiomqtt (the same connection, on
-the same event loop: aiomqtt drives paho's socket from the loop) and takes over paho's
-``on_publish`` for its own message ids, passing every other id on to aiomqtt, whose own
-``publish`` (the retained status) keeps working.
+sent. So this window publishes on the paho client under aiomqtt (the same connection, on the same
+event loop: aiomqtt drives paho's socket from the loop), writing its own PUBLISH packets and
+settling their PUBACKs itself, while aiomqtt's own ``publish`` (the retained status) keeps
+working through paho as before.
+
+paho's ``publish`` costs a dozen objects and calls a message (an ``MQTTMessage``, an
+``MQTTMessageInfo`` with its ``threading.Condition``, a logging call, a topic check), as much
+as the rest of the drain. The window builds each QoS 1 PUBLISH itself (MQTT 5, 3.3: fixed
+header, remaining length, topic, packet identifier, properties, payload; the topic's bytes
+checked and made once per topic), takes its packet identifier from paho's own counter, so no
+identifier is used twice on the connection, and puts it on paho's write queue, which writes it
+as any packet (and keeps the keep-alive clock). paho does not track these messages, so it would
+not send them again after a reconnect; none is made on this client anyway: the publisher
+connects with a new client each time, releases what the window left unsettled to the outbox
+(the store of record) and publishes it again, as it did when paho tracked them.
 
 At most ``limit`` messages are unacknowledged at once (the client factory's ``inflight``,
 lowered by the broker's Receive Maximum, MQTT 5, 3.2.2.3.3); the rest wait in this window's
-queue, in order, and each PUBACK lets the next one go from paho's callback, so the broker is
+queue, in order, and each PUBACK lets the next one go as it is settled, so the broker is
 kept busy without a round trip of the event loop per message: the backlog drains at the
 broker's pace. (Queuing them in paho instead costs a scan of all its queued messages on every
 PUBACK.)
@@ -23,9 +34,8 @@ client's packet writer first joins the run of queued packets into one buffer (at
 :data:`COALESCE_BYTES`) and hands paho that, so one ``send()`` carries many messages; what a
 short write leaves is kept and sent next, as paho does for one packet. Only packets that paho
 does nothing with once written are joined (not a QoS 0 PUBLISH, whose ``on_publish`` fires on
-write, nor a DISCONNECT); a reconnect drops paho's write queue either way, and QoS 1 messages
-come back from its in-flight store, so joining changes what goes on the wire in what
-``send()``, never which bytes or in what order.
+write, nor a DISCONNECT); a reconnect drops paho's write queue either way, so joining changes
+what goes on the wire in what ``send()``, never which bytes or in what order.
 
 paho reads each incoming packet with three ``recv()`` calls (its type, its length, its
 body): a 4-byte PUBACK costs three system calls. While the window is open, reads go through a
@@ -38,22 +48,20 @@ writer is registered as before if the socket takes less than everything, if a wr
 already registered (aiomqtt adds it later, from the loop: it then writes what was queued), or
 if a DISCONNECT or a QoS 0 PUBLISH is queued (paho acts when it is written).
 
-paho decodes every PUBACK into a ``ReasonCode`` and a ``Properties`` object (two or three
-objects and a dozen calls a message) before it calls ``on_publish``. For the window's own
-messages, a PUBACK that carries no properties (2 bytes: Success; 3 bytes: a reason code, MQTT
-5, 3.4.2.1) is settled here directly from its bytes, with the same bookkeeping paho does
-(the message leaves paho's in-flight store, its info is marked published, the in-flight count
-drops, paho's own queue moves on, its keep-alive clock is set): the run of such PUBACKs found
-in the read buffer at a packet boundary is settled in one go (paho never reads them), and one
-that paho reads itself is settled in its handler the same way. Every other packet, and every
-refusal (0x80 and above), goes through paho's reader, decoder and ``on_publish`` as before.
+paho decodes every PUBACK into a ``ReasonCode`` and a ``Properties`` object before it calls
+``on_publish``. The window settles its own PUBACKs from their bytes: the run of them found in
+the read buffer at a packet boundary that carry no properties and a success (2 bytes, or 3 with
+a reason code below 0x80, MQTT 5, 3.4.2.1) is settled in one go (paho never reads them), and
+any other PUBACK for one of its identifiers (a refusal, 0x80 and above, or one with properties)
+is read by paho and settled in its PUBACK handler, which the window takes over for its own
+identifiers and passes every other one on to paho.
 
 This module relies on two attributes of aiomqtt 2.5 (``_client``, the paho client, and
 ``_disconnected``, the future set when the connection ends) and on paho-mqtt 2.2's write
-queue (``_out_packet``, ``_packet_write``, ``_registered_write``), its reads (``_sock``,
-``_sock_recv``, ``_packet_read``, ``_in_packet``, ``_last_bytes_received``,
-``_msgtime_mutex``) and its PUBACK handling (``_handle_pubackcomp``, ``_out_messages``,
-``_inflight_messages``, ``_update_inflight``, ``_out_message_mutex``);
+queue (``_out_packet``, ``_packet_write``, ``_registered_write``,
+``_call_socket_register_write``, ``_mid_generate``, ``_raise_for_invalid_topic``), its reads
+(``_sock``, ``_sock_recv``, ``_packet_read``, ``_in_packet``, ``_last_bytes_received``,
+``_msgtime_mutex``) and its PUBACK handler (``_handle_pubackcomp``);
 the exact versions are pinned in constraints.txt and
 ``tests/gateway/sync/test_mqtt5.py`` fails if they change.
 """
@@ -65,15 +73,17 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as paho
-from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
 
 __all__ = [
     "COALESCE_BYTES", "READ_BYTES", "PublishWindow", "Settled", "buffer_reads", "coalesce_writes",
+    "publish_head", "publish_packet",
 ]
 
 #: Most bytes joined into one ``send()`` (a few TCP segments' worth).
@@ -83,7 +93,10 @@ READ_BYTES = 64 * 1024
 _PUBLISH, _DISCONNECT = 0x30, 0xE0
 
 T = TypeVar("T")
-_OnPublish = Callable[[paho.Client, Any, int, ReasonCode, Properties], None]
+#: QoS 1 PUBLISH, no DUP, no RETAIN (MQTT 5, 3.3.1).
+_PUBLISH_QOS1 = _PUBLISH | 0x02
+#: An empty property list (MQTT 5, 3.3.2.3: Property Length 0).
+_NO_PROPERTIES = b"\x00"
 
 
 class Settled(Generic[T]):
@@ -157,6 +170,29 @@ def coalesce_writes(client: paho.Client, *, limit: int = COALESCE_BYTES) -> Call
         return write()
 
     return _override(client, _packet_write=packet_write)
+
+
+def publish_head(topic: str) -> bytes:
+    """The topic name as a PUBLISH carries it (MQTT 5, 3.3.2.1: 2-byte length, UTF-8).
+
+    Raises:
+        ValueError: Not a valid topic to publish on (empty, a wildcard, too long).
+    """
+    encoded = topic.encode()
+    if not encoded:
+        raise ValueError("Invalid topic: empty")
+    paho.Client._raise_for_invalid_topic(encoded)
+    return len(encoded).to_bytes(2, "big") + encoded
+
+
+def publish_packet(head: bytes, mid: int, payload: bytes) -> bytes:
+    """One QoS 1 PUBLISH (MQTT 5, 3.3): fixed header, remaining length (a Variable Byte
+    Integer, 1.5.5, paho's encoder), topic ``head``, packet identifier, no properties (a
+    Property Length of 0, 3.3.2.3), payload."""
+    size = len(head) + 3 + len(payload)
+    length: bytes = VariableByteIntegers.encode(size)  # type: ignore[no-untyped-call]
+    return b"".join((bytes((_PUBLISH_QOS1,)), length, head, mid.to_bytes(2, "big"),
+                     _NO_PROPERTIES, payload))  # fmt: skip
 
 
 class _ReadBuffer:
@@ -277,8 +313,6 @@ class PublishWindow(Generic[T]):
     ) -> None:
         self._client = client
         self._paho: paho.Client = client._client
-        self._passthrough = cast("_OnPublish | None", self._paho.on_publish)
-        self._paho.on_publish = self._on_publish
         self._uncoalesce = coalesce_writes(self._paho)
         self._unbuffer = buffer_reads(self._paho, take=self._take_pubacks)
         self._unhook_puback = _override(self._paho, _handle_pubackcomp=self._on_puback_packet)
@@ -286,7 +320,8 @@ class PublishWindow(Generic[T]):
         self._clock = clock
         receive_maximum = int(getattr(client, "receive_maximum", 65535))
         self._limit = max(1, min(limit or self._paho.max_inflight_messages, receive_maximum))
-        self._queue: deque[tuple[str, bytes, T, Properties | None]] = deque()
+        self._queue: deque[tuple[str, bytes, T]] = deque()
+        self._heads: dict[str, bytes] = {}
         self._waiting: dict[int, T] = {}
         self._settled: Settled[T] = Settled()
         self._changed = asyncio.Event()
@@ -302,28 +337,44 @@ class PublishWindow(Generic[T]):
         """Messages handed to the window and not yet settled (queued or in flight)."""
         return len(self._waiting) + len(self._queue)
 
-    def publish(
-        self, topic: str, payload: bytes, token: T, *, properties: Properties | None = None
-    ) -> None:
+    def publish(self, topic: str, payload: bytes, token: T) -> None:
         """Queue one QoS 1 message; it is settled later (see :meth:`take`).
 
         Raises:
-            aiomqtt.MqttCodeError: The client refused it at once (not connected, queue full).
+            ValueError: ``topic`` is not one to publish on.
+            aiomqtt.MqttCodeError: The client is not connected.
         """
-        self._queue.append((topic, payload, token, properties))
+        if topic not in self._heads:
+            self._heads[topic] = publish_head(topic)
+        self._queue.append((topic, payload, token))
         self._pump()
 
     def _pump(self) -> None:
-        """Send queued messages while fewer than ``limit`` are in flight."""
-        while self._queue and len(self._waiting) < self._limit:
-            topic, payload, token, properties = self._queue[0]
-            info = self._paho.publish(topic, payload, 1, False, properties)
-            if info.rc != paho.MQTT_ERR_SUCCESS:
-                raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-            self._queue.popleft()
-            if not self._waiting:
-                self._progress = self._clock()
-            self._waiting[info.mid] = token
+        """Send queued messages while fewer than ``limit`` are in flight.
+
+        Each goes on paho's write queue as a PUBLISH built here, with a packet identifier
+        from paho's own counter (so none is in use twice on the connection), and is written by
+        paho's writer like any packet. paho does not track it: its PUBACK is settled by this
+        window, and after a lost connection the window's owner sends it again, as for every
+        message the window abandons.
+        """
+        client = self._paho
+        queue, waiting = self._queue, self._waiting
+        if not queue or len(waiting) >= self._limit:
+            return
+        if client._sock is None:
+            raise aiomqtt.MqttCodeError(paho.MQTT_ERR_NO_CONN, "Could not publish message")
+        out = client._out_packet
+        if not waiting:
+            self._progress = self._clock()
+        while queue and len(waiting) < self._limit:
+            topic, payload, token = queue.popleft()
+            mid = client._mid_generate()
+            packet = publish_packet(self._heads[topic], mid, payload)
+            out.append({"command": _PUBLISH_QOS1, "mid": mid, "qos": 1, "pos": 0,
+                        "to_process": len(packet), "packet": packet, "info": None})  # fmt: skip
+            waiting[mid] = token
+        client._call_socket_register_write()  # (a no-op inside loop_read: it writes them)
 
     def take(self) -> Settled[T]:
         """The messages settled since the last call (and forget them)."""
@@ -365,8 +416,8 @@ class PublishWindow(Generic[T]):
                 changed.cancel()
 
     def close(self) -> None:
-        """Give ``on_publish`` and the plain packet writer back (the client may outlive it)."""
-        self._paho.on_publish = self._passthrough
+        """Give paho its plain reader, writer and PUBACK handler back (the client may
+        outlive the window)."""
         self._uncoalesce()
         self._unbuffer()
         self._unhook_puback()
@@ -380,76 +431,51 @@ class PublishWindow(Generic[T]):
         Returns the position after the PUBACKs taken.
         """
         client = self._paho
-        in_flight = client._out_messages
         waiting = self._waiting
+        acked = self._settled.acked
         end = len(data)
         start = pos
-        with client._out_message_mutex:
-            while end - pos >= 4 and data[pos] == 0x40:
-                length = data[pos + 1]
-                if not (length == 2 or (length == 3 and end - pos >= 5 and data[pos + 4] < 0x80)):
-                    break
-                mid = (data[pos + 2] << 8) | data[pos + 3]
-                if mid not in waiting or mid not in in_flight:
-                    break
-                self._settled.acked.append(waiting.pop(mid))
-                in_flight.pop(mid).info._set_as_published()
-                client._inflight_messages -= 1
-                pos += 2 + length
-            if pos == start:
-                return pos
-            if len(in_flight) > client._inflight_messages:  # paho holds queued messages
-                client._update_inflight()
+        while end - pos >= 4 and data[pos] == 0x40:
+            length = data[pos + 1]
+            if not (length == 2 or (length == 3 and end - pos >= 5 and data[pos + 4] < 0x80)):
+                break
+            mid = (data[pos + 2] << 8) | data[pos + 3]
+            if mid not in waiting:
+                break
+            acked.append(waiting.pop(mid))
+            pos += 2 + length
+        if pos == start:
+            return pos
         self._progress = self._clock()
         with client._msgtime_mutex:  # paho's keep-alive clock, as its own reader sets it
             client._last_bytes_received = time.monotonic()
         self._changed.set()
-        with contextlib.suppress(aiomqtt.MqttError):  # as in _on_publish
+        with contextlib.suppress(aiomqtt.MqttError):  # as in _on_puback_packet
             self._pump()
         return pos
 
     def _on_puback_packet(self, command: str) -> Any:
-        """paho's PUBACK/PUBCOMP handler, with the fast path of the module docstring."""
+        """paho's PUBACK/PUBCOMP handler: the window's own PUBACKs are settled here (a success
+        or a refusal, MQTT 5, 3.4.2.1: a reason code of 0x80 or above), every other one goes
+        to paho's handler."""
         client = self._paho
         packet = client._in_packet["packet"]
-        size = len(packet)
-        if command != "PUBACK" or not 2 <= size <= 3 or (size == 3 and packet[2] >= 0x80):
+        if command != "PUBACK" or len(packet) < 2:
             return paho.Client._handle_pubackcomp(client, command)  # type: ignore[arg-type]
         mid = (packet[0] << 8) | packet[1]
-        in_flight = client._out_messages
-        if mid not in self._waiting or mid not in in_flight:
+        token = self._waiting.pop(mid, None)
+        if token is None:
             return paho.Client._handle_pubackcomp(client, command)  # type: ignore[arg-type]
-        self._settled.acked.append(self._waiting.pop(mid))
-        self._progress = self._clock()
-        self._changed.set()
-        with client._out_message_mutex:
-            message = in_flight.pop(mid)
-            message.info._set_as_published()
-            client._inflight_messages -= 1
-            if len(in_flight) > client._inflight_messages:  # paho holds queued messages
-                result = client._update_inflight()
-                if result != paho.MQTT_ERR_SUCCESS:
-                    return result
-        with contextlib.suppress(aiomqtt.MqttError):  # as in _on_publish
-            self._pump()
-        return paho.MQTT_ERR_SUCCESS
-
-    def _on_publish(
-        self, client: paho.Client, userdata: Any, mid: int,
-        reason: ReasonCode, properties: Properties,
-    ) -> None:  # fmt: skip
-        if mid not in self._waiting:
-            if self._passthrough is not None:
-                self._passthrough(client, userdata, mid, reason, properties)
-            return
-        token = self._waiting.pop(mid)
-        self._progress = self._clock()
-        if reason.is_failure:
-            self._settled.refused.append((token, f"{reason} ({reason.value:#04x})"))
+        code = packet[2] if len(packet) > 2 else 0
+        if code >= 0x80:
+            reason = ReasonCode(PacketTypes.PUBACK, identifier=code)
+            self._settled.refused.append((token, f"{reason} ({code:#04x})"))
         else:
             self._settled.acked.append(token)
+        self._progress = self._clock()
         self._changed.set()
-        # A refusal here means the connection is going: wait() reports it, abandon() returns
-        # what is still queued.
+        # A refusal means the connection is going: wait() reports it, abandon() returns what
+        # is still queued.
         with contextlib.suppress(aiomqtt.MqttError):
             self._pump()
+        return paho.MQTT_ERR_SUCCESS

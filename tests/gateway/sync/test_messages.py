@@ -32,7 +32,7 @@ def record(**changes: object) -> OutboxItem:
             "response_code": "00", "offline": False, "completed_ms": 1_700_000_000_123,
             "items": [{"sku": "SKU-1", "qty": 2}]}  # fmt: skip
     body.update(changes)
-    return OutboxItem(id=7, payment_id="P1", body=body, attempts=1, created_ms=0)
+    return OutboxItem.of(7, "P1", body, attempts=1, created_ms=0)
 
 
 def test_topics() -> None:

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from gateway.journal import Journal
 from gateway.sync import AckLedger, OutboxPublisher, acks_topic, sales_topic
 from gateway.sync.client import SessionClient
-from gateway.sync.window import PublishWindow, _join_queued
+from gateway.sync.window import PublishWindow, _join_queued, publish_head, publish_packet
 from simulator.head_office import HeadOffice
 from tests.fixtures.mqtt import MqttBroker
 from tests.gateway.journal_support import open_journal
@@ -93,6 +93,9 @@ async def test_the_aiomqtt_internals_the_window_uses_are_there(mqtt_broker: Mqtt
         assert isinstance(client._lock, asyncio.Lock) and client._lock.locked()
         assert isinstance(client._client._out_packet, deque)
         assert callable(client._client._packet_write) and callable(client._client._sock_close)
+        for name in ("_mid_generate", "_call_socket_register_write", "_raise_for_invalid_topic",
+                     "_handle_pubackcomp"):  # fmt: skip
+            assert callable(getattr(client._client, name)), name
         assert client.receive_maximum == 20  # mosquitto's default Receive Maximum
 
 
@@ -125,13 +128,13 @@ async def test_the_window_keeps_below_the_brokers_receive_maximum(
     in_flight: list[int] = []
     async with factory(strict_broker.host, strict_broker.port, shop, "sales")() as client:
         window: PublishWindow[int] = PublishWindow(client, timeout=5)
-        paho_publish = client._client.publish
+        paho_mid = client._client._mid_generate
 
-        def counting(*args: object, **kwargs: object) -> paho.MQTTMessageInfo:
+        def counting() -> int:  # the window takes an identifier for each PUBLISH it sends
             in_flight.append(len(window._waiting) + 1)
-            return paho_publish(*args, **kwargs)  # type: ignore[arg-type]
+            return paho_mid()
 
-        client._client.publish = counting  # type: ignore[method-assign]
+        client._client._mid_generate = counting  # type: ignore[method-assign]
         for n in range(200):
             window.publish(f"posgw/{shop}/status", b'{"n": %d}' % n, n)
         acked: list[int] = []
@@ -330,3 +333,31 @@ async def test_a_connect_cancelled_at_shutdown_leaves_no_callback_error(
     errors = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
     assert errors == []
     assert made[0]._lock.locked() is False  # the client can be entered again
+
+
+@pytest.mark.parametrize("size", [0, 1, 120, 121, 122, 16_380, 16_381, 70_000])
+def test_the_windows_publish_packets_are_the_bytes_paho_makes(size: int) -> None:
+    """The window builds its own QoS 1 PUBLISH (MQTT 5, 3.3); paho's encoder, an independent
+    one, makes the same bytes for the same topic, packet identifier and payload, across the
+    remaining length's one-, two- and three-byte forms (1.5.5). (No broker: paho queues the
+    packet on a socket that cannot send, where it stays.)"""
+    topic, mid = "posgw/shop-1/sales", 4660
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client._sock = _Unsendable()  # type: ignore[assignment]
+    client._send_publish(mid, topic.encode(), payload, qos=1)
+    expected = bytes(client._out_packet[0]["packet"])
+    assert publish_packet(publish_head(topic), mid, payload) == expected
+
+
+class _Unsendable:
+    """A socket paho cannot send on (it has no ``send``): paho keeps the packet queued."""
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("topic", ["", "posgw/+/sales", "posgw/#", "x" * 65_536])
+def test_the_window_refuses_a_topic_it_cannot_publish_on(topic: str) -> None:
+    with pytest.raises(ValueError):
+        publish_head(topic)

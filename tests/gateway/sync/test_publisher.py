@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gateway.journal import Journal, OutboxItem
+from gateway.journal.records import encode_record
 from gateway.sync import OutboxPublisher, sales_topic
 from simulator.head_office import HeadOffice
 from tests.fixtures.mqtt import MqttBroker
@@ -210,7 +211,7 @@ async def test_record_with_card_data_is_never_published(
             batch = await self.journal.claim_batch(n, lease=lease)
             if batch:
                 body = dict(batch[0].body, items=[{"note": "4761 7390 0101 0010"}])
-                batch[0] = dataclasses.replace(batch[0], body=body)
+                batch[0] = dataclasses.replace(batch[0], text=encode_record(body))
             return batch
 
         async def mark_sent(self, ids: Sequence[int]) -> int:
