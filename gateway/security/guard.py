@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from gateway.security.page_forms import FORM_TYPES
 from gateway.security.store import TillCredential
 
 __all__ = [
@@ -60,7 +61,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TILL: web.RequestKey[TillCredential] = web.RequestKey("posgw_till", TillCredential)
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
@@ -166,7 +166,7 @@ def request_guard(policy: HostPolicy) -> Middleware:
                 raise _fail(web.HTTPForbidden, "cross_origin", "cross-site request refused")
             kind = request.content_type.lower()
             api = request.path.startswith("/api/")
-            allowed = kind == "application/json" or (not api and kind in _FORM_TYPES)
+            allowed = kind == "application/json" or (not api and kind in FORM_TYPES)
             if not allowed:
                 raise _fail(
                     web.HTTPUnsupportedMediaType,

@@ -9,12 +9,16 @@
                                       forwards, payment-terminal payments to settle by hand,
                                       and the day close (viewer and manager see the lists; the
                                       forms are the manager's: :mod:`.manager_work`)
-``POST /manager/approvals/{id}``      a manager approves (CSRF) → 303 to ``/manager``
+``POST /manager/approvals/{id}``      a manager approves (CSRF) → 303 to
+                                      ``/manager?done=approved&approval=ID``
 ====================================  =========================================================
 
 The other forms of ``/manager`` post to the till part's manager routes
 (``/manager/payments/{id}/acknowledge``, ``/manager/payments/{id}/settle``,
-``/manager/days/close``), which answer a form post 303 back to ``/manager?done=...``.
+``/manager/days/close``), which answer a form post 303 back to ``/manager?done=...``. A form
+post that is refused (by a route, or here: CSRF, role) goes back there too, as
+``/manager?error=CODE`` (:mod:`.page_forms`); a form post whose session is gone goes to
+``/login``. A JSON caller of the same routes gets the JSON answers below.
 
 :func:`page_auth` guards every page route except ``/login`` (the till API under ``/api/`` has
 its own credential): no live session → 303 to ``/login`` (401 for ``/status.json`` and
@@ -41,6 +45,11 @@ from gateway.security.manager_work import (
     render_close_day,
     render_work,
     result_message,
+)
+from gateway.security.page_forms import (
+    back_to_manager_page,
+    error_back_to_manager_page,
+    from_a_form,
 )
 from gateway.security.service import SecurityService
 from gateway.security.sessions import LoginThrottle, Session, SessionStore
@@ -221,7 +230,7 @@ class ManagerPages:
         log.info("refund of %s approved by manager %s", approval.sale_id, session.manager)
         if request.content_type == "application/json":
             return web.json_response({"approved": approval.id, "sale": approval.sale_id})
-        raise web.HTTPSeeOther("/manager")
+        raise back_to_manager_page(done="approved", approval=str(approval.id))
 
 
 def _printable(text: str) -> bool:
@@ -270,7 +279,10 @@ def page_auth(pages: ManagerPages) -> Middleware:
             ):  # disabled, or its role or password changed, since this login
                 pages.sessions.end(session.id)
                 session = None
+        form = from_a_form(request)
         if session is None:
+            if form:  # the page's form, its session gone: log in again
+                raise web.HTTPSeeOther("/login")
             if path in _MACHINE or request.method != "GET":
                 return _json_error(401, "unauthorized", "log in at /login first")
             raise web.HTTPSeeOther("/login")
@@ -279,12 +291,28 @@ def page_auth(pages: ManagerPages) -> Middleware:
             if token is None and request.content_type != "application/json":
                 token_value = (await request.post()).get("csrf")
                 token = token_value if isinstance(token_value, str) else None
+            refusal = None
             if not session.csrf_ok(token):
-                return _json_error(403, "csrf", "missing or wrong CSRF token")
-            if path != "/logout" and session.role != "manager":
-                return _json_error(403, "forbidden", "a viewer cannot act")
+                refusal = _json_error(403, "csrf", "missing or wrong CSRF token")
+            elif path != "/logout" and session.role != "manager":
+                refusal = _json_error(403, "forbidden", "a viewer cannot act")
+            if refusal is not None:
+                if form:
+                    raise error_back_to_manager_page(request, refusal.text)
+                return refusal
         request[SESSION] = session
-        return await handler(request)
+        if not form:
+            return await handler(request)
+        # a form of /manager: whatever the route answers goes back to the page (page_forms)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            raise error_back_to_manager_page(request, exc.text) from None
+        if response.status >= 400 and isinstance(response, web.Response):
+            raise error_back_to_manager_page(request, response.text)
+        return response
 
     return auth
 

@@ -9,13 +9,15 @@ returns plain data (:class:`ManagerWork`), and this module renders it:
 * payment-terminal payments and voids the terminal could not tell about (UNKNOWN or
   VOID_PENDING, each lane's ``for_manager``: docs/tpe.md "Settled by hand") with a *Settle*
   form → ``POST /manager/payments/{id}/settle`` (``outcome``, ``auth_code``, ``reason``);
-* a *Close the day* form → ``POST /manager/days/close``.
+* a *Close the day* form → ``POST /manager/days/close``, with a box to tick that confirms it
+  (``confirm=yes``; the route refuses a form post without it).
 
 Every form carries the session's CSRF field; a viewer (role not ``manager``) sees the lists
 without forms. Every text is escaped; a card number is shown masked (first 6, last 4 at most)
 even if a provider handed more. After a form post the routes answer 303 to
-``/manager?done=...``; :func:`result_message` turns those parameters into one fixed sentence
-(the parameters are checked, never echoed as given).
+``/manager?done=...``, or ``/manager?error=...`` when they refused it (page_forms);
+:func:`result_message` turns those parameters into one fixed sentence (the parameters are
+checked, never echoed as given).
 """
 
 from __future__ import annotations
@@ -200,13 +202,63 @@ def render_close_day(session: Session) -> str:
     return (
         "<h2>Close the day</h2>"
         f"<form method=post action=/manager/days/close class=close-day>{_csrf(session)}"
+        "<label><input type=checkbox name=confirm value=yes required> The tills are counted:"
+        " close the day now (a closed day cannot be reopened)</label> "
         "<button>Close the day</button></form>"
     )
 
 
+#: What a refused form post says, by the route's error code (page_forms); nothing was done.
+_REFUSALS = {
+    "csrf": "The page was out of date: nothing was done. Reload it and try again.",
+    "forbidden": "Only a manager can do this: nothing was done.",
+    "not_found": "No such payment or approval any more: nothing was done.",
+    "not_declined": "That payment no longer waits for an acknowledgement: nothing was done.",
+    "not_for_manager": "That payment no longer waits to be settled by hand: nothing was done.",
+    "day_conflict": "The day could not be closed: it was closed meanwhile. Nothing was done.",
+    "journal": "The journal is unavailable: nothing was done. Try again in a moment.",
+    "unavailable": "This is not available on this gateway: nothing was done.",
+    "invalid_request": "A field was not accepted: nothing was done.",
+}
+#: What a refused field says (``error=invalid_request&field=...``).
+_FIELD_REFUSALS = {
+    "reason": "Say what you checked in the reason: 1 to 120 printable characters, no card "
+    "number. Nothing was done.",
+    "auth_code": "The auth code is 1 to 12 letters or digits, given only with approved, and "
+    "never a card number. Nothing was done.",
+    "outcome": "Choose approved or declined. Nothing was done.",
+    "confirm": "Tick the box to confirm that the day is to be closed. Nothing was done.",
+}
+_CODE = re.compile(r"^[a-z_]{1,32}$")
+
+
+def _refusal(query: Mapping[str, str]) -> str:
+    code = query.get("error", "")
+    if not _CODE.match(code):
+        return ""
+    field = query.get("field", "")
+    if code == "invalid_request" and field in _FIELD_REFUSALS:
+        sentence = _FIELD_REFUSALS[field]
+    elif code == "invalid_request" and _CODE.match(field):
+        sentence = f"The field {field} was not accepted: nothing was done."
+    else:
+        sentence = _REFUSALS.get(code, f"Refused ({code}): nothing was done.")
+    payment = query.get("payment", "")
+    about = f"Payment {payment}: " if _ID.match(payment) else ""
+    return f"<p class=refused role=alert>{_e(about + sentence)}</p>"
+
+
 def result_message(query: Mapping[str, str]) -> str:
-    """The sentence for ``/manager?done=...`` after a form post ('' when none or malformed)."""
+    """The sentence for ``/manager?done=...`` or ``?error=...`` after a form post ('' when
+    none or malformed)."""
+    if "error" in query:
+        return _refusal(query)
     done = query.get("done", "")
+    if done == "approved":
+        approval = query.get("approval", "")
+        if not _DAY.match(approval):
+            return ""
+        return f"<p class=result role=status>Refund approval {_e(approval)} approved.</p>"
     payment = query.get("payment", "")
     if done in ("acknowledged", "settled") and not _ID.match(payment):
         return ""

@@ -13,8 +13,9 @@
                                              ``/manager?done=acknowledged&payment=ID``
 ``POST /manager/days/close``                 manager (logged in, CSRF): close the day → 201 the
                                              day's record (also ``POST /api/days/close``); the
-                                             manager page's form post → 303 to
-                                             ``/manager?done=closed&day=N``
+                                             manager page's form post (its box ticked:
+                                             ``confirm=yes``, else ``400`` on ``confirm``) →
+                                             303 to ``/manager?done=closed&day=N``
 ``GET /api/days/current``                    when the day opened, the last close (summary)
 ==========================================  ====================================================
 
@@ -23,7 +24,9 @@ declined ones), ``409 day_closed`` (a sale of a closed day: refund it), ``409 re
 ``409 void_refused`` (a payment terminal refused the cancellation: the sale stands),
 ``409 not_declined`` (acknowledging anything but a declined forward), ``409 day_conflict``
 (two closes at once); ``401/403`` from the authorisation hook (:mod:`gateway.till.authority`);
-``503`` when the journal fails. The actor the hook returns is journaled with each action.
+``503`` when the journal fails. The actor the hook returns is journaled with each action. A
+manager page's form post that is refused goes back to ``/manager?error=CODE`` instead
+(gateway.security.page_forms).
 """
 
 from __future__ import annotations
@@ -163,6 +166,8 @@ def add_day_routes(app: web.Application, backend: DayBackend) -> None:
         actor = await backend.authorise(request, "manager")
         if backend.day_closer is None:
             raise error(web.HTTPServiceUnavailable, "unavailable", "day close is not running")
+        if from_a_form(request) and (await request.post()).get("confirm") != "yes":
+            raise bad_request("confirm", "tick the box to confirm closing the day")
         try:
             day = await backend.day_closer.close(actor=actor)
         except DayAlreadyClosed as exc:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway.security.errors import InputError
 from gateway.security.inputs import check_no_card_data, read_json_object
+from gateway.security.page_forms import FORM_TYPES, back_to_manager_page, from_a_form
 
 __all__ = [
     "FORM_TYPES",
@@ -26,9 +26,6 @@ __all__ = [
     "no_card_data",
 ]
 
-#: What a browser's form post is sent as (HTML Living Standard, "form submission").
-FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-
 
 def error(
     status: type[web.HTTPException], code: str, message: str, **extra: Any
@@ -36,18 +33,6 @@ def error(
     """An HTTP error with the till API's JSON body (raise it)."""
     body = json.dumps({"error": code, "message": message, **extra})
     return status(text=body, content_type="application/json")
-
-
-def from_a_form(request: web.Request) -> bool:
-    """A manager page's form post (``/manager/...``, a form body), not a JSON caller's."""
-    return request.path.startswith("/manager/") and request.content_type in FORM_TYPES
-
-
-def back_to_manager_page(**result: str) -> web.HTTPException:
-    """``303 See Other`` to ``/manager?...`` with the action's result (raise it); the page
-    turns the parameters into a fixed sentence (:func:`gateway.security.manager_work.
-    result_message`)."""
-    return web.HTTPSeeOther(f"/manager?{urlencode(result)}")
 
 
 def bad_request(field: str, message: str) -> web.HTTPException:

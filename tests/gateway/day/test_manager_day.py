@@ -1,9 +1,10 @@
 """The day's manager actions through the security part (over TLS, as in production).
 
 A viewer cannot close the day; a manager logged in to the status page closes it from
-``/manager/days/close`` with the session's CSRF token (the journal names the manager): a form
-post goes back to the manager page (303), a JSON caller gets the day's record; a form
-without the token is refused; a till, whatever its token, is refused on ``/api/days/close``
+``/manager/days/close`` with the session's CSRF token and the form's box ticked (the journal
+names the manager): a form post goes back to the manager page (303), refused or done, and the
+page says which; a JSON caller gets the day's record or the JSON refusal; a form without the
+token or the box closes nothing; a till, whatever its token, is refused on ``/api/days/close``
 (``403 manager_login_required``); the till's void names the till.
 """
 
@@ -38,15 +39,35 @@ async def test_a_logged_in_manager_closes_the_day_a_till_cannot(
         async with pinned_session(daemon) as viewer:
             assert (await login(viewer, daemon, "vera")).status == 303
             csrf = await csrf_of(viewer, daemon)
-            async with viewer.post(f"{base}/manager/days/close", data={"csrf": csrf}) as r:
+            form = {"csrf": csrf, "confirm": "yes"}
+            async with viewer.post(
+                f"{base}/manager/days/close", data=form, allow_redirects=False
+            ) as r:  # the page's form, refused: back to the page, which says why
+                assert (r.status, r.headers["Location"]) == (303, "/manager?error=forbidden")
+            async with viewer.post(
+                f"{base}/manager/days/close", json={}, headers={"X-CSRF-Token": csrf}
+            ) as r:  # a script: the JSON refusal
                 assert (r.status, (await r.json())["error"]) == (403, "forbidden")
         async with pinned_session(daemon) as manager:
             assert (await login(manager, daemon, "mona")).status == 303
-            async with manager.post(f"{base}/manager/days/close", data={}) as r:
+            async with manager.post(
+                f"{base}/manager/days/close", data={"confirm": "yes"}, allow_redirects=False
+            ) as r:
+                assert (r.status, r.headers["Location"]) == (303, "/manager?error=csrf")
+            async with manager.post(f"{base}/manager/days/close", json={}) as r:
                 assert (r.status, (await r.json())["error"]) == (403, "csrf")
             csrf = await csrf_of(manager, daemon)
+            # the form without its box ticked closes nothing: back to the page, which says so
+            async with manager.post(
+                f"{base}/manager/days/close", data={"csrf": csrf}, allow_redirects=False
+            ) as r:
+                location = r.headers["Location"]
+                assert (r.status, location) == (303, "/manager?error=invalid_request&field=confirm")
+            async with manager.get(f"{base}{location}") as page:
+                assert "Tick the box to confirm" in await page.text()
+            assert await _last_close(daemon) is None
             # the manager page's form: 303 back to the page, which says the day closed
-            form = {"csrf": csrf}
+            form = {"csrf": csrf, "confirm": "yes"}
             async with manager.post(
                 f"{base}/manager/days/close", data=form, allow_redirects=False
             ) as r:

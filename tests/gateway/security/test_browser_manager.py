@@ -87,12 +87,15 @@ async def test_a_manager_logs_in_approves_and_logs_out(browser: Any, tmp_path: P
                     f"/manager/approvals/{second.id}",
                 )
             refused = await navigation.value
-            assert refused is not None and refused.status == 403
-            assert "csrf" in await page.content()
-            await page.goto(base + "/manager")
+            assert refused is not None and refused.status == 200  # back on the page
+            await page.wait_for_url(base + "/manager?error=csrf")
+            await expect(page.locator("p.refused")).to_contain_text("nothing was done")
             # the page's own form carries the token
             await page.locator(f"form[action$='/approvals/{first.id}'] button").click()
-            await page.wait_for_url(base + "/manager")
+            await page.wait_for_url(f"{base}/manager?done=approved&approval={first.id}")
+            await expect(page.locator("p.result")).to_have_text(
+                f"Refund approval {first.id} approved."
+            )
             await expect(page.locator("body")).not_to_contain_text("pay_browsersale1")
             await expect(page.locator("body")).to_contain_text("pay_browsersale2")
 
@@ -217,8 +220,12 @@ async def test_a_manager_clears_what_waits_with_the_page_forms(
                     f"/manager/payments/{declined_id}/acknowledge",
                 )
             refused = await navigation.value
-            assert refused is not None and refused.status == 403
-            assert "csrf" in await page.content()
+            assert refused is not None and refused.status == 200  # back on the page
+            await page.wait_for_url(re.compile(r"/manager\?error=csrf"))
+            await expect(page.locator("p.refused")).to_have_text(
+                f"Payment {declined_id}: The page was out of date: nothing was done. "
+                "Reload it and try again."
+            )
             assert (await daemon.journal.get(declined_id)).state is S.FORWARD_DECLINED
 
             # acknowledge the declined forward with the page's form
@@ -236,6 +243,22 @@ async def test_a_manager_clears_what_waits_with_the_page_forms(
             )
             await expect(page.locator(f"tr[data-payment='{declined_id}']")).to_have_count(0)
 
+            # a settle the route refuses (an auth code with "declined"): back to the page,
+            # which says which field and that nothing was done
+            settle = page.locator(f"form[action='/manager/payments/{cut_id}/settle']")
+            await settle.locator("input[name=outcome][value=declined]").check()
+            await settle.locator("input[name=auth_code]").fill("A1B2C3")
+            await settle.locator("input[name=reason]").fill("terminal receipt unreadable")
+            async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+                await settle.locator("button").click()
+            assert (await answer.value).status == 303
+            await page.wait_for_url(re.compile(r"/manager\?error=invalid_request&field=auth_code"))
+            await expect(page.locator("p.refused")).to_contain_text(
+                f"Payment {cut_id}: The auth code is 1 to 12 letters or digits, given only with"
+                " approved"
+            )
+            assert (await daemon.journal.get(cut_id)).state is S.UNKNOWN
+
             # settle the terminal's payment from its receipt
             settle = page.locator(f"form[action='/manager/payments/{cut_id}/settle']")
             await settle.locator("input[name=outcome][value=approved]").check()
@@ -250,9 +273,12 @@ async def test_a_manager_clears_what_waits_with_the_page_forms(
             )
             await expect(page.locator(f"tr[data-payment='{cut_id}']")).to_have_count(0)
 
-            # close the day
+            # close the day: the browser does not send the form until its box is ticked
+            close = page.locator("form[action='/manager/days/close']")
+            assert not await close.evaluate("form => form.checkValidity()")
+            await close.locator("input[name=confirm]").check()
             async with page.expect_response(lambda r: r.request.method == "POST") as answer:
-                await page.locator("form[action='/manager/days/close'] button").click()
+                await close.locator("button").click()
             assert (await answer.value).status == 303
             await page.wait_for_url(re.compile(r"/manager\?done=closed&day=\d+"))
             await expect(page.locator("p.result")).to_contain_text("closed.")

@@ -63,7 +63,12 @@ async def test_login_sets_a_strict_cookie_and_the_page_needs_it(
         csrf = await csrf_of(browser, daemon)
         async with browser.post(
             f"{base_url(daemon)}/manager/approvals/1", data={"csrf": csrf}
-        ) as response:
+        ) as response:  # the page's form: back to the page, which says why (after the 303)
+            assert response.status == 200 and str(response.url).endswith("?error=forbidden")
+            assert "Only a manager can do this: nothing was done." in await response.text()
+        async with browser.post(
+            f"{base_url(daemon)}/manager/approvals/1", json={}, headers={"X-CSRF-Token": csrf}
+        ) as response:  # a script: the JSON refusal
             assert (response.status, (await response.json())["error"]) == (403, "forbidden")
         # logout needs the CSRF token too, then the session is gone
         async with browser.post(f"{base_url(daemon)}/logout", data={}) as response:
@@ -76,9 +81,11 @@ async def test_login_sets_a_strict_cookie_and_the_page_needs_it(
             assert response.status == 401
 
 
-async def test_a_form_without_its_csrf_token_is_403(
+async def test_a_form_without_its_csrf_token_does_nothing(
     tmp_path: Path, acquirer: AcquirerHost
 ) -> None:
+    """A form post without the session's CSRF token goes back to the page, which says the
+    page was out of date; a script without it gets ``403 csrf``; nothing is approved."""
     daemon = _daemon(tmp_path, acquirer)
     add_manager(tmp_path / "journal.db", "bob", "manager")
     store = CredentialStore.open(tmp_path / "journal.db")
@@ -88,8 +95,11 @@ async def test_a_form_without_its_csrf_token_is_403(
         assert (await login(browser, daemon, "bob")).status == 303
         url = f"{base_url(daemon)}/manager/approvals/{asked.id}"
         for form in ({}, {"csrf": "forged"}):
-            async with browser.post(url, data=form) as response:
-                assert (response.status, (await response.json())["error"]) == (403, "csrf")
+            async with browser.post(url, data=form, allow_redirects=False) as response:
+                assert (response.status, response.headers["Location"]) == (
+                    303, "/manager?error=csrf")  # fmt: skip
+        async with browser.post(url, json={}, headers={"X-CSRF-Token": "forged"}) as response:
+            assert (response.status, (await response.json())["error"]) == (403, "csrf")
         # another origin is refused before the CSRF check even runs
         csrf = await csrf_of(browser, daemon)
         evil = {"Origin": "https://evil.example"}
@@ -164,7 +174,8 @@ async def test_a_refund_above_the_limit_waits_for_a_manager(
                 data={"csrf": csrf},
                 allow_redirects=False,
             ) as response:
-                assert response.status == 303
+                assert (response.status, response.headers["Location"]) == (
+                    303, f"/manager?done=approved&approval={approval}")  # fmt: skip
         async with session.post(url, json=big) as response:
             refund = await response.json()
             assert response.status == 201, refund

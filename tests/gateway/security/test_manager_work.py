@@ -122,14 +122,35 @@ def test_the_result_sentence_comes_from_checked_parameters_only() -> None:
     settled = result_message({"done": "settled", "payment": "pay_1", "state": "COMPLETED"})
     assert "pay_1 settled by hand: COMPLETED" in settled
     assert "Day 7 closed" in result_message({"done": "closed", "day": "7"})
+    assert "Refund approval 12 approved." in result_message({"done": "approved", "approval": "12"})
     for bad in (
         {"done": "acknowledged", "payment": HOSTILE},
         {"done": "settled", "payment": "pay_1", "state": "<b>"},
         {"done": "closed", "day": "7<"},
+        {"done": "approved", "approval": "x"},
         {"done": "anything", "payment": "pay_1"},
+        {"error": HOSTILE},
+        {"error": "NOT-A-CODE"},
         {},
     ):
         assert result_message(bad) == "", bad
+
+
+def test_a_refused_form_says_so_in_a_fixed_sentence() -> None:
+    """``/manager?error=...`` (gateway.security.page_forms): one sentence per code or field,
+    marked as an alert; a hostile field or payment is left out, never echoed."""
+    refused = result_message({"error": "invalid_request", "field": "auth_code", "payment": "p_1"})
+    assert refused.startswith("<p class=refused role=alert>Payment p_1: The auth code is")
+    assert "Nothing was done." in refused
+    assert "out of date" in result_message({"error": "csrf"})
+    assert "Only a manager" in result_message({"error": "forbidden"})
+    assert "Tick the box" in result_message({"error": "invalid_request", "field": "confirm"})
+    assert "field notes was not accepted" in result_message(
+        {"error": "invalid_request", "field": "notes"}
+    )
+    assert "Refused (teapot): nothing was done." in result_message({"error": "teapot"})
+    hostile = result_message({"error": "invalid_request", "field": HOSTILE, "payment": HOSTILE})
+    assert hostile == "<p class=refused role=alert>A field was not accepted: nothing was done.</p>"
 
 
 async def test_a_failing_provider_leaves_the_lists_not_available() -> None:
