@@ -26,7 +26,8 @@ _APPROVED = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_
                        "VOIDED"})  # fmt: skip
 #: Decided: approved, declined, or refused by the bank after an offline approval.
 _DECIDED = _APPROVED | {"DECLINED", "FORWARD_DECLINED", "DECLINE_ACKNOWLEDGED"}
-_TAKEN = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED"})
+#: Sales whose money is taken (a void not yet confirmed, VOID_PENDING, leaves the sale taken).
+_TAKEN = frozenset({"COMPLETED", "STORED_FOR_FORWARDING", "FORWARDED", "VOID_PENDING"})
 #: Declined forwards listed (the oldest, waiting longest); the others are counted: the page's
 #: cost must not grow with how many nobody acknowledged yet.
 DECLINED_SHOWN = 20

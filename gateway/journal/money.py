@@ -78,8 +78,9 @@ _APPROVED = frozenset({S.COMPLETED, S.STORED_FOR_FORWARDING, S.FORWARDED, S.VOID
                        S.VOIDED})  # fmt: skip
 #: Decided: approved, declined, or refused by the bank after an offline approval.
 _DECIDED = _APPROVED | {S.DECLINED, S.FORWARD_DECLINED, S.DECLINE_ACKNOWLEDGED}
-#: Sales whose money is taken.
-_TAKEN = frozenset({S.COMPLETED, S.STORED_FOR_FORWARDING, S.FORWARDED})
+#: Sales whose money is taken: a sale being voided (VOID_PENDING) still is, until the void is
+#: confirmed (VOIDED), since the card stays charged if it fails (docs/day.md, "Void").
+_TAKEN = frozenset({S.COMPLETED, S.STORED_FOR_FORWARDING, S.FORWARDED, S.VOID_PENDING})
 #: States a sale reaches only through STORED_FOR_FORWARDING (approved offline).
 _OFFLINE = frozenset({S.STORED_FOR_FORWARDING, S.FORWARDED, S.FORWARD_DECLINED,
                       S.DECLINE_ACKNOWLEDGED})  # fmt: skip
