@@ -252,7 +252,9 @@ def web_app(
         from gateway.web import add_status_routes
     except ImportError as exc:
         raise MissingDependency("the status page", exc.name or "gateway.web") from exc
-    add_status_routes(app, snapshot, locale=locale)
+    # the status page links to the manager's page when the listener mounted it (status_login)
+    manager_page = any(resource.canonical == "/manager" for resource in app.router.resources())
+    add_status_routes(app, snapshot, locale=locale, manager_link=manager_page)
     return app, hubs
 
 

@@ -138,6 +138,7 @@ _PAGE = Template("""<!DOCTYPE html>
 <header>
 <h1>$shop</h1>
 <span class="muted">$product $version · $since $started</span>
+$nav
 </header>
 <div id="stale" role="alert">$lost</div>
 $main
@@ -221,11 +222,15 @@ def _page(
     main: Markup,
     refresh_seconds: float,
     loc: PageLocale | None = None,
+    manager_link: bool = False,
 ) -> str:
     def words(text: str) -> str:
         return text if loc is None else loc.gettext(text)
 
-    return _fill(_PAGE, shop=shop, version=version, started=started, main=main,
+    nav = (_fill(Template('<nav><a href="/manager">$t</a></nav>'), t=words(N_("Manager page")))
+           if manager_link else Markup(""))  # fmt: skip
+
+    return _fill(_PAGE, shop=shop, version=version, started=started, main=main, nav=nav,
                  refresh_s=max(1, round(refresh_seconds)),
                  refresh_ms=max(100, round(refresh_seconds * 1000)),
                  style=Markup(STYLE), script=Markup(SCRIPT),
@@ -241,6 +246,7 @@ def render_page(
     refresh_seconds: float = 5.0,
     money: Markup | None = None,
     loc: PageLocale | None = None,
+    manager_link: bool = False,
 ) -> str:
     """The full HTML page for a view (every value escaped).
 
@@ -249,6 +255,7 @@ def render_page(
         refresh_seconds: How often the page refreshes itself (script or meta refresh).
         money: The money sections (:func:`gateway.web.money.render_money`), already escaped.
         loc: The manager's locale (``<html lang>``, the page's own words); None: English.
+        manager_link: Link to ``/manager`` in the header (when that page is mounted).
     """
     tr: Words = _english if loc is None else loc.gettext
     no_lanes = _fill(_NO_LANES, title=tr(N_("Lanes")),
@@ -259,7 +266,8 @@ def render_page(
     main = _fill(_MAIN, tone=view.tone, headline=view.headline, updated=view.updated,
                  updated_word=tr(N_("updated")), money=money or Markup(""), lanes=lanes,
                  health=health)
-    return _page(view.shop, view.version, view.started, main, refresh_seconds, loc)
+    return _page(view.shop, view.version, view.started, main, refresh_seconds, loc,
+                 manager_link)
 
 
 def render_unavailable(reason: str, *, refresh_seconds: float = 5.0) -> str:

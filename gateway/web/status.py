@@ -63,8 +63,10 @@ class _StatusRoutes:
         refresh_seconds: float,
         timeout: float,
         locale: str | None = None,
+        manager_link: bool = False,
     ) -> None:
         self._locale = locale
+        self._manager_link = manager_link
         self._source = source
         self._refresh = refresh_seconds
         self._timeout = timeout
@@ -103,6 +105,7 @@ class _StatusRoutes:
                 refresh_seconds=self._refresh,
                 money=render_money(snapshot.get("money"), loc),
                 loc=loc,
+                manager_link=self._manager_link,
             )
         except Exception as exc:  # noqa: BLE001 - last line of defence: show a page, not a 500
             log.error("status page rendering failed: %s", type(exc).__name__)
@@ -137,6 +140,7 @@ def add_status_routes(
     refresh_seconds: float = 5.0,
     snapshot_timeout: float = 2.0,
     locale: str | None = None,
+    manager_link: bool = False,
 ) -> None:
     """Add ``/``, ``/status.json`` and ``/metrics`` to ``app``.
 
@@ -150,10 +154,11 @@ def add_status_routes(
         snapshot_timeout: How long a request waits for a snapshot before answering 503.
         locale: Forces the page's locale (``[http] locale``); None: the browser's
             Accept-Language chooses (gateway/web/i18n.py).
+        manager_link: The page links to ``/manager`` (mounted on the same application).
     """
     if refresh_seconds <= 0 or snapshot_timeout <= 0:
         raise ValueError("refresh_seconds and snapshot_timeout must be positive")
-    routes = _StatusRoutes(snapshot, refresh_seconds, snapshot_timeout, locale)
+    routes = _StatusRoutes(snapshot, refresh_seconds, snapshot_timeout, locale, manager_link)
     app.router.add_get("/", routes.page, name="status-page")
     app.router.add_get("/status.json", routes.status_json, name="status-json")
     app.router.add_get("/metrics", routes.metrics, name="metrics")

@@ -76,7 +76,9 @@ async def test_a_manager_logs_in_approves_and_logs_out(browser: Any, tmp_path: P
             assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (
                 True, True, "Strict")  # fmt: skip
 
-            await page.goto(base + "/manager")
+            # the status page links to the manager's page
+            await page.locator("header nav a", has_text="Manager page").click()
+            await page.wait_for_url(base + "/manager")
             await expect(page.locator("body")).to_contain_text("pay_browsersale1")
             # a form without the CSRF token, submitted from the page itself: refused
             async with page.expect_navigation() as navigation:
