@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -25,6 +26,7 @@ from gateway.security.inputs import BODY_TIMEOUT
 from gateway.security.limits import ConnectionLimiter, LimitedSite, RateLimitedLog
 from gateway.security.manager import ManagerPages, page_auth
 from gateway.security.manager_work import WorkProvider
+from gateway.security.page_words import PageWords, WordsFor
 from gateway.security.service import SECURITY, SecurityService
 from gateway.security.sessions import LoginThrottle, SessionStore
 from gateway.security.tls import ensure_self_signed, fingerprint, server_context
@@ -32,6 +34,8 @@ from gateway.security.tls import ensure_self_signed, fingerprint, server_context
 __all__ = ["Listener", "tls_files"]
 
 log = logging.getLogger("gateway.daemon.listener")
+#: The shop's time zone (the machine's), as for the status page.
+_ZONE = datetime.now().astimezone().tzinfo or UTC
 
 #: Loggers whose per-connection errors a flood would multiply.
 NOISY_LOGGERS = ("aiohttp.server", "aiohttp.access", "aiohttp.web", "asyncio")
@@ -45,6 +49,19 @@ def tls_files(config: DaemonConfig) -> tuple[Path, Path]:
         return http.cert_file, http.key_file
     directory = config.journal.path.parent
     return directory / "http.crt", directory / "http.key"
+
+
+def page_words(locale: str | None) -> WordsFor:
+    """The manager pages' language per request: the status page's catalogue and choice
+    (``[http] locale``, else the browser's Accept-Language; gateway/web/i18n.py)."""
+
+    def words(request: web.Request) -> PageWords:
+        from gateway.web.i18n import PageLocale, choose_locale  # Babel: at the first page
+
+        chosen = choose_locale(request.headers.get("Accept-Language"), override=locale)
+        return PageLocale(chosen, _ZONE)
+
+    return words
 
 
 class Listener:
@@ -78,8 +95,9 @@ class Listener:
             cooldown=sec.login_cooldown,
         )
         self.pages = ManagerPages(
-            security, self.sessions, self.throttle, secure_cookie=http.tls, work=work
-        )
+            security, self.sessions, self.throttle, secure_cookie=http.tls, work=work,
+            words=page_words(http.locale),
+        )  # fmt: skip
         self.fingerprint: str | None = None
         self.port: int | None = None
         self._log_filter = RateLimitedLog()

@@ -51,6 +51,7 @@ from gateway.security.page_forms import (
     error_back_to_manager_page,
     from_a_form,
 )
+from gateway.security.page_words import N_, PageWords, WordsFor, english_words
 from gateway.security.service import SecurityService
 from gateway.security.sessions import LoginThrottle, Session, SessionStore
 from gateway.security.store import RefundApproval
@@ -80,9 +81,11 @@ _HEADERS = {
 }
 
 
-def _page(title: str, body: str, status: int = 200, **headers: str) -> web.Response:
+def _page(
+    title: str, body: str, words: PageWords, status: int = 200, **headers: str
+) -> web.Response:
     text = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f'<!doctype html><html lang="{html.escape(words.tag)}"><head><meta charset=utf-8>'
         f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
         f"{body}</body></html>"
     )
@@ -106,6 +109,8 @@ class ManagerPages:
         work: What waits for a manager besides refund approvals (the daemon's provider:
             declined forwards, payment-terminal payments left for the manager); None: the
             page says it is not available.
+        words: The request -> its language (the daemon's: the status page's catalogue and
+            locale choice, :mod:`.page_words`); English by default.
     """
 
     def __init__(
@@ -116,9 +121,11 @@ class ManagerPages:
         *,
         secure_cookie: bool,
         work: WorkProvider | None = None,
+        words: WordsFor = english_words,
     ) -> None:
         self.service = service
         self.work = work
+        self.words = words
         self.sessions = sessions
         self.throttle = throttle
         self.secure = secure_cookie
@@ -137,18 +144,22 @@ class ManagerPages:
 
     async def login_form(self, request: web.Request) -> web.Response:
         """``GET /login``."""
-        return _page("posgw: log in", _LOGIN_FORM)
+        words = self.words(request)
+        return _page(_title(words, N_("log in")), _login_form(words), words)
 
     async def login(self, request: web.Request) -> web.Response:
         """``POST /login``: check the lockout, then the password (Argon2id)."""
         form = await request.post()
         name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
         address = request.remote or "?"
+        words = self.words(request)
         left = self.throttle.locked_for(name, address)
         if left > 0:
+            later = html.escape(words.gettext(N_("Too many failed logins. Try again later.")))
             return _page(
-                "posgw: locked",
-                "<p>Too many failed logins. Try again later.</p>",
+                _title(words, N_("locked")),
+                f"<p>{later}</p>",
+                words,
                 status=429,
                 **{"Retry-After": str(int(left) + 1)},
             )
@@ -161,7 +172,10 @@ class ManagerPages:
                 subject=name if _printable(name) else "?",
                 outcome="locked" if locked else "denied",
             )
-            return _page("posgw: log in", "<p>Wrong name or password.</p>" + _LOGIN_FORM, 401)
+            wrong = html.escape(words.gettext(N_("Wrong name or password.")))
+            return _page(
+                _title(words, N_("log in")), f"<p>{wrong}</p>{_login_form(words)}", words, 401
+            )
         self.throttle.succeeded(name)
         session = self.sessions.create(account.name, account.role, account.changed_ms)
         await self.service.record(
@@ -192,21 +206,32 @@ class ManagerPages:
     async def approvals(self, request: web.Request) -> web.Response:
         """``GET /manager``: refunds to approve, then the rest waiting for a manager."""
         session = request[SESSION]
+        words = self.words(request)
+        tr = words.gettext
         pending = await self.service.pending_approvals()
-        rows = "".join(_approval_row(item, session) for item in pending) or (
-            "<tr><td colspan=5>Nothing waits for approval.</td></tr>"
+        nothing = html.escape(tr(N_("Nothing waits for approval.")))
+        rows = "".join(_approval_row(item, session, tr) for item in pending) or (
+            f"<tr><td colspan=5>{nothing}</td></tr>"
         )
+        who = tr(N_("Logged in as %(name)s (%(role)s).")) % {
+            "name": session.manager, "role": session.role}  # fmt: skip
+        heads = "".join(
+            f"<th>{html.escape(tr(h))}</th>"
+            for h in (N_("Sale"), N_("Amount"), N_("Till"), N_("Asked"))
+        )
+        title = html.escape(tr(N_("Refunds to approve")))
+        log_out = html.escape(tr(N_("Log out")))
         body = (
-            f"<p>Logged in as {html.escape(session.manager)} ({html.escape(session.role)}).</p>"
-            f"{result_message(request.query)}"
-            "<h2>Refunds to approve</h2>"
-            "<table id=approvals><tr><th>Sale</th><th>Amount</th><th>Till</th><th>Asked</th>"
-            f"<th></th></tr>{rows}</table>"
-            f"{render_work(await self._work(), session)}{render_close_day(session)}"
+            f"<p>{html.escape(who)}</p>"
+            f"{result_message(request.query, words)}"
+            f"<h2>{title}</h2>"
+            f"<table id=approvals><tr>{heads}<th></th></tr>{rows}</table>"
+            f"{render_work(await self._work(), session, words)}"
+            f"{render_close_day(session, words)}"
             f"<form method=post action=/logout>{_csrf_field(session)}"
-            "<button>Log out</button></form>"
+            f"<button>{log_out}</button></form>"
         )
-        return _page("posgw: waiting for a manager", body)
+        return _page(_title(words, N_("waiting for a manager")), body, words)
 
     async def _work(self) -> ManagerWork | None:
         if self.work is None:
@@ -241,10 +266,15 @@ def _csrf_field(session: Session) -> str:
     return f'<input type=hidden name=csrf value="{html.escape(session.csrf)}">'
 
 
-def _approval_row(item: RefundApproval, session: Session) -> str:
+def _title(words: PageWords, what: str) -> str:
+    return f"posgw: {words.gettext(what)}"
+
+
+def _approval_row(item: RefundApproval, session: Session, tr: Callable[[str], str]) -> str:
+    approve = html.escape(tr(N_("Approve")))
     button = (
         f"<form method=post action=/manager/approvals/{item.id}>{_csrf_field(session)}"
-        "<button>Approve</button></form>"
+        f"<button>{approve}</button></form>"
         if session.role == "manager"
         else ""
     )
@@ -254,12 +284,17 @@ def _approval_row(item: RefundApproval, session: Session) -> str:
     )
 
 
-_LOGIN_FORM = (
-    "<form method=post action=/login>"
-    "<label>Name <input name=name autocomplete=username required></label> "
-    "<label>Password <input name=password type=password autocomplete=current-password "
-    "required></label> <button>Log in</button></form>"
-)
+def _login_form(words: PageWords) -> str:
+    tr = words.gettext
+    name, password = html.escape(tr(N_("Name"))), html.escape(tr(N_("Password")))
+    log_in = html.escape(tr(N_("Log in")))
+    return (
+        "<form method=post action=/login>"
+        f"<label>{name} <input name=name autocomplete=username required></label> "
+        f"<label>{password} <input name=password type=password"
+        " autocomplete=current-password required></label> "
+        f"<button>{log_in}</button></form>"
+    )
 
 
 def page_auth(pages: ManagerPages) -> Middleware:

@@ -28,6 +28,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from gateway.security.page_words import ENGLISH, N_, PageWords
 from gateway.security.sessions import Session
 
 __all__ = [
@@ -99,6 +100,7 @@ class ManagerWork:
 
 #: ``await provider()`` -> what waits for a manager now.
 WorkProvider = Callable[[], Awaitable[ManagerWork]]
+Words = Callable[[str], str]
 
 
 def _e(text: object) -> str:
@@ -129,14 +131,15 @@ def _csrf(session: Session) -> str:
     return f'<input type=hidden name=csrf value="{_e(session.csrf)}">'
 
 
-def _declined_row(item: DeclinedForward, session: Session) -> str:
+def _declined_row(item: DeclinedForward, session: Session, tr: Words) -> str:
     form = ""
     if session.role == "manager":
+        reason, button = _e(tr(N_("Reason"))), _e(tr(N_("Acknowledge")))
         form = (
             f'<form method=post action="/manager/payments/{_e(item.payment_id)}/acknowledge"'
-            f' class=acknowledge>{_csrf(session)}'
-            "<label>Reason <input name=reason maxlength=120 pattern='[ -~]*'></label> "
-            "<button>Acknowledge</button></form>"
+            f" class=acknowledge>{_csrf(session)}"
+            f"<label>{reason} <input name=reason maxlength=120 pattern='[ -~]*'></label> "
+            f"<button>{button}</button></form>"
         )
     return (
         f'<tr class=declined-forward data-payment="{_e(item.payment_id)}">'
@@ -146,17 +149,19 @@ def _declined_row(item: DeclinedForward, session: Session) -> str:
     )
 
 
-def _terminal_row(item: LeftForManager, session: Session) -> str:
+def _terminal_row(item: LeftForManager, session: Session, tr: Words) -> str:
     form = ""
     if session.role == "manager":
+        approved, declined = _e(tr(N_("approved"))), _e(tr(N_("declined")))
+        code, reason, button = _e(tr(N_("Auth code"))), _e(tr(N_("Reason"))), _e(tr(N_("Settle")))
         form = (
             f'<form method=post action="/manager/payments/{_e(item.payment_id)}/settle"'
             f" class=settle>{_csrf(session)}"
-            "<label><input type=radio name=outcome value=approved required> approved</label> "
-            "<label><input type=radio name=outcome value=declined> declined</label> "
-            "<label>Auth code <input name=auth_code maxlength=12 pattern='[0-9A-Za-z]{1,12}'>"
-            "</label> <label>Reason <input name=reason required maxlength=120"
-            " pattern='[ -~]{1,120}'></label> <button>Settle</button></form>"
+            f"<label><input type=radio name=outcome value=approved required> {approved}</label> "
+            f"<label><input type=radio name=outcome value=declined> {declined}</label> "
+            f"<label>{code} <input name=auth_code maxlength=12 pattern='[0-9A-Za-z]{{1,12}}'>"
+            f"</label> <label>{reason} <input name=reason required maxlength=120"
+            f" pattern='[ -~]{{1,120}}'></label> <button>{button}</button></form>"
         )
     return (
         f'<tr class=for-manager data-payment="{_e(item.payment_id)}">'
@@ -166,115 +171,137 @@ def _terminal_row(item: LeftForManager, session: Session) -> str:
     )
 
 
-def render_work(work: ManagerWork | None, session: Session) -> str:
+def _th(tr: Words, *headings: str) -> str:
+    return "<tr>" + "".join(f"<th>{_e(tr(h)) if h else ''}</th>" for h in headings) + "</tr>"
+
+
+def render_work(work: ManagerWork | None, session: Session, words: PageWords = ENGLISH) -> str:
     """The two lists waiting for a manager (forms for the ``manager`` role only).
 
     Args:
         work: What the provider returned; None when the page has no provider or it failed.
         session: The viewer's session (its role and CSRF token).
+        words: The request's language (English by default).
     """
+    tr = words.gettext
     if work is None:
-        return "<h2>Waiting for a manager</h2><p>Not available on this gateway.</p>"
-    declined = "".join(_declined_row(item, session) for item in work.declined) or (
-        "<tr><td colspan=6>No declined forward waits.</td></tr>"
+        title = _e(tr(N_("Waiting for a manager")))
+        text = _e(tr(N_("Not available on this gateway.")))
+        return f"<h2>{title}</h2><p>{text}</p>"
+    none_declined = _e(tr(N_("No declined forward waits.")))
+    declined = "".join(_declined_row(item, session, tr) for item in work.declined) or (
+        f"<tr><td colspan=6>{none_declined}</td></tr>"
     )
-    more = (
-        f"<p>{work.declined_more} more not listed.</p>" if work.declined_more > 0 else ""
+    more = ""
+    if work.declined_more > 0:
+        count = tr(N_("%(count)d more not listed.")) % {"count": work.declined_more}
+        more = f"<p>{_e(count)}</p>"
+    none_left = _e(tr(N_("No payment-terminal payment waits.")))
+    terminal = "".join(_terminal_row(item, session, tr) for item in work.terminal) or (
+        f"<tr><td colspan=5>{none_left}</td></tr>"
     )
-    terminal = "".join(_terminal_row(item, session) for item in work.terminal) or (
-        "<tr><td colspan=5>No payment-terminal payment waits.</td></tr>"
-    )
+    declined_title = _e(tr(N_("Declined by the bank after the sale")))
+    left_title = _e(tr(N_("Payment-terminal payments to settle by hand")))
+    read = _e(tr(N_("Read the outcome on the terminal (its receipt or its journal), then settle.")))
+    declined_head = _th(tr, N_("Amount"), N_("Card"), N_("Lane"), N_("Declined at"),
+                        N_("Response"), "")  # fmt: skip
+    left_head = _th(tr, N_("Payment"), N_("Lane"), N_("Amount"), N_("State"), "")
     return (
-        "<h2>Declined by the bank after the sale</h2>"
-        "<table id=declined-forwards><tr><th>Amount</th><th>Card</th><th>Lane</th>"
-        f"<th>Declined at</th><th>Response</th><th></th></tr>{declined}</table>{more}"
-        "<h2>Payment-terminal payments to settle by hand</h2>"
-        "<p>Read the outcome on the terminal (its receipt or its journal), then settle.</p>"
-        "<table id=for-manager><tr><th>Payment</th><th>Lane</th><th>Amount</th>"
-        f"<th>State</th><th></th></tr>{terminal}</table>"
+        f"<h2>{declined_title}</h2><table id=declined-forwards>{declined_head}{declined}</table>"
+        f"{more}<h2>{left_title}</h2><p>{read}</p>"
+        f"<table id=for-manager>{left_head}{terminal}</table>"
     )
 
 
-def render_close_day(session: Session) -> str:
+def render_close_day(session: Session, words: PageWords = ENGLISH) -> str:
     """The *Close the day* form (nothing for a viewer)."""
     if session.role != "manager":
         return ""
+    tr = words.gettext
+    close = _e(tr(N_("Close the day")))
+    counted = _e(tr(N_("The tills are counted: close the day now (a closed day cannot be "
+                       "reopened)")))  # fmt: skip
     return (
-        "<h2>Close the day</h2>"
+        f"<h2>{close}</h2>"
         f"<form method=post action=/manager/days/close class=close-day>{_csrf(session)}"
-        "<label><input type=checkbox name=confirm value=yes required> The tills are counted:"
-        " close the day now (a closed day cannot be reopened)</label> "
-        "<button>Close the day</button></form>"
+        f"<label><input type=checkbox name=confirm value=yes required> {counted}</label> "
+        f"<button>{close}</button></form>"
     )
 
 
 #: What a refused form post says, by the route's error code (page_forms); nothing was done.
 _REFUSALS = {
-    "csrf": "The page was out of date: nothing was done. Reload it and try again.",
-    "forbidden": "Only a manager can do this: nothing was done.",
-    "not_found": "No such payment or approval any more: nothing was done.",
-    "not_declined": "That payment no longer waits for an acknowledgement: nothing was done.",
-    "not_for_manager": "That payment no longer waits to be settled by hand: nothing was done.",
-    "day_conflict": "The day could not be closed: it was closed meanwhile. Nothing was done.",
-    "journal": "The journal is unavailable: nothing was done. Try again in a moment.",
-    "unavailable": "This is not available on this gateway: nothing was done.",
-    "invalid_request": "A field was not accepted: nothing was done.",
-}
+    "csrf": N_("The page was out of date: nothing was done. Reload it and try again."),
+    "forbidden": N_("Only a manager can do this: nothing was done."),
+    "not_found": N_("No such payment or approval any more: nothing was done."),
+    "not_declined": N_("That payment no longer waits for an acknowledgement: nothing was done."),
+    "not_for_manager": N_("That payment no longer waits to be settled by hand: nothing was "
+                          "done."),
+    "day_conflict": N_("The day could not be closed: it was closed meanwhile. Nothing was "
+                       "done."),
+    "journal": N_("The journal is unavailable: nothing was done. Try again in a moment."),
+    "unavailable": N_("This is not available on this gateway: nothing was done."),
+    "invalid_request": N_("A field was not accepted: nothing was done."),
+}  # fmt: skip
 #: What a refused field says (``error=invalid_request&field=...``).
 _FIELD_REFUSALS = {
-    "reason": "Say what you checked in the reason: 1 to 120 printable characters, no card "
-    "number. Nothing was done.",
-    "auth_code": "The auth code is 1 to 12 letters or digits, given only with approved, and "
-    "never a card number. Nothing was done.",
-    "outcome": "Choose approved or declined. Nothing was done.",
-    "confirm": "Tick the box to confirm that the day is to be closed. Nothing was done.",
-}
+    "reason": N_("Say what you checked in the reason: 1 to 120 printable characters, no card "
+                 "number. Nothing was done."),
+    "auth_code": N_("The auth code is 1 to 12 letters or digits, given only with approved, "
+                    "and never a card number. Nothing was done."),
+    "outcome": N_("Choose approved or declined. Nothing was done."),
+    "confirm": N_("Tick the box to confirm that the day is to be closed. Nothing was done."),
+}  # fmt: skip
 _CODE = re.compile(r"^[a-z_]{1,32}$")
 
 
-def _refusal(query: Mapping[str, str]) -> str:
+def _refusal(query: Mapping[str, str], tr: Words) -> str:
     code = query.get("error", "")
     if not _CODE.match(code):
         return ""
     field = query.get("field", "")
     if code == "invalid_request" and field in _FIELD_REFUSALS:
-        sentence = _FIELD_REFUSALS[field]
+        sentence = tr(_FIELD_REFUSALS[field])
     elif code == "invalid_request" and _CODE.match(field):
-        sentence = f"The field {field} was not accepted: nothing was done."
+        sentence = tr(N_("The field %(field)s was not accepted: nothing was done.")) % {
+            "field": field}  # fmt: skip
+    elif code in _REFUSALS:
+        sentence = tr(_REFUSALS[code])
     else:
-        sentence = _REFUSALS.get(code, f"Refused ({code}): nothing was done.")
+        sentence = tr(N_("Refused (%(code)s): nothing was done.")) % {"code": code}
     payment = query.get("payment", "")
-    about = f"Payment {payment}: " if _ID.match(payment) else ""
-    return f"<p class=refused role=alert>{_e(about + sentence)}</p>"
+    if _ID.match(payment):
+        sentence = tr(N_("Payment %(payment)s: %(sentence)s")) % {
+            "payment": payment, "sentence": sentence}  # fmt: skip
+    return f"<p class=refused role=alert>{_e(sentence)}</p>"
 
 
-def result_message(query: Mapping[str, str]) -> str:
-    """The sentence for ``/manager?done=...`` or ``?error=...`` after a form post ('' when
-    none or malformed)."""
-    if "error" in query:
-        return _refusal(query)
+def _done(query: Mapping[str, str], tr: Words) -> str:
     done = query.get("done", "")
     if done == "approved":
         approval = query.get("approval", "")
-        if not _DAY.match(approval):
-            return ""
-        return f"<p class=result role=status>Refund approval {_e(approval)} approved.</p>"
-    payment = query.get("payment", "")
-    if done in ("acknowledged", "settled") and not _ID.match(payment):
+        if _DAY.match(approval):
+            return tr(N_("Refund approval %(approval)s approved.")) % {"approval": approval}
         return ""
-    if done == "acknowledged":
-        return f"<p class=result role=status>Payment {_e(payment)} acknowledged.</p>"
-    if done == "settled":
-        state = query.get("state", "")
-        if not _STATE.match(state):
-            return ""
-        return (
-            f"<p class=result role=status>Payment {_e(payment)} settled by hand: "
-            f"{_e(state)}.</p>"
-        )
     if done == "closed":
         day = query.get("day", "")
-        if not _DAY.match(day):
-            return ""
-        return f"<p class=result role=status>Day {_e(day)} closed.</p>"
-    return ""
+        return tr(N_("Day %(day)s closed.")) % {"day": day} if _DAY.match(day) else ""
+    payment = query.get("payment", "")
+    if done not in ("acknowledged", "settled") or not _ID.match(payment):
+        return ""
+    if done == "acknowledged":
+        return tr(N_("Payment %(payment)s acknowledged.")) % {"payment": payment}
+    state = query.get("state", "")
+    if not _STATE.match(state):
+        return ""
+    return tr(N_("Payment %(payment)s settled by hand: %(state)s.")) % {
+        "payment": payment, "state": state}  # fmt: skip
+
+
+def result_message(query: Mapping[str, str], words: PageWords = ENGLISH) -> str:
+    """The sentence for ``/manager?done=...`` or ``?error=...`` after a form post ('' when
+    none or malformed), in the request's language."""
+    if "error" in query:
+        return _refusal(query, words.gettext)
+    sentence = _done(query, words.gettext)
+    return f"<p class=result role=status>{_e(sentence)}</p>" if sentence else ""

@@ -115,6 +115,54 @@ async def test_a_manager_logs_in_approves_and_logs_out(browser: Any, tmp_path: P
     assert ("manager:grace", "manager.logout", "ok") in actions
 
 
+async def test_the_manager_pages_speak_french_to_a_french_browser(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The login form, the manager's page, a refused form and an approval's sentence, in the
+    language the browser asks for (the status page's catalogue: gateway/web/locale)."""
+    daemon = Daemon(tls_config(tmp_path, NO_ACQUIRER, [slot_name()]), env=fixed_env, environ={})
+    journal = tmp_path / "journal.db"
+    add_manager(journal, "gaston", "manager")
+    store = CredentialStore.open(journal)
+    asked = store.request_approval("pay_fr1", 1500, "front-1")
+    store.close()
+    context = await browser.new_context(ignore_https_errors=True, locale="fr-FR")
+    try:
+        page = await context.new_page()
+        async with running(daemon):
+            base = base_url(daemon)
+            await page.goto(base + "/login")
+            assert await page.locator("html").get_attribute("lang") == "fr-FR"
+            await expect(page.locator("button")).to_have_text("Se connecter")
+            await page.fill("input[name=name]", "gaston")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button")
+            await page.wait_for_url(base + "/")
+            await page.locator("header nav a", has_text="Espace du responsable").click()
+            await page.wait_for_url(base + "/manager")
+            await expect(page.locator("h2").first).to_have_text("Remboursements à approuver")
+            close = page.locator("form.close-day")
+            await expect(close).to_contain_text("Les caisses sont comptées")
+            async with page.expect_navigation():
+                await page.evaluate(
+                    """(url) => { const form = document.createElement("form");
+                       form.method = "post"; form.action = url;
+                       document.body.appendChild(form); form.submit(); }""",
+                    f"/manager/approvals/{asked.id}",
+                )
+            await expect(page.locator("p.refused")).to_have_text(
+                "La page n'était plus à jour : rien n'a été fait. Rechargez-la et réessayez."
+            )
+            await page.locator(f"form[action$='/approvals/{asked.id}'] button").click()
+            await page.wait_for_url(f"{base}/manager?done=approved&approval={asked.id}")
+            await expect(page.locator("p.result")).to_have_text(
+                f"Demande de remboursement {asked.id} approuvée."
+            )
+            assert "Refund" not in await page.locator("body").inner_text()
+    finally:
+        await context.close()
+
+
 S = PaymentState
 
 
