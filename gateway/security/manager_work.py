@@ -107,12 +107,6 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _amount(minor: int, currency: str) -> str:
-    sign = "-" if minor < 0 else ""
-    units, cents = divmod(abs(minor), 100)
-    return f"{sign}{units}.{cents:02d} {currency}"
-
-
 def _masked(pan: str | None) -> str:
     """First 6 and last 4 characters at most; everything between starred."""
     if not pan:
@@ -122,16 +116,16 @@ def _masked(pan: str | None) -> str:
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
-def _when(ms: int) -> str:
-    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+def _when(ms: int, words: PageWords) -> str:
+    return words.datetime(datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC))
 
 
 def _csrf(session: Session) -> str:
     return f'<input type=hidden name=csrf value="{_e(session.csrf)}">'
 
 
-def _declined_row(item: DeclinedForward, session: Session, tr: Words) -> str:
+def _declined_row(item: DeclinedForward, session: Session, words: PageWords) -> str:
+    tr = words.gettext
     form = ""
     if session.role == "manager":
         reason, button = _e(tr(N_("Reason"))), _e(tr(N_("Acknowledge")))
@@ -143,13 +137,15 @@ def _declined_row(item: DeclinedForward, session: Session, tr: Words) -> str:
         )
     return (
         f'<tr class=declined-forward data-payment="{_e(item.payment_id)}">'
-        f"<td>{_e(_amount(item.amount, item.currency))}</td><td>{_e(_masked(item.masked_pan))}</td>"
-        f"<td>{_e(item.lane)}</td><td>{_e(_when(item.at_ms))}</td>"
+        f"<td>{_e(words.money(item.amount, item.currency))}</td>"
+        f"<td>{_e(_masked(item.masked_pan))}</td>"
+        f"<td>{_e(item.lane)}</td><td>{_e(_when(item.at_ms, words))}</td>"
         f"<td>{_e(item.response_code or '-')}</td><td>{form}</td></tr>"
     )
 
 
-def _terminal_row(item: LeftForManager, session: Session, tr: Words) -> str:
+def _terminal_row(item: LeftForManager, session: Session, words: PageWords) -> str:
+    tr = words.gettext
     form = ""
     if session.role == "manager":
         approved, declined = _e(tr(N_("approved"))), _e(tr(N_("declined")))
@@ -166,7 +162,7 @@ def _terminal_row(item: LeftForManager, session: Session, tr: Words) -> str:
     return (
         f'<tr class=for-manager data-payment="{_e(item.payment_id)}">'
         f"<td>{_e(item.payment_id)}</td><td>{_e(item.lane)}</td>"
-        f"<td>{_e(_amount(item.amount, item.currency))}</td><td>{_e(item.state)}</td>"
+        f"<td>{_e(words.money(item.amount, item.currency))}</td><td>{_e(item.state)}</td>"
         f"<td>{form}</td></tr>"
     )
 
@@ -189,7 +185,7 @@ def render_work(work: ManagerWork | None, session: Session, words: PageWords = E
         text = _e(tr(N_("Not available on this gateway.")))
         return f"<h2>{title}</h2><p>{text}</p>"
     none_declined = _e(tr(N_("No declined forward waits.")))
-    declined = "".join(_declined_row(item, session, tr) for item in work.declined) or (
+    declined = "".join(_declined_row(item, session, words) for item in work.declined) or (
         f"<tr><td colspan=6>{none_declined}</td></tr>"
     )
     more = ""
@@ -197,7 +193,7 @@ def render_work(work: ManagerWork | None, session: Session, words: PageWords = E
         count = tr(N_("%(count)d more not listed.")) % {"count": work.declined_more}
         more = f"<p>{_e(count)}</p>"
     none_left = _e(tr(N_("No payment-terminal payment waits.")))
-    terminal = "".join(_terminal_row(item, session, tr) for item in work.terminal) or (
+    terminal = "".join(_terminal_row(item, session, words) for item in work.terminal) or (
         f"<tr><td colspan=5>{none_left}</td></tr>"
     )
     declined_title = _e(tr(N_("Declined by the bank after the sale")))

@@ -11,21 +11,29 @@ messages marked here are in the same catalogue (``gateway/web/locale/``), extrac
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import web
 
+from terminal.currency import CurrencyError, currency
+
 __all__ = ["ENGLISH", "N_", "PageWords", "WordsFor", "english_words"]
 
 
 class PageWords(Protocol):
-    """One request's language: its BCP 47 tag and the translation of a msgid."""
+    """One request's language: its BCP 47 tag, the translation of a msgid, and how it writes
+    an amount and a moment."""
 
     @property
     def tag(self) -> str: ...
 
     def gettext(self, message: str) -> str: ...
+
+    def money(self, minor_units: int, currency: str) -> str: ...
+
+    def datetime(self, moment: datetime.datetime) -> str: ...
 
 
 #: The request -> its words.
@@ -38,12 +46,26 @@ def N_(message: str) -> str:
 
 
 class _English:
-    """The msgids themselves."""
+    """The msgids themselves; amounts as ``12.50 EUR`` (the ISO 4217 exponent: ``12.345
+    KWD``), moments in UTC."""
 
     tag = "en"
 
     def gettext(self, message: str) -> str:
         return message
+
+    def money(self, minor_units: int, currency_code: str) -> str:
+        try:
+            exponent = currency(currency_code).exponent
+        except CurrencyError:
+            return f"{minor_units} {currency_code}"
+        sign = "-" if minor_units < 0 else ""
+        units, fraction = divmod(abs(minor_units), 10**exponent)
+        decimals = f".{fraction:0{exponent}d}" if exponent else ""
+        return f"{sign}{units}{decimals} {currency_code}"
+
+    def datetime(self, moment: datetime.datetime) -> str:
+        return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 #: No catalogue: English.

@@ -4,7 +4,10 @@ when a provider hands more, and the result sentence built from checked parameter
 
 from __future__ import annotations
 
+from datetime import UTC
 from html.parser import HTMLParser
+
+from babel import Locale
 
 from gateway.security.manager import ManagerPages
 from gateway.security.manager_work import (
@@ -16,6 +19,7 @@ from gateway.security.manager_work import (
     result_message,
 )
 from gateway.security.sessions import SessionStore
+from gateway.web.i18n import PageLocale
 
 HOSTILE = '<script>alert("x")</script>'
 WORK = ManagerWork(
@@ -164,3 +168,20 @@ async def test_a_failing_provider_leaves_the_lists_not_available() -> None:
     assert await pages._work() is None  # logged; the page shows "Not available"
     pages.work = fine
     assert await pages._work() is WORK
+
+
+def test_amounts_use_their_currencys_minor_unit_and_the_readers_language() -> None:
+    """ISO 4217's exponent, not two decimals for all: 12.345 KWD, 1250 JPY; in French the
+    locale's own way (the status page's PageLocale, as the daemon hands it)."""
+    work = ManagerWork(terminal=(
+        LeftForManager("pay_kwd", lane="1", amount=12345, currency="KWD", state="UNKNOWN"),
+        LeftForManager("pay_jpy", lane="1", amount=1250, currency="JPY", state="UNKNOWN"),
+        LeftForManager("pay_eur", lane="1", amount=-5, currency="EUR", state="VOID_PENDING"),
+    ))  # fmt: skip
+    manager = SessionStore().create("grace", "manager")
+    english = render_work(work, manager)
+    for shown in ("12.345 KWD", "1250 JPY", "-0.05 EUR"):
+        assert f"<td>{shown}</td>" in english, shown
+    french = render_work(work, manager, PageLocale(Locale.parse("fr_FR"), UTC))
+    assert "12,345\u00a0KWD" in french and "-0,05\u00a0€" in french
+    assert "Paiements de TPE à régler à la main" in french
