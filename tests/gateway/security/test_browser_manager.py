@@ -247,10 +247,10 @@ async def test_a_manager_clears_what_waits_with_the_page_forms(
             await _log_in(page, base, "val")
             await page.goto(base + "/manager")
             declined_row = page.locator(f"tr.declined-forward[data-payment='{declined_id}']")
-            await expect(declined_row).to_contain_text("43.21 EUR")
+            await expect(declined_row).to_contain_text("€43.21")  # the browser's en-US way
             await expect(declined_row).to_contain_text("476173******0010")
             left_row = page.locator(f"tr.for-manager[data-payment='{cut_id}']")
-            await expect(left_row).to_contain_text("42.00 EUR")
+            await expect(left_row).to_contain_text("€42.00")
             await expect(left_row).to_contain_text("UNKNOWN")
             viewer_forms = await page.locator("form").evaluate_all(
                 "forms => forms.map(f => f.getAttribute('action'))"
