@@ -10,12 +10,14 @@ records:
   status page's money part lists), masked PAN only;
 * each lane's ``terminal_recovery.for_manager`` (payment-terminal payments left UNKNOWN, voids
   left VOID_PENDING: docs/tpe.md "Settled by hand"), each read from the journal for its amount
-  and state; one settled meanwhile is left out.
+  and state; one settled meanwhile is left out;
+* the currency of each refund approval's sale the page asks about (an approval records the
+  amount only), so the page writes ``€90.00``, not ``9000``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from gateway.journal import Journal, PaymentState, UnknownPayment
 from gateway.payments import Lane
@@ -30,6 +32,8 @@ __all__ = ["DECLINED_LISTED", "manager_work_provider"]
 
 #: Declined forwards listed on the page (the rest are counted).
 DECLINED_LISTED = 50
+#: Refund approvals' sales whose currency is read for one page (the others show minor units).
+CURRENCIES_READ = 200
 
 _LEFT = frozenset({PaymentState.UNKNOWN, PaymentState.VOID_PENDING})
 
@@ -44,10 +48,16 @@ def manager_work_provider(
         lanes: The daemon's lanes.
     """
 
-    async def work() -> ManagerWork:
+    async def work(sale_ids: Sequence[str]) -> ManagerWork:
         current = journal()
         if current is None or current.closed:
             return ManagerWork()
+        currencies: dict[str, str] = {}
+        for sale_id in list(dict.fromkeys(sale_ids))[:CURRENCIES_READ]:
+            try:
+                currencies[sale_id] = (await current.get(sale_id)).currency
+            except UnknownPayment:
+                continue
         declined = current.money.read().declined_forwards
         listed = tuple(
             DeclinedForward(
@@ -83,6 +93,7 @@ def manager_work_provider(
             declined=listed,
             terminal=tuple(terminal),
             declined_more=max(0, len(declined) - DECLINED_LISTED),
+            sale_currencies=currencies,
         )
 
     return work

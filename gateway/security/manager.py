@@ -31,6 +31,7 @@ and approvals are audited; a password is never logged, audited or echoed.
 
 from __future__ import annotations
 
+import datetime
 import html
 import logging
 from collections.abc import Awaitable, Callable
@@ -209,10 +210,13 @@ class ManagerPages:
         words = self.words(request)
         tr = words.gettext
         pending = await self.service.pending_approvals()
+        work = await self._work([item.sale_id for item in pending])
+        currencies = {} if work is None else work.sale_currencies
         nothing = html.escape(tr(N_("Nothing waits for approval.")))
-        rows = "".join(_approval_row(item, session, tr) for item in pending) or (
-            f"<tr><td colspan=5>{nothing}</td></tr>"
-        )
+        rows = "".join(
+            _approval_row(item, session, words, currencies.get(item.sale_id))
+            for item in pending
+        ) or f"<tr><td colspan=5>{nothing}</td></tr>"
         who = tr(N_("Logged in as %(name)s (%(role)s).")) % {
             "name": session.manager, "role": session.role}  # fmt: skip
         heads = "".join(
@@ -226,18 +230,18 @@ class ManagerPages:
             f"{result_message(request.query, words)}"
             f"<h2>{title}</h2>"
             f"<table id=approvals><tr>{heads}<th></th></tr>{rows}</table>"
-            f"{render_work(await self._work(), session, words)}"
+            f"{render_work(work, session, words)}"
             f"{render_close_day(session, words)}"
             f"<form method=post action=/logout>{_csrf_field(session)}"
             f"<button>{log_out}</button></form>"
         )
         return _page(_title(words, N_("waiting for a manager")), body, words)
 
-    async def _work(self) -> ManagerWork | None:
+    async def _work(self, sale_ids: list[str]) -> ManagerWork | None:
         if self.work is None:
             return None
         try:
-            return await self.work()
+            return await self.work(sale_ids)
         except Exception:  # the approvals still show; the lists say they are not available
             log.exception("the manager page could not read what waits for a manager")
             return None
@@ -270,17 +274,22 @@ def _title(words: PageWords, what: str) -> str:
     return f"posgw: {words.gettext(what)}"
 
 
-def _approval_row(item: RefundApproval, session: Session, tr: Callable[[str], str]) -> str:
-    approve = html.escape(tr(N_("Approve")))
+def _approval_row(
+    item: RefundApproval, session: Session, words: PageWords, currency: str | None
+) -> str:
+    approve = html.escape(words.gettext(N_("Approve")))
     button = (
         f"<form method=post action=/manager/approvals/{item.id}>{_csrf_field(session)}"
         f"<button>{approve}</button></form>"
         if session.role == "manager"
         else ""
     )
+    # the sale's currency from the provider; unknown (the sale is gone): the minor units
+    amount = str(item.amount) if currency is None else words.money(item.amount, currency)
+    asked = words.datetime(datetime.datetime.fromtimestamp(item.requested_ms / 1000, datetime.UTC))
     return (
-        f"<tr><td>{html.escape(item.sale_id)}</td><td>{item.amount}</td>"
-        f"<td>{html.escape(item.till)}</td><td>{item.requested_ms}</td><td>{button}</td></tr>"
+        f"<tr><td>{html.escape(item.sale_id)}</td><td>{html.escape(amount)}</td>"
+        f"<td>{html.escape(item.till)}</td><td>{html.escape(asked)}</td><td>{button}</td></tr>"
     )
 
 

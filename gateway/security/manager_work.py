@@ -25,8 +25,8 @@ from __future__ import annotations
 import datetime
 import html
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from gateway.security.page_words import ENGLISH, N_, PageWords
 from gateway.security.sessions import Session
@@ -96,10 +96,13 @@ class ManagerWork:
     terminal: tuple[LeftForManager, ...] = ()
     #: Declined forwards beyond those listed (the provider may bound its list).
     declined_more: int = 0
+    #: The currency of each sale asked about (the refund approvals' sales), by sale id.
+    sale_currencies: Mapping[str, str] = field(default_factory=dict)
 
 
-#: ``await provider()`` -> what waits for a manager now.
-WorkProvider = Callable[[], Awaitable[ManagerWork]]
+#: ``await provider(sale_ids)`` -> what waits for a manager now, with the currencies of those
+#: sales (the refund approvals': an approval records its amount, not the sale's currency).
+WorkProvider = Callable[[Sequence[str]], Awaitable[ManagerWork]]
 Words = Callable[[str], str]
 
 

@@ -167,8 +167,12 @@ async def test_a_refund_above_the_limit_waits_for_a_manager(
         async with pinned_session(daemon) as browser:
             assert (await login(browser, daemon, "erin")).status == 303
             csrf = await csrf_of(browser, daemon)
-            async with browser.get(f"{base_url(daemon)}/manager") as response:
-                assert sale in await response.text()
+            async with browser.get(
+                f"{base_url(daemon)}/manager", headers={"Accept-Language": "fr-FR"}
+            ) as response:
+                page = await response.text()
+                assert sale in page
+                assert "<td>12,00\u00a0€</td>" in page  # the sale's currency, from the journal
             async with browser.post(
                 f"{base_url(daemon)}/manager/approvals/{approval}",
                 data={"csrf": csrf},

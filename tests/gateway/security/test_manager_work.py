@@ -4,6 +4,7 @@ when a provider hands more, and the result sentence built from checked parameter
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 from html.parser import HTMLParser
 
@@ -158,16 +159,16 @@ def test_a_refused_form_says_so_in_a_fixed_sentence() -> None:
 
 
 async def test_a_failing_provider_leaves_the_lists_not_available() -> None:
-    async def broken() -> ManagerWork:
+    async def broken(_sales: Sequence[str]) -> ManagerWork:
         raise OSError("journal gone")
 
-    async def fine() -> ManagerWork:
+    async def fine(_sales: Sequence[str]) -> ManagerWork:
         return WORK
 
     pages = ManagerPages(None, None, None, secure_cookie=True, work=broken)  # type: ignore[arg-type]
-    assert await pages._work() is None  # logged; the page shows "Not available"
+    assert await pages._work(["pay_1"]) is None  # logged; the page shows "Not available"
     pages.work = fine
-    assert await pages._work() is WORK
+    assert await pages._work(["pay_1"]) is WORK
 
 
 def test_amounts_use_their_currencys_minor_unit_and_the_readers_language() -> None:
