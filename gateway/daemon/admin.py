@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.daemon.config import ConfigError, DaemonConfig, load_config
+from gateway.daemon.journal_admin import configured_vault_keys
 from gateway.daemon.listener import tls_files
-from gateway.journal import JournalError
+from gateway.journal import JournalError, VaultKeyError
+from gateway.journal.audit_key import AuditKey
 from gateway.security import CredentialError, CredentialStore, SecurityError
 from gateway.security.tls import certificate_sha256, fingerprint
 
@@ -198,17 +200,35 @@ def _manager_list(store: CredentialStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit_keys(args: argparse.Namespace) -> tuple[list[AuditKey], str]:
+    """The checkpoint keys from the configured vault keys, or none and why."""
+    try:
+        keys = configured_vault_keys(load_config(args.config))
+    except (ConfigError, VaultKeyError) as exc:
+        return [], f"not checked: the vault key cannot be read here ({exc})"
+    if not keys:
+        return [], "not checked: no vault key is configured"
+    return [key.audit_key() for key in keys], ""
+
+
 def _audit_verify(store: CredentialStore, args: argparse.Namespace) -> int:
-    verdict = store.verify_audit()
+    keys, unchecked = _audit_keys(args)
+    verdict = store.verify_audit(keys)
     if args.json:
         _json({
             "ok": verdict.ok, "count": verdict.count, "head": verdict.head,
             "anchor_count": verdict.anchor_count, "anchor_head": verdict.anchor_head,
             "broken_at": verdict.broken_at, "reason": verdict.reason,
+            "signed": verdict.signed,
         })  # fmt: skip
         return EXIT_OK if verdict.ok else EXIT_FAILED
     print(f"audit rows: {verdict.count} (anchor: {verdict.anchor_count})")
     print(f"chain head: {verdict.head}")
+    if verdict.signed is None:
+        print(f"signed checkpoint: {unchecked}")
+    elif verdict.ok:
+        print(f"signed checkpoint: rows 1-{verdict.signed} "
+              f"({verdict.count - verdict.signed} after it, not signed yet)")  # fmt: skip
     if verdict.ok:
         print("audit chain: OK")
         return EXIT_OK

@@ -237,7 +237,11 @@ class Daemon:
             async with journal_open as journal, client:
                 self.journal = journal
                 await report_previous_vault_keys(cfg, journal, previous_keys)
-                self.security = await SecurityService.open(cfg.journal.path, clock=self._clock)
+                self.security = await SecurityService.open(
+                    cfg.journal.path,
+                    clock=self._clock,
+                    audit_keys=[k.audit_key() for k in (key, *previous_keys) if k is not None],
+                )
                 # audit rows through the journal's worker: one writer, one group commit
                 self.security.attach_journal(journal)
                 try:

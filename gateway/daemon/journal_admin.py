@@ -21,13 +21,36 @@ from typing import Any
 
 from gateway.daemon.config import DaemonConfig, load_config
 from gateway.errors import ConfigError
-from gateway.journal import JournalError, VaultKeyError, load_vault_key
+from gateway.journal import JournalError, VaultKey, VaultKeyError, load_vault_key
 from gateway.journal.backup import BackupError, restore_backup, take_backup
 from gateway.journal.lock import JournalInUse, journal_lock
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_commands", "configured_vault_key_ids"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "add_commands",
+    "configured_vault_key_ids",
+    "configured_vault_keys",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def configured_vault_keys(config: DaemonConfig) -> list[VaultKey]:
+    """The current vault key the configuration names (first, when there is one), then the
+    previous ones.
+
+    Raises:
+        VaultKeyError: A configured key cannot be read.
+    """
+    vault = config.vault
+    keys = []
+    if vault.key_file is not None:
+        keys.append(load_vault_key(vault.key_file))
+    elif vault.credential is not None:
+        keys.append(load_vault_key(credential=vault.credential))
+    return keys + [load_vault_key(path) for path in vault.previous_key_files]
 
 
 def configured_vault_key_ids(config: DaemonConfig) -> set[str]:
@@ -36,13 +59,7 @@ def configured_vault_key_ids(config: DaemonConfig) -> set[str]:
     Raises:
         VaultKeyError: A configured key cannot be read.
     """
-    vault = config.vault
-    keys = [load_vault_key(path) for path in vault.previous_key_files]
-    if vault.key_file is not None:
-        keys.append(load_vault_key(vault.key_file))
-    elif vault.credential is not None:
-        keys.append(load_vault_key(credential=vault.credential))
-    return {key.key_id.hex() for key in keys}
+    return {key.key_id.hex() for key in configured_vault_keys(config)}
 
 
 def _config(args: argparse.Namespace) -> DaemonConfig | None:

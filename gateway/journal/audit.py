@@ -10,9 +10,18 @@ the tail is detected too (PCI DSS v4.0 requirement 10.3.2: audit logs protected 
 modification). No card data: every text passes the journal's card-data guard before it is
 written (:func:`gateway.journal.guard.check_value`).
 
-Limits: the chain is not keyed. Someone who can write the SQLite file can rebuild the whole
-chain and its anchor; :func:`verify` then passes. The head it prints is what an operator copies
-elsewhere (a ticket, head office) to make a rewrite detectable later.
+**Signed checkpoints.** Someone who can write the SQLite file could rebuild the whole chain
+and its anchor. With a vault key configured, every row the daemon appends also signs the new
+head (count and hash) with a key derived from the vault key, which is not in the file
+(:mod:`gateway.journal.audit_key`): a checkpoint in ``meta``. :func:`verify`, given the key,
+then proves the rows up to the checkpoint were neither changed nor rebuilt; rows appended
+after it without the key (``posgw`` commands run without it) are counted as not yet signed
+and are covered by the daemon's next signature. A checkpoint is only moved forward while the
+chain still holds the head it signed: a chain rebuilt behind the journal's back keeps the old
+checkpoint, which then fails :func:`verify` (the evidence is not overwritten). Without a vault
+key nothing is signed; the head :func:`verify` prints is then what an operator copies elsewhere
+(a ticket, head office) to make a rewrite detectable later. Restoring an older copy of the
+whole file (with its older checkpoint) is not detected by the file alone.
 
 These functions take a :class:`sqlite3.Connection` with the journal's schema; :func:`append`
 must run inside the caller's write transaction (``BEGIN IMMEDIATE``) so that the row and the
@@ -22,31 +31,37 @@ action it records commit together.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.journal.audit_key import AuditKey, checkpoint_mac
 from gateway.journal.guard import check_value
 from gateway.journal.schema import configure, migrate
 
 __all__ = [
     "GENESIS",
     "AuditEntry",
+    "AuditKey",
     "AuditNote",
     "ChainVerdict",
     "append",
+    "checkpoint_problem",
     "connect",
     "entries",
     "entry_hash",
+    "sign_head",
     "verify",
 ]
 
 #: ``prev_hash`` of the first row.
 GENESIS = "0" * 64
 _HEAD_COUNT, _HEAD_HASH = "audit_count", "audit_head"
+_CHECKPOINT = "audit_checkpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +94,14 @@ class AuditNote:
     subject: str = ""
     detail: Mapping[str, Any] | None = None
 
-    def append_to(self, conn: sqlite3.Connection, *, at_ms: int, subject: str = "") -> AuditEntry:
+    def append_to(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        at_ms: int,
+        subject: str = "",
+        keys: Sequence[AuditKey] = (),
+    ) -> AuditEntry:
         """:func:`append` this row (inside the caller's write transaction)."""
         return append(
             conn,
@@ -89,6 +111,7 @@ class AuditNote:
             subject=self.subject or subject,
             outcome=self.outcome,
             detail=self.detail,
+            keys=keys,
         )
 
 
@@ -104,6 +127,7 @@ class ChainVerdict:
         anchor_head: The last hash kept in ``meta``.
         broken_at: The ``seq`` (position) of the first broken link, or None.
         reason: Why that link is broken (empty when ``ok``).
+        signed: Rows covered by the signed checkpoint (None: verified without a key).
     """
 
     ok: bool
@@ -113,6 +137,7 @@ class ChainVerdict:
     anchor_head: str
     broken_at: int | None
     reason: str
+    signed: int | None = None
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -178,8 +203,10 @@ def append(
     subject: str = "",
     outcome: str,
     detail: Mapping[str, Any] | None = None,
+    keys: Sequence[AuditKey] = (),
 ) -> AuditEntry:
-    """Append one row to the chain (inside the caller's write transaction).
+    """Append one row to the chain (inside the caller's write transaction); with ``keys``
+    (the current key first, then earlier ones), sign the new head (:func:`sign_head`).
 
     Args:
         conn: A connection in a ``BEGIN IMMEDIATE`` transaction.
@@ -189,6 +216,7 @@ def append(
         subject: On what (a payment id, a till or manager name).
         outcome: ``ok``, ``denied``, ``failed`` or a code the action defines.
         detail: Extra JSON-safe facts (amounts, lanes); never card data.
+        keys: Checkpoint keys (none: the row is not signed until a key holder appends).
 
     Raises:
         gateway.journal.CardDataRejected: A value looks like a PAN or track 2.
@@ -208,7 +236,90 @@ def append(
     )
     _set_meta(conn, _HEAD_COUNT, str(seq))
     _set_meta(conn, _HEAD_HASH, digest)
+    if keys:
+        _sign(conn, keys, seq, digest, previous=(seq - 1, prev))
     return AuditEntry(seq, at_ms, actor, action, subject, outcome, detail_json, prev, digest)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checkpoint:
+    count: int
+    head: str
+    key_id: str
+    mac: str
+
+
+def _checkpoint(conn: sqlite3.Connection) -> _Checkpoint | None:
+    raw = _meta(conn, _CHECKPOINT)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return _Checkpoint(int(data["count"]), str(data["hash"]), str(data["key_id"]),
+                           str(data["mac"]))  # fmt: skip
+    except (ValueError, KeyError, TypeError):
+        return _Checkpoint(-1, "", "", "")  # unreadable: never valid
+
+
+def _checkpoint_problem(
+    conn: sqlite3.Connection,
+    point: _Checkpoint,
+    keys: Sequence[AuditKey],
+    head_at: tuple[int, str] | None = None,
+) -> str:
+    """Why ``point`` does not prove the chain's first rows ('' when it does). ``head_at``:
+    a (count, hash) already known to be the chain's, saving the read of that row."""
+    key = next((k for k in keys if k.key_id == point.key_id), None)
+    if key is None:
+        return f"the checkpoint is signed under key {point.key_id[:16]!r}, not a configured key"
+    if point.count < 0 or not hmac.compare_digest(
+        point.mac, checkpoint_mac(key, point.count, point.head)
+    ):
+        return "the checkpoint's signature is wrong (the checkpoint was forged or altered)"
+    if head_at is not None and head_at[0] == point.count:
+        held = head_at[1]
+    elif point.count == 0:
+        held = GENESIS
+    else:
+        row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (point.count,)).fetchone()
+        if row is None:
+            return f"the chain is shorter than its signed checkpoint (row {point.count})"
+        held = str(row[0])
+    if held != point.head:
+        return (f"rows up to the signed checkpoint (row {point.count}) were changed: the chain "
+                "was rebuilt")  # fmt: skip
+    return ""
+
+
+def _sign(
+    conn: sqlite3.Connection,
+    keys: Sequence[AuditKey],
+    count: int,
+    head: str,
+    *,
+    previous: tuple[int, str] | None = None,
+) -> bool:
+    point = _checkpoint(conn)
+    if point is not None and _checkpoint_problem(conn, point, keys, previous):
+        return False  # keep the evidence: verify() names the problem
+    key = keys[0]
+    signed = {"count": count, "hash": head, "key_id": key.key_id,
+              "mac": checkpoint_mac(key, count, head)}  # fmt: skip
+    _set_meta(conn, _CHECKPOINT, json.dumps(signed, separators=(",", ":")))
+    return True
+
+
+def checkpoint_problem(conn: sqlite3.Connection, keys: Sequence[AuditKey]) -> str:
+    """Why the signed checkpoint does not hold ('' when it does, or when there is none)."""
+    point = _checkpoint(conn)
+    return "" if point is None else _checkpoint_problem(conn, point, keys)
+
+
+def sign_head(conn: sqlite3.Connection, keys: Sequence[AuditKey]) -> bool:
+    """Sign the chain's current head with ``keys[0]`` (inside the caller's write
+    transaction), unless the last checkpoint no longer holds (then it is kept, and False)."""
+    count = int(_meta(conn, _HEAD_COUNT) or 0)
+    return _sign(conn, keys, count, _meta(conn, _HEAD_HASH) or GENESIS)
 
 
 def entries(conn: sqlite3.Connection, *, limit: int | None = None) -> list[AuditEntry]:
@@ -224,14 +335,16 @@ def entries(conn: sqlite3.Connection, *, limit: int | None = None) -> list[Audit
     return [AuditEntry(*(tuple(row))) for row in rows]
 
 
-def verify(conn: sqlite3.Connection) -> ChainVerdict:
+def verify(conn: sqlite3.Connection, keys: Sequence[AuditKey] = ()) -> ChainVerdict:
     """Recompute the chain from the first row; name the first broken link.
 
     A link is broken when a row is not at the position the count says (a row deleted or
     inserted without renumbering), its ``prev_hash`` is not the hash of the row before (a row
     deleted, inserted or moved), or its hash is not the hash of its content (a row edited).
     Then the anchor in ``meta`` must name the same count and head (a tail deleted or appended
-    to behind the journal's back).
+    to behind the journal's back). With ``keys``, the signed checkpoint must be valid and
+    still held by the chain (a chain with rows and no checkpoint fails: it cannot be told apart
+    from a rebuilt one); ``signed`` says how many rows it covers.
     """
     anchor_count = int(_meta(conn, _HEAD_COUNT) or 0)
     anchor_head = _meta(conn, _HEAD_HASH) or GENESIS
@@ -272,4 +385,18 @@ def verify(conn: sqlite3.Connection) -> ChainVerdict:
             else "the last row's hash differs from the anchor's"
         )
         return ChainVerdict(False, count, prev, anchor_count, anchor_head, count + 1, reason)
-    return ChainVerdict(True, count, prev, anchor_count, anchor_head, None, "")
+    if not keys:
+        return ChainVerdict(True, count, prev, anchor_count, anchor_head, None, "")
+    point = _checkpoint(conn)
+    if point is None:
+        if count == 0:
+            return ChainVerdict(True, 0, prev, anchor_count, anchor_head, None, "", signed=0)
+        reason = ("no signed checkpoint: the chain cannot be told apart from a rebuilt one "
+                  "(the daemon signs one when it runs with its vault key)")  # fmt: skip
+        return ChainVerdict(False, count, prev, anchor_count, anchor_head, 1, reason, signed=0)
+    problem = _checkpoint_problem(conn, point, keys, (count, prev))
+    if problem:
+        return ChainVerdict(False, count, prev, anchor_count, anchor_head,
+                            max(point.count, 1), problem, signed=0)  # fmt: skip
+    return ChainVerdict(True, count, prev, anchor_count, anchor_head, None, "",
+                        signed=point.count)

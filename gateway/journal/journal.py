@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -45,6 +46,8 @@ from gateway.journal.voids import VoidCalls
 from gateway.journal.worker import GroupCommitWorker
 
 __all__ = ["Journal"]
+
+log = logging.getLogger("gateway.journal")
 
 S = PaymentState
 
@@ -147,6 +150,9 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
 
         try:
             store = await translated(worker.submit(connect, solo=True))
+            problem = await translated(worker.submit(store.sign_audit_head, solo=True))
+            if problem:  # the chain was changed while the journal was closed: say it loudly
+                log.error("audit chain: %s (posgw audit verify); its checkpoint is kept", problem)
             figures = DayFigures(clock)
             worker.conn = store.conn
             figures.load(
@@ -249,7 +255,8 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
                 till_reference=till_reference,
             )
             if audit is not None:  # inside the request's savepoint (or its own transaction)
-                audit.append_to(store.conn, at_ms=store.now_ms(), subject=payment.id)
+                audit.append_to(store.conn, at_ms=store.now_ms(), subject=payment.id,
+                                keys=store.audit_keys)  # fmt: skip
             return payment
 
         return await self._run_noting(self._note_created, create)
@@ -472,7 +479,9 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
             CardDataRejected: A value looks like card data (nothing is written).
         """
         store = self._s()
-        return await self._run(lambda: note.append_to(store.conn, at_ms=store.now_ms()))
+        return await self._run(
+            lambda: note.append_to(store.conn, at_ms=store.now_ms(), keys=store.audit_keys)
+        )
 
     def now_ms(self) -> int:
         """The journal's injected clock, ms since the epoch."""

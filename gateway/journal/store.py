@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from gateway.journal import audit
 from gateway.journal.errors import (
     DuplicateReference,
     InvalidRecord,
@@ -85,6 +86,10 @@ class Store:
         self._keys = {key.key_id: key for key in previous_vault_keys}
         if vault_key is not None:
             self._keys[vault_key.key_id] = vault_key
+        #: The audit chain's checkpoint keys, the current one first (gateway.journal.audit).
+        self.audit_keys = tuple(
+            key.audit_key() for key in (vault_key, *previous_vault_keys) if key is not None
+        )
 
     def now_ms(self) -> int:
         """The injected clock, in whole milliseconds since the epoch."""
@@ -114,6 +119,18 @@ class Store:
         if row is None:
             raise UnknownPayment(payment_id)
         return row  # type: ignore[no-any-return]
+
+    def sign_audit_head(self) -> str:
+        """At open: sign the audit chain's head if its last checkpoint holds (or there is none
+        yet: the first signature trusts the chain as found); returns why it does not hold
+        ('' when it does). Nothing is signed without a vault key."""
+        if not self.audit_keys:
+            return ""
+        with self._txn() as conn:
+            problem = audit.checkpoint_problem(conn, self.audit_keys)
+            if not problem:
+                audit.sign_head(conn, self.audit_keys)
+        return problem
 
     # -- payments -------------------------------------------------------------------------
 

@@ -27,7 +27,10 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway.journal.audit_key import AuditKey
 from gateway.journal.errors import VaultKeyError, VaultKeyMismatch, VaultTampered
 
 __all__ = ["VAULT_FORMAT", "SealedBlob", "VaultKey", "load_vault_key", "open_blob", "seal"]
@@ -37,12 +40,13 @@ VAULT_FORMAT = 1
 KEY_SIZE = 32
 NONCE_SIZE = 12
 _KEY_ID_LABEL = b"posgw vault key id v1"
+_AUDIT_LABEL = b"posgw audit checkpoint key v1"
 
 
 class VaultKey:
     """A 32-byte AES-256 key; its repr shows only the key id."""
 
-    __slots__ = ("_aead", "key_id")
+    __slots__ = ("_aead", "_audit", "key_id")
 
     def __init__(self, key: bytes) -> None:
         """Wrap raw key bytes.
@@ -54,6 +58,14 @@ class VaultKey:
             raise VaultKeyError(f"vault key must be exactly {KEY_SIZE} bytes, got {len(key)}")
         self._aead = AESGCM(bytes(key))
         self.key_id = hmac.new(bytes(key), _KEY_ID_LABEL, hashlib.sha256).digest()[:8]
+        # a key of its own for the audit chain's checkpoints (gateway.journal.audit): HKDF
+        # (RFC 5869) under another label, so the vault key itself signs nothing
+        self._audit = HKDF(algorithm=SHA256(), length=KEY_SIZE, salt=None,
+                           info=_AUDIT_LABEL).derive(bytes(key))  # fmt: skip
+
+    def audit_key(self) -> AuditKey:
+        """The key that signs the audit chain's checkpoints, derived from this one."""
+        return AuditKey(key_id=self.key_id.hex(), secret=self._audit)
 
     def __repr__(self) -> str:
         return f"VaultKey(id={self.key_id.hex()})"

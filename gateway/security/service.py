@@ -25,7 +25,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -33,7 +33,7 @@ from aiohttp import web
 
 from drivers.executor import DeviceExecutor
 from gateway.journal import CardDataRejected, Journal, JournalError
-from gateway.journal.audit import AuditEntry, AuditNote, ChainVerdict
+from gateway.journal.audit import AuditEntry, AuditKey, AuditNote, ChainVerdict
 from gateway.security.store import CredentialStore, ManagerAccount, RefundApproval, TillCredential
 from gateway.security.tokens import hash_token, looks_like_token
 
@@ -66,12 +66,19 @@ class SecurityService:
 
     @classmethod
     async def open(
-        cls, path: Path, *, clock: Callable[[], float] = time.time
+        cls,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        audit_keys: Sequence[AuditKey] = (),
     ) -> SecurityService:
-        """Open the store on the journal file at ``path`` (on the service's thread)."""
+        """Open the store on the journal file at ``path`` (on the service's thread); with
+        ``audit_keys``, the audit rows it appends itself sign the chain's head."""
         executor = DeviceExecutor("posgw-security")
         try:
-            store = await executor.run(functools.partial(CredentialStore.open, path, clock=clock))
+            store = await executor.run(
+                functools.partial(CredentialStore.open, path, clock=clock, audit_keys=audit_keys)
+            )
         except BaseException:
             executor.shutdown()
             raise
@@ -161,8 +168,9 @@ class SecurityService:
         )
 
     async def verify_audit(self) -> ChainVerdict:
-        """Recompute the audit chain."""
-        return await self._run(self._store.verify_audit)
+        """Recompute the audit chain (and check its signed checkpoint with the service's keys)."""
+        store = self._store
+        return await self._run(store.verify_audit, store.audit_keys)
 
     async def request_approval(self, sale_id: str, amount: int, till: str) -> RefundApproval:
         """The (single) approval request for this refund."""

@@ -21,7 +21,7 @@ the version): :mod:`~gateway.security.tills`, :mod:`~gateway.security.accounts` 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +50,20 @@ class CredentialStore(TillCredentials, ManagerAccounts, RefundApprovals):
 
     @classmethod
     def open(
-        cls, path: str | Path, *, clock: Callable[[], float] = time.time
+        cls,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        audit_keys: Sequence[audit.AuditKey] = (),
     ) -> CredentialStore:
-        """Open the journal file at ``path`` (created and migrated when needed).
+        """Open the journal file at ``path`` (created and migrated when needed); with
+        ``audit_keys`` every audit row it appends signs the chain's head.
 
         Raises:
             gateway.journal.SchemaError: Not a journal, or a newer schema.
             sqlite3.Error: The file cannot be opened.
         """
-        return cls(audit.connect(path), clock=clock)
+        return cls(audit.connect(path), clock=clock, audit_keys=audit_keys)
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -75,9 +80,10 @@ class CredentialStore(TillCredentials, ManagerAccounts, RefundApprovals):
         with self._write():
             return self._audit(actor, action, subject, outcome, detail)
 
-    def verify_audit(self) -> audit.ChainVerdict:
-        """Recompute the audit chain (:func:`gateway.journal.audit.verify`)."""
-        return audit.verify(self.conn)
+    def verify_audit(self, keys: Sequence[audit.AuditKey] = ()) -> audit.ChainVerdict:
+        """Recompute the audit chain and, with ``keys``, check its signed checkpoint
+        (:func:`gateway.journal.audit.verify`)."""
+        return audit.verify(self.conn, keys)
 
     def audit_entries(self, *, limit: int | None = None) -> list[audit.AuditEntry]:
         """The audit rows in chain order (the last ``limit``)."""

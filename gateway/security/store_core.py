@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.journal import audit
@@ -29,12 +29,21 @@ class StoreCore:
         conn: A connection to the journal file (configured and migrated by
             :meth:`CredentialStore.open <gateway.security.store.CredentialStore.open>`).
         clock: Seconds since the epoch.
+        audit_keys: The audit chain's checkpoint keys, the current one first (the daemon's,
+            from its vault key: gateway.journal.audit); none: rows are appended unsigned.
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        clock: Callable[[], float] = time.time,
+        audit_keys: Sequence[audit.AuditKey] = (),
+    ):
         self.conn = conn
         conn.row_factory = sqlite3.Row
         self._clock = clock
+        self.audit_keys = tuple(audit_keys)
 
     def close(self) -> None:
         """Close the connection."""
@@ -69,6 +78,7 @@ class StoreCore:
             subject=subject,
             outcome=outcome,
             detail=detail,
+            keys=self.audit_keys,
         )
 
     def _change_credential(

@@ -15,6 +15,7 @@ import pytest
 
 from gateway.daemon.cli import main as posgw
 from gateway.daemon.daemon import Daemon
+from gateway.journal import audit
 from gateway.security import CredentialStore
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.daemon_support import (
@@ -47,6 +48,7 @@ def _cli_config(tmp_path: Path) -> Path:
         'shop = "shop-test"\n[journal]\npath = "journal.db"\n'
         '[acquirer]\nurl = "http://127.0.0.1:1"\nmerchant_id = "SHOP0001"\n'
         '[[lanes]]\nid = 1\nreader = "sim://x"\n'
+        f'[vault]\nkey_file = "{tmp_path / "vault.key"}"\n'  # the daemon's (daemon_support)
     )
     return path
 
@@ -204,6 +206,7 @@ async def test_the_journal_and_the_audit_log_name_the_till(
     assert posgw(["audit", "verify", "--config", config]) == 0
     out = capsys.readouterr().out
     assert "audit chain: OK" in out
+    assert "signed checkpoint: rows 1-" in out  # the daemon signed with its vault key
     store = CredentialStore.open(tmp_path / "journal.db")
     actions = [(e.actor, e.action, e.subject) for e in store.audit_entries()]
     store.close()
@@ -217,6 +220,21 @@ async def test_the_journal_and_the_audit_log_name_the_till(
     conn.close()
     assert posgw(["audit", "verify", "--config", config]) == 1
     assert "BROKEN at row" in capsys.readouterr().out
+    # a careful one recomputes every hash and the anchor: only the signed checkpoint tells
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    prev = audit.GENESIS
+    for entry in audit.entries(conn):
+        digest = audit.entry_hash(entry.seq, entry.at_ms, entry.actor, entry.action,
+                                  entry.subject, entry.outcome, entry.detail, prev)  # fmt: skip
+        conn.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?",
+                     (prev, digest, entry.seq))  # fmt: skip
+        prev = digest
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (prev,))
+    conn.commit()
+    assert audit.verify(conn).ok
+    conn.close()
+    assert posgw(["audit", "verify", "--config", config]) == 1
+    assert "the chain was rebuilt" in capsys.readouterr().out
 
 
 async def test_a_refused_connection_attempt_costs_no_till_its_service(
