@@ -74,7 +74,8 @@ __all__ = ["Daemon", "kernel_config"]
 
 log = logging.getLogger("gateway.daemon")
 
-#: Recent payments kept for ``GET /api/payments/{id}`` (the journal has them all).
+#: Finished payments kept for ``GET /api/payments/{id}`` (the journal has them all); payments
+#: still in progress are always kept (at most one per lane), whatever their age.
 RECENT = 256
 
 
@@ -166,10 +167,17 @@ class Daemon:
         return self._views.get(payment_id)
 
     def remember(self, view: LaneView) -> None:
-        """Keep a payment's view for the till (the most recent :data:`RECENT`)."""
-        self._views[view.id] = view
-        while len(self._views) > RECENT:
-            self._views.popitem(last=False)
+        """Keep a payment's view for the till: every one in progress, and the most recent
+        finished ones up to :data:`RECENT` in all. (Evicting by age alone dropped a payment
+        still waiting for its card on a slow lane once the busy lanes had made RECENT more:
+        its till could no longer cancel it, and its long poll no longer waited.)"""
+        views = self._views
+        views[view.id] = view
+        while len(views) > RECENT:
+            finished = next((key for key, kept in views.items() if kept.done.is_set()), None)
+            if finished is None:
+                return  # all in progress: bounded by the lanes
+            del views[finished]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
