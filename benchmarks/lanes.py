@@ -14,6 +14,11 @@ What a shop feels at load, on one machine:
 * 16 tills (this process) pay back to back: ``POST /api/lanes/N/payments`` then
   ``GET /api/payments/ID?wait``; the till-observed time of each payment is one sample;
 * ``/status.json`` and ``/`` are each fetched once a second during the load;
+* the offline sales are forwarded by the daemon's forwarder after the till has its answer: the
+  load is measured from an empty forward backlog, and ``daemon_cpu_per_payment_with_forwards``
+  counts the daemon's CPU until the window's forwards are done too (``forward_drain``: how long
+  after the load that took), so every payment's work is in it; ``daemon_cpu_per_payment`` is the
+  CPU of the load's window alone, as before;
 * the floor, in the same run: the same cards through the same kernel entry points in this
   process, no HTTP, no journal, no lane (the issuer's own CPU is taken out), weighted by the
   mix of payments the daemon made: ``daemon_over_kernel_cpu`` is daemon CPU per payment over
@@ -212,6 +217,20 @@ async def load(base: str, seconds: float, headers: dict[str, str]) -> Load:
         return Load(pc() - start, latencies, states, kinds, status_json, page)
 
 
+async def _forwarded(base: str, headers: dict[str, str], limit: float = 120.0) -> int:
+    """Wait (polling ``/status.json`` every 0.1 s) until nothing awaits the reconciler: the
+    offline sales are forwarded. Returns how many still wait after ``limit`` seconds (0: none;
+    the figures are then printed as incomplete rather than the run failing)."""
+    start = pc()
+    async with aiohttp.ClientSession(headers=headers) as session:
+        while True:
+            async with session.get(f"{base}/status.json") as response:
+                waiting = int((await response.json())["journal"]["awaiting_recovery"])
+            if not waiting or pc() - start > limit:
+                return waiting
+            await asyncio.sleep(0.1)
+
+
 async def _wait_port(child: asyncio.subprocess.Process) -> int:
     assert child.stdout is not None
     line = (await asyncio.wait_for(child.stdout.readline(), 60)).decode()
@@ -237,11 +256,16 @@ async def loaded_run(seconds: float, warmup: float) -> None:
         try:
             base = f"http://127.0.0.1:{await _wait_port(child)}"
             await load(base, warmup, headers)
+            await _forwarded(base, headers)  # the warm-up's forwards are not the window's
             names = workdir / "threads.json"
             commits_before = _commits(names)
             cpu_before, threads_before = _cpu_seconds(child.pid), _thread_cpu(child.pid, names)
             result = await load(base, seconds, headers)
             cpu = _cpu_seconds(child.pid) - cpu_before
+            drain_start = pc()
+            still_waiting = await _forwarded(base, headers)
+            drain = pc() - drain_start
+            cpu_with_forwards = _cpu_seconds(child.pid) - cpu_before
             await asyncio.sleep(1.1)  # the child's next report of its commit counts
             commits = [after - before for after, before in zip(_commits(names), commits_before,
                                                                    strict=True)]  # fmt: skip
@@ -263,9 +287,14 @@ async def loaded_run(seconds: float, warmup: float) -> None:
     print_ms("till_payment", result.latencies, digits=1)
     daemon_cpu = cpu / done
     print(f"daemon_cpu_per_payment: {daemon_cpu * 1e3:.2f} ms")
+    print(f"forward_drain: {drain:.1f} s")
+    if still_waiting:  # the _with_forwards figures leave these out
+        print(f"forward_drain_incomplete: {still_waiting} payments")
+    print(f"daemon_cpu_per_payment_with_forwards: {cpu_with_forwards / done * 1e3:.2f} ms")
     kernel = await kernel_cpu_per_payment(result.kinds)
     print(f"kernel_cpu_per_payment: {kernel * 1e3:.2f} ms")
     print(f"daemon_over_kernel_cpu: {daemon_cpu / kernel:.2f} x")
+    print(f"daemon_over_kernel_cpu_with_forwards: {cpu_with_forwards / done / kernel:.2f} x")
     print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
     if commits[0]:  # the journal's group commit (absent before it)
         print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")

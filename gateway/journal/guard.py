@@ -16,6 +16,11 @@ ten passes Luhn): the guard prefers refusing a write to journaling card data.
 
 PINs and PIN blocks cannot be recognised by shape; the journal keeps them out by construction
 (no field takes one, and the vault blob is opaque and encrypted).
+
+Both shapes need twelve digits in one run, so one search for such a run (in C) lets most texts
+through before any of the per-run work in Python: the guard runs on every field of every write
+on the journal's thread (docs/performance.md). An integer below 10^11 in size cannot hold twelve
+digits and is not turned into text at all.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from gateway.journal.errors import CardDataRejected, InvalidRecord
 
 __all__ = ["check_masked_pan", "check_value", "find_card_data", "luhn_ok"]
 
+#: Twelve digits in one run (single spaces or dashes allowed between them): the least any PAN
+#: (12-19 digits) or track 2 (12-19 digits before its separator) shows.
+_TWELVE_DIGITS = re.compile(r"\d(?:[ -]?\d){11}")
+#: An integer whose size is below this has at most 11 digits.
+_ELEVEN_DIGITS_MAX = 10**11
 _DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
 _TRACK2 = re.compile(r"\d{12,19}[D=]\d{4}", re.IGNORECASE)
 _MASKED = re.compile(r"\d{0,6}\*{4,15}\d{0,4}")
@@ -44,6 +54,8 @@ def _pan_in_run(run: str) -> bool:
 
 def find_card_data(text: str) -> str | None:
     """What kind of card data ``text`` seems to hold: ``"track 2"``, ``"PAN"`` or None."""
+    if _TWELVE_DIGITS.search(text) is None:  # too few digits in any run for either
+        return None
     if _TRACK2.search(text):
         return "track 2"
     for match in _DIGIT_RUN.finditer(text):
@@ -67,6 +79,8 @@ def check_value(field: str, value: object) -> None:
     if isinstance(value, str):
         kind = find_card_data(value)
     elif isinstance(value, int):
+        if -_ELEVEN_DIGITS_MAX < value < _ELEVEN_DIGITS_MAX:
+            return
         kind = find_card_data(str(value))
     elif isinstance(value, bytes | bytearray | memoryview):
         kind = find_card_data(bytes(value).hex())

@@ -17,8 +17,15 @@ guessing approved", and "restart recovery runs before the daemon says it is read
   again to head office as declined) and :attr:`Reconciler.on_forward_declined` is told.
 
 A failure to reach the host leaves the payment queued; :meth:`Reconciler.run` retries every
-``retry_interval`` seconds or when woken. Keys are derived from the payment id, so a retry
-after a restart is a replay at the host, never a second charge or a second reversal.
+``retry_interval`` seconds or when woken. Two tasks pass over the one queue, the forwarder
+(:data:`FORWARDING`) and the resolver (:data:`RESOLVING`); each remembers the action a queued
+payment showed when last read and passes over the other task's payments without reading them
+again (a shop that went offline queues hundreds of forwards, and every new one woke the resolver
+to read them all through the journal's worker, docs/performance.md). A payment queued again
+(:meth:`Reconciler.add`) is read again; one whose state changed otherwise is read by the task
+whose business it was, which notes its new action for the other task's next pass. Keys are
+derived from the payment id, so a retry after a restart is a replay at the host, never a second
+charge or a second reversal.
 """
 
 from __future__ import annotations
@@ -67,6 +74,8 @@ class Reconciler:
         self._client = client
         self._health = health
         self._queue = RetryQueue(retry_interval)
+        #: The action each queued payment showed when last read (the module docstring).
+        self._seen: dict[str, Action] = {}
         self.resolved = 0
         #: Told of each forward the acquirer declined, after it is journaled (FORWARD_DECLINED):
         #: the daemon tells the till's event stream and wakes the head-office publisher.
@@ -78,7 +87,8 @@ class Reconciler:
         return len(self._queue)
 
     def add(self, payment_id: str) -> None:
-        """Queue a payment and wake the tasks."""
+        """Queue a payment and wake the tasks (it is read again, whatever it showed before)."""
+        self._seen.pop(payment_id, None)
         self._queue.add(payment_id)
 
     async def recover(self, recovery: Recovery, *, within: float) -> int:
@@ -98,22 +108,30 @@ class Reconciler:
     async def pass_once(self, actions: Collection[Action] | None) -> None:
         """Try every queued payment whose action is in ``actions`` (None: all) once."""
         for payment_id in self._queue.snapshot():
+            seen = self._seen.get(payment_id)
+            if actions is not None and seen is not None and seen not in actions:
+                continue  # the other task's, as last read: not read again for nothing
             try:
                 payment = await self._journal.get(payment_id)
                 action = recovery_action(payment.state)
                 if action is None or payment.kind is PaymentKind.REFUND:  # refunds: RefundService
-                    self._queue.discard(payment_id)
+                    self._done(payment_id)
                     continue
+                self._seen[payment_id] = action
                 if actions is not None and action not in actions:
                     continue
                 if await self._handle(payment, action):
-                    self._queue.discard(payment_id)
+                    self._done(payment_id)
                     self.resolved += 1
             except AcquirerError as exc:
                 self._health.failure(exc)
                 log.info("payment %s: acquirer not reachable yet: %s", payment_id, exc)
             except (JournalError, ForwardingError) as exc:
                 log.error("payment %s: cannot resolve: %s", payment_id, exc)
+
+    def _done(self, payment_id: str) -> None:
+        self._queue.discard(payment_id)
+        self._seen.pop(payment_id, None)
 
     async def run(self, actions: Collection[Action]) -> None:
         """Retry the queued payments of ``actions`` until cancelled."""

@@ -2,6 +2,11 @@
 
 Shared by the reconciler (sales whose outcome or forwarding is pending) and the refund service
 (refunds waiting for the host). Insertion order is kept, so the oldest is tried first.
+
+Several tasks may pass over one queue (the reconciler's forwarder and resolver): each has its
+own wake-up, so a wake-up one task took is not lost to another that was busy in a pass. (With
+one shared event, the resolver's short passes cleared the wake-ups the forwarder needed, and a
+backlog of forwards waited for the next period, 30 s by default: docs/performance.md.)
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ class RetryQueue:
         """Create an empty queue retried every ``interval`` seconds (or when woken)."""
         self.interval = interval
         self._ids: dict[str, None] = {}
-        self._wake = asyncio.Event()
+        #: One wake-up per running :meth:`run` (the module docstring).
+        self._wakes: set[asyncio.Event] = set()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -32,7 +38,8 @@ class RetryQueue:
         """Queue ``item``; wake the loop unless ``wake`` is false (then: the next period)."""
         self._ids[item] = None
         if wake:
-            self._wake.set()
+            for event in self._wakes:
+                event.set()
 
     def discard(self, item: str) -> None:
         """Drop ``item`` (done, or not this queue's business)."""
@@ -43,10 +50,18 @@ class RetryQueue:
         return list(self._ids)
 
     async def run(self, one_pass: Callable[[], Awaitable[object]]) -> None:
-        """Call ``one_pass`` now, then after each wake-up or ``interval``, until cancelled."""
-        while True:
-            self._wake.clear()
-            await one_pass()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
+        """Call ``one_pass`` now, then after each wake-up or ``interval``, until cancelled.
+
+        A wake-up that comes while ``one_pass`` runs starts the next pass as soon as it ends.
+        """
+        wake = asyncio.Event()
+        self._wakes.add(wake)
+        try:
+            while True:
+                wake.clear()
+                await one_pass()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.interval):
+                        await wake.wait()
+        finally:
+            self._wakes.discard(wake)

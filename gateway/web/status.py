@@ -4,7 +4,10 @@
 
 * ``/``: the HTML page (:mod:`gateway.web.page`), which refreshes itself every few seconds;
 * ``/status.json``: the snapshot as JSON, with card-number-shaped values masked;
-* ``/metrics``: the Prometheus text exposition (:mod:`gateway.web.metrics`).
+* ``/metrics``: the Prometheus text exposition (:mod:`gateway.web.metrics`). Its library,
+  ``prometheus_client`` (about 1 MB with the ``http.server`` and ``wsgiref`` modules it loads),
+  is imported at the first scrape, not at start: a shop without monitoring never loads it
+  (docs/performance.md, "Memory"). Importing this module still fails without it.
 
 Each request takes one snapshot from the callable it was given (the daemon's async
 ``snapshot()``; a plain function works too), scrubs it (:func:`gateway.web.values.scrub`) and
@@ -16,6 +19,7 @@ cannot be had (the callable raised or took longer than ``snapshot_timeout``) giv
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import json
 import logging
@@ -26,8 +30,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.web.i18n import PageLocale, choose_locale
-from gateway.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from gateway.web.metrics import render_metrics
 from gateway.web.money import render_money
 from gateway.web.page import CONTENT_SECURITY_POLICY, render_page, render_unavailable
 from gateway.web.values import scrub
@@ -36,6 +38,11 @@ from gateway.web.view import build_view
 __all__ = ["SnapshotSource", "add_status_routes"]
 
 log = logging.getLogger("posgw.gateway.web")
+
+# Found, not imported: a missing library still fails this import (the daemon's start names it),
+# not the first scrape.
+if importlib.util.find_spec("prometheus_client") is None:
+    raise ImportError("prometheus_client is not installed", name="prometheus_client")
 
 #: Gives the current snapshot, directly or as an awaitable (``Daemon.snapshot``).
 SnapshotSource = Callable[[], Any | Awaitable[Any]]
@@ -125,12 +132,14 @@ class _StatusRoutes:
 
     async def metrics(self, _request: web.Request) -> web.Response:
         """``GET /metrics``: the Prometheus exposition (``posgw_status_snapshot_ok 0`` if none)."""
+        from gateway.web.metrics import CONTENT_TYPE, render_metrics  # at the first scrape
+
         try:
             snapshot = await self._snapshot()
         except _Unavailable:
             snapshot = None
         return web.Response(body=render_metrics(snapshot),
-                            headers={**_HEADERS, "Content-Type": METRICS_CONTENT_TYPE})
+                            headers={**_HEADERS, "Content-Type": CONTENT_TYPE})
 
 
 def add_status_routes(

@@ -64,3 +64,40 @@ def test_an_unknown_account_is_still_verified_against_the_dummy() -> None:
     assert verify_password(stored, "correct horse battery")
     assert not verify_password(None, "correct horse battery")
     assert not verify_password(stored, "wrong horse battery")
+
+
+_STATUS_PROBE = """
+import json, sys
+from aiohttp import web
+if sys.argv[1] == "absent":
+    sys.modules["prometheus_client"] = None  # Python's own way to make an import fail
+try:
+    from gateway.web import add_status_routes
+    add_status_routes(web.Application(), lambda: {})
+    outcome = "mounted"
+except ImportError as exc:
+    outcome = f"ImportError {exc.name}"
+print(json.dumps({"outcome": outcome, "loaded": "prometheus_client" in sys.modules
+                  and sys.modules["prometheus_client"] is not None}))
+"""
+
+
+def _status_probe(mode: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", _STATUS_PROBE, mode], cwd=ROOT, capture_output=True, text=True,
+        check=True, timeout=120,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict)
+    return report
+
+
+def test_the_status_routes_load_prometheus_client_only_at_the_first_scrape() -> None:
+    # about 1 MB with http.server and wsgiref: a shop that is never scraped never loads it
+    # (test_metrics.py scrapes /metrics for real)
+    assert _status_probe("installed") == {"outcome": "mounted", "loaded": False}
+
+
+def test_a_missing_prometheus_client_still_fails_at_start_not_at_the_first_scrape() -> None:
+    assert _status_probe("absent") == {"outcome": "ImportError prometheus_client",
+                                       "loaded": False}

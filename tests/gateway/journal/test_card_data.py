@@ -142,3 +142,29 @@ async def test_database_file_holds_no_clear_card_data(tmp_path: Path) -> None:
             assert bytes.fromhex(pan[: len(pan) // 2 * 2]) not in raw
             assert (pan + "D").encode() not in raw
             assert pan.encode("utf-16-le") not in raw
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("100000000008", "PAN"),  # twelve digits, Luhn-valid: the shortest PAN
+        ("1000 0000 0008", "PAN"),
+        ("ref 1-0-0-0-0-0-0-0-0-0-0-8 end", "PAN"),  # one dash between each digit still counts
+        ("10000000000", None),  # eleven digits: neither a PAN nor a track 2 can be that short
+        ("1000 0000 000", None),
+        ("1000  0000 0008", None),  # two spaces end a run: 4 + 8 digits
+        (100000000008, "PAN"),  # the smallest integer that can hold one
+        (-100000000008, "PAN"),
+        (99_999_999_999, None),  # eleven digits: let through without being turned into text
+    ],
+)
+def test_guard_at_twelve_digits(value: str | int, kind: str | None) -> None:
+    # the guard first looks for twelve digits in one run, and skips integers below 10^11:
+    # each side of that boundary
+    if isinstance(value, str):
+        assert find_card_data(value) == kind
+    if kind is None:
+        check_value("field", value)
+    else:
+        with pytest.raises(CardDataRejected, match=kind):
+            check_value("field", value)
