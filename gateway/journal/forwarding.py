@@ -4,8 +4,9 @@ A payment approved offline (the terminal's ``Y1``/``Y3``) goes to STORED_FOR_FOR
 authorisation request sealed in the vault (:mod:`gateway.journal.vault`, AES-GCM), under the
 store-and-forward limits when :meth:`ForwardingCalls.store_for_forwarding_within` decides. The
 forwarder later reads the request back, sends it, and journals the acquirer's answer: FORWARDED
-or FORWARD_DECLINED, both purging the vault row and truncating the WAL so the sealed pages leave
-the file (docs/journal.md, "Store-and-forward vault").
+or FORWARD_DECLINED, both purging the vault row, and the WAL is truncated so the sealed pages
+leave the file too: at once, or (``truncate_wal=False``) by the caller's :meth:`truncate_wal`
+after a run of forwards (docs/journal.md, "Store-and-forward vault").
 """
 
 from __future__ import annotations
@@ -71,19 +72,39 @@ class ForwardingCalls(JournalBase):
         return await self._run(self._s().vault_rows_by_key)
 
     async def confirm_forwarded(
-        self, payment_id: str, *, actor: str, response_code: str | None = None, reason: str = ""
+        self,
+        payment_id: str,
+        *,
+        actor: str,
+        response_code: str | None = None,
+        reason: str = "",
+        truncate_wal: bool = True,
     ) -> Payment:
         """STORED_FOR_FORWARDING -> FORWARDED; the vault row is purged in the same transaction.
 
-        The WAL is then checkpointed and truncated so the sealed pages leave it too.
+        The WAL is then checkpointed and truncated so the sealed pages leave it too, unless
+        ``truncate_wal`` is false: the caller then calls :meth:`truncate_wal` after its run.
         """
         check_code("response_code", response_code)
         return await self._forward_ended(
-            payment_id, S.FORWARDED, actor=actor, response_code=response_code, reason=reason
-        )
+            payment_id, S.FORWARDED, actor=actor, response_code=response_code, reason=reason,
+            truncate_wal=truncate_wal,
+        )  # fmt: skip
+
+    async def truncate_wal(self) -> None:
+        """Checkpoint the WAL into the file and truncate it: the pages of the forwards
+        journaled with ``truncate_wal=False`` (their sealed requests, zeroed in the file by
+        ``secure_delete``) leave the WAL."""
+        await self._run_solo(self._s().checkpoint)  # a checkpoint runs outside any transaction
 
     async def decline_forward(
-        self, payment_id: str, *, actor: str, response_code: str | None, reason: str = ""
+        self,
+        payment_id: str,
+        *,
+        actor: str,
+        response_code: str | None,
+        reason: str = "",
+        truncate_wal: bool = True,
     ) -> Payment:
         """STORED_FOR_FORWARDING -> FORWARD_DECLINED: the acquirer declined the forwarded request.
 
@@ -94,7 +115,7 @@ class ForwardingCalls(JournalBase):
         check_code("response_code", response_code)
         return await self._forward_ended(
             payment_id, S.FORWARD_DECLINED, actor=actor, response_code=response_code,
-            reason=reason, requeues=True,
+            reason=reason, requeues=True, truncate_wal=truncate_wal,
         )  # fmt: skip
 
     async def _forward_ended(
@@ -106,15 +127,16 @@ class ForwardingCalls(JournalBase):
         response_code: str | None,
         reason: str,
         requeues: bool = False,
+        truncate_wal: bool = True,
     ) -> Payment:
         """The forward's answer: ``state`` with the response code (the store purges the vault
-        row in the same transaction), then the WAL checkpointed and truncated."""
-        store = self._s()
+        row in the same transaction), then the WAL checkpointed and truncated (when asked)."""
         payment = await self._transition(
             payment_id, state, actor=actor, reason=reason,
             updates={"response_code": response_code}, requeues=requeues,
         )  # fmt: skip
-        await self._run_solo(store.checkpoint)  # a checkpoint runs outside any transaction
+        if truncate_wal:
+            await self.truncate_wal()
         return payment
 
     async def acknowledge_declined_forward(

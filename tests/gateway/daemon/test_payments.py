@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from tests.gateway.daemon_support import (
     slot_name,
     wait_state,
 )
+from tests.gateway.day.day_support import wait_until
+from tests.gateway.journal_support import db_bytes
 
 __all__ = ["acquirer_fixture", "http_fixture"]
 
@@ -190,6 +193,8 @@ async def test_acquirer_down_stores_for_forwarding_then_forwards(
         assert result["state"] == "STORED_FOR_FORWARDING", result
         assert result["response_code"] == "Y3" and result["offline"] is True
         assert (await daemon.snapshot()).to_json()["acquirer"]["reachable"] is False
+        sealed = _sealed(tmp_path, str(result["id"]))
+        assert sealed[:16] in db_bytes(tmp_path / "journal.db")
         revived = AcquirerHost()
         await revived.start(port=port)
         try:
@@ -199,8 +204,27 @@ async def test_acquirer_down_stores_for_forwarding_then_forwards(
             assert [item.body["offline"] for item in batch] == [True]
             declined = state is S.FORWARD_DECLINED
             assert [item.body.get("forward_declined", False) for item in batch] == [declined]
+            # the forwarder truncates the WAL after its pass: the sealed request leaves the
+            # file (polled, bounded: the truncation follows the journaled answer)
+            async def purged() -> bool:
+                return sealed[:16] not in db_bytes(tmp_path / "journal.db")
+
+            await wait_until(purged, within=10)
         finally:
             await revived.stop()
+
+
+def _sealed(tmp_path: Path, payment_id: str) -> bytes:
+    """The sealed request of a payment, as the vault table holds it."""
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    try:
+        row = conn.execute(
+            "SELECT ciphertext FROM vault WHERE payment_id = ?", (payment_id,)
+        ).fetchone()
+    finally:
+        conn.close()
+    assert row is not None
+    return bytes(row[0])
 
 
 async def test_offline_tc_is_stored_and_forwarded(

@@ -226,3 +226,27 @@ async def test_forwarding_purges_the_row_and_its_bytes(tmp_path: Path) -> None:
     rows = [r[0] for r in conn.execute("SELECT payment_id FROM vault")]
     conn.close()
     assert rows == [keep.id]
+
+
+async def test_a_run_of_forwards_leaves_the_wal_when_the_forwarder_truncates_it(
+    tmp_path: Path,
+) -> None:
+    """The forwarder journals a run of forwards with ``truncate_wal=False`` and truncates the
+    WAL once after them: until then the sealed pages are in the WAL (zeroed in the file),
+    after it not a byte of them remains."""
+    async with open_journal(tmp_path, key=VaultKey(KEY)) as journal:
+        payments = [await drive_to(journal, S.STORED_FOR_FORWARDING) for _ in range(3)]
+        conn = sqlite3.connect(tmp_path / "journal.db")
+        sealed = [conn.execute("SELECT ciphertext FROM vault WHERE payment_id = ?",
+                               (p.id,)).fetchone()[0] for p in payments]  # fmt: skip
+        conn.close()
+        for payment in payments[:2]:
+            await journal.confirm_forwarded(payment.id, actor="forwarder", response_code="00",
+                                            truncate_wal=False)  # fmt: skip
+        await journal.decline_forward(payments[2].id, actor="forwarder", response_code="05",
+                                      truncate_wal=False)  # fmt: skip
+        raw = db_bytes(tmp_path / "journal.db")
+        assert any(blob[:16] in raw for blob in sealed)  # still in the WAL's older frames
+        await journal.truncate_wal()
+        raw = db_bytes(tmp_path / "journal.db")
+        assert not any(blob[:16] in raw for blob in sealed)
