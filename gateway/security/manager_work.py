@@ -28,6 +28,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gateway.security.errors import InputError
+from gateway.security.inputs import check_no_card_data
 from gateway.security.page_words import ENGLISH, N_, PageWords
 from gateway.security.sessions import Session
 
@@ -254,6 +256,18 @@ _FIELD_REFUSALS = {
 _CODE = re.compile(r"^[a-z_]{1,32}$")
 
 
+def _shown_id(payment: str) -> bool:
+    """A payment id the page may show: the journal's shape, and nothing like a card number
+    (a URL typed with a PAN in it is never echoed)."""
+    if not _ID.match(payment):
+        return False
+    try:
+        check_no_card_data("payment", payment)
+    except InputError:
+        return False
+    return True
+
+
 def _refusal(query: Mapping[str, str], tr: Words) -> str:
     code = query.get("error", "")
     if not _CODE.match(code):
@@ -269,7 +283,7 @@ def _refusal(query: Mapping[str, str], tr: Words) -> str:
     else:
         sentence = tr(N_("Refused (%(code)s): nothing was done.")) % {"code": code}
     payment = query.get("payment", "")
-    if _ID.match(payment):
+    if _shown_id(payment):
         sentence = tr(N_("Payment %(payment)s: %(sentence)s")) % {
             "payment": payment, "sentence": sentence}  # fmt: skip
     return f"<p class=refused role=alert>{_e(sentence)}</p>"
@@ -286,7 +300,7 @@ def _done(query: Mapping[str, str], tr: Words) -> str:
         day = query.get("day", "")
         return tr(N_("Day %(day)s closed.")) % {"day": day} if _DAY.match(day) else ""
     payment = query.get("payment", "")
-    if done not in ("acknowledged", "settled") or not _ID.match(payment):
+    if done not in ("acknowledged", "settled") or not _shown_id(payment):
         return ""
     if done == "acknowledged":
         return tr(N_("Payment %(payment)s acknowledged.")) % {"payment": payment}

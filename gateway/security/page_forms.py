@@ -16,6 +16,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from gateway.security.errors import InputError
+from gateway.security.inputs import check_no_card_data
+
 __all__ = ["FORM_TYPES", "back_to_manager_page", "error_back_to_manager_page", "from_a_form"]
 
 #: What a browser's form post is sent as (HTML Living Standard, "form submission").
@@ -50,5 +53,9 @@ def error_back_to_manager_page(request: web.Request, body: str | None) -> web.HT
             result["field"] = error["field"]
     payment = request.match_info.get("payment")
     if payment:
-        result["payment"] = payment
+        try:  # a path typed with a card number in it is not carried into the next URL
+            check_no_card_data("payment", payment)
+            result["payment"] = payment
+        except InputError:
+            pass
     return back_to_manager_page(**result)

@@ -65,6 +65,13 @@ async def test_a_logged_in_manager_closes_the_day_a_till_cannot(
                 assert (r.status, location) == (303, "/manager?error=invalid_request&field=confirm")
             async with manager.get(f"{base}{location}") as page:
                 assert "Tick the box to confirm" in await page.text()
+            # a path typed with a card number: refused, and the number goes nowhere
+            settle = {"csrf": csrf, "outcome": "declined", "reason": "receipt says declined"}
+            async with manager.post(
+                f"{base}/manager/payments/4761739001010010/settle", data=settle,
+                allow_redirects=False,
+            ) as r:
+                assert (r.status, r.headers["Location"]) == (303, "/manager?error=not_found")
             assert await _last_close(daemon) is None
             # the manager page's form: 303 back to the page, which says the day closed
             form = {"csrf": csrf, "confirm": "yes"}

@@ -154,6 +154,9 @@ def test_a_refused_form_says_so_in_a_fixed_sentence() -> None:
         {"error": "invalid_request", "field": "notes"}
     )
     assert "Refused (teapot): nothing was done." in result_message({"error": "teapot"})
+    for pan_shaped in ("4761739001010010", "pay_4761739001010010"):  # typed into a URL
+        assert pan_shaped not in result_message({"error": "not_found", "payment": pan_shaped})
+        assert result_message({"done": "acknowledged", "payment": pan_shaped}) == ""
     hostile = result_message({"error": "invalid_request", "field": HOSTILE, "payment": HOSTILE})
     assert hostile == "<p class=refused role=alert>A field was not accepted: nothing was done.</p>"
 
