@@ -269,10 +269,12 @@ def _checkpoint_problem(
 ) -> str:
     """Why ``point`` does not prove the chain's first rows ('' when it does). ``head_at``:
     a (count, hash) already known to be the chain's, saving the read of that row."""
+    if point.count < 0:
+        return "the checkpoint is unreadable (altered)"
     key = next((k for k in keys if k.key_id == point.key_id), None)
     if key is None:
         return f"the checkpoint is signed under key {point.key_id[:16]!r}, not a configured key"
-    if point.count < 0 or not hmac.compare_digest(
+    if not hmac.compare_digest(
         point.mac, checkpoint_mac(key, point.count, point.head)
     ):
         return "the checkpoint's signature is wrong (the checkpoint was forged or altered)"

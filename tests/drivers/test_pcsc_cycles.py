@@ -95,5 +95,6 @@ async def test_unplug_replug_cycles(
     print(f"unplug/replug ({backend}): {figures}")
     assert figures["cycles"] == CYCLES
     assert figures["over_2s"] == 0, figures
-    assert threading.active_count() == threads_before
+    # (the names say which thread outlived the cycles, if one does: seen once in session 5)
+    assert threading.active_count() == threads_before, [t.name for t in threading.enumerate()]
     assert _fds() == fds_before  # the virtual ICC is connected in both counts

@@ -82,7 +82,7 @@ def test_a_forged_missing_or_foreign_checkpoint_fails(tmp_path: Path) -> None:
     conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_checkpoint'", (forged,))
     assert "signature is wrong" in audit.verify(conn, [KEY.audit_key()]).reason
     conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_checkpoint'", ("{not json",))
-    assert not audit.verify(conn, [KEY.audit_key()]).ok
+    assert "unreadable" in audit.verify(conn, [KEY.audit_key()]).reason
     conn.execute("DELETE FROM meta WHERE key = 'audit_checkpoint'")
     missing = audit.verify(conn, [KEY.audit_key()])
     assert not missing.ok and "no signed checkpoint" in missing.reason
