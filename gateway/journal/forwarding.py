@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.journal.base import JournalBase, check_code
+from gateway.journal.card_read import CardRead
 from gateway.journal.queries import OfflineExposure, offline_exposure
 from gateway.journal.records import Payment
 from gateway.journal.states import PaymentState
@@ -35,6 +36,7 @@ class ForwardingCalls(JournalBase):
         actor: str,
         auth_code: str | None = None,
         reason: str = "",
+        read: CardRead | None = None,
     ) -> Payment:
         """Offline approval: -> STORED_FOR_FORWARDING with the sealed request and the outbox.
 
@@ -47,17 +49,40 @@ class ForwardingCalls(JournalBase):
             actor: Recorded in the event.
             auth_code: An authorisation code, when the scheme's offline flow gives one.
             reason: Recorded in the event.
+            read: A payment still in CREATED: its CARD_READ step, journaled first in the same
+                request (one ``COMMIT``; :mod:`gateway.journal.card_read`).
 
         Raises:
-            VaultKeyError: No vault key configured. IllegalTransition.
+            VaultKeyError: No vault key configured (nothing is written). IllegalTransition.
         """
         check_code("auth_code", auth_code)
         check_code("response_code", response_code)
-        return await self._transition(
-            payment_id, S.STORED_FOR_FORWARDING, actor=actor, reason=reason,
-            updates={"auth_code": auth_code, "response_code": response_code},
-            vault_plaintext=bytes(request),
-        )  # fmt: skip
+        updates = {"auth_code": auth_code, "response_code": response_code}
+        if read is None:
+            return await self._transition(
+                payment_id, S.STORED_FOR_FORWARDING, actor=actor, reason=reason,
+                updates=updates, vault_plaintext=bytes(request),
+            )  # fmt: skip
+        read_updates = read.updates()
+        store = self._s()
+        sealed = bytes(request)
+
+        def both() -> tuple[Payment, Payment]:
+            card = store.transition(
+                payment_id, S.CARD_READ, actor=read.actor, reason=read.reason,
+                updates=read_updates,
+            )  # fmt: skip
+            return card, store.transition(
+                payment_id, S.STORED_FOR_FORWARDING, actor=actor, reason=reason,
+                updates=updates, vault_plaintext=sealed,
+            )  # fmt: skip
+
+        _, stored = await self._run_noting(self._note_all, both)
+        return stored
+
+    def _note_all(self, payments: tuple[Payment, ...]) -> None:
+        for payment in payments:
+            self._note_change(payment)
 
     async def forwarding_request(self, payment_id: str) -> bytes:
         """Decrypt the stored request of a payment awaiting forwarding.
@@ -161,6 +186,7 @@ class ForwardingCalls(JournalBase):
         actor: str,
         admit: Callable[[Payment, dict[str, OfflineExposure]], str | None],
         reason: str = "",
+        read: CardRead | None = None,
     ) -> tuple[Payment, str | None]:
         """Offline approval under the store-and-forward limits, decided atomically.
 
@@ -170,15 +196,28 @@ class ForwardingCalls(JournalBase):
         the journal's one worker thread between no other journal call, so two lanes can never
         both take the last place under a limit.
 
+        ``read``: as for :meth:`store_for_forwarding` (CARD_READ first, in the same request).
+
         Returns:
             The payment and the refusal (None when stored).
         """
         check_code("response_code", response_code)
+        read_updates = None if read is None else read.updates()
         store = self._s()
         sealed = bytes(request)
 
-        def decide() -> tuple[Payment, str | None]:
-            refusal = admit(store.get(payment_id), offline_exposure(store.conn))
+        def decide() -> tuple[tuple[Payment, ...], str | None]:
+            """(the payments changed, the last one the answer; the refusal)"""
+            changed: tuple[Payment, ...] = ()
+            if read is not None:
+                card = store.transition(
+                    payment_id, S.CARD_READ, actor=read.actor, reason=read.reason,
+                    updates=read_updates,
+                )  # fmt: skip
+                changed = (card,)
+            else:
+                card = store.get(payment_id)
+            refusal = admit(card, offline_exposure(store.conn))
             if refusal is not None:
                 declined = store.transition(
                     payment_id,
@@ -187,7 +226,7 @@ class ForwardingCalls(JournalBase):
                     reason=f"store-and-forward limit: {refusal}"[:200],
                     updates={"response_code": "Z3"},
                 )
-                return declined, refusal
+                return (*changed, declined), refusal
             stored = store.transition(
                 payment_id,
                 S.STORED_FOR_FORWARDING,
@@ -196,6 +235,7 @@ class ForwardingCalls(JournalBase):
                 updates={"response_code": response_code},
                 vault_plaintext=sealed,
             )
-            return stored, None
+            return (*changed, stored), None
 
-        return await self._run_noting(lambda result: self._note_change(result[0]), decide)
+        changed, refusal = await self._run_noting(lambda result: self._note_all(result[0]), decide)
+        return changed[-1], refusal

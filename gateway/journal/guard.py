@@ -73,30 +73,54 @@ def check_value(field: str, value: object) -> None:
 
     Raises:
         CardDataRejected: Naming the field and the kind of data, never the value.
+        InvalidRecord: A value of a type the journal does not write.
     """
-    if value is None or isinstance(value, bool | float):
+    found = _scan(value)
+    if found is None:
         return
+    path, kind, unsupported = found
+    if unsupported:
+        raise InvalidRecord(field + path, f"unsupported type {kind}")
+    raise CardDataRejected(field + path, kind)
+
+
+#: (JSON path below the field, what was found, True when it is an unsupported type's name)
+_Found = tuple[str, str, bool]
+
+
+def _scan(value: object) -> _Found | None:
+    """The first card data (or unsupported type) in ``value``; the path is built only then."""
     if isinstance(value, str):
+        if len(value) < 12:  # twelve digits need twelve characters
+            return None
         kind = find_card_data(value)
+    elif value is None or isinstance(value, bool | float):
+        return None
     elif isinstance(value, int):
         if -_ELEVEN_DIGITS_MAX < value < _ELEVEN_DIGITS_MAX:
-            return
+            return None
         kind = find_card_data(str(value))
     elif isinstance(value, bytes | bytearray | memoryview):
         kind = find_card_data(bytes(value).hex())
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            check_value(f"{field}.<key>", key)
-            check_value(f"{field}.{key}" if isinstance(key, str) else field, item)
-        return
+            found = _scan(key)
+            if found is not None:
+                return (".<key>" + found[0], found[1], found[2])
+            found = _scan(item)
+            if found is not None:
+                where = f".{key}" if isinstance(key, str) else ""
+                return (where + found[0], found[1], found[2])
+        return None
     elif isinstance(value, Sequence):
         for index, item in enumerate(value):
-            check_value(f"{field}[{index}]", item)
-        return
+            found = _scan(item)
+            if found is not None:
+                return (f"[{index}]" + found[0], found[1], found[2])
+        return None
     else:
-        raise InvalidRecord(field, f"unsupported type {type(value).__name__}")
-    if kind is not None:
-        raise CardDataRejected(field, kind)
+        return ("", type(value).__name__, True)
+    return None if kind is None else ("", kind, False)
 
 
 def check_masked_pan(masked: str | None) -> None:

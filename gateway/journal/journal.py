@@ -30,6 +30,8 @@ from typing import Any
 
 from gateway.journal.audit import AuditEntry, AuditNote
 from gateway.journal.base import check_code, translated
+from gateway.journal.card_read import AID as _AID
+from gateway.journal.card_read import card_read_updates as _card_read_updates
 from gateway.journal.day_calls import DayCalls
 from gateway.journal.errors import InvalidRecord
 from gateway.journal.figures import DayFigures
@@ -52,9 +54,6 @@ log = logging.getLogger("gateway.journal")
 S = PaymentState
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_AID = re.compile(r"[0-9A-F]{10,32}")
-#: Where a card can be read (``payments.interface``, schema 8).
-INTERFACES = frozenset({"contact", "contactless", "terminal"})
 
 
 class _Opening:
@@ -522,22 +521,3 @@ def _amount(amount: int) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise InvalidRecord("amount", "expected a positive integer of minor units")
     check_value("amount", amount)
-
-
-def _card_read_updates(
-    masked_pan: str | None, aid: str | None, interface: str | None
-) -> dict[str, str | None]:
-    """The columns CARD_READ sets, checked (the masked PAN's shape, the AID, the interface).
-
-    Raises:
-        InvalidRecord: A value of the wrong shape.
-    """
-    check_masked_pan(masked_pan)
-    if aid is not None and not _AID.fullmatch(aid):
-        raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
-    if interface is not None and interface not in INTERFACES:
-        raise InvalidRecord("interface", f"expected one of {', '.join(sorted(INTERFACES))}")
-    updates: dict[str, str | None] = {"masked_pan": masked_pan, "aid": aid}
-    if interface is not None:
-        updates["interface"] = interface
-    return updates

@@ -114,6 +114,15 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
+    def _state(self, payment_id: str) -> PaymentState:
+        """The payment's state alone (a transition's first read: no whole row to build)."""
+        found = self.conn.execute(
+            "SELECT state FROM payments WHERE id = ?", (payment_id,)
+        ).fetchone()
+        if found is None:
+            raise UnknownPayment(payment_id)
+        return PaymentState(found[0])
+
     def _row(self, payment_id: str) -> sqlite3.Row:
         row = self.conn.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
         if row is None:
@@ -165,9 +174,11 @@ class Store:
                     if existing is not None:
                         raise DuplicateReference(existing.id)
                 currency = self._check_refund(refund_of, amount)
-            conn.execute(
+            # RETURNING: the row as inserted, not read again (sqlite.org/lang_returning.html)
+            (row,) = conn.execute(
                 "INSERT INTO payments (id, kind, refund_of, lane, amount, currency, state, items,"
-                " created_ms, updated_ms, till_reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_ms, updated_ms, till_reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING *",
                 (
                     payment_id,
                     kind.value,
@@ -181,9 +192,9 @@ class Store:
                     now,
                     till_reference,
                 ),
-            )
+            ).fetchall()
             self._event(payment_id, now, actor, None, S.CREATED, "")
-        return Payment.from_row(self._row(payment_id))
+        return Payment.from_row(row)
 
     def _refund_by_reference(self, original_id: str, till_reference: str) -> Payment | None:
         row = self.conn.execute(
@@ -312,7 +323,7 @@ class Store:
             updates["idempotency_key"] = self._token("idem_", 15)
         now = self.now_ms()
         with self._txn() as conn:
-            old = PaymentState(self._row(payment_id)["state"])
+            old = self._state(payment_id)
             check_transition(payment_id, old, new)
             assignments = "".join(f", {column} = ?" for column in updates)
             # RETURNING: the row as updated, without reading it again (fetchall ends the

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gateway.journal import Journal, Payment, PaymentState, VaultError
+from gateway.journal.card_read import CardRead
 from gateway.journal.queries import OfflineExposure
 
 __all__ = [
@@ -231,12 +232,19 @@ async def settle(
             would have stored it, so two lanes never both take the last place under a limit.
     """
     payment = await journal.get(payment_id)
-    if payment.state is S.CREATED and verdict in (Verdict.APPROVED, Verdict.DECLINED):
-        payment = await journal.card_read(
-            payment_id, masked_pan=masked_pan, aid=aid, actor=actor, reason=card_read_reason,
-            interface=interface,
-        )
-    rule = POLICY[payment.state, verdict]
+    read: CardRead | None = None
+    state = payment.state
+    if state is S.CREATED and verdict in (Verdict.APPROVED, Verdict.DECLINED):
+        state = S.CARD_READ
+        if POLICY[state, verdict].step is Step.STORE and sealed is not None:
+            # journaled with the store, in one request (gateway.journal.card_read)
+            read = CardRead(masked_pan, aid, interface, actor, card_read_reason)
+        else:
+            payment = await journal.card_read(
+                payment_id, masked_pan=masked_pan, aid=aid, actor=actor, reason=card_read_reason,
+                interface=interface,
+            )
+    rule = POLICY[state, verdict]
     step = rule.step
     if step is Step.COMPLETE:
         payment = await journal.complete(payment_id, actor=actor, reason=reason)
@@ -258,6 +266,7 @@ async def settle(
                     actor=actor,
                     admit=admit,
                     reason=reason,
+                    read=read,
                 )
                 if refusal is not None:
                     return Settled(payment, LaneOutcome.DECLINED, refusal=refusal)
@@ -268,8 +277,14 @@ async def settle(
                     response_code=_code(arc) or "Y1",
                     actor=actor,
                     reason=reason,
+                    read=read,
                 )
         except VaultError as exc:  # no vault key configured: no offline approvals
+            if read is not None:  # the failed request wrote nothing: the card was read, though
+                await journal.card_read(
+                    payment_id, masked_pan=read.masked_pan, aid=read.aid, actor=read.actor,
+                    reason=read.reason, interface=read.interface,
+                )  # fmt: skip
             payment = await journal.decline(
                 payment_id,
                 response_code="Z3",

@@ -30,7 +30,10 @@ from gateway.journal import (
     Journal,
     PaymentState,
     StorageError,
+    VaultKey,
+    VaultKeyError,
 )
+from gateway.journal.card_read import CardRead
 from tests.gateway.journal_support import AID, MASKED, drive_to, open_journal
 
 S = PaymentState
@@ -223,3 +226,61 @@ async def test_card_read_and_auth_request_share_one_commit_with_both_events(
             )
         assert (await journal.get(other.id)).state is S.CARD_READ
         assert len(await journal.events(other.id)) == 2
+
+
+async def test_an_offline_approval_from_created_is_one_commit_with_both_events(
+    tmp_path: Path,
+) -> None:
+    read = CardRead(MASKED, AID, "contact", "lane[1]", "cardholder's choice")
+    async with open_journal(tmp_path, key=VaultKey(bytes(range(32)))) as journal:
+        sale = await journal.create_sale(lane="1", amount=500, currency="EUR", actor="lane[1]")
+        commits_before = journal.commit_counts()[0]
+        stored = await journal.store_for_forwarding(
+            sale.id, request=b'{"pan":"x"}', response_code="Y1", actor="lane[1]", read=read
+        )
+        assert journal.commit_counts()[0] == commits_before + 1
+        assert stored.state is S.STORED_FOR_FORWARDING
+        assert (stored.masked_pan, stored.aid, stored.interface) == (MASKED, AID, "contact")
+        events = await journal.events(sale.id)
+        assert [(e.from_state, e.to_state) for e in events] == [
+            (None, S.CREATED), (S.CREATED, S.CARD_READ), (S.CARD_READ, S.STORED_FOR_FORWARDING),
+        ]  # fmt: skip
+        assert events[1].reason == "cardholder's choice"
+        assert await journal.forwarding_request(sale.id) == b'{"pan":"x"}'
+        # under the limits: a refusal declines it in the same request, CARD_READ kept
+        other = await journal.create_sale(lane="2", amount=900, currency="EUR", actor="lane[2]")
+        seen: list[S] = []
+
+        def refuse(payment: Any, _exposure: Any) -> str:
+            seen.append(payment.state)
+            return "count"
+
+        declined, refusal = await journal.store_for_forwarding_within(
+            other.id, request=b"{}", response_code="Y1", actor="lane[2]", admit=refuse,
+            read=CardRead(MASKED, AID, "contactless", "lane[2]"),
+        )  # fmt: skip
+        assert (declined.state, refusal, seen) == (S.DECLINED, "count", [S.CARD_READ])
+        assert declined.interface == "contactless"
+        assert [e.to_state for e in await journal.events(other.id)] == [
+            S.CREATED, S.CARD_READ, S.DECLINED,
+        ]  # fmt: skip
+        noted = journal.last_committed(other.id)  # both changes noted on the loop
+        assert noted is not None and noted.state is S.DECLINED
+
+
+async def test_a_failed_offline_store_from_created_writes_neither_step(tmp_path: Path) -> None:
+    async with Journal.open(tmp_path / "nokey.db") as journal:  # no vault key: the store fails
+        sale = await journal.create_sale(lane="1", amount=500, currency="EUR", actor="lane[1]")
+        with pytest.raises(VaultKeyError):
+            await journal.store_for_forwarding(
+                sale.id, request=b"{}", response_code="Y1", actor="lane[1]",
+                read=CardRead(MASKED, AID, "contact", "lane[1]"),
+            )  # fmt: skip
+        assert (await journal.get(sale.id)).state is S.CREATED
+        assert len(await journal.events(sale.id)) == 1
+        with pytest.raises(InvalidRecord):  # a clear PAN: refused before anything is queued
+            await journal.store_for_forwarding(
+                sale.id, request=b"{}", response_code="Y1", actor="lane[1]",
+                read=CardRead("4761730000000010", AID, "contact", "lane[1]"),
+            )  # fmt: skip
+        assert len(await journal.events(sale.id)) == 1

@@ -275,3 +275,47 @@ def test_the_one_step_back_is_a_wrong_pin_on_a_contact_card_with_entries_left(
         )
         is retry
     )
+
+
+async def test_an_offline_approval_settled_from_created_journals_the_card_with_the_store(
+    journal: Journal, reconciler: Reconciler
+) -> None:
+    payment = await _at(journal, S.CREATED)
+    commits = journal.commit_counts()[0]
+    settled = await settle(
+        journal, payment.id, verdict=Verdict.APPROVED, arc=b"Y1", masked_pan="476173******0010",
+        aid="A0000000031010", sealed=b'{"x":1}', actor="lane[1]", reason="TC",
+        recover=reconciler.add, card_read_reason="cardholder's choice", interface="contact",
+    )  # fmt: skip
+    assert journal.commit_counts()[0] == commits + 1  # CARD_READ and the store: one COMMIT
+    assert settled.payment.state is S.STORED_FOR_FORWARDING and settled.offline
+    assert settled.payment.masked_pan == "476173******0010"
+    assert settled.payment.interface == "contact"
+    events = await journal.events(payment.id)
+    assert [(e.to_state, e.actor) for e in events[1:]] == [
+        (S.CARD_READ, "lane[1]"), (S.STORED_FOR_FORWARDING, "lane[1]"),
+    ]  # fmt: skip
+    assert events[1].reason == "cardholder's choice"
+    assert reconciler.pending == 1
+
+
+async def test_an_offline_approval_from_created_without_a_vault_key_still_journals_the_card(
+    tmp_path: Path,
+) -> None:
+    async with (
+        Journal.open(tmp_path / "nokey.db") as journal,
+        AcquirerClient(base_url="http://127.0.0.1:9") as client,
+    ):
+        reconciler = Reconciler(journal=journal, client=client, health=AcquirerHealth("x"))
+        payment = await _at(journal, S.CREATED)
+        settled = await settle(
+            journal, payment.id, verdict=Verdict.APPROVED, arc=b"Y1",
+            masked_pan="476173******0010", aid=None, sealed=b"{}", actor="lane[1]", reason="TC",
+            recover=reconciler.add, interface="contactless",
+        )  # fmt: skip
+        assert settled.payment.state is S.DECLINED and settled.outcome is LaneOutcome.DECLINED
+        assert settled.payment.masked_pan == "476173******0010"
+        assert settled.payment.interface == "contactless"
+        assert [e.to_state for e in await journal.events(payment.id)] == [
+            S.CREATED, S.CARD_READ, S.DECLINED,
+        ]  # fmt: skip
