@@ -49,10 +49,17 @@ class RetryQueue:
         """The queued ids, oldest first (a copy: a pass may discard while it iterates)."""
         return list(self._ids)
 
-    async def run(self, one_pass: Callable[[], Awaitable[object]]) -> None:
+    async def run(
+        self,
+        one_pass: Callable[[], Awaitable[object]],
+        *,
+        come_back: Callable[[], float | None] = lambda: None,
+    ) -> None:
         """Call ``one_pass`` now, then after each wake-up or ``interval``, until cancelled.
 
         A wake-up that comes while ``one_pass`` runs starts the next pass as soon as it ends.
+        ``come_back``, asked after each pass: seconds within which the next pass is wanted even
+        if nothing wakes the loop (None: the ``interval``), for work a pass left to do later.
         """
         wake = asyncio.Event()
         self._wakes.add(wake)
@@ -60,8 +67,10 @@ class RetryQueue:
             while True:
                 wake.clear()
                 await one_pass()
+                soon = come_back()
+                wait = self.interval if soon is None else max(0.0, min(self.interval, soon))
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.interval):
+                    async with asyncio.timeout(wait):
                         await wake.wait()
         finally:
             self._wakes.discard(wake)

@@ -84,3 +84,26 @@ async def test_a_wake_up_reaches_every_task_even_one_busy_in_a_pass() -> None:
                 await runner
     assert long_passes == [["a"], ["a", "b"]]
     assert short_passes[-1] == ["a", "b"]
+
+
+async def test_a_pass_that_left_work_for_later_is_followed_by_one_without_a_wake_up() -> None:
+    queue = RetryQueue(interval=3600.0)  # a pass by period alone would never come here
+    passes = 0
+    second = asyncio.Event()
+    due: list[float | None] = [0.01, None]  # the first pass asks to come back; then nothing
+
+    async def one_pass() -> None:
+        nonlocal passes
+        passes += 1
+        if passes == 2:
+            second.set()
+
+    runner = asyncio.ensure_future(queue.run(one_pass, come_back=lambda: due.pop(0)))
+    try:
+        async with asyncio.timeout(5):
+            await second.wait()  # came back with no wake-up, long before the period
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    assert passes == 2 and due == []
