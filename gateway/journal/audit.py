@@ -186,11 +186,13 @@ def _meta(conn: sqlite3.Connection, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+def _set_meta(conn: sqlite3.Connection, *pairs: tuple[str, str]) -> None:
+    """Upsert (key, value) pairs of ``meta`` in one statement."""
     conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (key, value),
+        "INSERT INTO meta (key, value) VALUES "  # noqa: S608 - placeholders only
+        + ", ".join(["(?, ?)"] * len(pairs))
+        + " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [item for pair in pairs for item in pair],
     )
 
 
@@ -234,10 +236,9 @@ def append(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, at_ms, actor, action, subject, outcome, detail_json, prev, digest),
     )
-    _set_meta(conn, _HEAD_COUNT, str(seq))
-    _set_meta(conn, _HEAD_HASH, digest)
-    if keys:
-        _sign(conn, keys, seq, digest, previous=(seq - 1, prev))
+    head = [(_HEAD_COUNT, str(seq)), (_HEAD_HASH, digest)]
+    signed = _signature(conn, keys, seq, digest, previous=(seq - 1, prev)) if keys else None
+    _set_meta(conn, *head, *([] if signed is None else [(_CHECKPOINT, signed)]))
     return AuditEntry(seq, at_ms, actor, action, subject, outcome, detail_json, prev, digest)
 
 
@@ -293,22 +294,23 @@ def _checkpoint_problem(
     return ""
 
 
-def _sign(
+def _signature(
     conn: sqlite3.Connection,
     keys: Sequence[AuditKey],
     count: int,
     head: str,
     *,
     previous: tuple[int, str] | None = None,
-) -> bool:
+) -> str | None:
+    """The new checkpoint (JSON) signing ``head``, or None when the last one no longer holds
+    (it is kept: :func:`verify` names the problem)."""
     point = _checkpoint(conn)
     if point is not None and _checkpoint_problem(conn, point, keys, previous):
-        return False  # keep the evidence: verify() names the problem
+        return None
     key = keys[0]
     signed = {"count": count, "hash": head, "key_id": key.key_id,
               "mac": checkpoint_mac(key, count, head)}  # fmt: skip
-    _set_meta(conn, _CHECKPOINT, json.dumps(signed, separators=(",", ":")))
-    return True
+    return json.dumps(signed, separators=(",", ":"))
 
 
 def checkpoint_problem(conn: sqlite3.Connection, keys: Sequence[AuditKey]) -> str:
@@ -321,7 +323,11 @@ def sign_head(conn: sqlite3.Connection, keys: Sequence[AuditKey]) -> bool:
     """Sign the chain's current head with ``keys[0]`` (inside the caller's write
     transaction), unless the last checkpoint no longer holds (then it is kept, and False)."""
     count = int(_meta(conn, _HEAD_COUNT) or 0)
-    return _sign(conn, keys, count, _meta(conn, _HEAD_HASH) or GENESIS)
+    signed = _signature(conn, keys, count, _meta(conn, _HEAD_HASH) or GENESIS)
+    if signed is None:
+        return False
+    _set_meta(conn, (_CHECKPOINT, signed))
+    return True
 
 
 def entries(conn: sqlite3.Connection, *, limit: int | None = None) -> list[AuditEntry]:
