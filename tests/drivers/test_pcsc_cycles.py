@@ -35,6 +35,13 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _driver_threads() -> list[str]:
+    """The threads alive, but asyncio's default executor: ``to_thread`` (the test's own
+    ``pcscd.start``) may start a second worker when it is called again before the first one has
+    marked itself idle, and that pool lives on (3 threads against 2 once, in session 5)."""
+    return sorted(t.name for t in threading.enumerate() if not t.name.startswith("asyncio_"))
+
+
 async def _cycle(pcscd: PrivatePcscd, reader: object, icc: object, events: object) -> float:
     """One unplug/replug; returns seconds from reappearance to a served APDU."""
     pcscd.kill()
@@ -69,7 +76,7 @@ async def test_unplug_replug_cycles(
     async with await open_device(url) as reader:
         await reader.wait_for_card()
     await asyncio.to_thread(lambda: None)
-    threads_before, fds_before = threading.active_count(), _fds()
+    threads_before, fds_before = _driver_threads(), _fds()
 
     durations: list[float] = []
     reader = await open_device(url)
@@ -95,6 +102,5 @@ async def test_unplug_replug_cycles(
     print(f"unplug/replug ({backend}): {figures}")
     assert figures["cycles"] == CYCLES
     assert figures["over_2s"] == 0, figures
-    # (the names say which thread outlived the cycles, if one does: seen once in session 5)
-    assert threading.active_count() == threads_before, [t.name for t in threading.enumerate()]
+    assert _driver_threads() == threads_before  # the names say which one outlived the cycles
     assert _fds() == fds_before  # the virtual ICC is connected in both counts
