@@ -119,6 +119,13 @@ def _previous(kind: PaymentKind, state: PaymentState) -> _Weights:
 
 #: (kind, state) -> the weights of the one predecessor that has any.
 _PREVIOUS = {(k, s): _previous(k, s) for k in PaymentKind for s in PaymentState}
+#: (kind, state) -> :func:`weights` (looked up at each commit).
+_WEIGHTS = {(k, s): weights(k, s) for k in PaymentKind for s in PaymentState}
+
+
+def _shown(p: Payment | DayPayment) -> DayPayment:
+    """A payment as the day's list shows it (a commit's record is made one when read)."""
+    return _day_payment(p) if isinstance(p, Payment) else p
 
 
 def _day_payment(p: Payment) -> DayPayment:
@@ -209,7 +216,9 @@ class DayMoney:
         self._takings: dict[str, int] = {}
         self._taking: dict[str, int] = {}
         self._decided = self._approved = self._payments = 0
-        self._last: OrderedDict[str, DayPayment] = OrderedDict()
+        #: The day's payments changed last: as read at load, or a commit's record (made a
+        #: DayPayment only when the list is read: most are pushed out before that).
+        self._last: OrderedDict[str, Payment | DayPayment] = OrderedDict()
         self._auth_ms: deque[int] = deque(maxlen=AUTH_WINDOW)
         self._pending: OrderedDict[str, int] = OrderedDict()
         #: currency -> id -> (amount, created_ms) of the sales held offline (any day).
@@ -272,7 +281,7 @@ class DayMoney:
             return
         if created:
             self._payments += 1
-        now = weights(kind, state)
+        now = _WEIGHTS[(kind, state)]
         if created:
             before = _ZERO
         elif previous is not None and (previous, state) in _NAMED:
@@ -290,7 +299,7 @@ class DayMoney:
         self._decided += now[1] - before[1]
         self._approved += now[2] - before[2]
         last = self._last
-        last[payment.id] = _day_payment(payment)
+        last[payment.id] = payment
         last.move_to_end(payment.id)
         if len(last) > LAST_KEPT:
             last.popitem(last=False)
@@ -360,7 +369,7 @@ class DayMoney:
             approved=self._approved,
             median_auth_ms=None if not durations else statistics.median(durations),
             auth_samples=len(durations),
-            last_payments=tuple(newest[:last]),
+            last_payments=tuple(_shown(p) for p in newest[:last]),
             declined_forwards=tuple(
                 sorted(self._declined.values(), key=lambda p: (p.updated_ms, p.id))
             ),
