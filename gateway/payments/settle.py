@@ -10,7 +10,9 @@ In words (EMV 4.4 Book 3, 10.7-10.9 for the card's side):
 
 * approved by the card with no online answer journaled (CARD_READ, or AUTH_REQUESTED when the
   host could not be reached, 8A ``Y3``): STORED_FOR_FORWARDING with the sealed request, or
-  DECLINED ``Z3`` when it cannot be sealed (no PAN, no vault key);
+  DECLINED ``Z3`` when it cannot be sealed (no PAN, no vault key); a payment still in CREATED
+  (an offline approval: nothing was asked of the host) journals its CARD_READ in the store's
+  own request, one ``COMMIT`` (:mod:`gateway.journal.card_read`);
 * approved after the host approved (APPROVED): COMPLETED, with its outbox row;
 * declined: DECLINED; a host approval the card then refused: REVERSAL_PENDING and a reversal;
 * stopped (the till cancelled, no card came) or failed before anything was sent: CANCELLED;
