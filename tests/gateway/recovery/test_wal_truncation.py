@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,9 @@ def _vault_blob(path: Path, payment_id: str) -> bytes:
     return bytes(blob)
 
 
-async def test_forwards_in_several_passes_share_one_truncation_made_without_a_wake_up(
-    tmp_path: Path,
-) -> None:
+@contextlib.asynccontextmanager
+async def _forwarder(tmp_path: Path) -> AsyncIterator[tuple[Journal, CountingJournal, Reconciler]]:
+    """A journal, its counting wrapper, and a reconciler forwarding to a real acquirer host."""
     async with (
         AcquirerHost() as host,
         open_journal(tmp_path) as journal,
@@ -86,8 +87,15 @@ async def test_forwards_in_several_passes_share_one_truncation_made_without_a_wa
             journal=counting,  # type: ignore[arg-type]
             client=client,
             health=AcquirerHealth("x"),
-            retry_interval=3600.0,  # a pass by period alone would never come in this test
+            retry_interval=3600.0,  # a pass by period alone would never come in these tests
         )
+        yield journal, counting, reconciler
+
+
+async def test_forwards_in_several_passes_share_one_truncation_made_without_a_wake_up(
+    tmp_path: Path,
+) -> None:
+    async with _forwarder(tmp_path) as (journal, counting, reconciler):
         sealed: list[bytes] = []
         started = time.monotonic()
         for stan in range(1, 4):  # three forwards, each in a pass of its own
@@ -121,17 +129,7 @@ def _size(path: Path) -> int:
 
 async def test_a_long_pass_truncates_every_so_many_forwards(tmp_path: Path) -> None:
     every = reconciler_module.WAL_TRUNCATE_EVERY
-    async with (
-        AcquirerHost() as host,
-        open_journal(tmp_path) as journal,
-        AcquirerClient(base_url=host.url) as client,
-    ):
-        counting = CountingJournal(journal)
-        reconciler = Reconciler(
-            journal=counting,  # type: ignore[arg-type]
-            client=client,
-            health=AcquirerHealth("x"),
-        )
+    async with _forwarder(tmp_path) as (journal, counting, reconciler):
         for stan in range(1, every + 3):
             reconciler.add((await _stored(journal, tmp_path / "journal.db", stan))[0])
         await reconciler.pass_once(FORWARDING)  # every + 2 forwards in one pass
