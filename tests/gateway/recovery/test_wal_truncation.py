@@ -77,19 +77,17 @@ def _vault_blob(path: Path, payment_id: str) -> bytes:
 @contextlib.asynccontextmanager
 async def _forwarder(tmp_path: Path) -> AsyncIterator[tuple[Journal, CountingJournal, Reconciler]]:
     """A journal, its counting wrapper, and a reconciler forwarding to a real acquirer host."""
-    async with (
-        AcquirerHost() as host,
-        open_journal(tmp_path) as journal,
-        AcquirerClient(base_url=host.url) as client,
-    ):
-        counting = CountingJournal(journal)
-        reconciler = Reconciler(
-            journal=counting,  # type: ignore[arg-type]
-            client=client,
-            health=AcquirerHealth("x"),
-            retry_interval=3600.0,  # a pass by period alone would never come in these tests
-        )
-        yield journal, counting, reconciler
+    async with AcquirerHost() as host, open_journal(tmp_path) as journal:
+        assert host.url is not None
+        async with AcquirerClient(base_url=host.url) as client:
+            counting = CountingJournal(journal)
+            reconciler = Reconciler(
+                journal=counting,  # type: ignore[arg-type]
+                client=client,
+                health=AcquirerHealth("x"),
+                retry_interval=3600.0,  # a pass by period alone would never come in these tests
+            )
+            yield journal, counting, reconciler
 
 
 async def test_forwards_in_several_passes_share_one_truncation_made_without_a_wake_up(
