@@ -147,6 +147,11 @@ class JournalBase:
         self.money.note(payment)
         self._recent.remember(payment)
 
+    def _note_changes(self, payments: tuple[Payment, ...]) -> None:
+        """Several changes committed by one request (a step and the one it shares with)."""
+        for payment in payments:
+            self._note_change(payment)
+
     def _note_requeued(self, result: tuple[Payment, int]) -> None:
         """A change that re-queued the payment's record for head office (revision 2)."""
         payment, added = result

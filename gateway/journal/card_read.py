@@ -52,8 +52,8 @@ class CardRead:
         masked_pan: The PAN masked (first 6 + last 4 at most), or None.
         aid: The application's AID, or None.
         interface: ``contact``, ``contactless`` or ``terminal``; None leaves it unset.
-        reason: How a co-badged card's brand was chosen ('' when not co-badged).
         actor: Who read it (``lane[1]``).
+        reason: How a co-badged card's brand was chosen ('' when not co-badged).
     """
 
     masked_pan: str | None

@@ -77,12 +77,8 @@ class ForwardingCalls(JournalBase):
                 updates=updates, vault_plaintext=sealed,
             )  # fmt: skip
 
-        _, stored = await self._run_noting(self._note_all, both)
+        _, stored = await self._run_noting(self._note_changes, both)
         return stored
-
-    def _note_all(self, payments: tuple[Payment, ...]) -> None:
-        for payment in payments:
-            self._note_change(payment)
 
     async def forwarding_request(self, payment_id: str) -> bytes:
         """Decrypt the stored request of a payment awaiting forwarding.
@@ -207,7 +203,7 @@ class ForwardingCalls(JournalBase):
         sealed = bytes(request)
 
         def decide() -> tuple[tuple[Payment, ...], str | None]:
-            """(the payments changed, the last one the answer; the refusal)"""
+            """The payments changed (the last one is the answer) and the refusal."""
             changed: tuple[Payment, ...] = ()
             if read is not None:
                 card = store.transition(
@@ -237,5 +233,7 @@ class ForwardingCalls(JournalBase):
             )
             return (*changed, stored), None
 
-        changed, refusal = await self._run_noting(lambda result: self._note_all(result[0]), decide)
+        changed, refusal = await self._run_noting(
+            lambda result: self._note_changes(result[0]), decide
+        )
         return changed[-1], refusal

@@ -30,8 +30,7 @@ from typing import Any
 
 from gateway.journal.audit import AuditEntry, AuditNote
 from gateway.journal.base import check_code, translated
-from gateway.journal.card_read import AID as _AID
-from gateway.journal.card_read import card_read_updates as _card_read_updates
+from gateway.journal.card_read import AID, card_read_updates
 from gateway.journal.day_calls import DayCalls
 from gateway.journal.errors import InvalidRecord
 from gateway.journal.figures import DayFigures
@@ -330,7 +329,7 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         Raises:
             InvalidRecord: An AID or interface of the wrong shape.
         """
-        updates = _card_read_updates(masked_pan, aid, interface)
+        updates = card_read_updates(masked_pan, aid, interface)
         return await self._run_noting(
             self._note_change,
             self._s().transition,
@@ -364,7 +363,7 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         Raises:
             InvalidRecord: An AID or interface of the wrong shape (nothing is written).
         """
-        updates = _card_read_updates(masked_pan, aid, interface)
+        updates = card_read_updates(masked_pan, aid, interface)
         store = self._s()
 
         def both() -> tuple[Payment, Payment]:
@@ -375,10 +374,6 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
 
         _, asked = await self._run_noting(self._note_changes, both)
         return asked
-
-    def _note_changes(self, payments: tuple[Payment, ...]) -> None:
-        for payment in payments:
-            self._note_change(payment)
 
     async def request_auth(self, payment_id: str, *, actor: str) -> Payment:
         """CARD_READ -> AUTH_REQUESTED, storing a new idempotency key before anything is sent.
@@ -414,7 +409,7 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
             check_masked_pan(masked_pan)
             updates["masked_pan"] = masked_pan
         if aid is not None:
-            if not _AID.fullmatch(aid):
+            if not AID.fullmatch(aid):
                 raise InvalidRecord("aid", "expected 5-16 bytes of upper-case hex")
             updates["aid"] = aid
         return await self._transition(
