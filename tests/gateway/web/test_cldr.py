@@ -1,0 +1,145 @@
+"""The page's trimmed CLDR locales write exactly what Babel's full data writes, and keep less.
+
+Every French and English locale Babel knows (the only languages the page can choose) formats
+amounts in currencies of 0, 2, 3 and 4 digits and an unknown code, numbers, percentages,
+durations, times and dates through both :class:`gateway.web.cldr.PageCldrLocale` and a
+plain ``babel.Locale``: the texts must be equal. Then Babel's caches must be empty (the
+trimmed locales' formats reload nothing), and a trimmed locale must hold a small part of the
+objects of a full one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import tracemalloc
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import babel.core
+import pytest
+from babel import Locale, localedata
+from babel.dates import format_datetime, format_time
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.units import format_unit
+
+from gateway.web import i18n
+from gateway.web.cldr import (
+    PAGE_TABLES,
+    PageCldrLocale,
+    currency_tables,
+    format_money,
+    page_cldr_locale,
+    release_babel_data,
+)
+
+PAGE_LOCALES = sorted(
+    name for name in localedata.locale_identifiers() if name.split("_")[0] in i18n.CATALOGUES
+)
+AMOUNTS = (0, 1, 5, 99, 1250, -1250, 100_000, 123_456_789, -10**15)
+CURRENCIES = ("EUR", "CHF", "GBP", "USD", "JPY", "BHD", "CLF", "XOF", "XYZ")
+ZONES = (dt.UTC, ZoneInfo("Europe/Paris"), ZoneInfo("America/Montreal"))
+MOMENTS = tuple(
+    dt.datetime(2026, month, 6, hour, 5, 7, 120_000, tzinfo=dt.UTC)
+    for month in (1, 7) for hour in (0, 9, 11, 12, 13, 23)
+)  # fmt: skip
+
+
+def _babel_money(minor_units: int, currency: str, locale: Locale) -> str:
+    """The page's amount as it was written before the trimmed tables (Babel's own calls)."""
+    from babel.numbers import UnknownCurrencyError, get_currency_precision, validate_currency
+
+    try:
+        validate_currency(currency)
+        value = Decimal(minor_units).scaleb(-get_currency_precision(currency))
+        return format_currency(value, currency, locale=locale)
+    except UnknownCurrencyError:
+        return f"{format_decimal(minor_units, locale=locale)} {currency}"
+
+
+def _texts(locale: Locale) -> list[str]:
+    out = [format_money(a, c, locale) for a in AMOUNTS for c in CURRENCIES]
+    out += [format_decimal(a, locale=locale) for a in AMOUNTS]
+    out += [format_percent(round(r, 3), locale=locale, decimal_quantization=False)
+            for r in (0.0, 0.5, 0.9712, 1.0)]  # fmt: skip
+    out += [format_unit(round(v), "duration-millisecond", locale=locale, length="short")
+            for v in (0, 1, 2, 412.4, 1500)]  # fmt: skip
+    for zone in ZONES:
+        for moment in MOMENTS:
+            out.append(format_time(moment, "short", tzinfo=zone, locale=locale))
+            out.append(format_datetime(moment, "short", tzinfo=zone, locale=locale))
+    return out
+
+
+def test_the_page_locales_are_the_french_and_english_ones() -> None:
+    assert "fr_FR" in PAGE_LOCALES and "en_GB" in PAGE_LOCALES and "fr_CH" in PAGE_LOCALES
+    assert len(PAGE_LOCALES) > 100
+    assert not any(name.startswith("de") for name in PAGE_LOCALES)
+
+
+@pytest.mark.parametrize("name", PAGE_LOCALES)
+def test_trimmed_locale_writes_what_babel_writes(name: str) -> None:
+    full = Locale.parse(name)
+    trimmed = page_cldr_locale(Locale.parse(name))
+    assert isinstance(trimmed, PageCldrLocale) and trimmed == full and str(trimmed) == name
+    expected = _texts(full)
+    assert [_babel_money(a, c, full) for a in AMOUNTS for c in CURRENCIES] == expected[
+        : len(AMOUNTS) * len(CURRENCIES)
+    ]
+    release_babel_data()
+    assert _texts(trimmed) == expected
+    # the trimmed locale's formats read nothing of Babel's own data again
+    assert localedata._cache == {}
+    assert babel.core._global_data is None
+
+
+def test_known_texts() -> None:
+    fr = page_cldr_locale(Locale.parse("fr_FR"))
+    gb = page_cldr_locale(Locale.parse("en_GB"))
+    assert format_money(123450, "EUR", fr) == "1\u202f234,50\xa0€"
+    assert format_money(123450, "EUR", gb) == "€1,234.50"
+    assert format_money(1234, "JPY", gb) == "JP¥1,234"
+    assert format_money(1234, "BHD", gb) == "BHD1.234"
+    assert format_money(1234, "XYZ", fr) == "1\u202f234 XYZ"
+
+
+def test_currency_tables_are_babels() -> None:
+    from babel.numbers import get_currency_precision, list_currencies
+
+    tables = currency_tables()
+    assert tables.codes == frozenset(list_currencies())
+    for code in ("EUR", "JPY", "BHD", "CLF", "XYZ"):
+        assert tables.digits(code) == get_currency_precision(code)
+
+
+def test_choose_locale_gives_a_trimmed_locale_and_releases_babel() -> None:
+    i18n.choose_locale.cache_clear()
+    loc = i18n.choose_locale("fr-CH,fr;q=0.9")
+    assert isinstance(loc, PageCldrLocale) and str(loc) == "fr_CH"
+    page = i18n.PageLocale(loc, ZoneInfo("Europe/Zurich"))
+    assert page.money(123450, "CHF") == "1\u202f234,50\xa0CHF"
+    assert localedata._cache == {}
+    assert babel.core._global_data is None
+
+
+def test_trimmed_locale_keeps_a_small_part_of_the_data() -> None:
+    release_babel_data()
+    page_cldr_locale.cache_clear()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        full = Locale.parse("en_GB")
+        full.currency_formats  # noqa: B018 - loads the chain and global.dat
+        with_babel = tracemalloc.get_traced_memory()[0]
+        del full
+        release_babel_data()
+        gc.collect()
+        released = tracemalloc.get_traced_memory()[0]
+        trimmed = page_cldr_locale(Locale.parse("en_GB"))
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - released
+    finally:
+        tracemalloc.stop()
+    assert set(trimmed._data) == set(PAGE_TABLES)
+    assert with_babel > 3_000_000  # Babel's data for en_GB, global.dat with it
+    assert kept < with_babel / 5
