@@ -197,9 +197,12 @@ def field(mapping: Any, *path: str) -> Any:
 
 def as_text(value: Any, *, limit: int = 200) -> str | None:
     """A one-line text of at most ``limit`` characters, or None for missing/empty/containers."""
-    if value is None or isinstance(value, Mapping | list | tuple | bool):
+    if type(value) is str:  # most values: no abstract-class test
+        text = " ".join(value.split())
+    elif value is None or isinstance(value, Mapping | list | tuple | bool):
         return None
-    text = " ".join(str(value).split())
+    else:
+        text = " ".join(str(value).split())
     if not text:
         return None
     return text if len(text) <= limit else text[: limit - 1] + "…"
