@@ -31,7 +31,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime, format_time
+from babel.dates import format_datetime, format_time, tokenize_pattern
 from babel.numbers import format_decimal, format_percent
 from babel.units import format_unit
 
@@ -197,6 +197,26 @@ def _time_text(locale: Locale, zone: tzinfo, moment: datetime) -> str:
     return format_time(moment, "short", tzinfo=zone, locale=locale)
 
 
+#: Fields of a CLDR date pattern that read the seconds (UTS #35, "Date Field Symbol Table").
+_SECOND_FIELDS = frozenset("sSA")
+
+
+@functools.lru_cache(maxsize=64)
+def _short_time_shows_seconds(locale: Locale) -> bool:
+    pattern = locale.time_formats["short"].pattern
+    return any(kind == "field" and value[0] in _SECOND_FIELDS
+               for kind, value in tokenize_pattern(pattern))  # fmt: skip
+
+
+def _time_key(locale: Locale, zone: tzinfo, moment: datetime) -> datetime:
+    """The moment the cache of times is read with: in the shop's zone, to the minute when the
+    locale's short time shows no seconds (the same text: every payment of a minute shares one
+    entry, where each new payment's own microsecond was a new Babel call)."""
+    if moment.tzinfo is None or _short_time_shows_seconds(locale):
+        return moment  # naive: Babel reads it as UTC, as before
+    return moment.astimezone(zone).replace(second=0, microsecond=0)
+
+
 @dataclass(frozen=True, slots=True)
 class PageLocale:
     """Translation and formats of one locale, in the shop's time zone."""
@@ -243,7 +263,7 @@ class PageLocale:
 
     def time(self, moment: datetime) -> str:
         """A time of day in the shop's zone (``19:30``)."""
-        return _time_text(self.locale, self.zone, moment)
+        return _time_text(self.locale, self.zone, _time_key(self.locale, self.zone, moment))
 
     def datetime(self, moment: datetime) -> str:
         """A date and time in the shop's zone (``05/12/2026 19:30``)."""

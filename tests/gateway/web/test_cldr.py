@@ -143,3 +143,39 @@ def test_trimmed_locale_keeps_a_small_part_of_the_data() -> None:
     assert set(trimmed._data) == set(PAGE_TABLES)
     assert with_babel > 3_000_000  # Babel's data for en_GB, global.dat with it
     assert kept < with_babel / 5
+
+
+SECONDS = tuple(
+    dt.datetime(2026, month, 6, hour, 5, second, micro, tzinfo=dt.UTC)
+    for month in (3, 10) for hour in (0, 1, 2, 12, 23) for second, micro in ((0, 0), (59, 999_999))
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PAGE_LOCALES)
+def test_page_times_are_babels_short_times(name: str) -> None:
+    full = Locale.parse(name)
+    page = page_cldr_locale(Locale.parse(name))
+    for zone in (*ZONES, ZoneInfo("Europe/London")):
+        shown = i18n.PageLocale(page, zone)
+        for moment in (*SECONDS, SECONDS[1].replace(tzinfo=None)):  # naive: read as UTC
+            assert shown.time(moment) == format_time(moment, "short", tzinfo=zone, locale=full)
+
+
+def test_a_short_time_with_seconds_keeps_them() -> None:
+    from babel.dates import parse_pattern
+
+    base = page_cldr_locale(Locale.parse("en_GB"))
+    tables = {key: base._data[key] for key in PAGE_TABLES}
+    tables["time_formats"] = {**base._data["time_formats"], "short": parse_pattern("HH:mm:ss")}
+    with_seconds = PageCldrLocale(Locale.parse("en_GB"), tables)
+    shown = i18n.PageLocale(with_seconds, dt.UTC)
+    first, last = SECONDS[0], SECONDS[0].replace(second=59)
+    # the caches know a locale by its name: this one is en_GB with another pattern
+    caches = (i18n._short_time_shows_seconds, i18n._time_text)
+    for cache in caches:
+        cache.cache_clear()
+    try:
+        assert (shown.time(first), shown.time(last)) == ("00:05:00", "00:05:59")
+    finally:
+        for cache in caches:
+            cache.cache_clear()
