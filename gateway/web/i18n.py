@@ -152,8 +152,12 @@ def prepare_locale(override: str | None = None) -> Locale:
     CLDR tables are cut out of Babel's data (:func:`gateway.web.cldr.page_cldr_locale`, about
     13 ms), and the memory Babel's full data took for a moment is then reused by what the daemon
     allocates after it (docs/performance.md, "Memory"), instead of staying unused beside it.
+    A configured translated language's catalogue is compiled now too (every page uses it).
     """
-    return choose_locale(None, override=override)
+    locale = choose_locale(None, override=override)
+    if override is not None and locale.language != "en":
+        translations(str(locale.language))
+    return locale
 
 
 #: A language without a region gets these formats (the shop's market first).

@@ -179,3 +179,19 @@ def test_a_short_time_with_seconds_keeps_them() -> None:
     finally:
         for cache in caches:
             cache.cache_clear()
+
+
+def test_prepare_locale_makes_the_configured_locale_and_its_catalogue() -> None:
+    i18n.choose_locale.cache_clear()
+    i18n.translations.cache_clear()
+    try:
+        default = i18n.prepare_locale(None)
+        assert isinstance(default, PageCldrLocale) and str(default) == i18n.DEFAULT_LOCALE
+        assert i18n.translations.cache_info().currsize == 0  # English: no catalogue to compile
+        french = i18n.prepare_locale("fr_FR")
+        assert isinstance(french, PageCldrLocale) and str(french) == "fr_FR"
+        assert i18n.translations.cache_info().currsize == 1
+        assert i18n.choose_locale("en-GB", override="fr_FR") is french  # the page's, made once
+        assert localedata._cache == {}
+    finally:
+        i18n.choose_locale.cache_clear()
