@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -38,13 +39,15 @@ __all__ = [
     "currency_tables",
     "format_money",
     "page_cldr_locale",
+    "page_tables",
     "release_babel_data",
 ]
 
 #: The locale tables Babel's number, currency, time and unit formats read for the page's calls
 #: (``format_currency``, ``format_decimal``, ``format_percent``, ``format_time`` and
 #: ``format_datetime`` "short", ``format_unit``). ``currency_names*`` are read by every
-#: currency format (for the ``¤¤¤`` placeholder) even when its pattern has none.
+#: currency format (for the ``¤¤¤`` placeholder) even when its pattern has none: they are
+#: kept empty unless the locale's standard currency pattern shows the name.
 PAGE_TABLES = (
     "currency_formats",
     "currency_names",
@@ -126,6 +129,22 @@ def release_babel_data() -> None:
         setattr(babel.core, "_global_data", None)  # noqa: B010 - a library's private cache
 
 
+def page_tables(data: Mapping[Any, Any]) -> dict[str | int | None, Any]:
+    """The tables of :data:`PAGE_TABLES` out of a locale's data (Babel's ``Locale._data``):
+    plain dicts, aliases resolved, the unit tables for :data:`PAGE_UNITS` only, and the
+    currency names only when the standard currency pattern shows them (``¤¤¤``)."""
+    tables: dict[str | int | None, Any] = {
+        key: _plain(data[key]) for key in PAGE_TABLES if key in data
+    }
+    for key in _UNIT_TABLES:
+        units = tables.get(key, {})
+        tables[key] = {unit: units[unit] for unit in PAGE_UNITS if unit in units}
+    if "¤¤¤" not in tables["currency_formats"]["standard"].pattern:
+        # read by every currency format, shown only by a pattern with the name placeholder
+        tables["currency_names"] = tables["currency_names_plural"] = {}
+    return tables
+
+
 @functools.lru_cache(maxsize=16)
 def page_cldr_locale(locale: Locale) -> PageCldrLocale:
     """``locale`` with only the page's tables, loaded through Babel once; Babel's caches
@@ -136,12 +155,7 @@ def page_cldr_locale(locale: Locale) -> PageCldrLocale:
     full = Locale(locale.language, locale.territory, locale.script, locale.variant,
                   locale.modifier)  # fmt: skip
     data = full._data  # Babel's own mapping of the locale's CLDR data
-    tables: dict[str | int | None, Any] = {
-        key: _plain(data[key]) for key in PAGE_TABLES if key in data
-    }
-    for key in _UNIT_TABLES:
-        units = tables.get(key, {})
-        tables[key] = {unit: units[unit] for unit in PAGE_UNITS if unit in units}
+    tables = page_tables(data)
     del full, data
     release_babel_data()
     return PageCldrLocale(locale, tables)
