@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
+import pickle
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,8 +42,10 @@ __all__ = [
     "PageCldrLocale",
     "currency_tables",
     "format_money",
+    "packed_tables",
     "page_cldr_locale",
     "page_tables",
+    "prepare_page_cldr_locale",
     "release_babel_data",
 ]
 
@@ -105,13 +111,24 @@ class CurrencyTables:
         return self.fractions.get(currency, self.fractions["DEFAULT"])[0]
 
 
-@functools.cache
+#: Set once: from Babel's global data, or from the start's child (:func:`currency_tables`).
+_currencies: list[CurrencyTables] = []
+
+
+def _keep_currencies(codes: list[str], fractions: dict[str, Any]) -> CurrencyTables:
+    if not _currencies:
+        _currencies.append(CurrencyTables(
+            frozenset(codes), {code: tuple(value) for code, value in fractions.items()}))
+    return _currencies[0]
+
+
 def currency_tables() -> CurrencyTables:
     """The codes ``validate_currency`` accepts and the digits ``get_currency_precision``
     gives, copied from Babel's global data once."""
-    fractions = babel.core.get_global("currency_fractions")
-    return CurrencyTables(frozenset(babel.core.get_global("all_currencies")),
-                          {code: tuple(value) for code, value in fractions.items()})  # fmt: skip
+    if _currencies:
+        return _currencies[0]
+    return _keep_currencies(list(babel.core.get_global("all_currencies")),
+                            dict(babel.core.get_global("currency_fractions")))  # fmt: skip
 
 
 def release_babel_data() -> None:
@@ -147,10 +164,14 @@ def page_tables(data: Mapping[Any, Any]) -> dict[str | int | None, Any]:
 
 @functools.lru_cache(maxsize=16)
 def page_cldr_locale(locale: Locale) -> PageCldrLocale:
-    """``locale`` with only the page's tables, loaded through Babel once; Babel's caches
+    """``locale`` with only the page's tables: the one made at start for it
+    (:func:`prepare_page_cldr_locale`), else loaded through Babel here, once; Babel's caches
     are emptied afterwards (:func:`release_babel_data`)."""
     if isinstance(locale, PageCldrLocale):
         return locale
+    made = _made_at_start.get(locale)
+    if made is not None:
+        return made
     currency_tables()  # while global.dat is loaded for the locale anyway
     full = Locale(locale.language, locale.territory, locale.script, locale.variant,
                   locale.modifier)  # fmt: skip
@@ -183,3 +204,60 @@ def format_money(minor_units: int, currency: str, locale: Locale) -> str:
     value = Decimal(minor_units).scaleb(-digits)
     pattern = _currency_pattern(locale.currency_formats["standard"], digits)
     return str(pattern.apply(value, locale, currency=currency, currency_digits=False))
+
+
+# -- the start's child ------------------------------------------------------------------------
+
+log = logging.getLogger("posgw.gateway.web")
+
+#: How long the start waits for the child that reads Babel's data.
+CHILD_TIMEOUT_S = 20.0
+#: The child: this file alone (Babel and the standard library, nothing of the gateway).
+_CHILD = (
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('posgw_page_cldr', sys.argv[1])\n"
+    "module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)\n"
+    "spec.loader.exec_module(module)\n"
+    "sys.stdout.buffer.write(module.packed_tables(sys.argv[2]))\n"
+)
+#: The locales made by :func:`prepare_page_cldr_locale` (one or two: the page's usual ones).
+_made_at_start: dict[Locale, PageCldrLocale] = {}
+
+
+def packed_tables(identifier: str) -> bytes:
+    """The page's tables of a locale, the currency codes and their digits, pickled: what the
+    start's child prints (Babel's full data stays in the child)."""
+    locale = Locale.parse(identifier)
+    return pickle.dumps(
+        (page_tables(locale._data), sorted(babel.core.get_global("all_currencies")),
+         dict(babel.core.get_global("currency_fractions"))),
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )  # fmt: skip
+
+
+def prepare_page_cldr_locale(locale: Locale) -> PageCldrLocale:
+    """``locale`` with only the page's tables, read by a child process at start.
+
+    Babel's full data (3.9 MB for ``en_GB``) is loaded in the child, which prints the tables
+    the page keeps (:func:`packed_tables`, 67 KiB): the daemon never holds the rest, even for a
+    moment. Freed, that memory would not go back to the system (docs/performance.md). The child
+    is this interpreter in isolated mode, running this file alone, about 0.1 s. If it cannot
+    (no process, a timeout, bad output), the tables are read here instead, as at a first page.
+    """
+    if isinstance(locale, PageCldrLocale):
+        return locale
+    made = _made_at_start.get(locale)
+    if made is not None:
+        return made
+    command = [sys.executable, "-I", "-c", _CHILD, __file__, str(locale)]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=CHILD_TIMEOUT_S, check=True)
+        tables, codes, fractions = pickle.loads(done.stdout)  # noqa: S301 - our own child's
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError,
+            ValueError, TypeError) as exc:  # fmt: skip
+        log.warning("the page's CLDR tables for %s were read in the daemon (%s)", locale,
+                    type(exc).__name__)  # fmt: skip
+        return page_cldr_locale(locale)
+    _keep_currencies(codes, fractions)
+    made = _made_at_start[locale] = PageCldrLocale(locale, tables)
+    return made

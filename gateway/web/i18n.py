@@ -36,7 +36,7 @@ from babel.numbers import format_decimal, format_percent
 from babel.units import format_unit
 
 from gateway.daemon.config import PAGE_LANGUAGES
-from gateway.web.cldr import format_money, page_cldr_locale
+from gateway.web.cldr import format_money, page_cldr_locale, prepare_page_cldr_locale
 
 __all__ = [
     "CATALOGUES",
@@ -138,22 +138,27 @@ def choose_locale(accept_language: str | None, *, override: str | None = None) -
         accept_language: The request's ``Accept-Language`` header, if any.
         override: ``[http] locale`` from the configuration (e.g. ``"fr_FR"``), if set.
     """
+    return page_cldr_locale(_chosen(accept_language, override))
+
+
+def _chosen(accept_language: str | None, override: str | None) -> Locale:
     for tag in ([override] if override else []) + parse_accept_language(accept_language):
         locale = _locale_for(tag)
         if locale is not None:
-            return page_cldr_locale(_with_formats(locale))
-    return page_cldr_locale(Locale.parse(DEFAULT_LOCALE))
+            return _with_formats(locale)
+    return Locale.parse(DEFAULT_LOCALE)
 
 
 def prepare_locale(override: str | None = None) -> Locale:
     """Make the page's usual locale now (at start) rather than at the first page.
 
     The configured ``override``, else the default for a browser that names no language. Its
-    CLDR tables are cut out of Babel's data (:func:`gateway.web.cldr.page_cldr_locale`, about
-    13 ms), and the memory Babel's full data took for a moment is then reused by what the daemon
-    allocates after it (docs/performance.md, "Memory"), instead of staying unused beside it.
-    A configured translated language's catalogue is compiled now too (every page uses it).
+    CLDR tables are read by a child process (:func:`gateway.web.cldr.prepare_page_cldr_locale`,
+    about 0.1 s): Babel's full data never enters the daemon, where, once freed, its memory
+    would stay unused (docs/performance.md, "Session 6"). A configured translated language's
+    catalogue is compiled now too (every page uses it).
     """
+    prepare_page_cldr_locale(_chosen(None, override))
     locale = choose_locale(None, override=override)
     if override is not None and locale.language != "en":
         translations(str(locale.language))
