@@ -241,8 +241,9 @@ def prepare_page_cldr_locale(locale: Locale) -> PageCldrLocale:
     Babel's full data (3.9 MB for ``en_GB``) is loaded in the child, which prints the tables
     the page keeps (:func:`packed_tables`, 67 KiB): the daemon never holds the rest, even for a
     moment. Freed, that memory would not go back to the system (docs/performance.md). The child
-    is this interpreter in isolated mode, running this file alone, about 0.1 s. If it cannot
-    (no process, a timeout, bad output), the tables are read here instead, as at a first page.
+    is this interpreter in isolated mode with an empty environment (none of the daemon's
+    settings or keys), running this file alone, about 0.1 s. If it cannot (no process, a
+    timeout, bad output), the tables are read here instead, as at a first page.
     """
     if isinstance(locale, PageCldrLocale):
         return locale
@@ -251,7 +252,8 @@ def prepare_page_cldr_locale(locale: Locale) -> PageCldrLocale:
         return made
     command = [sys.executable, "-I", "-c", _CHILD, __file__, str(locale)]
     try:
-        done = subprocess.run(command, capture_output=True, timeout=CHILD_TIMEOUT_S, check=True)
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, env={},
+                              timeout=CHILD_TIMEOUT_S, check=True)  # fmt: skip
         tables, codes, fractions = pickle.loads(done.stdout)  # noqa: S301 - our own child's
     except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError,
             ValueError, TypeError) as exc:  # fmt: skip
