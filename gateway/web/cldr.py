@@ -12,7 +12,10 @@ Babel ``Locale`` whose data is those tables, passed to the same Babel functions,
 Babel's), copies the two global tables that amounts need (:class:`CurrencyTables`) and then
 empties Babel's caches, which Babel has no public call for (:func:`release_babel_data`).
 :func:`format_money` writes an amount as ``babel.numbers.format_currency`` does, from those
-copies: Babel's own currency-precision lookup would read ``global.dat`` again.
+copies: Babel's own currency-precision lookup would read ``global.dat`` again. Freed, Babel's
+data does not go back to the system (the allocator keeps its arenas), so the page's usual
+locale is read at start by a child process (:func:`prepare_page_cldr_locale`) and Babel's full
+data never enters the daemon.
 
 ``tests/gateway/web/test_cldr.py`` compares every format of every French and English locale
 Babel knows (the only ones the page can choose) with Babel's full data.

@@ -15,6 +15,8 @@ Built on Babel (CLDR data and gettext catalogues), not on hand-written tables:
   per locale and value and kept in a bounded cache (a page shows the same amounts and the same
   rows poll after poll; Babel's formatting was a third of the page's time under load,
   docs/performance.md), and so is the choice of locale for an ``Accept-Language`` header.
+  A locale carries only the CLDR tables the page formats with (:mod:`gateway.web.cldr`);
+  :func:`prepare_locale` makes the page's usual one at start.
 
 Messages in code are marked with :func:`N_` so ``pybabel extract -k N_`` finds them
 (docs/status-page.md, "Translations").
