@@ -253,3 +253,22 @@ def test_a_failing_child_leaves_the_tables_read_here(
         assert format_money(123450, "EUR", made) == "1\u202f234,50\xa0€"
     finally:
         page_cldr_locale.cache_clear()
+
+
+def test_adding_the_status_routes_makes_the_page_locale_in_the_child() -> None:
+    from aiohttp import web
+
+    from gateway.web import add_status_routes, cldr
+
+    cldr._made_at_start.clear()
+    page_cldr_locale.cache_clear()
+    i18n.choose_locale.cache_clear()
+    release_babel_data()
+    try:
+        add_status_routes(web.Application(), dict, locale="fr_CH")
+        assert list(cldr._made_at_start) == [Locale.parse("fr_CH")]
+        assert localedata._cache == {} and babel.core._global_data is None
+    finally:
+        cldr._made_at_start.clear()
+        page_cldr_locale.cache_clear()
+        i18n.choose_locale.cache_clear()
