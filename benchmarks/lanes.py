@@ -13,7 +13,10 @@ What a shop feels at load, on one machine:
   each reader's device thread (a hop per APDU, as a real reader's library call);
 * 16 tills (this process) pay back to back: ``POST /api/lanes/N/payments`` then
   ``GET /api/payments/ID?wait``; the till-observed time of each payment is one sample;
-* ``/status.json`` and ``/`` are each fetched once a second during the load;
+* ``/status.json`` and ``/`` are each fetched once a second during the load; their
+  ``*_handler_cpu`` figures are the CPU time of the daemon's handler alone for those fetches
+  (``time.thread_time`` around it in the child: snapshot, scrub, view, HTML or JSON), their
+  ``*_under_load`` figures what the poller waited (the loop's queue and the handler);
 * the offline sales are forwarded by the daemon's forwarder after the till has its answer: the
   load is measured from an empty forward backlog, and ``daemon_cpu_per_payment_with_forwards``
   counts the daemon's CPU until the window's forwards are done too (``forward_drain``: how long
@@ -46,6 +49,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -113,6 +117,14 @@ def _commits(names: Path) -> tuple[int, int]:
     return int(commits), int(requests)
 
 
+def _handler_cpu(names: Path, start: float, end: float) -> dict[str, list[float]]:
+    """The CPU seconds of each ``/`` and ``/status.json`` handler call that ended between
+    ``start`` and ``end`` (``time.monotonic()``, the same clock in both processes)."""
+    report = json.loads(names.read_text()) if names.exists() else {}
+    return {key: [cpu for at, cpu in values if start <= at <= end]
+            for key, values in report.get("handler_cpu", {}).items()}  # fmt: skip
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -121,6 +133,27 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 # -- the daemon child --------------------------------------------------------------------------
+
+
+def _time_status_handlers(samples: dict[str, list[tuple[float, float]]]) -> None:
+    """Record the CPU time (``time.thread_time``) of each ``/`` and ``/status.json`` handler
+    call in ``samples``, with the ``time.monotonic()`` it ended at: the page's own work
+    (snapshot, scrub, view, HTML or JSON), without the time it waited for the loop. The
+    handlers do not suspend (``Daemon.snapshot`` reads memory only), so no other task's CPU is
+    counted in them."""
+    from gateway.web import status
+
+    routes = status._StatusRoutes  # the benchmark's probe on the two handlers
+    for name, key in (("page", "page"), ("status_json", "status_json")):
+        handler = getattr(routes, name)
+
+        async def timed(self: Any, request: Any, _handler: Any = handler, _key: str = key) -> Any:
+            start = time.thread_time()
+            response = await _handler(self, request)
+            samples[_key].append((time.monotonic(), time.thread_time() - start))
+            return response
+
+        setattr(routes, name, timed)
 
 
 def child_main(workdir: str, acquirer_url: str) -> None:
@@ -137,6 +170,8 @@ def child_main(workdir: str, acquirer_url: str) -> None:
         atr = (CONTACTLESS_ATR,) if kind.contactless else ()
         sim.slot(f"bench-lanes-{index}").insert(card, *atr)
     daemon = Daemon(config, env=fixed_env, install_signals=True)
+    handler_cpu: dict[str, list[tuple[float, float]]] = {"page": [], "status_json": []}
+    _time_status_handlers(handler_cpu)
 
     async def run() -> None:
         task = asyncio.create_task(daemon.run())
@@ -149,7 +184,8 @@ def child_main(workdir: str, acquirer_url: str) -> None:
         while not task.done():  # which native thread is which, for the parent's CPU split
             threads = {str(t.native_id): t.name for t in threading.enumerate()}
             commits = getattr(daemon.journal, "commit_counts", lambda: (0, 0))()
-            names.write_text(json.dumps({**threads, "commits": commits}))
+            report = {**threads, "commits": commits, "handler_cpu": handler_cpu}
+            names.write_text(json.dumps(report))
             await asyncio.wait([task], timeout=1.0)
         await task
 
@@ -260,7 +296,9 @@ async def loaded_run(seconds: float, warmup: float) -> None:
             names = workdir / "threads.json"
             commits_before = _commits(names)
             cpu_before, threads_before = _cpu_seconds(child.pid), _thread_cpu(child.pid, names)
+            window_start = time.monotonic()
             result = await load(base, seconds, headers)
+            window = (window_start, time.monotonic())
             cpu = _cpu_seconds(child.pid) - cpu_before
             drain_start = pc()
             still_waiting = await _forwarded(base, headers)
@@ -269,6 +307,7 @@ async def loaded_run(seconds: float, warmup: float) -> None:
             await asyncio.sleep(1.1)  # the child's next report of its commit counts
             commits = [after - before for after, before in zip(_commits(names), commits_before,
                                                                    strict=True)]  # fmt: skip
+            handler_cpu = _handler_cpu(names, *window)
             threads = {name: value - threads_before.get(name, 0.0)
                        for name, value in _thread_cpu(child.pid, names).items()}  # fmt: skip
             rss = _peak_rss_mb(child.pid)
@@ -304,6 +343,10 @@ async def loaded_run(seconds: float, warmup: float) -> None:
     print(f"daemon_peak_rss: {rss:.1f} MB")
     print_ms("status_json_under_load", result.status_json, digits=1)
     print_ms("status_page_under_load", result.page, digits=1)
+    for key, name in (("status_json", "status_json_handler_cpu"),
+                      ("page", "status_page_handler_cpu")):  # fmt: skip
+        if handler_cpu.get(key):  # the handlers' own CPU in the daemon (thread_time)
+            print_ms(name, handler_cpu[key], digits=2)
 
 
 async def big_journal_page(payments: int, samples: int) -> None:

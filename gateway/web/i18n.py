@@ -15,6 +15,8 @@ Built on Babel (CLDR data and gettext catalogues), not on hand-written tables:
   per locale and value and kept in a bounded cache (a page shows the same amounts and the same
   rows poll after poll; Babel's formatting was a third of the page's time under load,
   docs/performance.md), and so is the choice of locale for an ``Accept-Language`` header.
+  A locale carries only the CLDR tables the page formats with (:mod:`gateway.web.cldr`);
+  :func:`prepare_locale` makes the page's usual one at start.
 
 Messages in code are marked with :func:`N_` so ``pybabel extract -k N_`` finds them
 (docs/status-page.md, "Translations").
@@ -28,22 +30,15 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime, format_time
-from babel.numbers import (
-    UnknownCurrencyError,
-    format_currency,
-    format_decimal,
-    format_percent,
-    get_currency_precision,
-    validate_currency,
-)
+from babel.dates import format_datetime, format_time, tokenize_pattern
+from babel.numbers import format_decimal, format_percent
 from babel.units import format_unit
 
 from gateway.daemon.config import PAGE_LANGUAGES
+from gateway.web.cldr import format_money, page_cldr_locale, prepare_page_cldr_locale
 
 __all__ = [
     "CATALOGUES",
@@ -54,6 +49,7 @@ __all__ = [
     "choose_locale",
     "configured_locale",
     "parse_accept_language",
+    "prepare_locale",
     "translations",
 ]
 
@@ -137,16 +133,38 @@ def choose_locale(accept_language: str | None, *, override: str | None = None) -
     """The page's locale: the configured ``override``, else the browser's first usable choice.
 
     Cached per header (a shop has few browsers; the bound keeps odd headers from growing it).
+    The locale carries only the CLDR tables the page formats with
+    (:func:`gateway.web.cldr.page_cldr_locale`: Babel's full data is not kept).
 
     Args:
         accept_language: The request's ``Accept-Language`` header, if any.
         override: ``[http] locale`` from the configuration (e.g. ``"fr_FR"``), if set.
     """
+    return page_cldr_locale(_chosen(accept_language, override))
+
+
+def _chosen(accept_language: str | None, override: str | None) -> Locale:
     for tag in ([override] if override else []) + parse_accept_language(accept_language):
         locale = _locale_for(tag)
         if locale is not None:
             return _with_formats(locale)
     return Locale.parse(DEFAULT_LOCALE)
+
+
+def prepare_locale(override: str | None = None) -> Locale:
+    """Make the page's usual locale now (at start) rather than at the first page.
+
+    The configured ``override``, else the default for a browser that names no language. Its
+    CLDR tables are read by a child process (:func:`gateway.web.cldr.prepare_page_cldr_locale`,
+    about 0.1 s): Babel's full data never enters the daemon, where, once freed, its memory
+    would stay unused (docs/performance.md, "Session 6"). A configured translated language's
+    catalogue is compiled now too (every page uses it).
+    """
+    prepare_page_cldr_locale(_chosen(None, override))
+    locale = choose_locale(None, override=override)
+    if override is not None and locale.language != "en":
+        translations(str(locale.language))
+    return locale
 
 
 #: A language without a region gets these formats (the shop's market first).
@@ -182,18 +200,32 @@ FORMAT_CACHE = 4096
 
 @functools.lru_cache(maxsize=FORMAT_CACHE)
 def _money_text(locale: Locale, minor_units: int, currency: str) -> str:
-    try:
-        validate_currency(currency)  # CLDR knows the code (else precision defaults to 2)
-        exponent = get_currency_precision(currency)
-        value = Decimal(minor_units).scaleb(-exponent)
-        return format_currency(value, currency, locale=locale)
-    except UnknownCurrencyError:
-        return f"{format_decimal(minor_units, locale=locale)} {currency}"
+    return format_money(minor_units, currency, locale)
 
 
 @functools.lru_cache(maxsize=FORMAT_CACHE)
 def _time_text(locale: Locale, zone: tzinfo, moment: datetime) -> str:
     return format_time(moment, "short", tzinfo=zone, locale=locale)
+
+
+#: Fields of a CLDR date pattern that read the seconds (UTS #35, "Date Field Symbol Table").
+_SECOND_FIELDS = frozenset("sSA")
+
+
+@functools.lru_cache(maxsize=64)
+def _short_time_shows_seconds(locale: Locale) -> bool:
+    pattern = locale.time_formats["short"].pattern
+    return any(kind == "field" and value[0] in _SECOND_FIELDS
+               for kind, value in tokenize_pattern(pattern))  # fmt: skip
+
+
+def _time_key(locale: Locale, zone: tzinfo, moment: datetime) -> datetime:
+    """The moment the cache of times is read with: in the shop's zone, to the minute when the
+    locale's short time shows no seconds (the same text: every payment of a minute shares one
+    entry, where each new payment's own microsecond was a new Babel call)."""
+    if moment.tzinfo is None or _short_time_shows_seconds(locale):
+        return moment  # naive: Babel reads it as UTC, as before
+    return moment.astimezone(zone).replace(second=0, microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +274,7 @@ class PageLocale:
 
     def time(self, moment: datetime) -> str:
         """A time of day in the shop's zone (``19:30``)."""
-        return _time_text(self.locale, self.zone, moment)
+        return _time_text(self.locale, self.zone, _time_key(self.locale, self.zone, moment))
 
     def datetime(self, moment: datetime) -> str:
         """A date and time in the shop's zone (``05/12/2026 19:30``)."""

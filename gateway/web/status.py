@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.web.i18n import PageLocale, choose_locale
+from gateway.web.i18n import PageLocale, choose_locale, prepare_locale
 from gateway.web.money import render_money
 from gateway.web.page import CONTENT_SECURITY_POLICY, render_page, render_unavailable
 from gateway.web.values import scrub
@@ -168,6 +168,7 @@ def add_status_routes(
     if refresh_seconds <= 0 or snapshot_timeout <= 0:
         raise ValueError("refresh_seconds and snapshot_timeout must be positive")
     routes = _StatusRoutes(snapshot, refresh_seconds, snapshot_timeout, locale, manager_link)
+    prepare_locale(locale)  # Babel's data for a moment now, not under load (docs/performance.md)
     app.router.add_get("/", routes.page, name="status-page")
     app.router.add_get("/status.json", routes.status_json, name="status-json")
     app.router.add_get("/metrics", routes.metrics, name="metrics")
