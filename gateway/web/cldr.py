@@ -13,9 +13,9 @@ Babel's), copies the two global tables that amounts need (:class:`CurrencyTables
 empties Babel's caches, which Babel has no public call for (:func:`release_babel_data`).
 :func:`format_money` writes an amount as ``babel.numbers.format_currency`` does, from those
 copies: Babel's own currency-precision lookup would read ``global.dat`` again. Freed, Babel's
-data does not go back to the system (the allocator keeps its arenas), so the page's usual
-locale is read at start by a child process (:func:`prepare_page_cldr_locale`) and Babel's full
-data never enters the daemon.
+data does not all go back to the system (the allocator keeps arenas that still hold other
+objects), so the page's usual locale is made at start (:func:`gateway.web.i18n.prepare_locale`),
+while the daemon is small, rather than at the first page under load.
 
 ``tests/gateway/web/test_cldr.py`` compares every format of every French and English locale
 Babel knows (the only ones the page can choose) with Babel's full data.
@@ -25,10 +25,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import logging
-import pickle
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -45,10 +41,8 @@ __all__ = [
     "PageCldrLocale",
     "currency_tables",
     "format_money",
-    "packed_tables",
     "page_cldr_locale",
     "page_tables",
-    "prepare_page_cldr_locale",
     "release_babel_data",
 ]
 
@@ -114,7 +108,7 @@ class CurrencyTables:
         return self.fractions.get(currency, self.fractions["DEFAULT"])[0]
 
 
-#: Set once: from Babel's global data, or from the start's child (:func:`currency_tables`).
+#: Set once, from Babel's global data (:func:`currency_tables`).
 _currencies: list[CurrencyTables] = []
 
 
@@ -167,14 +161,10 @@ def page_tables(data: Mapping[Any, Any]) -> dict[str | int | None, Any]:
 
 @functools.lru_cache(maxsize=16)
 def page_cldr_locale(locale: Locale) -> PageCldrLocale:
-    """``locale`` with only the page's tables: the one made at start for it
-    (:func:`prepare_page_cldr_locale`), else loaded through Babel here, once; Babel's caches
-    are emptied afterwards (:func:`release_babel_data`)."""
+    """``locale`` with only the page's tables, loaded through Babel once; Babel's caches are
+    emptied afterwards (:func:`release_babel_data`)."""
     if isinstance(locale, PageCldrLocale):
         return locale
-    made = _made_at_start.get(locale)
-    if made is not None:
-        return made
     currency_tables()  # while global.dat is loaded for the locale anyway
     full = Locale(locale.language, locale.territory, locale.script, locale.variant,
                   locale.modifier)  # fmt: skip
@@ -207,62 +197,3 @@ def format_money(minor_units: int, currency: str, locale: Locale) -> str:
     value = Decimal(minor_units).scaleb(-digits)
     pattern = _currency_pattern(locale.currency_formats["standard"], digits)
     return str(pattern.apply(value, locale, currency=currency, currency_digits=False))
-
-
-# -- the start's child ------------------------------------------------------------------------
-
-log = logging.getLogger("posgw.gateway.web")
-
-#: How long the start waits for the child that reads Babel's data.
-CHILD_TIMEOUT_S = 20.0
-#: The child: this file alone (Babel and the standard library, nothing of the gateway).
-_CHILD = (
-    "import importlib.util, sys\n"
-    "spec = importlib.util.spec_from_file_location('posgw_page_cldr', sys.argv[1])\n"
-    "module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)\n"
-    "spec.loader.exec_module(module)\n"
-    "sys.stdout.buffer.write(module.packed_tables(sys.argv[2]))\n"
-)
-#: The locales made by :func:`prepare_page_cldr_locale` (one or two: the page's usual ones).
-_made_at_start: dict[Locale, PageCldrLocale] = {}
-
-
-def packed_tables(identifier: str) -> bytes:
-    """The page's tables of a locale, the currency codes and their digits, pickled: what the
-    start's child prints (Babel's full data stays in the child)."""
-    locale = Locale.parse(identifier)
-    return pickle.dumps(
-        (page_tables(locale._data), sorted(babel.core.get_global("all_currencies")),
-         dict(babel.core.get_global("currency_fractions"))),
-        protocol=pickle.HIGHEST_PROTOCOL,
-    )  # fmt: skip
-
-
-def prepare_page_cldr_locale(locale: Locale) -> PageCldrLocale:
-    """``locale`` with only the page's tables, read by a child process at start.
-
-    Babel's full data (3.9 MB for ``en_GB``) is loaded in the child, which prints the tables
-    the page keeps (:func:`packed_tables`, 67 KiB): the daemon never holds the rest, even for a
-    moment. Freed, that memory would not go back to the system (docs/performance.md). The child
-    is this interpreter in isolated mode with an empty environment (none of the daemon's
-    settings or keys), running this file alone, about 0.1 s. If it cannot (no process, a
-    timeout, bad output), the tables are read here instead, as at a first page.
-    """
-    if isinstance(locale, PageCldrLocale):
-        return locale
-    made = _made_at_start.get(locale)
-    if made is not None:
-        return made
-    command = [sys.executable, "-I", "-c", _CHILD, __file__, str(locale)]
-    try:
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, env={},
-                              timeout=CHILD_TIMEOUT_S, check=True)  # fmt: skip
-        tables, codes, fractions = pickle.loads(done.stdout)  # noqa: S301 - our own child's
-    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError,
-            ValueError, TypeError) as exc:  # fmt: skip
-        log.warning("the page's CLDR tables for %s were read in the daemon (%s)", locale,
-                    type(exc).__name__)  # fmt: skip
-        return page_cldr_locale(locale)
-    _keep_currencies(codes, fractions)
-    made = _made_at_start[locale] = PageCldrLocale(locale, tables)
-    return made

@@ -182,8 +182,6 @@ def test_a_short_time_with_seconds_keeps_them() -> None:
 
 
 def test_prepare_locale_makes_the_configured_locale_and_its_catalogue() -> None:
-    from gateway.web import cldr
-
     i18n.choose_locale.cache_clear()
     i18n.translations.cache_clear()
     release_babel_data()  # what other tests' plain Babel calls loaded
@@ -195,11 +193,9 @@ def test_prepare_locale_makes_the_configured_locale_and_its_catalogue() -> None:
         assert isinstance(french, PageCldrLocale) and str(french) == "fr_FR"
         assert i18n.translations.cache_info().currsize == 1
         assert i18n.choose_locale("en-GB", override="fr_FR") is french  # the page's, made once
-        assert localedata._cache == {}
-        assert set(cldr._made_at_start) == {french, default}  # by the start's child
+        assert localedata._cache == {} and babel.core._global_data is None  # let go again
     finally:
         i18n.choose_locale.cache_clear()
-        cldr._made_at_start.clear()
         page_cldr_locale.cache_clear()
 
 
@@ -220,55 +216,21 @@ def test_currency_names_are_kept_when_the_pattern_shows_them() -> None:
     assert page_tables(full._data)["currency_names"] == {}  # the usual pattern: none kept
 
 
-@pytest.mark.parametrize("name", ["en_GB", "fr_FR", "fr_CH", "en_US"])
-def test_the_start_child_gives_the_same_tables_without_babel_data_here(name: str) -> None:
-    from gateway.web import cldr
-
-    cldr._made_at_start.clear()
-    page_cldr_locale.cache_clear()
-    release_babel_data()
-    try:
-        made = cldr.prepare_page_cldr_locale(Locale.parse(name))
-        assert made is cldr._made_at_start[Locale.parse(name)]  # from the child, not read here
-        assert page_cldr_locale(Locale.parse(name)) is made
-        assert localedata._cache == {} and babel.core._global_data is None
-        assert _texts(made) == _texts(Locale.parse(name))
-    finally:
-        cldr._made_at_start.clear()
-        page_cldr_locale.cache_clear()
-
-
-def test_a_failing_child_leaves_the_tables_read_here(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    from gateway.web import cldr
-
-    cldr._made_at_start.clear()
-    page_cldr_locale.cache_clear()
-    monkeypatch.setattr(cldr, "_CHILD", "import sys; sys.exit(3)")
-    try:
-        made = cldr.prepare_page_cldr_locale(Locale.parse("fr_FR"))
-        assert cldr._made_at_start == {}
-        assert "read in the daemon (CalledProcessError)" in caplog.text
-        assert format_money(123450, "EUR", made) == "1\u202f234,50\xa0€"
-    finally:
-        page_cldr_locale.cache_clear()
-
-
-def test_adding_the_status_routes_makes_the_page_locale_in_the_child() -> None:
+def test_adding_the_status_routes_makes_the_page_locale_and_lets_babel_go() -> None:
     from aiohttp import web
 
-    from gateway.web import add_status_routes, cldr
+    from gateway.web import add_status_routes
 
-    cldr._made_at_start.clear()
     page_cldr_locale.cache_clear()
     i18n.choose_locale.cache_clear()
     release_babel_data()
     try:
         add_status_routes(web.Application(), dict, locale="fr_CH")
-        assert list(cldr._made_at_start) == [Locale.parse("fr_CH")]
+        made = page_cldr_locale.cache_info()
+        assert made.currsize == 1 and made.misses == 1  # fr_CH, made when the routes are added
+        assert str(i18n.choose_locale(None, override="fr_CH")) == "fr_CH"
+        assert page_cldr_locale.cache_info().misses == 1  # the page takes the one made then
         assert localedata._cache == {} and babel.core._global_data is None
     finally:
-        cldr._made_at_start.clear()
         page_cldr_locale.cache_clear()
         i18n.choose_locale.cache_clear()
