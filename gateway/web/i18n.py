@@ -156,7 +156,7 @@ def prepare_locale(override: str | None = None) -> Locale:
 
     The configured ``override``, else the default for a browser that names no language. Its
     CLDR tables are cut out of Babel's data now (:func:`gateway.web.cldr.page_cldr_locale`,
-    about 15 ms), while the daemon is small: the memory Babel's full data held for a moment is
+    about 12 ms), while the daemon is small: the memory Babel's full data held for a moment is
     reused by what comes after rather than added on top at the first page under load
     (docs/performance.md, "Session 6"). A configured translated language's catalogue is
     compiled now too (every page uses it).
