@@ -108,24 +108,15 @@ class CurrencyTables:
         return self.fractions.get(currency, self.fractions["DEFAULT"])[0]
 
 
-#: Set once, from Babel's global data (:func:`currency_tables`).
-_currencies: list[CurrencyTables] = []
-
-
-def _keep_currencies(codes: list[str], fractions: dict[str, Any]) -> CurrencyTables:
-    if not _currencies:
-        _currencies.append(CurrencyTables(
-            frozenset(codes), {code: tuple(value) for code, value in fractions.items()}))
-    return _currencies[0]
-
-
+@functools.cache
 def currency_tables() -> CurrencyTables:
     """The codes ``validate_currency`` accepts and the digits ``get_currency_precision``
     gives, copied from Babel's global data once."""
-    if _currencies:
-        return _currencies[0]
-    return _keep_currencies(list(babel.core.get_global("all_currencies")),
-                            dict(babel.core.get_global("currency_fractions")))  # fmt: skip
+    fractions = babel.core.get_global("currency_fractions")
+    return CurrencyTables(
+        frozenset(babel.core.get_global("all_currencies")),
+        {code: tuple(value) for code, value in fractions.items()},
+    )
 
 
 def release_babel_data() -> None:

@@ -3,36 +3,22 @@
 A shop that went offline queues many forwards, and every new one wakes both tasks: the resolver
 used to read every queued forward through the journal's worker on each wake-up, only to pass
 over it (docs/performance.md). A real journal on a real file; the journal's ``get`` is counted
-by a thin wrapper around it (the reads themselves are the journal's).
+by a thin wrapper around it (``tests/gateway/recovery_support.py``: the reads themselves are
+the journal's).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from gateway.acquirer import AcquirerClient, AcquirerHealth
-from gateway.journal import Journal, Payment, PaymentState
-from gateway.recovery.reconciler import FORWARDING, RESOLVING, Reconciler
+from gateway.acquirer import AcquirerClient
+from gateway.journal import PaymentState
+from gateway.recovery.reconciler import FORWARDING, RESOLVING
 from tests.gateway.journal_support import drive_to, open_journal
+from tests.gateway.recovery_support import counted_reconciler
 
 S = PaymentState
-
-
-class CountingJournal:
-    """The real journal, with its ``get`` calls counted per payment."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-        self.reads: Counter[str] = Counter()
-
-    async def get(self, payment_id: str) -> Payment:
-        self.reads[payment_id] += 1
-        return await self.journal.get(payment_id)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.journal, name)
 
 
 async def test_the_resolver_reads_the_forwards_once_and_its_own_payments_every_pass(
@@ -42,12 +28,7 @@ async def test_the_resolver_reads_the_forwards_once_and_its_own_payments_every_p
         open_journal(tmp_path) as journal,
         AcquirerClient(base_url="http://127.0.0.1:9") as client,
     ):
-        counting = CountingJournal(journal)
-        reconciler = Reconciler(
-            journal=counting,  # type: ignore[arg-type]
-            client=client,
-            health=AcquirerHealth("x"),
-        )
+        counting, reconciler = counted_reconciler(journal, client)
         forwards = [(await drive_to(journal, S.STORED_FOR_FORWARDING)).id for _ in range(3)]
         for payment_id in forwards:
             reconciler.add(payment_id)
@@ -82,12 +63,7 @@ async def test_the_forwarder_passes_over_the_resolvers_payments_in_the_same_way(
         open_journal(tmp_path) as journal,
         AcquirerClient(base_url="http://127.0.0.1:9") as client,
     ):
-        counting = CountingJournal(journal)
-        reconciler = Reconciler(
-            journal=counting,  # type: ignore[arg-type]
-            client=client,
-            health=AcquirerHealth("x"),
-        )
+        counting, reconciler = counted_reconciler(journal, client)
         payment = await drive_to(journal, S.CARD_READ)
         reconciler.add(payment.id)
         await reconciler.pass_once(FORWARDING)  # read: a cancel, the resolver's

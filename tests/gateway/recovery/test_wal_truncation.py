@@ -6,8 +6,8 @@ pass ends every few forwards, and a truncation (a checkpoint of the whole WAL) a
 cost about 0.1 ms of CPU per payment: the forwarder now truncates once the first untruncated
 forward is :data:`WAL_TRUNCATE_AFTER` old, coming back for it by itself, or after
 :data:`WAL_TRUNCATE_EVERY` forwards. A real journal file, a real acquirer host over HTTP; the
-journal's ``truncate_wal`` is counted by a thin wrapper (the truncation itself is the
-journal's).
+journal's ``truncate_wal`` is counted by a thin wrapper (``tests/gateway/recovery_support.py``:
+the truncation itself is the journal's).
 """
 
 from __future__ import annotations
@@ -19,33 +19,16 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from gateway.acquirer import AcquirerClient, AcquirerHealth, AuthorisationRequest, seal_request
+from gateway.acquirer import AcquirerClient, AuthorisationRequest, seal_request
 from gateway.journal import Journal, PaymentState
 from gateway.recovery import reconciler as reconciler_module
 from gateway.recovery.reconciler import FORWARDING, Reconciler
 from simulator.acquirer_host import AcquirerHost
 from tests.gateway.journal_support import db_bytes, drive_to, open_journal
+from tests.gateway.recovery_support import CountingJournal, counted_reconciler
 
 S = PaymentState
-
-
-class CountingJournal:
-    """The real journal, its WAL truncations counted."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-        self.truncations = 0
-        self.truncated = asyncio.Event()
-
-    async def truncate_wal(self) -> None:
-        self.truncations += 1
-        await self.journal.truncate_wal()
-        self.truncated.set()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.journal, name)
 
 
 async def _stored(journal: Journal, path: Path, stan: int) -> tuple[str, bytes]:
@@ -80,13 +63,8 @@ async def _forwarder(tmp_path: Path) -> AsyncIterator[tuple[Journal, CountingJou
     async with AcquirerHost() as host, open_journal(tmp_path) as journal:
         assert host.url is not None
         async with AcquirerClient(base_url=host.url) as client:
-            counting = CountingJournal(journal)
-            reconciler = Reconciler(
-                journal=counting,  # type: ignore[arg-type]
-                client=client,
-                health=AcquirerHealth("x"),
-                retry_interval=3600.0,  # a pass by period alone would never come in these tests
-            )
+            # a pass by period alone would never come in these tests
+            counting, reconciler = counted_reconciler(journal, client, retry_interval=3600.0)
             yield journal, counting, reconciler
 
 

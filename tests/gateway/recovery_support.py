@@ -1,0 +1,52 @@
+"""Helpers shared by the reconciler tests (no tests here): the real journal, its calls counted.
+
+:class:`CountingJournal` passes every call through to the journal it wraps and counts the two
+the reconciler's economies are about: ``get`` per payment (the reads each task makes) and
+``truncate_wal`` (the WAL's checkpoints after forwards). The work itself is the journal's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from gateway.acquirer import AcquirerClient, AcquirerHealth
+from gateway.journal import Journal, Payment
+from gateway.recovery.reconciler import Reconciler
+
+
+class CountingJournal:
+    """The real journal, its ``get`` calls counted per payment and its WAL truncations."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.reads: Counter[str] = Counter()
+        self.truncations = 0
+        self.truncated = asyncio.Event()
+
+    async def get(self, payment_id: str) -> Payment:
+        self.reads[payment_id] += 1
+        return await self.journal.get(payment_id)
+
+    async def truncate_wal(self) -> None:
+        self.truncations += 1
+        await self.journal.truncate_wal()
+        self.truncated.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.journal, name)
+
+
+def counted_reconciler(
+    journal: Journal, client: AcquirerClient, **options: Any
+) -> tuple[CountingJournal, Reconciler]:
+    """A reconciler on ``journal`` seen through a :class:`CountingJournal`."""
+    counting = CountingJournal(journal)
+    reconciler = Reconciler(
+        journal=counting,  # type: ignore[arg-type]
+        client=client,
+        health=AcquirerHealth("x"),
+        **options,
+    )
+    return counting, reconciler
