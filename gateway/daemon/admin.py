@@ -2,7 +2,10 @@
 
 Each works on the journal file named by ``--config`` (its own SQLite connection; the daemon may
 be running: changes take effect on the next request, no restart) and is audited as
-``cli:USER`` (the Unix account that ran it):
+``cli:USER`` (the Unix account that ran it). A command that changed a credential returns
+:data:`~gateway.security.store_core.CREDENTIALS_FRESH_S` (0.25 s) after its commit, when a
+running daemon's till requests no longer rely on a version read from before it
+(:mod:`gateway.security.service`):
 
 * ``posgw till add NAME [--lanes 1,2] [--no-refunds] [--refund-limit CENTS] [--cert FILE]``:
   prints the new till's token once (it is stored only as a hash); ``--cert`` binds a client
@@ -22,12 +25,15 @@ Each takes ``--json`` (one JSON object on stdout; errors on stderr, docs/cli.md)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import getpass
+import io
 import json
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,11 +44,15 @@ from gateway.daemon.listener import tls_files
 from gateway.journal import JournalError, VaultKeyError
 from gateway.journal.audit_key import AuditKey
 from gateway.security import CredentialError, CredentialStore, SecurityError
+from gateway.security.store_core import CREDENTIALS_FRESH_S
 from gateway.security.tls import certificate_sha256, fingerprint
 
 __all__ = ["add_admin_commands"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: How a command that changed a credential waits before it returns (tests record the calls).
+wait_in_force: Callable[[float], None] = time.sleep
 
 
 def _actor() -> str:
@@ -73,13 +83,20 @@ def _with_store(func: Callable[[CredentialStore, argparse.Namespace], int]) -> C
         except (ConfigError, JournalError, sqlite3.Error) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        said = io.StringIO()  # what the command prints, held until the change is in force
         try:
-            return func(store, args)
+            before = store.version()
+            with contextlib.redirect_stdout(said):
+                status = func(store, args)
+            if store.version() != before:
+                wait_in_force(CREDENTIALS_FRESH_S)
+            return status
         except SecurityError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         finally:
             store.close()
+            sys.stdout.write(said.getvalue())
 
     return run
 

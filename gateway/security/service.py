@@ -3,12 +3,16 @@
 SQLite and Argon2 block, so every :class:`~gateway.security.store.CredentialStore` call runs
 on one dedicated thread (ARCHITECTURE.md, "nothing blocking runs in an async def"), reached
 through :class:`drivers.executor.DeviceExecutor` (a queue put and one eventfd write per call:
-about half the CPU of ``run_in_executor`` on a one-thread pool). Till lookups are cached: each
-request reads ``meta.credentials_version`` (one indexed row) and reloads the active tills only
-when it moved, so ``posgw till revoke`` (another process) takes effect on the till's next
-request. Requests that arrive together share one read, but only a read that *starts after* the
-request arrived (one in flight is waited for, then the next one serves everyone who queued
-meanwhile): a revoke committed before a request came is always seen by it.
+about half the CPU of ``run_in_executor`` on a one-thread pool). Till lookups are cached and
+checked against ``meta.credentials_version`` (one indexed row), the tills reloaded only when it
+moved. A till request relies on a version read that started at most
+:data:`~gateway.security.store_core.CREDENTIALS_FRESH_S` (0.25 s) before it came, and reads
+again otherwise; ``posgw till revoke`` (another process) returns no sooner than that after its
+commit, so once it has returned the till's next request is refused. Under load that is four
+reads a second instead of one per request (the hop was 30-45 us of the loop's CPU a request,
+docs/performance.md). :meth:`version` itself is never stale: requests that arrive together
+share one read, but only a read that *starts after* they arrived (one in flight is waited for,
+then the next one serves everyone who queued meanwhile).
 
 Audit rows are not written here when the daemon attached its journal (:meth:`attach_journal`):
 they go through the journal's worker (:meth:`gateway.journal.Journal.append_audit`), in the
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +40,7 @@ from drivers.executor import DeviceExecutor
 from gateway.journal import CardDataRejected, Journal, JournalError
 from gateway.journal.audit import AuditEntry, AuditKey, AuditNote, ChainVerdict
 from gateway.security.store import CredentialStore, ManagerAccount, RefundApproval, TillCredential
+from gateway.security.store_core import CREDENTIALS_FRESH_S
 from gateway.security.tokens import hash_token, looks_like_token
 
 __all__ = ["SECURITY", "SecurityService", "audit_note", "audit_request"]
@@ -48,9 +54,17 @@ T = TypeVar("T")
 class SecurityService:
     """Credentials, approvals and the audit log for the daemon (open with :meth:`open`)."""
 
-    def __init__(self, executor: DeviceExecutor, store: CredentialStore) -> None:
+    def __init__(
+        self,
+        executor: DeviceExecutor,
+        store: CredentialStore,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._executor = executor
         self._store = store
+        self._monotonic = monotonic
+        self._checked_at = -math.inf  # when the read behind the cached tills started, at latest
         self._version_next: asyncio.Task[int] | None = None  # queued, not started
         self._version_reading: asyncio.Task[int] | None = None  # started, not answered
         self._version = -1
@@ -71,9 +85,12 @@ class SecurityService:
         *,
         clock: Callable[[], float] = time.time,
         audit_keys: Sequence[AuditKey] = (),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> SecurityService:
         """Open the store on the journal file at ``path`` (on the service's thread); with
-        ``audit_keys``, the audit rows it appends itself sign the chain's head."""
+        ``audit_keys``, the audit rows it appends itself sign the chain's head. ``monotonic``
+        dates the credentials version's reads (``CLOCK_MONOTONIC``: the clock the admin
+        commands wait on)."""
         executor = DeviceExecutor("posgw-security")
         try:
             store = await executor.run(
@@ -82,7 +99,7 @@ class SecurityService:
         except BaseException:
             executor.shutdown()
             raise
-        return cls(executor, store)
+        return cls(executor, store, monotonic=monotonic)
 
     async def close(self) -> None:
         """Close the store and its thread."""
@@ -114,13 +131,19 @@ class SecurityService:
                 self._version_reading = None
 
     async def _refresh(self) -> None:
-        version = await self.version()
+        """Make the cached tills those of a version read that started at most
+        :data:`CREDENTIALS_FRESH_S` ago."""
+        asked = self._monotonic()
+        if asked - self._checked_at <= CREDENTIALS_FRESH_S:
+            return
+        version = await self.version()  # a read that started after ``asked``
         if version != self._version:
             async with self._lock:
                 if version != self._version:
                     self._tills = await self._run(self._store.active_token_hashes)
                     self._certificates = await self._run(self._store.active_certificates)
                     self._version = version
+        self._checked_at = max(self._checked_at, asked)
 
     async def till_for(self, token: str) -> TillCredential | None:
         """The active till holding ``token`` (None: unknown, malformed or revoked)."""

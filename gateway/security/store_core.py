@@ -5,6 +5,11 @@
 to the journal file, ``BEGIN IMMEDIATE`` transactions, the audit row written in the change's
 own transaction (:func:`gateway.journal.audit.append`), and ``meta.credentials_version``,
 bumped by every change to a credential so the daemon drops its cache on its next request.
+
+:data:`CREDENTIALS_FRESH_S` is the contract between the daemon and another process that changes
+a credential (``posgw till revoke``): the daemon's till requests rely on a version read at most
+that old, and the command returns no sooner than that after its commit, so a change is in force
+once the command has returned.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ from typing import Any
 from gateway.journal import audit
 from gateway.security.errors import UnknownPrincipal
 
-__all__ = ["StoreCore"]
+__all__ = ["CREDENTIALS_FRESH_S", "StoreCore"]
+
+#: How old (seconds, ``CLOCK_MONOTONIC``) a read of the credentials version may be when a till
+#: request relies on it; a command that changed a credential waits this long before it returns.
+CREDENTIALS_FRESH_S = 0.25
 
 _VERSION = "credentials_version"
 

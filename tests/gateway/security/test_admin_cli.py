@@ -10,6 +10,7 @@ import pytest
 
 from gateway.daemon.cli import main as posgw
 from gateway.security import CredentialStore
+from gateway.security.store_core import CREDENTIALS_FRESH_S
 from gateway.security.tokens import looks_like_token
 from tests.gateway.security.test_daemon_access import _cli_config
 
@@ -59,3 +60,32 @@ def test_the_admin_commands_in_json(
     store = CredentialStore.open(tmp_path / "journal.db")
     assert [t.revoked_ms is not None for t in store.tills()] == [True]
     store.close()
+
+
+def test_a_command_that_changed_a_credential_returns_after_the_fresh_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What it prints and its return wait until a running daemon's till requests can no longer
+    rely on a credentials version read before the change (gateway/security/service.py)."""
+    config = str(_cli_config(tmp_path))
+    waits: list[tuple[float, str, bool]] = []
+
+    def wait(seconds: float) -> None:
+        printed = capsys.readouterr().out
+        store = CredentialStore.open(tmp_path / "journal.db")
+        try:
+            revoked = any(t.revoked_ms is not None for t in store.tills())
+        finally:
+            store.close()
+        waits.append((seconds, printed, revoked))
+
+    monkeypatch.setattr("gateway.daemon.admin.wait_in_force", wait)
+    assert posgw(["till", "add", "front-1", "--config", config]) == 0
+    assert "front-1 added" in capsys.readouterr().out
+    assert posgw(["till", "list", "--config", config]) == 0  # a read: no wait
+    assert "front-1" in capsys.readouterr().out
+    assert posgw(["till", "revoke", "front-1", "--config", config]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert posgw(["till", "revoke", "front-1", "--config", config]) == 2  # refused: no wait
+    # each change waited, nothing printed yet, the change already committed
+    assert waits == [(CREDENTIALS_FRESH_S, "", False), (CREDENTIALS_FRESH_S, "", True)]

@@ -16,6 +16,7 @@ from gateway.security import (
     WeakPassword,
 )
 from gateway.security.service import SecurityService
+from gateway.security.store_core import CREDENTIALS_FRESH_S
 from gateway.security.tokens import hash_token, looks_like_token, new_token
 
 PASSWORD = "correct horse battery"
@@ -132,7 +133,8 @@ def test_every_administrative_change_is_audited_without_secrets(tmp_path: Path) 
 
 async def test_the_service_sees_a_revocation_made_by_another_process(tmp_path: Path) -> None:
     async with Journal.open(tmp_path / "journal.db"):  # the daemon's journal, same file
-        service = await SecurityService.open(tmp_path / "journal.db")
+        now = [0.0]
+        service = await SecurityService.open(tmp_path / "journal.db", monotonic=lambda: now[0])
         try:
             cli = _store(tmp_path)  # the posgw command, its own connection
             token = cli.add_till("front-1", actor="cli:test")
@@ -140,6 +142,7 @@ async def test_the_service_sees_a_revocation_made_by_another_process(tmp_path: P
             assert till is not None and till.name == "front-1"
             assert await service.till_for(new_token()) is None
             cli.revoke_till("front-1", actor="cli:test")
+            now[0] += CREDENTIALS_FRESH_S + 0.001  # the command waits this long before it returns
             assert await service.till_for(token) is None
             cli.close()
         finally:
