@@ -132,7 +132,11 @@ class Reconciler:
             if actions is not None and seen is not None and seen not in actions:
                 continue  # the other task's, as last read: not read again for nothing
             try:
-                payment = await self._journal.get(payment_id)
+                sealed: bytes | None = None
+                if actions is None or Action.FORWARD in actions:  # read with its request
+                    payment, sealed = await self._journal.get_for_forwarding(payment_id)
+                else:
+                    payment = await self._journal.get(payment_id)
                 action = recovery_action(payment.state)
                 if action is None or payment.kind is PaymentKind.REFUND:  # refunds: RefundService
                     self._done(payment_id)
@@ -140,7 +144,7 @@ class Reconciler:
                 self._seen[payment_id] = action
                 if actions is not None and action not in actions:
                     continue
-                if await self._handle(payment, action):
+                if await self._handle(payment, action, sealed):
                     self._done(payment_id)
                     self.resolved += 1
             except AcquirerError as exc:
@@ -175,7 +179,7 @@ class Reconciler:
         """Retry the queued payments of ``actions`` until cancelled."""
         await self._queue.run(lambda: self.pass_once(actions), come_back=self.truncation_due_in)
 
-    async def _handle(self, payment: Payment, action: Action) -> bool:
+    async def _handle(self, payment: Payment, action: Action, sealed: bytes | None) -> bool:
         if action is Action.CANCEL:
             await self._journal.cancel(payment.id, actor="recovery", reason="abandoned: restart")
             return True
@@ -183,7 +187,7 @@ class Reconciler:
             return await self._status(payment)
         if action is Action.REVERSE:
             return await self._reverse(payment)
-        return await self._forward(payment)
+        return await self._forward(payment, sealed)
 
     async def _status(self, payment: Payment) -> bool:
         if payment.state is S.AUTH_REQUESTED:
@@ -244,8 +248,12 @@ class Reconciler:
         log.info("payment %s: %s", payment.id, reason)
         return True
 
-    async def _forward(self, payment: Payment) -> bool:
-        request = open_request(await self._journal.forwarding_request(payment.id))
+    async def _forward(self, payment: Payment, sealed: bytes | None) -> bool:
+        """Send a stored payment's request (``sealed``: read with the payment; None: read it now,
+        and raise what keeps it from being read) and journal the acquirer's answer."""
+        if sealed is None:
+            sealed = await self._journal.forwarding_request(payment.id)
+        request = open_request(sealed)
         key = payment.idempotency_key or f"fwd-{payment.id}"
         code: str | None
         try:
