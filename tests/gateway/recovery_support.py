@@ -25,6 +25,7 @@ class CountingJournal:
         self.journal = journal
         self.reads: Counter[str] = Counter()
         self.request_reads: Counter[str] = Counter()
+        self.with_request: Counter[str] = Counter()  # the reads made by get_for_forwarding
         self.truncations = 0
         self.truncated = asyncio.Event()
 
@@ -34,6 +35,7 @@ class CountingJournal:
 
     async def get_for_forwarding(self, payment_id: str) -> tuple[Payment, bytes | None]:
         self.reads[payment_id] += 1
+        self.with_request[payment_id] += 1
         return await self.journal.get_for_forwarding(payment_id)
 
     async def forwarding_request(self, payment_id: str) -> bytes:

@@ -30,6 +30,7 @@ async def test_a_forward_takes_one_worker_request_to_read_and_one_to_journal_the
         _, requests_after = journal.commit_counts()
         assert (await journal.get(payment_id)).state in (S.FORWARDED, S.FORWARD_DECLINED)
         assert counting.reads[payment_id] == 1 and counting.request_reads[payment_id] == 0
+        assert counting.with_request[payment_id] == 1
         assert requests_after - requests_before == 2  # the reads, then the answer
 
 
@@ -39,6 +40,7 @@ async def test_the_resolver_reads_no_sealed_request(tmp_path: Path) -> None:
         reconciler.add(payment_id)
         await reconciler.pass_once(RESOLVING)
         assert counting.reads[payment_id] == 1 and reconciler.pending == 1
+        assert counting.with_request[payment_id] == 0  # a plain get: nothing decrypted
         assert (await journal.get(payment_id)).state is S.STORED_FOR_FORWARDING
 
 
