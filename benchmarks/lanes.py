@@ -25,7 +25,14 @@ What a shop feels at load, on one machine:
 * the floor, in the same run: the same cards through the same kernel entry points in this
   process, no HTTP, no journal, no lane (the issuer's own CPU is taken out), weighted by the
   mix of payments the daemon made: ``daemon_over_kernel_cpu`` is daemon CPU per payment over
-  that;
+  that, measured after the load (30 transactions of each kind, the median);
+* the same floor sampled *during* the load, in a process of its own (one transaction every
+  50 ms, each kind in turn, about 5 % of a core): ``daemon_over_kernel_cpu_during_load`` is
+  the daemon's CPU over it, and ``kernel_floor_drift`` the floor after the load over the floor
+  during it. The machine's speed can change between the window and the floor after it (a
+  clean-clone CI run once measured the floor 60 % slower than the two runs before it, every
+  kind and the card alike): a drift far from 1.00 says the after-load ratio is not to be read
+  alone;
 * the page with a journal of ``--big`` payments (built with ``executemany`` in a temporary
   directory, a year of them, a few thousand today): ``/`` and ``/status.json`` of an idle
   one-lane daemon on that file, in this process.
@@ -43,6 +50,7 @@ import logging
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -67,7 +75,9 @@ from benchmarks.lanes_support import (  # noqa: E402
     build_big_journal,
     daemon_config,
     fixed_env,
+    floor_during,
     kernel_cpu_per_payment,
+    weighted,
 )
 
 pc = time.perf_counter
@@ -297,9 +307,17 @@ async def loaded_run(seconds: float, warmup: float) -> None:
             commits_before = _commits(names)
             cpu_before, threads_before = _cpu_seconds(child.pid), _thread_cpu(child.pid, names)
             window_start = time.monotonic()
+            floor_child = await asyncio.create_subprocess_exec(  # ends about with the window
+                sys.executable, __file__, "--floor-child", str(max(1.0, seconds - 2.0)),
+                cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
             result = await load(base, seconds, headers)
             window = (window_start, time.monotonic())
             cpu = _cpu_seconds(child.pid) - cpu_before
+            floor_out, _ = await floor_child.communicate()
+            if floor_child.returncode != 0:
+                raise RuntimeError(f"the floor's process failed: {floor_child.returncode}")
+            floor_samples: dict[str, list[float]] = json.loads(floor_out.splitlines()[-1])
             drain_start = pc()
             still_waiting = await _forwarded(base, headers)
             drain = pc() - drain_start
@@ -334,6 +352,12 @@ async def loaded_run(seconds: float, warmup: float) -> None:
     print(f"kernel_cpu_per_payment: {kernel * 1e3:.2f} ms")
     print(f"daemon_over_kernel_cpu: {daemon_cpu / kernel:.2f} x")
     print(f"daemon_over_kernel_cpu_with_forwards: {cpu_with_forwards / done / kernel:.2f} x")
+    during = weighted({name: statistics.median(v) for name, v in floor_samples.items()},
+                      result.kinds)  # fmt: skip
+    print(f"kernel_cpu_per_payment_during_load: {during * 1e3:.2f} ms")
+    print(f"kernel_floor_samples_during_load: {sum(map(len, floor_samples.values()))} transactions")
+    print(f"daemon_over_kernel_cpu_during_load: {daemon_cpu / during:.2f} x")
+    print(f"kernel_floor_drift: {kernel / during:.2f} x")
     print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
     if commits[0]:  # the journal's group commit (absent before it)
         print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")
@@ -405,9 +429,14 @@ def main() -> None:
                         help="virtual cards on the event loop, or on each reader's thread")
     parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
                         help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument("--floor-child", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.daemon_child:
         child_main(*args.daemon_child)
+        return
+    if args.floor_child is not None:  # the floor sampled during the load: one JSON line
+        logging.disable(logging.WARNING)
+        print(json.dumps(asyncio.run(floor_during(args.floor_child))))
         return
     logging.disable(logging.WARNING)
     os.environ["POSGW_BENCH_SIM_CARDS"] = args.sim_cards  # read by the daemon child

@@ -3,6 +3,7 @@ configuration, the kernel's CPU floor for the same cards, and the million-paymen
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import sqlite3
@@ -25,7 +26,9 @@ __all__ = [
     "build_big_journal",
     "daemon_config",
     "fixed_env",
+    "floor_during",
     "kernel_cpu_per_payment",
+    "weighted",
 ]
 
 
@@ -137,81 +140,114 @@ class _InProcessCard:
             self.cpu += time.thread_time() - start
 
 
+class _Floor:
+    """The kernel's entry points as the daemon's reader adapter calls them, on in-process cards,
+    one transaction at a time, its CPU measured with the issuer's taken out."""
+
+    def __init__(self) -> None:
+        from gateway.daemon.config import KernelConfig
+        from gateway.daemon.daemon import kernel_config
+        from simulator.issuer import IssuerHost
+        from terminal import OnlineResponse
+        from terminal.tlv import encode
+
+        self._response, self._encode = OnlineResponse, encode
+        self.terminal = kernel_config(
+            KernelConfig(extra_ca_keys=[DEFAULT_KEYS_DIR / "capk_sim.json"])
+        ).model_copy(update={"pin_pad_present": False})
+        self.capk = self.terminal.capk_store()
+        self.issuer = IssuerHost()
+        self.issuer_cpu = 0.0
+
+    async def _online(self, request: Any) -> Any:
+        start = time.thread_time()
+        pan = self._encode(0x5A, bytes.fromhex(request.pan or ""))
+        answer = self.issuer.authorise(request.icc_data + pan)
+        self.issuer_cpu += time.thread_time() - start
+        if answer is None:
+            return None
+        return self._response(approved=answer.approved, authorisation_response_code=answer.arc,
+                              issuer_authentication_data=answer.issuer_auth_data or None,
+                              scripts=answer.scripts or None)  # fmt: skip
+
+    async def one(self, kind: LaneKind) -> tuple[float, float]:
+        """One transaction of ``kind``: its CPU seconds (the issuer's removed) and the card's."""
+        from simulator.card import VirtualCard
+        from terminal import (
+            Decision,
+            TransactionRequest,
+            run_contact_transaction,
+            run_contactless_payment,
+        )
+
+        async def removed() -> None:
+            return None
+
+        card = _InProcessCard(VirtualCard.from_profile(kind.profile))
+        self.issuer_cpu = 0.0
+        start = time.thread_time()
+        request = TransactionRequest(amount=kind.amount, currency_code=978, currency_exponent=2)
+        if kind.contactless:  # the kernel's entry points, as the daemon's reader adapter calls them
+            result = await run_contactless_payment(
+                card, config=self.terminal, request=request, env=fixed_env(),
+                online=self._online, pinpad=None, on_card_removable=removed,
+            )  # fmt: skip
+        else:
+            result = await run_contact_transaction(
+                card, config=self.terminal, request=request, env=fixed_env(),
+                online=self._online, pinpad=None, capk=self.capk,
+            )  # fmt: skip
+        cpu = time.thread_time() - start - self.issuer_cpu
+        if result.decision is not Decision.APPROVED:
+            raise SystemExit(f"kernel {kind.name}: {result.decision} {result.reason}")
+        return cpu, card.cpu
+
+
 async def _kernel_cpu(kind: LaneKind, runs: int) -> tuple[float, float]:
     """Median CPU seconds of one transaction of ``kind`` in process, the issuer's CPU removed,
     and the median of the virtual card's share of it."""
     import statistics
 
-    from gateway.daemon.config import KernelConfig
-    from gateway.daemon.daemon import kernel_config
-    from simulator.card import VirtualCard
-    from simulator.issuer import IssuerHost
-    from terminal import (
-        Decision,
-        OnlineRequest,
-        OnlineResponse,
-        TransactionRequest,
-        run_contact_transaction,
-        run_contactless_payment,
-    )
-    from terminal.tlv import encode
-
-    terminal = kernel_config(
-        KernelConfig(extra_ca_keys=[DEFAULT_KEYS_DIR / "capk_sim.json"])
-    ).model_copy(update={"pin_pad_present": False})
-    capk = terminal.capk_store()
-    issuer = IssuerHost()
-    issuer_cpu = 0.0
-
-    async def online(request: OnlineRequest) -> OnlineResponse | None:
-        nonlocal issuer_cpu
-        start = time.thread_time()
-        pan = encode(0x5A, bytes.fromhex(request.pan or ""))
-        answer = issuer.authorise(request.icc_data + pan)
-        issuer_cpu += time.thread_time() - start
-        if answer is None:
-            return None
-        return OnlineResponse(approved=answer.approved, authorisation_response_code=answer.arc,
-                              issuer_authentication_data=answer.issuer_auth_data or None,
-                              scripts=answer.scripts or None)  # fmt: skip
-
-    async def removed() -> None:
-        return None
-
-    samples, card_samples = [], []
-    for _ in range(runs):
-        card = _InProcessCard(VirtualCard.from_profile(kind.profile))
-        issuer_cpu = 0.0
-        start = time.thread_time()
-        request = TransactionRequest(amount=kind.amount, currency_code=978, currency_exponent=2)
-        if kind.contactless:  # the kernel's entry points, as the daemon's reader adapter calls them
-            result = await run_contactless_payment(
-                card, config=terminal, request=request, env=fixed_env(), online=online,
-                pinpad=None, on_card_removable=removed,
-            )  # fmt: skip
-        else:
-            result = await run_contact_transaction(
-                card, config=terminal, request=request, env=fixed_env(), online=online,
-                pinpad=None, capk=capk,
-            )  # fmt: skip
-        samples.append(time.thread_time() - start - issuer_cpu)
-        card_samples.append(card.cpu)
-        if result.decision is not Decision.APPROVED:
-            raise SystemExit(f"kernel {kind.name}: {result.decision} {result.reason}")
-    return statistics.median(samples), statistics.median(card_samples)
+    floor = _Floor()
+    samples = [await floor.one(kind) for _ in range(runs)]
+    return (statistics.median(cpu for cpu, _ in samples),
+            statistics.median(card for _, card in samples))  # fmt: skip
 
 
 async def kernel_cpu_per_payment(done: dict[str, int], runs: int = 30) -> float:
     """The kernel's CPU seconds per payment, weighted by the payments ``done`` of each kind."""
     kinds = {kind.name: kind for kind in MIX}
     measured = {name: await _kernel_cpu(kind, runs) for name, kind in kinds.items()}
-    total = sum(done.values())
-    if total == 0:
-        raise SystemExit("no payment ended as expected")
     for name, (cpu, card) in measured.items():
         print(f"kernel_cpu_{name}: {cpu * 1e3:.2f} ms")
         print(f"kernel_cpu_{name}_card_share: {card * 1e3:.2f} ms")
-    return sum(measured[name][0] * count for name, count in done.items()) / total
+    return weighted({name: cpu for name, (cpu, _) in measured.items()}, done)
+
+
+def weighted(per_kind: dict[str, float], done: dict[str, int]) -> float:
+    """``per_kind`` (seconds per payment of each kind) weighted by the payments ``done``."""
+    total = sum(done.values())
+    if total == 0:
+        raise SystemExit("no payment ended as expected")
+    return sum(per_kind[name] * count for name, count in done.items()) / total
+
+
+async def floor_during(seconds: float, interval: float = 0.05) -> dict[str, list[float]]:
+    """The kernel's CPU per transaction sampled for ``seconds`` while something else runs: one
+    transaction of each kind in turn, ``interval`` seconds apart (about 5 % of a core), after
+    three of each to warm up. Returns each kind's samples (seconds)."""
+    floor = _Floor()
+    kinds = {kind.name: kind for kind in MIX}
+    for kind in kinds.values():
+        for _ in range(3):
+            await floor.one(kind)
+    samples: dict[str, list[float]] = {name: [] for name in kinds}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for name, kind in kinds.items():
+            samples[name].append((await floor.one(kind))[0])
+            await asyncio.sleep(interval)
+    return samples
 
 
 # -- the big journal ---------------------------------------------------------------------------
