@@ -311,7 +311,12 @@ async def loaded_run(seconds: float, warmup: float) -> None:
                 sys.executable, __file__, "--floor-child", str(max(1.0, seconds - 2.0)),
                 cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
-            result = await load(base, seconds, headers)
+            try:
+                result = await load(base, seconds, headers)
+            except BaseException:
+                floor_child.kill()  # no sampler left behind a failed load
+                await floor_child.wait()
+                raise
             window = (window_start, time.monotonic())
             cpu = _cpu_seconds(child.pid) - cpu_before
             floor_out, _ = await floor_child.communicate()
