@@ -11,8 +11,11 @@ What a shop feels at load, on one machine:
   on loopback (in this process); the virtual cards answer on the daemon's event loop
   (``sim://...?inline=1``, the floor's way of calling them) or, with ``--sim-cards thread``, on
   each reader's device thread (a hop per APDU, as a real reader's library call);
-* 16 tills (this process) pay back to back: ``POST /api/lanes/N/payments`` then
-  ``GET /api/payments/ID?wait``; the till-observed time of each payment is one sample;
+* 16 tills (this process) pay back to back, one request per sale:
+  ``POST /api/lanes/N/payments?wait=20`` answers the payment's end (``--till-flow two``: the
+  ``POST`` then ``GET /api/payments/ID?wait=20``, the flow before the ``wait`` of the ``POST``;
+  ``benchmarks/till_flow.py`` runs both in one daemon); the till-observed time of each payment
+  is one sample;
 * ``/status.json`` and ``/`` are each fetched once a second during the load; their
   ``*_handler_cpu`` figures are the CPU time of the daemon's handler alone for those fetches
   (``time.thread_time`` around it in the child: snapshot, scrub, view, HTML or JSON), their
@@ -38,7 +41,7 @@ What a shop feels at load, on one machine:
   one-lane daemon on that file, in this process.
 
 Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]
-[--sim-cards inline|thread]`` (about 1.5 min).
+[--sim-cards inline|thread] [--till-flow one|two]`` (about 1.5 min).
 """
 
 from __future__ import annotations
@@ -213,18 +216,29 @@ def child_main(workdir: str, acquirer_url: str) -> None:
 # -- the tills ---------------------------------------------------------------------------------
 
 
+async def pay(session: aiohttp.ClientSession, base: str, lane: int, flow: str) -> dict[str, Any]:
+    """One sale on ``lane`` as a till makes it: ``flow`` ``one`` (``POST ...?wait=20``) or
+    ``two`` (``POST``, then ``GET ...?wait=20``); the payment as the till API answers it."""
+    kind = MIX[lane - 1]
+    query = "?wait=20" if flow == "one" else ""
+    async with session.post(f"{base}/api/lanes/{lane}/payments{query}",
+                            json={"amount": kind.amount}) as response:  # fmt: skip
+        body: dict[str, Any] = await response.json()
+        if response.status >= 300 and not (flow == "one" and response.status == 202):
+            raise RuntimeError(f"lane {lane}: {response.status} {body}")
+    if flow == "two" or not body.get("done"):
+        async with session.get(f"{base}/api/payments/{body['id']}?wait=20") as response:
+            body = await response.json()
+    return body
+
+
 async def _till(session: aiohttp.ClientSession, base: str, lane: int, until: float,
-                latencies: list[float], states: dict[str, int], kinds: dict[str, int]) -> None:
+                latencies: list[float], states: dict[str, int], kinds: dict[str, int],
+                flow: str) -> None:  # fmt: skip
     kind = MIX[lane - 1]
     while pc() < until:
         start = pc()
-        async with session.post(f"{base}/api/lanes/{lane}/payments",
-                                json={"amount": kind.amount}) as response:
-            created = await response.json()
-            if response.status >= 300:
-                raise RuntimeError(f"lane {lane}: {response.status} {created}")
-        async with session.get(f"{base}/api/payments/{created['id']}?wait=20") as response:
-            result = await response.json()
+        result = await pay(session, base, lane, flow)
         latencies.append(pc() - start)
         state = str(result.get("state"))
         states[state] = states.get(state, 0) + 1
@@ -244,7 +258,7 @@ async def _poll(session: aiohttp.ClientSession, url: str, until: float,
         await asyncio.sleep(max(0.0, 1.0 - (pc() - start)))
 
 
-async def load(base: str, seconds: float, headers: dict[str, str]) -> Load:
+async def load(base: str, seconds: float, headers: dict[str, str], flow: str) -> Load:
     """16 tills back to back for ``seconds``; the two pages once a second each."""
     latencies: list[float] = []
     states: dict[str, int] = {}
@@ -257,7 +271,9 @@ async def load(base: str, seconds: float, headers: dict[str, str]) -> Load:
         start = pc()
         async with asyncio.TaskGroup() as group:
             for lane in range(1, len(MIX) + 1):
-                group.create_task(_till(session, base, lane, until, latencies, states, kinds))
+                group.create_task(
+                    _till(session, base, lane, until, latencies, states, kinds, flow)
+                )
             group.create_task(_poll(session, f"{base}/status.json", until, status_json))
             group.create_task(_poll(session, f"{base}/", until, page))
         return Load(pc() - start, latencies, states, kinds, status_json, page)
@@ -285,7 +301,7 @@ async def _wait_port(child: asyncio.subprocess.Process) -> int:
     return int(line.split()[1])
 
 
-async def loaded_run(seconds: float, warmup: float) -> None:
+async def loaded_run(seconds: float, warmup: float, flow: str) -> None:
     """The daemon child under 16 tills; print the load figures and the kernel floor."""
     from simulator.acquirer_host import AcquirerHost
 
@@ -301,7 +317,7 @@ async def loaded_run(seconds: float, warmup: float) -> None:
         )  # fmt: skip
         try:
             base = f"http://127.0.0.1:{await _wait_port(child)}"
-            await load(base, warmup, headers)
+            await load(base, warmup, headers, flow)
             await _forwarded(base, headers)  # the warm-up's forwards are not the window's
             names = workdir / "threads.json"
             commits_before = _commits(names)
@@ -312,7 +328,7 @@ async def loaded_run(seconds: float, warmup: float) -> None:
                 cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             try:
-                result = await load(base, seconds, headers)
+                result = await load(base, seconds, headers, flow)
             except BaseException:
                 floor_child.kill()  # no sampler left behind a failed load
                 await floor_child.wait()
@@ -342,6 +358,7 @@ async def loaded_run(seconds: float, warmup: float) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     done = len(result.latencies)
     print(f"lanes: {len(MIX)} lanes")
+    print(f"till_requests_per_payment: {1 if flow == 'one' else 2} requests")
     print(f"payments: {done} payments")
     print(f"payments_per_s: {done / result.seconds:.1f} payments/s")
     for state, count in sorted(result.states.items()):
@@ -432,6 +449,8 @@ def main() -> None:
     parser.add_argument("--page-samples", type=int, default=50, help="big-journal page fetches")
     parser.add_argument("--sim-cards", choices=("inline", "thread"), default="inline",
                         help="virtual cards on the event loop, or on each reader's thread")
+    parser.add_argument("--till-flow", choices=("one", "two"), default="one",
+                        help="one request per sale (POST ?wait) or two (POST, then GET ?wait)")
     parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
                         help=argparse.SUPPRESS)  # fmt: skip
     parser.add_argument("--floor-child", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
@@ -446,7 +465,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     os.environ["POSGW_BENCH_SIM_CARDS"] = args.sim_cards  # read by the daemon child
     print(f"sim_cards: {args.sim_cards}")
-    asyncio.run(loaded_run(args.seconds, args.warmup))
+    asyncio.run(loaded_run(args.seconds, args.warmup, args.till_flow))
     if args.big > 0:
         asyncio.run(big_journal_page(args.big, args.page_samples))
 

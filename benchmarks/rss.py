@@ -235,7 +235,7 @@ async def daemon_figures(seconds: float, arena_max: int, top: int, maps: int) ->
             base = f"http://127.0.0.1:{await _wait_port(child)}"
             await asyncio.sleep(1.0)  # the lanes' devices open, the first card is seen
             ready = _status(child.pid)
-            result = await load(base, seconds, headers)
+            result = await load(base, seconds, headers, "one")
             after = _status(child.pid)
             parts = _mappings(child.pid, maps)
             child.send_signal(signal.SIGUSR1)

@@ -114,6 +114,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         InputError: See :func:`load_json_object`; ``body`` when it took too long.
         aiohttp.web.HTTPRequestEntityTooLarge: Over ``client_max_size``.
     """
+    if request.content.is_eof():  # the whole body came with the headers: nothing to wait for
+        return load_json_object(await request.read())
     within = request.app.get(BODY_TIMEOUT, 10.0)
     try:
         async with asyncio.timeout(within):

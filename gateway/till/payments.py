@@ -7,7 +7,11 @@
                                        → 202 ``{"id": ..., "state": "CREATED"}``; 409 lane busy;
                                        a reference already used by a sale of the last 24 h
                                        that is not cancelled, declined or reversed → 200 that
-                                       sale (``"replayed": true``), or 409 if it differs
+                                       sale (``"replayed": true``), or 409 if it differs.
+                                       With ``?wait=S`` (≤ 30 s) the answer is the payment as
+                                       ``GET`` shows it, with ``href``: 200 once it has ended,
+                                       202 (``done`` false) if it had not within S: one request
+                                       per sale
 ``GET /api/payments/{id}[?wait=S]``    the payment (journal state, outcome, masked PAN, its
                                        basket lines as ``items``); with
                                        ``wait`` the answer waits up to S s (≤ 30) for the end
@@ -139,6 +143,30 @@ def _parse_payment(
     return amount, cur, reference, lines
 
 
+def _wait_seconds(request: web.Request) -> float | None:
+    """The ``wait`` query parameter: seconds, clamped to 0..:data:`MAX_WAIT`; None if absent.
+
+    Raises:
+        HTTPBadRequest: ``wait`` is not a number.
+    """
+    wait = request.query.get("wait")
+    if wait is None:
+        return None
+    try:
+        return min(MAX_WAIT, max(0.0, float(wait)))
+    except ValueError:
+        raise bad_request("wait", "expected seconds") from None
+
+
+async def _wait_for_end(view: LaneView | None, seconds: float) -> None:
+    """Wait until the lane ends the payment of ``view``, at most ``seconds``."""
+    if view is None or view.done.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await view.done.wait()
+
+
 def _payment_json(payment: Payment, view: LaneView | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": payment.id,
@@ -176,10 +204,11 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         till = requesting_till(request)
         lane = _lane_id(request, backend)
         await _check_lane(request, till, lane.id, "payment.start")
+        wait = _wait_seconds(request)  # a bad ``wait`` is refused before any money moves
         body = await json_body(request)
         amount, cur, reference, lines = _parse_payment(body, backend.default_currency)
         if reference is not None:  # a till retrying its request must not charge twice
-            replay = await _replayed(reference, lane, amount, cur)
+            replay = await _replayed(reference, lane, amount, cur, wait)
             if replay is not None:
                 return replay
         detail = {"lane": lane.id, "amount": amount, "currency": cur.alpha}
@@ -199,6 +228,8 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         except CardDataRejected as exc:
             raise bad_request(exc.field, "looks like card data") from None
         backend.remember(view)
+        if wait is not None:  # the till waits for the end in this request (no GET after it)
+            return await _answer_payment(view.id, view, wait, replayed=False)
         return web.json_response(
             {
                 "id": view.id,
@@ -210,7 +241,7 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
         )
 
     async def _replayed(
-        reference: str, lane: Lane, amount: int, cur: Currency
+        reference: str, lane: Lane, amount: int, cur: Currency, wait: float | None
     ) -> web.Response | None:
         try:
             sale = await backend.journal.find_sale(reference, within=REFERENCE_WINDOW)
@@ -224,22 +255,33 @@ def add_till_routes(app: web.Application, backend: TillBackend) -> None:
                 "reference_conflict",
                 f"reference already used by payment {sale.id} for another lane or amount",
             )
+        if wait is not None:  # the sale itself, once it has ended (or ``wait`` ran out)
+            return await _answer_payment(sale.id, backend.view(sale.id), wait, replayed=True)
         body = {"id": sale.id, "lane": lane.id, "state": sale.state.value, "replayed": True}
         return web.json_response({**body, "href": f"/api/payments/{sale.id}"}, status=200)
+
+    async def _answer_payment(
+        payment_id: str, view: LaneView | None, wait: float, *, replayed: bool
+    ) -> web.Response:
+        """A started (or replayed) sale as ``GET /api/payments/{id}`` shows it, once it has
+        ended or ``wait`` seconds have passed: 200 when it has ended, 202 while it runs."""
+        await _wait_for_end(view, wait)
+        try:
+            payment = await backend.journal.get(payment_id)
+        except JournalError:  # the sale is journaled: the till can still GET it
+            raise error(web.HTTPServiceUnavailable, "journal", "journal unavailable") from None
+        body = _payment_json(payment, view)
+        body["href"] = f"/api/payments/{payment_id}"
+        if replayed:
+            body["replayed"] = True
+        return web.json_response(body, status=200 if body["done"] else 202)
 
     async def get_payment(request: web.Request) -> web.Response:
         payment_id = request.match_info["payment"]
         view = backend.view(payment_id)
-        wait = request.query.get("wait")
+        wait = _wait_seconds(request)
         if wait is not None:
-            try:
-                seconds = min(MAX_WAIT, max(0.0, float(wait)))
-            except ValueError:
-                raise bad_request("wait", "expected seconds") from None
-            if view is not None:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(seconds):
-                        await view.done.wait()
+            await _wait_for_end(view, wait)
         try:
             payment = await backend.journal.get(payment_id)
         except UnknownPayment:

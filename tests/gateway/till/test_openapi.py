@@ -16,6 +16,7 @@ import aiohttp
 import jsonschema
 import pytest
 
+from drivers import sim as drivers_sim
 from gateway.daemon.daemon import Daemon
 from gateway.daemon.wiring import web_app
 from gateway.security.manager import ManagerPages
@@ -193,6 +194,21 @@ async def test_live_answers_match_the_document(
             await api.call("GET", "/api/stock/{sku}", "/api/stock/a%20b")
             await api.call("GET", "/api/lanes/{lane}/events", "/api/lanes/x/events")
             await api.call("GET", "/api/lanes/{lane}/events", "/api/lanes/7/events")
+            # one request per sale (?wait=S): 202 with the payment while it runs, 200 at its end
+            drivers_sim.slot(slot).remove()
+            pay = ("POST", "/api/lanes/{lane}/payments")
+            status, running_sale = await api.call(*pay, "/api/lanes/1/payments?wait=0.1",
+                                                  json={"amount": 1250})  # fmt: skip
+            assert status == 202 and running_sale["done"] is False
+            insert_card(slot)
+            _, ended = await api.call("GET", "/api/payments/{payment}",
+                                      f"/api/payments/{running_sale['id']}?wait=10")  # fmt: skip
+            assert ended["state"] == "COMPLETED"
+            status, waited = await api.call(*pay, "/api/lanes/1/payments?wait=10",
+                                            json={"amount": 1300})  # fmt: skip
+            assert status == 200 and waited["state"] == "COMPLETED" and waited["done"] is True
+            status, _ = await api.call(*pay, "/api/lanes/1/payments?wait=later", json={"amount": 1})
+            assert status == 400
             _, served = await api.call("GET", "/api/openapi.json")
             assert served == DOC
             await api.call("GET", "/")
