@@ -110,3 +110,23 @@ async def test_a_repeated_reference_with_wait_answers_the_ended_sale(
         assert again["id"] == first["id"] and again["state"] == "COMPLETED"
         assert again["auth_code"] == first["auth_code"]
     assert len(acquirer.charges) == 1
+
+
+async def test_odd_waits_are_clamped_or_refused_never_a_500(
+    tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession
+) -> None:
+    # GET and POST read ``wait`` the same way (_wait_seconds); an unknown payment answers at
+    # once, so a clamped wait shows as 404 and a refused one as 400
+    slot = slot_name()
+    async with running(_daemon(tmp_path, acquirer, slot)) as daemon:
+        assert daemon.http_port is not None
+        till = Till(http, daemon.http_port)
+        odd = {"": 400, "soon": 400, "0x10": 400, "1,5": 400, "nan": 404, "inf": 404,
+               "-1": 404, "1e309": 404, "9" * 5000: 404, "\u0661": 404, " 2 ": 404}  # fmt: skip
+        for value, expected in odd.items():
+            url = f"{till.base}/api/payments/pay_nothing"
+            async with http.get(url, params={"wait": value}) as response:
+                body = await response.json()
+                assert response.status == expected, (value, body)
+                if expected == 400:
+                    assert body["field"] == "wait"
