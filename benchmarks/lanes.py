@@ -28,7 +28,8 @@ What a shop feels at load, on one machine:
 * the floor, in the same run: the same cards through the same kernel entry points in this
   process, no HTTP, no journal, no lane (the issuer's own CPU is taken out), weighted by the
   mix of payments the daemon made: ``daemon_over_kernel_cpu`` is daemon CPU per payment over
-  that, measured after the load (30 transactions of each kind, the median);
+  that, measured after the load (30 transactions of each kind, the median), and
+  ``daemon_minus_kernel_cpu`` the difference: what the daemon adds per payment;
 * the same floor sampled *during* the load, in a process of its own (one transaction every
   50 ms, each kind in turn, about 5 % of a core): ``daemon_over_kernel_cpu_during_load`` is
   the daemon's CPU over it, and ``kernel_floor_drift`` the floor after the load over the floor
@@ -373,6 +374,8 @@ async def loaded_run(seconds: float, warmup: float, flow: str) -> None:
     kernel = await kernel_cpu_per_payment(result.kinds)
     print(f"kernel_cpu_per_payment: {kernel * 1e3:.2f} ms")
     print(f"daemon_over_kernel_cpu: {daemon_cpu / kernel:.2f} x")
+    # what the daemon adds to the kernel's path: the part a faster kernel does not shrink
+    print(f"daemon_minus_kernel_cpu: {(daemon_cpu - kernel) * 1e3:.2f} ms")
     print(f"daemon_over_kernel_cpu_with_forwards: {cpu_with_forwards / done / kernel:.2f} x")
     during = weighted({name: statistics.median(v) for name, v in floor_samples.items()},
                       result.kinds)  # fmt: skip
