@@ -4,6 +4,8 @@ the journal in tmp_path."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,17 @@ __all__ = ["acquirer_fixture", "http_fixture"]
 S = PaymentState
 
 
-def _daemon(tmp_path: Path, acquirer: AcquirerHost, slot: str) -> Daemon:
+@asynccontextmanager
+async def _lane(
+    tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession
+) -> AsyncIterator[tuple[Daemon, Till, str]]:
+    """A running daemon with one sim:// lane: the daemon, its till, the lane's slot."""
     assert acquirer.url is not None
-    return Daemon(make_config(tmp_path, acquirer.url, [slot]), env=fixed_env, environ={})
+    slot = slot_name()
+    config = make_config(tmp_path, acquirer.url, [slot])
+    async with running(Daemon(config, env=fixed_env, environ={})) as daemon:
+        assert daemon.http_port is not None
+        yield daemon, Till(http, daemon.http_port), slot
 
 
 async def _pay(till: Till, query: str, **body: Any) -> tuple[int, dict[str, Any]]:
@@ -43,10 +53,7 @@ async def _pay(till: Till, query: str, **body: Any) -> tuple[int, dict[str, Any]
 async def test_one_request_pays_and_answers_the_end(
     tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession
 ) -> None:
-    slot = slot_name()
-    async with running(_daemon(tmp_path, acquirer, slot)) as daemon:
-        assert daemon.http_port is not None
-        till = Till(http, daemon.http_port)
+    async with _lane(tmp_path, acquirer, http) as (daemon, till, slot):
         insert_card(slot)  # the card is in the slot before the till asks
         status, body = await _pay(till, "?wait=10", reference="W-1")
         assert status == 200, body
@@ -65,10 +72,7 @@ async def test_one_request_pays_and_answers_the_end(
 async def test_a_wait_that_runs_out_answers_202_with_the_payment_running(
     tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession
 ) -> None:
-    slot = slot_name()
-    async with running(_daemon(tmp_path, acquirer, slot)) as daemon:
-        assert daemon.http_port is not None
-        till = Till(http, daemon.http_port)
+    async with _lane(tmp_path, acquirer, http) as (_daemon, till, _slot):
         status, body = await _pay(till, "?wait=0.2")  # no card comes
         assert status == 202, body
         assert body["state"] == "CREATED" and body["done"] is False and body["outcome"] is None
@@ -81,10 +85,7 @@ async def test_a_wait_that_runs_out_answers_202_with_the_payment_running(
 async def test_a_bad_wait_is_refused_before_any_payment_starts(
     tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession
 ) -> None:
-    slot = slot_name()
-    async with running(_daemon(tmp_path, acquirer, slot)) as daemon:
-        assert daemon.http_port is not None
-        till = Till(http, daemon.http_port)
+    async with _lane(tmp_path, acquirer, http) as (daemon, till, _slot):
         status, body = await _pay(till, "?wait=soon")
         assert status == 400 and body["field"] == "wait"
         assert (await daemon.snapshot()).to_json()["journal"]["payments_today"] == 0
@@ -97,10 +98,7 @@ async def test_a_repeated_reference_with_wait_answers_the_ended_sale(
     tmp_path: Path, acquirer: AcquirerHost, http: aiohttp.ClientSession
 ) -> None:
     # the till's first request was answered but the answer was lost: it sends it again
-    slot = slot_name()
-    async with running(_daemon(tmp_path, acquirer, slot)) as daemon:
-        assert daemon.http_port is not None
-        till = Till(http, daemon.http_port)
+    async with _lane(tmp_path, acquirer, http) as (_daemon, till, slot):
         insert_card(slot)
         status, first = await _pay(till, "?wait=10", reference="W-2")
         assert status == 200 and first["state"] == "COMPLETED"
@@ -117,10 +115,7 @@ async def test_odd_waits_are_clamped_or_refused_never_a_500(
 ) -> None:
     # GET and POST read ``wait`` the same way (_wait_seconds); an unknown payment answers at
     # once, so a clamped wait shows as 404 and a refused one as 400
-    slot = slot_name()
-    async with running(_daemon(tmp_path, acquirer, slot)) as daemon:
-        assert daemon.http_port is not None
-        till = Till(http, daemon.http_port)
+    async with _lane(tmp_path, acquirer, http) as (_daemon, till, _slot):
         odd = {"": 400, "soon": 400, "0x10": 400, "1,5": 400, "nan": 404, "inf": 404,
                "-1": 404, "1e309": 404, "9" * 5000: 404, "\u0661": 404, " 2 ": 404}  # fmt: skip
         for value, expected in odd.items():
