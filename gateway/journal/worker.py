@@ -13,18 +13,23 @@ What it keeps:
   error) is held by the worker until the group's ``COMMIT`` has returned; only then are the
   callers' futures resolved, in one hop to their event loop. If the ``COMMIT`` fails, every
   request of the group gets that error: nothing of the group is in the file.
-* **A failing request fails alone.** In a group of several, each request runs inside its own
-  ``SAVEPOINT`` (sqlite.org/lang_savepoint.html); an error rolls back to it, so the other
-  requests' changes stay and commit. If SQLite itself ended the transaction (an I/O error or a
-  full disk roll the whole transaction back, sqlite.org/lang_transaction.html, "response to
-  errors within a transaction"), the requests already run in that group fail with that error
-  and the remaining ones run in a new group.
+* **A failing request fails alone.** A group of several runs first as one plain transaction
+  (no statement per request but the requests' own: the common case, where none fails). If a
+  request raises, that whole transaction is rolled back (nothing of it was committed, nobody
+  was answered) and the group runs again with each request inside its own ``SAVEPOINT``
+  (sqlite.org/lang_savepoint.html); an error then rolls back to it, so the other requests'
+  changes stay and commit. If SQLite itself ended the transaction (an I/O error or a full disk
+  roll the whole transaction back, sqlite.org/lang_transaction.html, "response to errors within
+  a transaction"), the requests already run in that group fail with that error and the
+  remaining ones run in a new group.
 * **Order.** Requests run in submission order; a *solo* request (opening, checkpoints, closing:
   work that may not run inside a transaction) ends the group before it and runs alone.
 
 A request is a plain callable run on this thread; :class:`gateway.journal.store.Store` methods
 open their own transaction when none is open (solo, or a direct call in a test) and join the
-group's otherwise.
+group's otherwise. A request in a group may run twice (its first run rolled back when another
+request of the group failed), so what it does is in the database only: its result reaches its
+caller once, from the run that committed.
 """
 
 from __future__ import annotations
@@ -166,6 +171,34 @@ class GroupCommitWorker:
             return []
         if conn is None:  # not opened yet, or a failed open: each runs (and fails) alone
             return [self._run_alone(request) for request in group]
+        if len(group) > 1:
+            outcomes = self._run_trusting(conn, group)
+            if outcomes is not None:
+                return outcomes
+        return self._run_careful(conn, group)
+
+    def _run_trusting(
+        self, conn: sqlite3.Connection, group: list[_Request]
+    ) -> list[_Outcome] | None:
+        """``group`` as one plain transaction, no savepoint per request; None when a request
+        failed: the transaction is rolled back, and the group is to run the careful way."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(request, False, exc) for request in group]
+        outcomes: list[_Outcome] = []
+        for request in group:
+            try:
+                outcomes.append((request, True, request.call()))
+            except BaseException:  # noqa: BLE001 - the careful run hands it to its caller
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                return None
+        return self._commit(conn, group, outcomes)
+
+    def _run_careful(self, conn: sqlite3.Connection, group: list[_Request]) -> list[_Outcome]:
+        """``group`` in one transaction, each request of several in its own savepoint."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -188,6 +221,13 @@ class GroupCommitWorker:
                 outcomes.append((request, False, exc))
                 continue
             outcomes.append((request, True, value))
+        return self._commit(conn, group, outcomes)
+
+    def _commit(
+        self, conn: sqlite3.Connection, group: list[_Request], outcomes: list[_Outcome]
+    ) -> list[_Outcome]:
+        """COMMIT the group's transaction: ``outcomes`` as they are, or, if the COMMIT fails,
+        that error for every request (nothing of the group is in the file)."""
         try:
             if self.before_commit is not None:
                 self.before_commit(conn)

@@ -9,16 +9,19 @@ the group is exactly the calls of the test; then:
 * a statement that fails (a real trigger refusing one outbox insert) fails its own caller only:
   its payment and events are as before, the others commit;
 * a COMMIT that fails (a real deferred foreign key, checked by SQLite at COMMIT) fails every
-  caller of the group, and none of the group's changes is in the file.
+  caller of the group, and none of the group's changes is in the file;
+* a group runs once, with no savepoint, when none of its requests fails; when one fails, the
+  group runs again with a savepoint per request, and each result comes from that run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from gateway.journal import (
     VaultKeyError,
 )
 from gateway.journal.card_read import CardRead
+from gateway.journal.worker import GroupCommitWorker
 from tests.gateway.journal_support import AID, MASKED, drive_to, open_journal
 
 S = PaymentState
@@ -284,3 +288,62 @@ async def test_a_failed_offline_store_from_created_writes_neither_step(tmp_path:
                 read=CardRead("4761730000000010", AID, "contact", "lane[1]"),
             )  # fmt: skip
         assert len(await journal.events(sale.id)) == 1
+
+
+async def _group_of(worker: GroupCommitWorker, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Submit ``calls`` while the worker is held, so that they run as one group; outcomes."""
+    started, gate = threading.Event(), threading.Event()
+
+    def block() -> None:
+        started.set()
+        gate.wait(10)
+
+    blocker = worker.submit(block, solo=True)
+    assert await asyncio.to_thread(started.wait, 10)
+    futures = [worker.submit(call) for call in calls]
+    gate.set()
+    await blocker
+    return list(await asyncio.gather(*futures, return_exceptions=True))
+
+
+async def test_a_group_runs_once_without_savepoints_and_again_with_them_if_one_fails(
+    tmp_path: Path,
+) -> None:
+    worker = GroupCommitWorker("test-journal")
+    statements: list[str] = []
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(tmp_path / "group.db", isolation_level=None)
+        conn.execute("CREATE TABLE t (v INTEGER UNIQUE)")
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    conn = await worker.submit(connect, solo=True)
+    worker.conn = conn
+    runs: collections.Counter[int] = collections.Counter()
+
+    def insert(value: int) -> Callable[[], int]:
+        def call() -> int:
+            runs[value] += 1
+            conn.execute("INSERT INTO t VALUES (?)", (value,))
+            return value
+
+        return call
+
+    try:
+        assert await _group_of(worker, [insert(1), insert(2), insert(3)]) == [1, 2, 3]
+        assert runs == {1: 1, 2: 1, 3: 1} and worker.commits == 1
+        assert not [sql for sql in statements if "SAVEPOINT" in sql]
+        statements.clear()
+        # 2 again breaks UNIQUE: the plain run is rolled back at 2, the careful run commits 4, 5
+        outcomes = await _group_of(worker, [insert(4), insert(2), insert(5)])
+        assert outcomes[0] == 4 and outcomes[2] == 5
+        assert isinstance(outcomes[1], sqlite3.IntegrityError)
+        assert runs == {1: 1, 2: 3, 3: 1, 4: 2, 5: 1} and worker.commits == 2
+        savepoints = [sql for sql in statements if sql.startswith("SAVEPOINT")]
+        assert savepoints == ["SAVEPOINT request"] * 3  # the careful run alone
+        rows = await worker.submit(lambda: conn.execute("SELECT v FROM t ORDER BY v").fetchall())
+        assert [v for (v,) in rows] == [1, 2, 3, 4, 5]  # 4 and 5 once each
+    finally:
+        await worker.submit(conn.close, solo=True)
+        worker.stop()
