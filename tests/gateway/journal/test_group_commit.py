@@ -47,7 +47,13 @@ LANES = 16
 @contextlib.asynccontextmanager
 async def worker_held(journal: Journal, queued: int) -> AsyncIterator[None]:
     """Keep the worker busy; on exit, once ``queued`` requests wait, let it take them at once."""
-    worker = journal._worker
+    async with held(journal._worker, queued):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def held(worker: GroupCommitWorker, queued: int) -> AsyncIterator[None]:
+    """:func:`worker_held` on a worker of one's own."""
     started, gate = threading.Event(), threading.Event()
 
     def block() -> None:
@@ -292,17 +298,8 @@ async def test_a_failed_offline_store_from_created_writes_neither_step(tmp_path:
 
 async def _group_of(worker: GroupCommitWorker, calls: list[Callable[[], Any]]) -> list[Any]:
     """Submit ``calls`` while the worker is held, so that they run as one group; outcomes."""
-    started, gate = threading.Event(), threading.Event()
-
-    def block() -> None:
-        started.set()
-        gate.wait(10)
-
-    blocker = worker.submit(block, solo=True)
-    assert await asyncio.to_thread(started.wait, 10)
-    futures = [worker.submit(call) for call in calls]
-    gate.set()
-    await blocker
+    async with held(worker, len(calls)):
+        futures = [worker.submit(call) for call in calls]
     return list(await asyncio.gather(*futures, return_exceptions=True))
 
 
