@@ -233,6 +233,11 @@ class DeviceSupervisor(Generic[D]):
         await self._set_state(SupervisorState.READY)
         return device
 
+    @property
+    def ready_device(self) -> D | None:
+        """The device if it is ready now, else None (no wait)."""
+        return self.device if self.state is SupervisorState.READY else None
+
     async def wait_ready(self) -> D:
         """Return the device once ready (bound the wait with ``asyncio.timeout``).
 
@@ -242,8 +247,9 @@ class DeviceSupervisor(Generic[D]):
         while True:
             if self.state is SupervisorState.STOPPED:
                 raise DeviceUnavailable("supervisor stopped", device=self.name)
-            if self.device is not None and self.state is SupervisorState.READY:
-                return self.device
+            device = self.ready_device
+            if device is not None:
+                return device
             async with self._state_changed:
                 await self._state_changed.wait()
 

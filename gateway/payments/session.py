@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from drivers import DeviceSupervisor, DriverError, SupervisorState
+from drivers import DeviceSupervisor, DriverError
 from drivers.errors import DeviceUnavailable, ReaderRemoved
 from gateway.acquirer import AuthorisationRequest, seal_request
 from gateway.daemon.config import TimeoutsConfig
@@ -355,9 +355,9 @@ class PaymentSession:
 
     async def _ready_device(self) -> Any:
         """The lane's device once ready, or None after ``timeouts.reader_ready``."""
-        supervisor = self._supervisor
-        if supervisor.device is not None and supervisor.state is SupervisorState.READY:
-            return supervisor.device  # ready now: no wait to bound (no timer armed)
+        device = self._supervisor.ready_device
+        if device is not None:
+            return device  # ready now: no wait to bound (no timer armed)
         try:
             async with asyncio.timeout(self._timeouts.reader_ready):
                 return await self._supervisor.wait_ready()

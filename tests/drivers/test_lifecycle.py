@@ -35,10 +35,12 @@ async def test_supervisor_retries_until_ready_then_recovers_from_loss() -> None:
         "lane[1].reader", setup, backoff=Backoff(initial=1.0, maximum=3.0, jitter=0.5),
         random=lambda: 0.0, sleep=fake_sleep, clock=lambda: float(clock()),
     )  # fmt: skip
+    assert supervisor.ready_device is None  # not set up yet
     async with asyncio.TaskGroup() as group:
         group.create_task(supervisor.run(), name="lane[1].reader")
         async with asyncio.timeout(5):
             device = await supervisor.wait_ready()
+        assert supervisor.ready_device is device
         assert slept == [1.0, 2.0, 3.0]
         diagnostics = supervisor.diagnostics()
         json.dumps(diagnostics)  # JSON-safe for the status page
@@ -55,6 +57,7 @@ async def test_supervisor_retries_until_ready_then_recovers_from_loss() -> None:
         assert supervisor.diagnostics()["setups"] == 2
         await supervisor.stop()
     assert supervisor.state is SupervisorState.STOPPED
+    assert supervisor.ready_device is None
     await supervisor.stop()  # idempotent
 
 
