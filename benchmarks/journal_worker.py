@@ -5,7 +5,7 @@ of the daemon's. This benchmark splits that figure, on a real file under ``synch
 
 * **the journal**: ``--lanes`` tasks paying at once through :class:`gateway.journal.Journal`,
   the payment path's calls as a reader lane makes them: the sale with its till's audit row;
-  online (two of three), CARD_READ with AUTH_REQUESTED, then APPROVED, then COMPLETED; offline
+  online (two of three), CARD_READ with AUTH_REQUESTED, then APPROVED with COMPLETED; offline
   (one of three), CARD_READ with STORED_FOR_FORWARDING and its sealed request. The worker
   thread's CPU and the loop's (the hop, the futures, what each commit notes in memory), per
   payment, and the ``COMMIT`` s it took;
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.journal import Journal, PaymentKind, PaymentState, VaultKey
+from gateway.journal import HostApproval, Journal, PaymentKind, PaymentState, VaultKey
 from gateway.journal.audit import AuditNote
 from gateway.journal.card_read import CardRead
 from gateway.journal.schema import configure, migrate
@@ -69,8 +69,7 @@ async def _lane(journal: Journal, lane: int, payments: int) -> None:
         await journal.card_read_and_request_auth(
             sale.id, masked_pan=MASKED, aid=AID, actor=actor, interface="contact"
         )
-        await journal.approve(sale.id, auth_code="123456", actor="acquirer")
-        await journal.complete(sale.id, actor=actor)
+        await journal.approve_then(sale.id, HostApproval("123456"), S.COMPLETED, actor=actor)
 
 
 async def journal_run(path: Path, key: VaultKey, lanes: int, per_lane: int) -> dict[str, float]:
@@ -117,13 +116,12 @@ def _payment_calls(store: Store, index: int) -> list[Callable[[], Any]]:
     if index % 3 == 2:
         return [create, read_and(S.STORED_FOR_FORWARDING, updates={"response_code": "Y1"},
                                  vault_plaintext=REQUEST)]  # fmt: skip
-    return [
-        create,
-        read_and(S.AUTH_REQUESTED, new_key=True),
-        lambda: store.transition(created[0], S.APPROVED, actor="acquirer",
-                                 updates={"auth_code": "123456", "response_code": "00"}),
-        lambda: store.transition(created[0], S.COMPLETED, actor=actor),
-    ]  # fmt: skip
+    def approve_then_complete() -> None:
+        store.transition(created[0], S.APPROVED, actor="acquirer",
+                         updates={"auth_code": "123456", "response_code": "00"})  # fmt: skip
+        store.transition(created[0], S.COMPLETED, actor=actor)
+
+    return [create, read_and(S.AUTH_REQUESTED, new_key=True), approve_then_complete]
 
 
 def floor_run(path: Path, key: VaultKey, payments: int, group: float) -> float:

@@ -30,6 +30,7 @@ from gateway.journal.errors import (
 from gateway.journal.journal import Journal
 from gateway.journal.records import (
     Event,
+    HostApproval,
     OutboxItem,
     Payment,
     PendingPayment,
@@ -47,6 +48,7 @@ __all__ = [
     "DayAlreadyClosed",
     "DuplicateReference",
     "Event",
+    "HostApproval",
     "IllegalTransition",
     "InvalidRecord",
     "Journal",

@@ -38,7 +38,7 @@ from gateway.journal.forwarding import ForwardingCalls
 from gateway.journal.guard import check_masked_pan, check_value
 from gateway.journal.money import DayMoney, read_money
 from gateway.journal.outbox_calls import OutboxCalls
-from gateway.journal.records import Event, Payment, Recovery
+from gateway.journal.records import Event, HostApproval, Payment, Recovery
 from gateway.journal.schema import configure, migrate
 from gateway.journal.states import PaymentKind, PaymentState
 from gateway.journal.store import Store
@@ -415,6 +415,45 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         return await self._transition(
             payment_id, S.APPROVED, actor=actor, reason=reason, updates=updates
         )
+
+    async def approve_then(
+        self,
+        payment_id: str,
+        approval: HostApproval,
+        then: PaymentState,
+        *,
+        actor: str,
+        reason: str = "",
+    ) -> Payment:
+        """AUTH_REQUESTED or UNKNOWN -> APPROVED -> ``then`` in one request, hence one ``COMMIT``.
+
+        ``then`` is COMPLETED (the card accepted the host's approval: the outbox row is written
+        too) or REVERSAL_PENDING (it did not, or the lane failed after the answer). Both events
+        are written, APPROVED's by ``approval.actor``, as by :meth:`approve` then
+        :meth:`complete` or :meth:`request_reversal`. APPROVED announces no side effect of its
+        own (the card's second GENERATE AC is the card's, EMV 4.4 Book 3, 10.9): a crash before
+        this commit leaves AUTH_REQUESTED or UNKNOWN, which recovery resolves by a status query
+        under the stored key, finds approved and reverses, as it reverses APPROVED. One
+        ``fsync`` and one worker request fewer per online approval.
+
+        Raises:
+            InvalidRecord: ``then`` is neither COMPLETED nor REVERSAL_PENDING (nothing written).
+        """
+        if then not in (S.COMPLETED, S.REVERSAL_PENDING):
+            raise InvalidRecord("then", "expected COMPLETED or REVERSAL_PENDING")
+        check_code("auth_code", approval.auth_code)
+        check_code("response_code", approval.response_code)
+        updates = {"auth_code": approval.auth_code, "response_code": approval.response_code}
+        store = self._s()
+
+        def both() -> tuple[Payment, Payment]:
+            approved = store.transition(
+                payment_id, S.APPROVED, actor=approval.actor, updates=updates
+            )
+            return approved, store.transition(payment_id, then, actor=actor, reason=reason)
+
+        _, ended = await self._run_noting(self._note_changes, both)
+        return ended
 
     async def decline(
         self, payment_id: str, *, response_code: str | None = None, actor: str, reason: str = ""

@@ -14,7 +14,15 @@ from typing import Any
 
 from gateway.journal.states import Action, PaymentKind, PaymentState
 
-__all__ = ["Event", "OutboxItem", "Payment", "PendingPayment", "Recovery", "TerminalTotals"]
+__all__ = [
+    "Event",
+    "HostApproval",
+    "OutboxItem",
+    "Payment",
+    "PendingPayment",
+    "Recovery",
+    "TerminalTotals",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,18 @@ class Payment:
         if self.items is not None:
             record["items"] = self.items
         return record
+
+
+@dataclass(frozen=True, slots=True)
+class HostApproval:
+    """The acquirer's approval of an online request, not yet journaled: the lane holds it
+    until the card has answered and journals it with the payment's next state, in one request
+    (:meth:`gateway.journal.Journal.approve_then`)."""
+
+    auth_code: str
+    response_code: str = "00"
+    #: Who approved, for the APPROVED event.
+    actor: str = "acquirer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,12 @@ uses the idempotency key the journal stored as the request's key: after a crash 
 journal is the key the host saw (ARCHITECTURE.md, "every request carries an idempotency key
 that survives a restart"). Then, by what happened:
 
-* answer: APPROVED (auth code) or DECLINED (response code), committed before the kernel sees it;
+* answer: DECLINED (response code), committed before the kernel sees it; an approval is held
+  (:attr:`JournaledAuthoriser.approval`) and journaled with the payment's next state once the
+  card has answered (:func:`gateway.payments.settle.settle`, one request: APPROVED then
+  COMPLETED, or APPROVED then REVERSAL_PENDING). APPROVED announces nothing outside the card;
+  a crash before that commit leaves AUTH_REQUESTED or UNKNOWN, which recovery resolves by a
+  status query, finds approved and reverses, as it would reverse APPROVED;
 * never sent, or 5xx on every attempt (nothing stored at the host): ``None`` to the kernel,
   "unable to go online"; the payment stays AUTH_REQUESTED and the lane settles it from the
   card's decision (Y3: store-and-forward, Z3: declined);
@@ -54,7 +59,7 @@ from gateway.acquirer import (
     Outcome,
 )
 from gateway.acquirer.health import AcquirerHealth
-from gateway.journal import Journal, PaymentState
+from gateway.journal import HostApproval, Journal, PaymentState
 from gateway.payments.settle import WRONG_PIN_CODE
 from terminal import OnlineRequest, OnlineResponse, TlvError, decode, flatten
 
@@ -92,6 +97,8 @@ class JournaledAuthoriser:
     Attributes:
         request: The request built for the host (kept for store-and-forward), if any.
         authorisation: The host's decision, when one was learnt.
+        approval: The host's approval of the last request, not journaled yet (module
+            docstring); None when the host did not approve.
     """
 
     def __init__(
@@ -119,6 +126,7 @@ class JournaledAuthoriser:
         self._stan_value: int | None = None
         self.request: AuthorisationRequest | None = None
         self.authorisation: Authorisation | None = None
+        self.approval: HostApproval | None = None
         #: How the brand was chosen, for the CARD_READ event (co-badged cards; else empty).
         self.card_read_reason: Callable[[], str] = lambda: ""
         #: Where the card is read (``contact``, ``contactless``, ``terminal``), for CARD_READ.
@@ -189,6 +197,7 @@ class JournaledAuthoriser:
     async def __call__(self, request: OnlineRequest) -> OnlineResponse | None:
         """Authorise online, journaling each step before its side effect."""
         self.pin_retry = False
+        self.approval = None
         wire = self.build_request(request)
         # Kept for store-and-forward without the PIN block: that goes to the acquirer only.
         self.request = None if wire is None else replace(wire, pin=None)
@@ -249,12 +258,10 @@ class JournaledAuthoriser:
             await self._journal.pin_retry(self._id, response_code=WRONG_PIN_CODE, actor="acquirer")
             self.pin_retry = True
             self._stan_value = None  # the retry is a new request message: a new STAN
-        elif answer.approved:
-            await self._journal.approve(
-                self._id,
+        elif answer.approved:  # journaled with the next state (module docstring)
+            self.approval = HostApproval(
                 auth_code=_alnum(answer.authorisation_code) or "000000",
                 response_code=_alnum(answer.response_code) or "00",
-                actor="acquirer",
             )
         else:
             await self._journal.decline(

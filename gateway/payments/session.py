@@ -316,6 +316,7 @@ class PaymentSession:
             card_read_reason=view.brand_note,
             interface=result.interface or view.interface,
             admit=self._admission(result),
+            approval=steps.approval,
         )
         view.outcome, view.offline, view.reason = settled.outcome, settled.offline, result.reason
         if settled.refusal is not None:  # the card approved offline, the limits refused it

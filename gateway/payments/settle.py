@@ -15,6 +15,10 @@ In words (EMV 4.4 Book 3, 10.7-10.9 for the card's side):
   own request, one ``COMMIT`` (:mod:`gateway.journal.card_read`);
 * approved after the host approved (APPROVED): COMPLETED, with its outbox row;
 * declined: DECLINED; a host approval the card then refused: REVERSAL_PENDING and a reversal;
+* a host approval the lane holds (``approval``: the reader path journals it here, not before
+  the card's second GENERATE AC, :mod:`gateway.payments.online`) makes AUTH_REQUESTED or
+  UNKNOWN read as APPROVED, and APPROVED is journaled in the same request as COMPLETED or
+  REVERSAL_PENDING (:meth:`gateway.journal.Journal.approve_then`);
 * stopped (the till cancelled, no card came) or failed before anything was sent: CANCELLED;
 * in doubt (a failure while the request may have been out): UNKNOWN, handed to recovery;
 * a state the session finds already final stays, and tells the till what it says;
@@ -36,7 +40,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.journal import Journal, Payment, PaymentState, VaultError
+from gateway.journal import HostApproval, Journal, Payment, PaymentState, VaultError
 from gateway.journal.card_read import CardRead
 from gateway.journal.queries import OfflineExposure
 
@@ -139,6 +143,9 @@ def _table() -> dict[tuple[PaymentState, Verdict], Rule]:
     return rows
 
 
+#: The states a held host approval is journaled from (the request sent, or its answer lost).
+_HELD_APPROVAL_FROM = frozenset({S.AUTH_REQUESTED, S.UNKNOWN})
+
 #: (journal state when the device is done, verdict) -> the rule. Covers every pair.
 POLICY: dict[tuple[PaymentState, Verdict], Rule] = _table()
 
@@ -211,6 +218,7 @@ async def settle(
     card_read_reason: str = "",
     interface: str | None = None,
     admit: Admission | None = None,
+    approval: HostApproval | None = None,
 ) -> Settled:
     """Journal the end of a payment by :data:`POLICY` (see the module docstring).
 
@@ -232,10 +240,17 @@ async def settle(
         admit: The store-and-forward limits (:meth:`gateway.day.limits.OfflineGate.admission`):
             an offline approval they refuse is DECLINED (8A Z3) in the same journal call that
             would have stored it, so two lanes never both take the last place under a limit.
+        approval: The host's approval, not journaled yet (:attr:`JournaledAuthoriser.approval
+            <gateway.payments.online.JournaledAuthoriser.approval>`): journaled here with the
+            step that follows it.
     """
     payment = await journal.get(payment_id)
     read: CardRead | None = None
     state = payment.state
+    if approval is not None and state not in _HELD_APPROVAL_FROM:
+        approval = None  # journaled otherwise meanwhile: the journal's state rules
+    if approval is not None:
+        state = S.APPROVED
     if state is S.CREATED and verdict in (Verdict.APPROVED, Verdict.DECLINED):
         state = S.CARD_READ
         if POLICY[state, verdict].step is Step.STORE and sealed is not None:
@@ -249,7 +264,12 @@ async def settle(
     rule = POLICY[state, verdict]
     step = rule.step
     if step is Step.COMPLETE:
-        payment = await journal.complete(payment_id, actor=actor, reason=reason)
+        if approval is not None:
+            payment = await journal.approve_then(
+                payment_id, approval, S.COMPLETED, actor=actor, reason=reason
+            )
+        else:
+            payment = await journal.complete(payment_id, actor=actor, reason=reason)
     elif step is Step.STORE:
         if sealed is None:
             payment = await journal.decline(
@@ -305,9 +325,13 @@ async def settle(
         payment = await journal.mark_unknown(payment_id, actor=actor, reason=reason)
         recover(payment_id)
     elif step is Step.REVERSE:
-        payment = await journal.request_reversal(
-            payment_id, actor=actor, reason=f"not completed at the lane: {reason}"
-        )
+        why = f"not completed at the lane: {reason}"
+        if approval is not None:
+            payment = await journal.approve_then(
+                payment_id, approval, S.REVERSAL_PENDING, actor=actor, reason=why
+            )
+        else:
+            payment = await journal.request_reversal(payment_id, actor=actor, reason=why)
         recover(payment_id)
     elif step is Step.RECOVER:
         recover(payment_id)

@@ -390,6 +390,12 @@ async def test_card_removed_after_online_approval_is_reversed(
         assert "CardRemoved" in str(result["reason"])
         payment_id = str(body["id"])
         await wait_state(daemon.journal, payment_id, S.REVERSED)
+        events = await daemon.journal.events(payment_id)
+        # the host's approval is journaled with the reversal's request, once the card failed
+        assert [(e.to_state, e.actor) for e in events[2:]] == [
+            (S.AUTH_REQUESTED, "lane[1]"), (S.APPROVED, "acquirer"),
+            (S.REVERSAL_PENDING, "lane[1]"), (S.REVERSED, "acquirer"),
+        ]  # fmt: skip
         assert await daemon.journal.claim_batch(10) == []
         lanes = await till.lanes()
         assert lanes["lanes"][0]["prompt"] == "IDLE"

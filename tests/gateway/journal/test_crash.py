@@ -10,7 +10,9 @@ commits), 24 times, and after each kill reopens the file and checks the invarian
 * integrity and foreign keys are intact;
 * every settled sale (COMPLETED, STORED_FOR_FORWARDING, FORWARDED) has exactly one outbox row,
   no other payment has one, and no outbox row lacks its payment;
-* each payment's event log is an unbroken chain of legal transitions from CREATED to its state;
+* each payment's event log is an unbroken chain of legal transitions from CREATED to its state
+  (a host approval journaled with the next step, :meth:`Journal.approve_then`, leaves both
+  events or neither);
 * vault rows exist exactly for STORED_FOR_FORWARDING payments;
 * every acknowledged commit is in the file (durability), and no clear PAN is.
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.journal import Action, Journal, PaymentState, load_vault_key
+from gateway.journal import Action, HostApproval, Journal, PaymentState, load_vault_key
 from gateway.journal.states import SETTLED, TRANSITIONS
 
 S = PaymentState
@@ -112,12 +114,22 @@ async def _one_payment(journal: Journal, rng: random.Random, settled: list[str])
     if roll < 0.4:
         _ack("S", pid, (await journal.mark_unknown(pid, actor="lane", reason="timeout")).state)
         return  # left for the next run's recovery (or the next kill)
-    _ack("S", pid, (await journal.approve(pid, auth_code="AB12CD", actor="acq")).state)
-    if roll < 0.5:
-        _ack("S", pid, (await journal.request_reversal(pid, actor="lane", reason="AAC")).state)
+    if rng.random() < 0.5:  # APPROVED with the next step, one request (as a reader lane does)
+        then = S.REVERSAL_PENDING if roll < 0.5 else S.COMPLETED
+        approval = HostApproval(auth_code="AB12CD", actor="acq")
+        ended = await journal.approve_then(pid, approval, then, actor="lane", reason="card")
+        _ack("S", pid, S.APPROVED)
+        _ack("S", pid, ended.state)
+    else:
+        _ack("S", pid, (await journal.approve(pid, auth_code="AB12CD", actor="acq")).state)
+        if roll < 0.5:
+            ended = await journal.request_reversal(pid, actor="lane", reason="AAC")
+        else:
+            ended = await journal.complete(pid, actor="lane")
+        _ack("S", pid, ended.state)
+    if ended.state is S.REVERSAL_PENDING:
         _ack("S", pid, (await journal.confirm_reversal(pid, actor="acq")).state)
         return
-    _ack("S", pid, (await journal.complete(pid, actor="lane")).state)
     settled.append(pid)
 
 

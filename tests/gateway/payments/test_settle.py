@@ -18,7 +18,14 @@ from gateway.acquirer import (
     open_request,
     seal_request,
 )
-from gateway.journal import Journal, Payment, PaymentState, load_vault_key
+from gateway.journal import (
+    HostApproval,
+    InvalidRecord,
+    Journal,
+    Payment,
+    PaymentState,
+    load_vault_key,
+)
 from gateway.payments.online import aid_of
 from gateway.payments.settle import (
     MAX_PIN_ENTRIES,
@@ -299,3 +306,75 @@ async def test_an_offline_approval_settled_from_created_journals_the_card_with_t
     ]  # fmt: skip
     assert events[1].reason == "cardholder's choice"
     assert reconciler.pending == 1
+
+
+HELD = HostApproval(auth_code="AB12CD")
+
+
+@pytest.mark.parametrize("start", [S.AUTH_REQUESTED, S.UNKNOWN])
+@pytest.mark.parametrize(
+    ("verdict", "end", "outcome"),
+    [
+        (Verdict.APPROVED, S.COMPLETED, LaneOutcome.APPROVED),
+        (Verdict.DECLINED, S.REVERSAL_PENDING, LaneOutcome.DECLINED),  # the card's AAC
+        (Verdict.IN_DOUBT, S.REVERSAL_PENDING, LaneOutcome.DECLINED),  # card removed
+        (Verdict.FAILED, S.REVERSAL_PENDING, LaneOutcome.DECLINED),
+        (Verdict.STOPPED, S.REVERSAL_PENDING, LaneOutcome.DECLINED),
+    ],
+)
+async def test_a_held_host_approval_is_journaled_with_the_step_after_it(
+    journal: Journal,
+    reconciler: Reconciler,
+    start: S,
+    verdict: Verdict,
+    end: S,
+    outcome: LaneOutcome,
+) -> None:
+    """The reader path holds the host's approval until the card has answered: settle reads
+    the payment as APPROVED and journals APPROVED and the next state in one request."""
+    payment = await drive_to(journal, start)
+    commits = journal.commit_counts()[0]
+    settled = await settle(
+        journal, payment.id, verdict=verdict, arc=b"00", masked_pan=None, aid=None, sealed=None,
+        actor="lane[1]", reason="card", recover=reconciler.add, approval=HELD,
+    )  # fmt: skip
+    assert journal.commit_counts()[0] == commits + 1
+    assert (settled.payment.state, settled.outcome) == (end, outcome)
+    assert (await journal.get(payment.id)).state is end
+    assert (settled.payment.auth_code, settled.payment.response_code) == ("AB12CD", "00")
+    events = await journal.events(payment.id)
+    assert [(e.from_state, e.to_state, e.actor) for e in events[-2:]] == [
+        (start, S.APPROVED, "acquirer"), (S.APPROVED, end, "lane[1]"),
+    ]  # fmt: skip
+    assert reconciler.pending == (0 if end is S.COMPLETED else 1)
+    assert len(await journal.claim_batch(10)) == (1 if end is S.COMPLETED else 0)
+
+
+@pytest.mark.parametrize("start", [S.DECLINED, S.CANCELLED, S.COMPLETED])
+async def test_a_held_approval_does_not_override_a_state_the_journal_already_moved_to(
+    journal: Journal, start: S
+) -> None:
+    payment = await drive_to(journal, start)
+    handed: list[str] = []
+    settled = await settle(
+        journal, payment.id, verdict=Verdict.APPROVED, arc=None, masked_pan=None, aid=None,
+        sealed=None, actor="lane[1]", reason="late", recover=handed.append, approval=HELD,
+    )  # fmt: skip
+    assert settled.payment.state is start and (await journal.get(payment.id)).state is start
+    assert settled.outcome is POLICY[start, Verdict.APPROVED].outcome
+    assert handed == []
+
+
+@pytest.mark.parametrize("then", [S.DECLINED, S.APPROVED, S.STORED_FOR_FORWARDING])
+async def test_approve_then_takes_only_completed_or_reversal_pending(
+    journal: Journal, then: S
+) -> None:
+    payment = await drive_to(journal, S.AUTH_REQUESTED)
+    with pytest.raises(InvalidRecord, match="then"):
+        await journal.approve_then(payment.id, HELD, then, actor="lane[1]")
+    with pytest.raises(InvalidRecord, match="auth_code"):
+        await journal.approve_then(
+            payment.id, HostApproval(auth_code="not a code"), S.COMPLETED, actor="lane[1]"
+        )
+    assert (await journal.get(payment.id)).state is S.AUTH_REQUESTED
+    assert [e.to_state for e in await journal.events(payment.id)][-1] is S.AUTH_REQUESTED
