@@ -15,7 +15,8 @@ What a shop feels at load, on one machine:
   ``POST /api/lanes/N/payments?wait=20`` answers the payment's end (``--till-flow two``: the
   ``POST`` then ``GET /api/payments/ID?wait=20``, the flow before the ``wait`` of the ``POST``;
   ``benchmarks/till_flow.py`` runs both in one daemon); the till-observed time of each payment
-  is one sample;
+  is one sample; with ``--references`` each sale carries a new till reference, as a till
+  that may resend its request sends it (the daemon looks the reference up before it starts);
 * ``/status.json`` and ``/`` are each fetched once a second during the load; their
   ``*_handler_cpu`` figures are the CPU time of the daemon's handler alone for those fetches
   (``time.thread_time`` around it in the child: snapshot, scrub, view, HTML or JSON), their
@@ -42,13 +43,14 @@ What a shop feels at load, on one machine:
   one-lane daemon on that file, in this process.
 
 Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]
-[--sim-cards inline|thread] [--till-flow one|two]`` (about 1.5 min).
+[--sim-cards inline|thread] [--till-flow one|two] [--references]`` (about 1.5 min).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -85,6 +87,8 @@ from benchmarks.lanes_support import (  # noqa: E402
 )
 
 pc = time.perf_counter
+#: Numbers the tills' references (``--references``): each sale has a new one.
+_SALES = itertools.count(1)
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -217,13 +221,19 @@ def child_main(workdir: str, acquirer_url: str) -> None:
 # -- the tills ---------------------------------------------------------------------------------
 
 
-async def pay(session: aiohttp.ClientSession, base: str, lane: int, flow: str) -> dict[str, Any]:
+async def pay(
+    session: aiohttp.ClientSession, base: str, lane: int, flow: str, reference: str | None = None
+) -> dict[str, Any]:
     """One sale on ``lane`` as a till makes it: ``flow`` ``one`` (``POST ...?wait=20``) or
-    ``two`` (``POST``, then ``GET ...?wait=20``); the payment as the till API answers it."""
+    ``two`` (``POST``, then ``GET ...?wait=20``), with the till's ``reference`` if given; the
+    payment as the till API answers it."""
     kind = MIX[lane - 1]
     query = "?wait=20" if flow == "one" else ""
+    sale: dict[str, Any] = {"amount": kind.amount}
+    if reference is not None:
+        sale["reference"] = reference
     async with session.post(f"{base}/api/lanes/{lane}/payments{query}",
-                            json={"amount": kind.amount}) as response:  # fmt: skip
+                            json=sale) as response:  # fmt: skip
         body: dict[str, Any] = await response.json()
         if response.status >= 300 and not (flow == "one" and response.status == 202):
             raise RuntimeError(f"lane {lane}: {response.status} {body}")
@@ -235,11 +245,12 @@ async def pay(session: aiohttp.ClientSession, base: str, lane: int, flow: str) -
 
 async def _till(session: aiohttp.ClientSession, base: str, lane: int, until: float,
                 latencies: list[float], states: dict[str, int], kinds: dict[str, int],
-                flow: str) -> None:  # fmt: skip
+                flow: str, references: bool) -> None:  # fmt: skip
     kind = MIX[lane - 1]
     while pc() < until:
         start = pc()
-        result = await pay(session, base, lane, flow)
+        reference = f"L{lane}S{next(_SALES)}" if references else None  # new: never a replay
+        result = await pay(session, base, lane, flow, reference)
         latencies.append(pc() - start)
         state = str(result.get("state"))
         states[state] = states.get(state, 0) + 1
@@ -259,7 +270,9 @@ async def _poll(session: aiohttp.ClientSession, url: str, until: float,
         await asyncio.sleep(max(0.0, 1.0 - (pc() - start)))
 
 
-async def load(base: str, seconds: float, headers: dict[str, str], flow: str) -> Load:
+async def load(
+    base: str, seconds: float, headers: dict[str, str], flow: str, references: bool = False
+) -> Load:
     """16 tills back to back for ``seconds``; the two pages once a second each."""
     latencies: list[float] = []
     states: dict[str, int] = {}
@@ -273,7 +286,7 @@ async def load(base: str, seconds: float, headers: dict[str, str], flow: str) ->
         async with asyncio.TaskGroup() as group:
             for lane in range(1, len(MIX) + 1):
                 group.create_task(
-                    _till(session, base, lane, until, latencies, states, kinds, flow)
+                    _till(session, base, lane, until, latencies, states, kinds, flow, references)
                 )
             group.create_task(_poll(session, f"{base}/status.json", until, status_json))
             group.create_task(_poll(session, f"{base}/", until, page))
@@ -302,7 +315,7 @@ async def _wait_port(child: asyncio.subprocess.Process) -> int:
     return int(line.split()[1])
 
 
-async def loaded_run(seconds: float, warmup: float, flow: str) -> None:
+async def loaded_run(seconds: float, warmup: float, flow: str, references: bool) -> None:
     """The daemon child under 16 tills; print the load figures and the kernel floor."""
     from simulator.acquirer_host import AcquirerHost
 
@@ -318,7 +331,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str) -> None:
         )  # fmt: skip
         try:
             base = f"http://127.0.0.1:{await _wait_port(child)}"
-            await load(base, warmup, headers, flow)
+            await load(base, warmup, headers, flow, references)
             await _forwarded(base, headers)  # the warm-up's forwards are not the window's
             names = workdir / "threads.json"
             commits_before = _commits(names)
@@ -329,7 +342,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str) -> None:
                 cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             try:
-                result = await load(base, seconds, headers, flow)
+                result = await load(base, seconds, headers, flow, references)
             except BaseException:
                 floor_child.kill()  # no sampler left behind a failed load
                 await floor_child.wait()
@@ -360,6 +373,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str) -> None:
     done = len(result.latencies)
     print(f"lanes: {len(MIX)} lanes")
     print(f"till_requests_per_payment: {1 if flow == 'one' else 2} requests")
+    print(f"till_references_per_payment: {1 if references else 0} references")
     print(f"payments: {done} payments")
     print(f"payments_per_s: {done / result.seconds:.1f} payments/s")
     for state, count in sorted(result.states.items()):
@@ -387,6 +401,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str) -> None:
     if commits[0]:  # the journal's group commit (absent before it)
         print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")
         print(f"journal_requests_per_commit: {commits[1] / commits[0]:.2f} requests")
+        print(f"journal_requests_per_payment: {commits[1] / done:.2f} requests")
     for name, value in threads.items():
         print(f"daemon_cpu_per_payment_{name}: {value / done * 1e3:.2f} ms")
     print(f"daemon_peak_rss: {rss:.1f} MB")
@@ -454,6 +469,8 @@ def main() -> None:
                         help="virtual cards on the event loop, or on each reader's thread")
     parser.add_argument("--till-flow", choices=("one", "two"), default="one",
                         help="one request per sale (POST ?wait) or two (POST, then GET ?wait)")
+    parser.add_argument("--references", action="store_true",
+                        help="each sale with a till reference of its own (a new one each time)")
     parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
                         help=argparse.SUPPRESS)  # fmt: skip
     parser.add_argument("--floor-child", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
@@ -468,7 +485,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     os.environ["POSGW_BENCH_SIM_CARDS"] = args.sim_cards  # read by the daemon child
     print(f"sim_cards: {args.sim_cards}")
-    asyncio.run(loaded_run(args.seconds, args.warmup, args.till_flow))
+    asyncio.run(loaded_run(args.seconds, args.warmup, args.till_flow, args.references))
     if args.big > 0:
         asyncio.run(big_journal_page(args.big, args.page_samples))
 

@@ -27,6 +27,7 @@ from gateway.journal.errors import (
 from gateway.journal.figures import DayFigures, RecentPayments
 from gateway.journal.money import DayMoney
 from gateway.journal.records import Payment
+from gateway.journal.sale_references import SaleReferences
 from gateway.journal.states import PaymentState
 from gateway.journal.store import Store
 from gateway.journal.worker import GroupCommitWorker
@@ -60,10 +61,17 @@ class JournalBase:
         store: The synchronous SQLite layer, run only on ``worker``.
         figures: Today's figures, kept by the commits (:mod:`gateway.journal.figures`).
         money: The day in money, kept by the commits (:mod:`gateway.journal.money`).
+        references: The till references of recent sales, read from the file at open
+            (:mod:`gateway.journal.sale_references`).
     """
 
     def __init__(
-        self, worker: GroupCommitWorker, store: Store, figures: DayFigures, money: DayMoney
+        self,
+        worker: GroupCommitWorker,
+        store: Store,
+        figures: DayFigures,
+        money: DayMoney,
+        references: SaleReferences,
     ) -> None:
         self._worker = worker
         self._store: Store | None = store
@@ -73,6 +81,8 @@ class JournalBase:
         #: The day in money, kept by the commits (:mod:`gateway.journal.money`).
         self.money = money
         self._recent = RecentPayments(RECENT)
+        #: The references of recent sales, as the file held them at open and noted since.
+        self._references = references
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` on the journal's worker thread, in the next group; translate SQLite's

@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ from gateway.journal.guard import check_masked_pan, check_value
 from gateway.journal.money import DayMoney, read_money
 from gateway.journal.outbox_calls import OutboxCalls
 from gateway.journal.records import Event, HostApproval, Payment, Recovery
+from gateway.journal.sale_references import read_references
 from gateway.journal.schema import configure, migrate
 from gateway.journal.states import PaymentKind, PaymentState
 from gateway.journal.store import Store
@@ -159,10 +161,13 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
             money = DayMoney(clock)
             money.load(await translated(worker.submit(lambda: read_money(store.conn,
                                                                           store.now_ms()))))
+            references = await translated(
+                worker.submit(lambda: read_references(store.conn, store.now_ms()))
+            )
         except BaseException:
             worker.stop()
             raise
-        return cls(worker, store, figures, money)
+        return cls(worker, store, figures, money, references)
 
     async def __aenter__(self) -> Journal:
         return self
@@ -257,7 +262,17 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
                                 keys=store.audit_keys)  # fmt: skip
             return payment
 
-        return await self._run_noting(self._note_created, create)
+        if till_reference is None:
+            return await self._run_noting(self._note_created, create)
+        # noted before the request is submitted: a look-up meanwhile reads the file, behind it
+        self._references.note(till_reference, store.now_ms())
+        try:
+            return await self._run_noting(self._note_created, create)
+        except asyncio.CancelledError:
+            raise  # the request may still commit: the reference stays noted
+        except BaseException:
+            self._references.forget(till_reference)  # the request failed: nothing written
+            raise
 
     async def create_refund(
         self,
@@ -293,9 +308,16 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
 
     async def find_sale(self, till_reference: str, *, within: float) -> Payment | None:
         """The newest sale journaled under ``till_reference`` in the last ``within`` seconds
-        that may take or has taken money (not cancelled, declined or reversed), if any."""
+        that may take or has taken money (not cancelled, declined or reversed), if any.
+
+        A reference no sale of that time carries is answered from memory, without a read
+        queued behind the writes (:mod:`gateway.journal.sale_references`); others are read
+        from the file."""
         store = self._s()
-        since = store.now_ms() - round(within * 1000)
+        now = store.now_ms()
+        since = now - round(within * 1000)
+        if not self._references.may_hold(till_reference, since, now):
+            return None
         return await self._run(store.find_sale, till_reference, since)
 
     async def find_refund(self, original_id: str, till_reference: str) -> Payment | None:

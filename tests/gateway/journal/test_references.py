@@ -1,15 +1,19 @@
 """The till's reference in the journal (schema version 3): kept with sales and refunds, one
-refund per (sale, reference) across restarts, checked for card data, migrated from version 2."""
+refund per (sale, reference) across restarts, checked for card data, migrated from version 2;
+the references of recent sales kept in memory, so that a new one is known new without a read."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from gateway.journal import CardDataRejected, DuplicateReference, Journal, PaymentState
+from gateway.journal.sale_references import REFERENCE_MEMORY_S, SaleReferences
 from gateway.journal.schema import MIGRATIONS, SCHEMA_VERSION, configure, migrate
+from gateway.till.payments import REFERENCE_WINDOW
 from tests.gateway.journal_support import AID, MASKED, Clock, open_journal
 
 S = PaymentState
@@ -121,3 +125,87 @@ async def test_find_sale_by_reference_within_a_window_and_only_if_it_charges(
         clock.now += 3600
         assert await journal.find_sale("T-1", within=60) is None  # outside the window
         assert await journal.find_sale("T-1", within=7200) is not None
+
+
+# -- the references of recent sales, in memory (gateway/journal/sale_references.py) -----------
+
+
+def _requests(journal: Journal) -> int:
+    """Requests the journal's worker has committed (a read in its group counts)."""
+    return journal.commit_counts()[1]
+
+
+async def test_a_reference_no_sale_carries_is_answered_without_reading_the_file(
+    tmp_path: Path,
+) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale_id = await _completed_sale(journal, "T-1")
+        before = _requests(journal)
+        assert await journal.find_sale("T-new", within=REFERENCE_WINDOW) is None
+        assert _requests(journal) == before  # known new: no request to the worker
+        found = await journal.find_sale("T-1", within=REFERENCE_WINDOW)
+        assert found is not None and found.id == sale_id
+        assert _requests(journal) == before + 1  # held: read from the file, as before
+
+
+async def test_the_memory_is_read_back_at_open_and_reaches_48_hours(tmp_path: Path) -> None:
+    clock = Clock()
+    async with open_journal(tmp_path, clock=clock) as journal:
+        old_id = await _completed_sale(journal, "T-old")
+        clock.now += 47 * 3600
+        recent_id = await _completed_sale(journal, "T-recent")
+    clock.now += 2 * 3600  # T-old is 49 h old, T-recent 2 h
+    async with open_journal(tmp_path, clock=clock, seed=2) as journal:  # a restart
+        before = _requests(journal)
+        found = await journal.find_sale("T-recent", within=REFERENCE_WINDOW)
+        assert found is not None and found.id == recent_id
+        assert await journal.find_sale("T-old", within=REFERENCE_WINDOW) is None
+        assert _requests(journal) == before + 1  # only T-recent was read
+        # a look-back beyond the memory's reach reads the file
+        found = await journal.find_sale("T-old", within=REFERENCE_MEMORY_S + 3600)
+        assert found is not None and found.id == old_id
+        assert _requests(journal) == before + 2
+
+
+async def test_a_sale_being_created_is_found_by_the_same_reference(tmp_path: Path) -> None:
+    """The reference is noted before the creation is submitted: a look-up that comes while it
+    is written reads the file, behind the write, and finds the sale."""
+    async with open_journal(tmp_path) as journal:
+        creating = asyncio.create_task(journal.create_sale(
+            lane="1", amount=100, currency="EUR", actor="test", till_reference="T-busy"
+        ))  # fmt: skip
+        await asyncio.sleep(0)  # the creation has been submitted, not answered
+        assert not creating.done()
+        found = await journal.find_sale("T-busy", within=REFERENCE_WINDOW)
+        assert found is not None and found.id == (await creating).id
+
+
+async def test_a_creation_that_wrote_nothing_is_forgotten(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        with pytest.raises(CardDataRejected):  # refused by the store, on the worker
+            await journal.create_sale(
+                lane="1", amount=100, currency="EUR", actor="test", till_reference="T-x",
+                items=[{"sku": "4761739001010010"}],
+            )  # fmt: skip
+        before = _requests(journal)
+        assert await journal.find_sale("T-x", within=REFERENCE_WINDOW) is None
+        assert _requests(journal) == before
+
+
+def test_sale_references_count_each_sale_and_expire_by_age() -> None:
+    hour = 3600 * 1000
+    now = 100 * hour
+    memory = SaleReferences()
+    memory.note("A", now - 50 * hour)  # beyond the reach: expires at the next look-up
+    memory.note("B", now - 2 * hour)
+    memory.note("B", now - hour)
+    memory.note("C", now)
+    assert memory.may_hold("B", now - 24 * hour, now) and len(memory) == 2
+    assert not memory.may_hold("A", now - 24 * hour, now)
+    assert memory.may_hold("A", now - 49 * hour, now)  # further back than it reaches: unsure
+    memory.forget("B")
+    assert memory.may_hold("B", now - 24 * hour, now)  # one sale still carries it
+    memory.forget("B")
+    memory.forget("C")
+    assert len(memory) == 0
+    assert not memory.may_hold("B", now - 24 * hour, now)
