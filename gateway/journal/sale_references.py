@@ -1,7 +1,7 @@
 """The till references of recent sales, in memory: a new reference needs no read of the file.
 
 A till sends its own reference with a sale so that a request it sends again never charges twice
-(docs/daemon.md, "Retries"): before a sale starts, the till API asks the journal for a sale
+(docs/daemon.md, "Till API"): before a sale starts, the till API asks the journal for a sale
 already journaled under that reference (:meth:`gateway.journal.Journal.find_sale`). Nearly
 every answer is "none", and each was a read queued on the journal's worker behind the payment
 writes. :class:`SaleReferences` holds every reference of the sales created in the last
