@@ -37,7 +37,9 @@ What a shop feels at load, on one machine:
   during it. The machine's speed can change between the window and the floor after it (a
   clean-clone CI run once measured the floor 60 % slower than the two runs before it, every
   kind and the card alike): a drift far from 1.00 says the after-load ratio is not to be read
-  alone;
+  alone; the same floor is also measured *before* the load, on the quiet machine before the
+  daemon starts (``kernel_cpu_per_payment_before_load``, ``daemon_over_kernel_cpu_before_load``):
+  three readings of one baseline, so a run whose machine changed speed shows it;
 * the page with a journal of ``--big`` payments (built with ``executemany`` in a temporary
   directory, a year of them, a few thousand today): ``/`` and ``/status.json`` of an idle
   one-lane daemon on that file, in this process.
@@ -82,6 +84,7 @@ from benchmarks.lanes_support import (  # noqa: E402
     daemon_config,
     fixed_env,
     floor_during,
+    floor_per_kind,
     kernel_cpu_per_payment,
     weighted,
 )
@@ -319,6 +322,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
     """The daemon child under 16 tills; print the load figures and the kernel floor."""
     from simulator.acquirer_host import AcquirerHost
 
+    before = await floor_per_kind()  # the quiet machine, before any load (no daemon yet)
     workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-lanes-"))
     host = AcquirerHost()
     try:
@@ -397,6 +401,9 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
     print(f"kernel_floor_samples_during_load: {sum(map(len, floor_samples.values()))} transactions")
     print(f"daemon_over_kernel_cpu_during_load: {daemon_cpu / during:.2f} x")
     print(f"kernel_floor_drift: {kernel / during:.2f} x")
+    quiet = weighted(before, result.kinds)
+    print(f"kernel_cpu_per_payment_before_load: {quiet * 1e3:.2f} ms")
+    print(f"daemon_over_kernel_cpu_before_load: {daemon_cpu / quiet:.2f} x")
     print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
     if commits[0]:  # the journal's group commit (absent before it)
         print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")

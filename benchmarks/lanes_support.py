@@ -224,6 +224,12 @@ async def kernel_cpu_per_payment(done: dict[str, int], runs: int = 30) -> float:
     return weighted({name: cpu for name, (cpu, _) in measured.items()}, done)
 
 
+async def floor_per_kind(runs: int = 30) -> dict[str, float]:
+    """Each kind's median CPU seconds per transaction (as :func:`kernel_cpu_per_payment`
+    measures them, printing nothing): the floor before the load."""
+    return {kind.name: (await _kernel_cpu(kind, runs))[0] for kind in MIX}
+
+
 def weighted(per_kind: dict[str, float], done: dict[str, int]) -> float:
     """``per_kind`` (seconds per payment of each kind) weighted by the payments ``done``."""
     total = sum(done.values())
