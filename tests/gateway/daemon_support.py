@@ -148,8 +148,12 @@ def make_config(
 
 
 @contextlib.asynccontextmanager
-async def running(daemon: Daemon, *, within: float = 15.0) -> AsyncIterator[Daemon]:
-    """Run ``daemon`` in a task; yield once it is ready; stop it and check it stopped."""
+async def running(
+    daemon: Daemon, *, within: float = 15.0, stop_within: float = 30.0
+) -> AsyncIterator[Daemon]:
+    """Run ``daemon`` in a task; yield once it is ready (within ``within`` s); stop it and
+    check it stopped within ``stop_within`` s (the daemon's own bounds: against a broker that
+    does not answer, the MQTT goodbye and disconnect alone take 5 + 10 s)."""
     task = asyncio.create_task(daemon.run(), name="test.daemon")
     try:
         async with asyncio.timeout(within):
@@ -161,8 +165,22 @@ async def running(daemon: Daemon, *, within: float = 15.0) -> AsyncIterator[Daem
         yield daemon
     finally:
         daemon.request_stop()
-        async with asyncio.timeout(within):
-            await task
+        await _stopped(task, stop_within)
+
+
+async def _stopped(task: asyncio.Task[None], within: float) -> None:
+    """Wait for the daemon's task to end; past ``within`` seconds, fail naming the tasks still
+    running (which part did not stop), then cancel it."""
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if done:
+        task.result()  # raises what the daemon raised
+        return
+    current = asyncio.current_task()
+    running = sorted(t.get_name() for t in asyncio.all_tasks() if t is not current and not t.done())
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise AssertionError(f"the daemon did not stop within {within} s; still running: {running}")
 
 
 class Till:
