@@ -264,6 +264,7 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
 
         if till_reference is None:
             return await self._run_noting(self._note_created, create)
+        check_value("till_reference", till_reference)  # nothing card-like is ever held
         # noted before the request is submitted: a look-up meanwhile reads the file, behind it
         self._references.note(till_reference, store.now_ms())
         try:
