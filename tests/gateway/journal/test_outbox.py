@@ -2,7 +2,8 @@
 
 Claims are leases (each claim counts an attempt); unsent records survive restarts and are
 released by recovery. Atomicity is shown with a real SQLite trigger that makes the outbox
-insert fail: the sale must then stay APPROVED with no COMPLETED event.
+insert fail: the sale must then stay APPROVED with no COMPLETED event (or, when APPROVED was
+to be journaled with COMPLETED in one request, AUTH_REQUESTED with neither).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.journal import Action, InvalidRecord, PaymentState, StorageError
+from gateway.journal import Action, HostApproval, InvalidRecord, PaymentState, StorageError
 from tests.gateway.journal_support import AID, MASKED, Clock, drive_to, open_journal
 
 S = PaymentState
@@ -136,6 +137,31 @@ async def test_sale_and_record_commit_together_or_not_at_all(tmp_path: Path) -> 
     assert events[-1].to_state is S.APPROVED
     # Restart recovery sees an approved but uncompleted sale: it must be reversed.
     assert plan.by_action(Action.REVERSE) == [after]
+
+
+async def test_an_approval_journaled_with_completed_is_undone_with_it(tmp_path: Path) -> None:
+    """``approve_then``: when COMPLETED's outbox insert fails, APPROVED goes too (one request):
+    the sale stays AUTH_REQUESTED, for a status query at restart."""
+    async with open_journal(tmp_path) as journal:
+        sale = await drive_to(journal, S.AUTH_REQUESTED)
+    conn = sqlite3.connect(tmp_path / "journal.db")
+    conn.execute(
+        "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox"
+        " BEGIN SELECT RAISE(ABORT, 'disk said no'); END"
+    )
+    conn.commit()
+    conn.close()
+    async with open_journal(tmp_path) as journal:
+        with pytest.raises(StorageError, match="disk said no"):
+            await journal.approve_then(
+                sale.id, HostApproval("AB12CD"), S.COMPLETED, actor="lane[1]"
+            )
+        after = await journal.get(sale.id)
+        events = await journal.events(sale.id)
+        plan = await journal.recover()
+    assert (after.state, after.auth_code) == (S.AUTH_REQUESTED, None)
+    assert events[-1].to_state is S.AUTH_REQUESTED
+    assert plan.by_action(Action.STATUS_QUERY) == [after]
 
 
 async def test_recovery_lists_what_needs_action(tmp_path: Path) -> None:
