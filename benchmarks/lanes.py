@@ -184,8 +184,13 @@ def child_main(workdir: str, acquirer_url: str) -> None:
     from gateway.daemon.daemon import Daemon
 
     logging.disable(logging.WARNING)
+    from gateway.daemon import event_loop
+
     inline = os.environ.get("POSGW_BENCH_SIM_CARDS", "inline") == "inline"
-    config = daemon_config(Path(workdir), acquirer_url, slots=True, inline_cards=inline)
+    loop = os.environ.get("POSGW_BENCH_EVENT_LOOP", "uvloop")
+    config = daemon_config(
+        Path(workdir), acquirer_url, slots=True, inline_cards=inline, event_loop=loop
+    )
     for index, kind in enumerate(MIX, start=1):
         card = NextCardholder(kind.profile)
         atr = (CONTACTLESS_ATR,) if kind.contactless else ()
@@ -211,13 +216,13 @@ def child_main(workdir: str, acquirer_url: str) -> None:
         await task
 
     profile = os.environ.get("POSGW_BENCH_PROFILE")
-    if not profile:
-        asyncio.run(run())
+    if not profile:  # the loop ``posgw run`` would run it on
+        event_loop.run(run(), config.event_loop)
         return
     import cProfile  # the event loop's thread only: where the daemon's own Python runs
 
     with cProfile.Profile() as profiler:
-        asyncio.run(run())
+        event_loop.run(run(), config.event_loop)
     profiler.dump_stats(profile)
 
 
@@ -476,6 +481,8 @@ def main() -> None:
                         help="virtual cards on the event loop, or on each reader's thread")
     parser.add_argument("--till-flow", choices=("one", "two"), default="one",
                         help="one request per sale (POST ?wait) or two (POST, then GET ?wait)")
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the daemon's event loop (its configuration's event_loop)")
     parser.add_argument("--references", action="store_true",
                         help="each sale with a till reference of its own (a new one each time)")
     parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
@@ -491,7 +498,9 @@ def main() -> None:
         return
     logging.disable(logging.WARNING)
     os.environ["POSGW_BENCH_SIM_CARDS"] = args.sim_cards  # read by the daemon child
+    os.environ["POSGW_BENCH_EVENT_LOOP"] = args.event_loop  # so is this
     print(f"sim_cards: {args.sim_cards}")
+    print(f"event_loop: {args.event_loop}")
     asyncio.run(loaded_run(args.seconds, args.warmup, args.till_flow, args.references))
     if args.big > 0:
         asyncio.run(big_journal_page(args.big, args.page_samples))

@@ -84,10 +84,16 @@ def fixed_env() -> Environment:
 
 
 def daemon_config(
-    workdir: Path, acquirer_url: str, *, slots: bool, inline_cards: bool = False
+    workdir: Path,
+    acquirer_url: str,
+    *,
+    slots: bool,
+    inline_cards: bool = False,
+    event_loop: str = "uvloop",
 ) -> DaemonConfig:
     """The daemon's configuration: the :data:`MIX` lanes (``slots``) or one idle lane; with
-    ``inline_cards`` the virtual cards answer on the event loop (``sim://...?inline=1``)."""
+    ``inline_cards`` the virtual cards answer on the event loop (``sim://...?inline=1``);
+    ``event_loop`` as the configuration file's."""
     query = "?inline=1" if inline_cards else ""
     key = workdir / "vault.key"
     key.write_bytes(os.urandom(32))
@@ -96,6 +102,7 @@ def daemon_config(
     return parse_config(
         {
             "shop": "bench",
+            "event_loop": event_loop,
             # loopback: plain HTTP and an open status page are allowed (docs/security.md)
             "http": {"host": "127.0.0.1", "port": 0, "tls": False, "status_login": False},
             "journal": {"path": str(workdir / "journal.db")},

@@ -57,6 +57,7 @@ IMPORT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("iso4217", ("iso4217",)),
     ("terminal", ("terminal",)),
     ("drivers", ("drivers",)),
+    ("uvloop", ("uvloop",)),
     ("gateway_daemon", ("gateway.daemon.cli", "gateway.daemon.daemon")),
 )
 #: The ATR of a contactless card in a PC/SC reader (PC/SC Part 3, 3.1.3.2.3: ISO 14443-4), the
@@ -154,6 +155,7 @@ def child_main(workdir: str, acquirer_url: str, top: int) -> None:
 
     from benchmarks.lanes_support import MIX, NextCardholder, daemon_config, fixed_env
     from drivers import sim
+    from gateway.daemon import event_loop
     from gateway.daemon.daemon import Daemon
 
     logging.disable(logging.WARNING)
@@ -208,7 +210,7 @@ def child_main(workdir: str, acquirer_url: str, top: int) -> None:
         print(f"PORT {daemon.http_port}", flush=True)
         await task
 
-    asyncio.run(run())
+    event_loop.run(run(), config.event_loop)  # as ``posgw run`` runs it
 
 
 async def daemon_figures(seconds: float, arena_max: int, top: int, maps: int) -> None:

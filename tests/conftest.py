@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,16 @@ def conformance_path(*parts: str) -> Path:
 def load_conformance(*parts: str) -> Any:
     """Load a vendored conformance JSON file (a missing file fails the calling test)."""
     return json.loads(conformance_path(*parts).read_text())
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]] | None:
+    """Tests marked ``both_loops`` run on asyncio's loop and on uvloop, the daemon's default
+    (gateway/daemon/event_loop.py); the others on asyncio's alone (one factory: their ids do
+    not change). pytest-asyncio wants a mapping from every implementation of this hook."""
+    if item.get_closest_marker("both_loops") is None:
+        return {"asyncio": asyncio.new_event_loop}
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

@@ -17,7 +17,6 @@ Conventions shared with ``posgw-sim`` and the exit codes: docs/cli.md. Exit stat
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -96,11 +95,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from gateway.daemon import event_loop
     from gateway.daemon.daemon import Daemon
 
     daemon = Daemon(config, install_signals=True)
     try:
-        asyncio.run(daemon.run())
+        event_loop.run(daemon.run(), config.event_loop)
     except KeyboardInterrupt:
         return EXIT_OK
     except ConfigError as exc:  # also a configured part whose library is missing

@@ -34,6 +34,7 @@ from typing import Any
 from drivers import open_device
 from gateway.acquirer import AcquirerClient, AcquirerHealth
 from gateway.daemon.config import DaemonConfig
+from gateway.daemon.event_loop import running_loop_name
 from gateway.daemon.listener import Listener
 from gateway.daemon.manager_work import manager_work_provider
 from gateway.daemon.sdnotify import Notifier, watchdog, watchdog_interval
@@ -392,7 +393,8 @@ class Daemon:
         self.ready = True
         self._ready_event.set()
         self.notifier.ready(f"{len(self._lanes)} lane(s), listening on port {self.http_port}")
-        log.info("posgw ready: shop %s, port %s", self.config.shop, self.http_port)
+        log.info("posgw ready: shop %s, port %s, event loop %s", self.config.shop,
+                 self.http_port, running_loop_name())  # fmt: skip
         jobs: list[tuple[str, Coroutine[Any, Any, None]]] = parts.jobs()
         interval = watchdog_interval(self._environ)
         if interval is not None and self.notifier.enabled:

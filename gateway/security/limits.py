@@ -31,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ssl import SSLContext
+from typing import cast
 
 from aiohttp import web
 
@@ -176,9 +177,14 @@ class _Admission(asyncio.Protocol):
         # bytes the TLS layer decrypts before start_tls returns to us (the request's start)
         self._early: list[bytes] = []
         self._early_eof = False
+        self._plain: asyncio.Transport | None = None
+        # raw bytes read before the TLS layer is in place: uvloop starts reading once
+        # connection_made returns, whatever pause_reading() said (asyncio 3.11 waits)
+        self._before_tls: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # a stream transport (uvloop's are not asyncio.Transport subclasses, only alike)
+        transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         if not self._limiter.admit(self._key, address, transport):
@@ -188,6 +194,7 @@ class _Admission(asyncio.Protocol):
             self._start(transport)
             return
         transport.pause_reading()  # the ClientHello waits for the TLS layer
+        self._plain = transport
         self._upgrade = asyncio.get_running_loop().create_task(self._start_tls(transport))
         self._limiter.upgrades.add(self._upgrade)
         self._upgrade.add_done_callback(self._limiter.upgrades.discard)
@@ -195,6 +202,8 @@ class _Admission(asyncio.Protocol):
     async def _start_tls(self, transport: asyncio.Transport) -> None:
         assert self._ssl is not None
         loop = asyncio.get_running_loop()
+        if self._before_tls:  # runs after start_tls has put its protocol in place (below)
+            loop.call_soon(self._hand_to_tls, transport)
         try:
             secured = await loop.start_tls(
                 transport,
@@ -224,10 +233,37 @@ class _Admission(asyncio.Protocol):
         if self._early_eof:
             inner.eof_received()
 
+    def _hand_to_tls(self, transport: asyncio.Transport) -> None:
+        """Give the TLS layer the bytes read before it was in place (the ClientHello's start).
+
+        ``start_tls`` sets its protocol and schedules that protocol's ``connection_made`` and
+        the transport's ``resume_reading``; this runs before both (scheduled first), while the
+        transport is paused, so the bytes keep their order. Both loops' TLS protocols are
+        buffered protocols that queue what they are given until their handshake starts.
+        """
+        chunks, self._before_tls = self._before_tls, []
+        tls = transport.get_protocol()
+        get_buffer = getattr(tls, "get_buffer", None)  # uvloop's is not a BufferedProtocol
+        buffer_updated = getattr(tls, "buffer_updated", None)  # subclass, only alike
+        if tls is self or get_buffer is None or buffer_updated is None:
+            transport.abort()  # not the state start_tls leaves: drop it, the client retries
+            return
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                buffer = memoryview(get_buffer(len(view)))
+                size = min(len(buffer), len(view))
+                buffer[:size] = view[:size]
+                buffer_updated(size)
+                view = view[size:]
+
     def data_received(self, data: bytes) -> None:
         self._limiter.touch(self._key)
         if self._inner is not None:
             self._inner.data_received(data)
+        elif self._plain is not None and self._plain.get_protocol() is self:
+            self._before_tls.append(data)  # raw bytes, before the TLS layer (uvloop)
+            self._plain.pause_reading()
         elif self._upgrade is not None:
             self._early.append(data)
 

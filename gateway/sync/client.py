@@ -63,6 +63,15 @@ class SessionClient(aiomqtt.Client):
     when the cancellation arrives, and a disconnect seen on a cancelled connect is ignored.
     (A cancel while paho's blocking ``connect()`` still runs in the executor thread cannot
     stop that thread; that connection completes and is closed with the loop.)
+
+    The socket's watches on uvloop (docs/daemon.md, "Event loop"). uvloop closes the watch of a
+    socket that reports an error (a broker's reset) and keeps the closed watch in its table; a
+    later ``add_writer`` on that descriptor raises ``RuntimeError`` ("unable to perform
+    operation on <UVPoll closed=True>") in the callback aiomqtt 2.5 schedules, while paho still
+    believes it is connected, and the PUBLISH packets in flight waited for the PUBACK time-out.
+    Here a write watch that the loop refuses ends the session as a lost connection; a write
+    watch is only added for the socket paho still has open; and paho's close removes the write
+    watch as well as the read one (aiomqtt removes only the read one).
     """
 
     receive_maximum: int = 65535
@@ -82,6 +91,41 @@ class SessionClient(aiomqtt.Client):
             self._client._sock_close()
         if self._lock.locked():
             self._lock.release()
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        fileno = sock.fileno()
+        if fileno > -1:
+            self._loop.remove_writer(fileno)
+        super()._on_socket_close(client, userdata, sock)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        fileno = sock.fileno()
+
+        def writable() -> None:  # paho writes what it has queued; a failure ends the session
+            try:
+                client.loop_write()
+            except Exception as exc:  # noqa: BLE001 - any write failure is a lost connection
+                self._lost(exc)
+
+        def watch() -> None:  # on the loop: only the socket paho still has, still open
+            current = client.socket()
+            if current is None or current is not sock or not current.fileno() == fileno > -1:
+                return
+            try:
+                self._loop.add_writer(fileno, writable)
+            except RuntimeError as exc:  # uvloop closed this descriptor's watch: it failed
+                self._loop.remove_reader(fileno)  # forget the closed watch
+                self._loop.remove_writer(fileno)
+                self._lost(exc)
+
+        self._loop.call_soon_threadsafe(watch)
+
+    def _lost(self, cause: BaseException) -> None:
+        """End the session as a lost connection (what the publisher and subscriber catch)."""
+        if not self._disconnected.done():
+            lost = aiomqtt.MqttError(f"Disconnected: the socket failed ({type(cause).__name__})")
+            lost.__cause__ = cause
+            self._disconnected.set_exception(lost)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,

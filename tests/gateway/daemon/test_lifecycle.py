@@ -153,8 +153,9 @@ async def test_reader_not_ready_gives_a_defined_outcome(
     assert opened
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_posgw_run_stops_cleanly_on_sigterm(
-    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], loop: str
 ) -> None:
     sock, path = notify_socket
     sock.setblocking(True)
@@ -163,6 +164,7 @@ def test_posgw_run_stops_cleanly_on_sigterm(
     config = tmp_path / "posgw.toml"
     config.write_text(
         f"""shop = "shop-sig"
+event_loop = "{loop}"
 [http]
 port = 0
 [journal]
@@ -197,6 +199,7 @@ reader = "sim://{slot_name()}"
     assert process.returncode == 0, err
     assert sock.recv(4096).decode() == "STOPPING=1"
     assert "posgw stopped" in err
+    assert f"event loop {loop}" in err  # the "posgw ready" line names the loop it runs on
     assert "Task was destroyed" not in err and "Traceback" not in err
     assert (tmp_path / "journal.db").exists()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from drivers import sim as drivers_sim
 from gateway.daemon.daemon import Daemon
@@ -25,6 +26,8 @@ from tests.gateway.daemon_support import (
     running,
     slot_name,
 )
+
+pytestmark = pytest.mark.both_loops  # uvloop: the daemon's default loop
 
 __all__ = ["acquirer_fixture", "http_fixture"]
 

@@ -43,6 +43,8 @@ from tests.gateway.daemon_support import (
 )
 from tests.gateway.tpe_support import KINDS, Rig, start_rig
 
+pytestmark = pytest.mark.both_loops  # uvloop: the daemon's default loop
+
 __all__ = ["acquirer_fixture", "http_fixture"]
 
 

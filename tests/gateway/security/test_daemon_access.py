@@ -30,6 +30,8 @@ from tests.gateway.daemon_support import (
 )
 from tests.gateway.security.tls_support import base_url, pinned_session, tls_config, tls_till
 
+pytestmark = pytest.mark.both_loops  # uvloop: the daemon's default loop
+
 __all__ = ["acquirer_fixture"]
 
 CARD_LIKE = "4111111111111111"
