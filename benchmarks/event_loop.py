@@ -1,7 +1,7 @@
 """The daemon's CPU per sale on uvloop and on asyncio's own loop, side by side in one run.
 
 Two daemon children of ``benchmarks/lanes.py`` run at once, the same configuration but for
-``event_loop`` (``uvloop``, the default, and ``asyncio``): 16 ``sim://`` lanes, virtual cards on
+``event_loop`` (``asyncio``, the default, and ``uvloop``): 16 ``sim://`` lanes, virtual cards on
 the loop, ``synchronous=FULL``, one acquirer host on loopback in this process. Windows of 16
 tills paying back to back (one request per sale) alternate between them (``uvloop`` first in
 odd rounds, ``asyncio`` in even ones), so a machine changing speed weighs on both; the idle one

@@ -187,7 +187,7 @@ def child_main(workdir: str, acquirer_url: str) -> None:
     from gateway.daemon import event_loop
 
     inline = os.environ.get("POSGW_BENCH_SIM_CARDS", "inline") == "inline"
-    loop = os.environ.get("POSGW_BENCH_EVENT_LOOP", "uvloop")
+    loop = os.environ.get("POSGW_BENCH_EVENT_LOOP", "asyncio")
     config = daemon_config(
         Path(workdir), acquirer_url, slots=True, inline_cards=inline, event_loop=loop
     )
@@ -481,7 +481,7 @@ def main() -> None:
                         help="virtual cards on the event loop, or on each reader's thread")
     parser.add_argument("--till-flow", choices=("one", "two"), default="one",
                         help="one request per sale (POST ?wait) or two (POST, then GET ?wait)")
-    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="the daemon's event loop (its configuration's event_loop)")
     parser.add_argument("--references", action="store_true",
                         help="each sale with a till reference of its own (a new one each time)")

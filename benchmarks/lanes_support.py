@@ -89,7 +89,7 @@ def daemon_config(
     *,
     slots: bool,
     inline_cards: bool = False,
-    event_loop: str = "uvloop",
+    event_loop: str = "asyncio",
 ) -> DaemonConfig:
     """The daemon's configuration: the :data:`MIX` lanes (``slots``) or one idle lane; with
     ``inline_cards`` the virtual cards answer on the event loop (``sim://...?inline=1``);

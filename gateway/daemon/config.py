@@ -360,9 +360,9 @@ class DaemonConfig(_Model):
 
     shop: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
-    #: The event loop ``posgw run`` runs on (gateway/daemon/event_loop.py): libuv's, by
-    #: default, or asyncio's own.
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: The event loop ``posgw run`` runs on (gateway/daemon/event_loop.py): asyncio's own, by
+    #: default, or uvloop (libuv's; docs/daemon.md "Event loop" has what each costs).
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     http: HttpConfig = HttpConfig()
     security: SecurityConfig = SecurityConfig()
     journal: JournalConfig = JournalConfig()

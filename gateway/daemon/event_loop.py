@@ -1,11 +1,11 @@
-"""The daemon's event loop: uvloop (libuv) by default, asyncio's own when configured.
+"""The daemon's event loop: asyncio's own by default, or uvloop (libuv's) when configured.
 
-``event_loop = "uvloop"`` (the default) or ``"asyncio"`` at the top of the configuration file
-(docs/daemon.md). Both run the same code: the daemon uses only the loop API that both implement
-(streams, ``start_tls``, ``add_reader``, signal handlers, executors). uvloop is a declared
-dependency; a configuration that names it on a machine without it is a :class:`ConfigError`,
-never a silent fall-back, so a measured figure always says which loop it is of
-(docs/performance.md, "Session 10").
+``event_loop = "asyncio"`` (the default) or ``"uvloop"`` at the top of the configuration file
+(docs/daemon.md, "Event loop"). Both run the same code: the daemon uses only the loop calls
+both implement (streams, ``start_tls``, ``add_reader``, signal handlers, executors). uvloop is a
+declared dependency; a configuration that names it on a machine without it is a
+:class:`ConfigError`, never a silent fall-back, so a measured figure always says which loop it
+is of (docs/performance.md, "Session 10").
 """
 
 from __future__ import annotations

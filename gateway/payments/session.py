@@ -48,6 +48,7 @@ from gateway.daemon.config import TimeoutsConfig
 from gateway.day.limits import OfflineGate
 from gateway.journal import Journal
 from gateway.payments.errors import PaymentError
+from gateway.payments.flag import Flag
 from gateway.payments.online import JournaledAuthoriser
 from gateway.payments.settle import Admission, LaneOutcome, Settled, Verdict, settle
 from terminal import EmvError
@@ -122,11 +123,11 @@ class LaneView:
     offline_refusal: str | None = None
     #: The journal state as the lane last knew it (None: left to the reconciler after a defect).
     state: str | None = "CREATED"
-    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_requested: Flag = field(default_factory=Flag)
     #: Who asked to cancel (``till:NAME``), for the journal's reason.
     cancelled_by: str = "the till"
     cancellable: bool = True
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    done: Flag = field(default_factory=Flag)
     #: The open brand choice of a co-badged card, if any.
     brand_offer: BrandOffer | None = None
     #: How the brand was chosen (journaled with CARD_READ); empty for a one-brand card.

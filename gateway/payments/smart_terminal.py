@@ -36,6 +36,7 @@ from drivers import DriverError, Money, Progress, ProgressStage, SmartTerminal, 
 from drivers import TransactionResult as TerminalResult
 from drivers import TransactionStatus as Status
 from gateway.journal import Action, PendingPayment, Recovery
+from gateway.payments.flag import Flag
 from gateway.payments.session import DeviceResult, PaymentContext, Prompt
 from gateway.payments.settle import Verdict
 from gateway.payments.terminal_recovery import (
@@ -127,7 +128,7 @@ class SmartTerminalAdapter:
                     await pay
         return await self._answered(context, result)
 
-    async def _until_answer(self, cancel: asyncio.Event, pay: asyncio.Task[TerminalResult],
+    async def _until_answer(self, cancel: Flag, pay: asyncio.Task[TerminalResult],
                             ) -> TerminalResult:
         """The terminal's answer; on the till's cancel, ask the driver to stop waiting."""
         stop = asyncio.create_task(cancel.wait())

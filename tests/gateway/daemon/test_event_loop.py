@@ -1,5 +1,5 @@
-"""The daemon's event loop (gateway/daemon/event_loop.py, docs/daemon.md "Event loop"): uvloop
-by default, asyncio's own when configured, and a clear refusal when uvloop is named but missing.
+"""The daemon's event loop (gateway/daemon/event_loop.py, docs/daemon.md "Event loop"): asyncio's
+own by default, uvloop when configured, and a clear refusal when uvloop is named but missing.
 ``test_lifecycle.py`` runs ``posgw run`` on each loop; the modules marked ``both_loops`` run the
 daemon's I/O on both."""
 
@@ -23,10 +23,10 @@ MINIMAL = {
 }
 
 
-def test_uvloop_is_the_default_and_asyncio_can_be_chosen() -> None:
-    assert parse_config(MINIMAL).event_loop == "uvloop"
-    assert parse_config({**MINIMAL, "event_loop": "asyncio"}).event_loop == "asyncio"
-    with pytest.raises(ConfigError, match=r"^config: event_loop: Input should be 'uvloop' or"):
+def test_asyncio_is_the_default_and_uvloop_can_be_chosen() -> None:
+    assert parse_config(MINIMAL).event_loop == "asyncio"
+    assert parse_config({**MINIMAL, "event_loop": "uvloop"}).event_loop == "uvloop"
+    with pytest.raises(ConfigError, match=r"^config: event_loop: Input should be 'asyncio' or"):
         parse_config({**MINIMAL, "event_loop": "trio"})
 
 
@@ -61,7 +61,7 @@ def test_posgw_run_without_uvloop_exits_2_naming_the_key(
     monkeypatch.setitem(sys.modules, "uvloop", None)
     config = tmp_path / "posgw.toml"
     config.write_text(
-        f'shop = "s1"\n[journal]\npath = "journal.db"\n[vault]\n'
+        f'shop = "s1"\nevent_loop = "uvloop"\n[journal]\npath = "journal.db"\n[vault]\n'
         f'key_file = "{vault_key_file(tmp_path)}"\n'
         '[acquirer]\nurl = "http://127.0.0.1:9"\nmerchant_id = "M1"\n'
         f'[[lanes]]\nid = 1\nreader = "sim://{slot_name()}"\n'

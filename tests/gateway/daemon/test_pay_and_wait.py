@@ -27,7 +27,7 @@ from tests.gateway.daemon_support import (
     slot_name,
 )
 
-pytestmark = pytest.mark.both_loops  # uvloop: the daemon's default loop
+pytestmark = pytest.mark.both_loops  # the daemon's two event loops
 
 __all__ = ["acquirer_fixture", "http_fixture"]
 

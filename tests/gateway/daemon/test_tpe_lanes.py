@@ -43,7 +43,7 @@ from tests.gateway.daemon_support import (
 )
 from tests.gateway.tpe_support import KINDS, Rig, start_rig
 
-pytestmark = pytest.mark.both_loops  # uvloop: the daemon's default loop
+pytestmark = pytest.mark.both_loops  # the daemon's two event loops
 
 __all__ = ["acquirer_fixture", "http_fixture"]
 

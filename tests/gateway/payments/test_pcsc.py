@@ -27,7 +27,7 @@ from tests.gateway.daemon_support import (
 
 __all__ = ["acquirer_fixture", "http_fixture"]
 
-pytestmark = [pytest.mark.pcsc, pytest.mark.both_loops]  # uvloop: the daemon's default
+pytestmark = [pytest.mark.pcsc, pytest.mark.both_loops]  # the daemon's two event loops
 
 
 async def test_pcsc_lane_end_to_end(

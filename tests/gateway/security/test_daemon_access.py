@@ -30,7 +30,7 @@ from tests.gateway.daemon_support import (
 )
 from tests.gateway.security.tls_support import base_url, pinned_session, tls_config, tls_till
 
-pytestmark = pytest.mark.both_loops  # uvloop: the daemon's default loop
+pytestmark = pytest.mark.both_loops  # the daemon's two event loops
 
 __all__ = ["acquirer_fixture"]
 

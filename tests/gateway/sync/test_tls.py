@@ -33,7 +33,7 @@ from tests.gateway.daemon_support import (
 
 __all__ = ["acquirer_fixture", "http_fixture"]
 
-pytestmark = [pytest.mark.mqtt, pytest.mark.both_loops]  # uvloop: the daemon's default
+pytestmark = [pytest.mark.mqtt, pytest.mark.both_loops]  # the daemon's two event loops
 
 
 def _factory(broker: MqttTlsBroker, **tls: Path | None) -> aiomqtt.Client:
