@@ -45,7 +45,8 @@ What a shop feels at load, on one machine:
   one-lane daemon on that file, in this process.
 
 Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]
-[--sim-cards inline|thread] [--till-flow one|two] [--references]`` (about 1.5 min).
+[--sim-cards inline|thread] [--till-flow one|two] [--references]
+[--event-loop asyncio|uvloop]`` (about 1.5 min).
 """
 
 from __future__ import annotations

@@ -57,7 +57,6 @@ IMPORT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("iso4217", ("iso4217",)),
     ("terminal", ("terminal",)),
     ("drivers", ("drivers",)),
-    ("uvloop", ("uvloop",)),
     ("gateway_daemon", ("gateway.daemon.cli", "gateway.daemon.daemon")),
 )
 #: The ATR of a contactless card in a PC/SC reader (PC/SC Part 3, 3.1.3.2.3: ISO 14443-4), the

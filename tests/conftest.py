@@ -42,7 +42,7 @@ def load_conformance(*parts: str) -> Any:
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
-) -> dict[str, Callable[[], asyncio.AbstractEventLoop]] | None:
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Tests marked ``both_loops`` run on asyncio's loop and on uvloop, the daemon's two
     (gateway/daemon/event_loop.py); the others on asyncio's alone (one factory: their ids do
     not change). pytest-asyncio wants a mapping from every implementation of this hook."""
