@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import shutil
 import signal
 import statistics
@@ -40,6 +39,7 @@ from benchmarks.lanes import (  # noqa: E402 - after the sys.path line
     _peak_rss_mb,
     _wait_port,
     pay,
+    start_daemon_child,
 )
 from benchmarks.lanes_support import MIX, bench_till  # noqa: E402
 
@@ -77,12 +77,9 @@ class _Child:
         self.base = ""
 
     async def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(CODE))),
-               "POSGW_BENCH_EVENT_LOOP": self.loop, "POSGW_BENCH_SIM_CARDS": "inline"}  # fmt: skip
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "benchmarks" / "lanes.py"), "--daemon-child",
-            str(self.workdir), self.url, cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        self.process = await start_daemon_child(
+            self.workdir, self.url, POSGW_BENCH_EVENT_LOOP=self.loop, POSGW_BENCH_SIM_CARDS="inline"
+        )
         self.base = f"http://127.0.0.1:{await _wait_port(self.process)}"
 
     async def stop(self) -> None:

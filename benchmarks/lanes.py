@@ -70,7 +70,8 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()  # this file, wherever it was copied to (below)
+ROOT = SCRIPT.parent.parent
 #: The code measured: this checkout, or the current directory when it is another checkout
 #: (a copy of this script measures another branch: ``cd ../main && python /tmp/b/lanes.py``).
 CODE = Path.cwd() if (Path.cwd() / "gateway").is_dir() else ROOT
@@ -316,6 +317,23 @@ async def _forwarded(base: str, headers: dict[str, str], limit: float = 120.0) -
             await asyncio.sleep(0.1)
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child of this script (the measured code first on its
+    path), with ``extra`` (the ``POSGW_BENCH_*`` settings the daemon child reads)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(CODE))), **extra}
+
+
+async def start_daemon_child(
+    workdir: Path, acquirer_url: str, **extra: str
+) -> asyncio.subprocess.Process:
+    """The daemon child (:func:`child_main`) on ``workdir``: it prints its port
+    (:func:`_wait_port`)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(SCRIPT), "--daemon-child", str(workdir),
+        acquirer_url, cwd=CODE, env=child_env(**extra), stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
 async def _wait_port(child: asyncio.subprocess.Process) -> int:
     assert child.stdout is not None
     line = (await asyncio.wait_for(child.stdout.readline(), 60)).decode()
@@ -334,11 +352,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
     try:
         url = await host.start()
         headers = bench_till(workdir / "journal.db")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(CODE)))}
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--daemon-child", str(workdir), url,
-            cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        child = await start_daemon_child(workdir, url)
         try:
             base = f"http://127.0.0.1:{await _wait_port(child)}"
             await load(base, warmup, headers, flow, references)
@@ -349,7 +363,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
             window_start = time.monotonic()
             floor_child = await asyncio.create_subprocess_exec(  # ends about with the window
                 sys.executable, __file__, "--floor-child", str(max(1.0, seconds - 2.0)),
-                cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
+                cwd=CODE, env=child_env(), stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             try:
                 result = await load(base, seconds, headers, flow, references)

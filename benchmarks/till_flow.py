@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import shutil
 import signal
 import statistics
@@ -39,6 +38,7 @@ from benchmarks.lanes import (  # noqa: E402 - after the sys.path line
     _forwarded,
     _wait_port,
     pay,
+    start_daemon_child,
 )
 from benchmarks.lanes_support import MIX, bench_till  # noqa: E402
 
@@ -75,11 +75,7 @@ async def run(rounds: int, seconds: float) -> dict[str, list[float]]:
     try:
         url = await host.start()
         headers = bench_till(workdir / "journal.db")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(CODE)))}
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "benchmarks" / "lanes.py"), "--daemon-child",
-            str(workdir), url, cwd=CODE, env=env, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        child = await start_daemon_child(workdir, url)
         try:
             base = f"http://127.0.0.1:{await _wait_port(child)}"
             connector = aiohttp.TCPConnector(limit=64)

@@ -117,16 +117,21 @@ async def test_unsent_records_survive_restart_and_recovery_releases_claims(
     assert [i.attempts for i in again] == [2, 1]
 
 
-async def test_sale_and_record_commit_together_or_not_at_all(tmp_path: Path) -> None:
-    async with open_journal(tmp_path) as journal:
-        sale = await drive_to(journal, S.APPROVED)
-    conn = sqlite3.connect(tmp_path / "journal.db")
+def _fail_outbox_inserts(db: Path) -> None:
+    """Every later insert into the outbox fails as a full disk would ('disk said no')."""
+    conn = sqlite3.connect(db)
     conn.execute(
         "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox"
         " BEGIN SELECT RAISE(ABORT, 'disk said no'); END"
     )
     conn.commit()
     conn.close()
+
+
+async def test_sale_and_record_commit_together_or_not_at_all(tmp_path: Path) -> None:
+    async with open_journal(tmp_path) as journal:
+        sale = await drive_to(journal, S.APPROVED)
+    _fail_outbox_inserts(tmp_path / "journal.db")
     async with open_journal(tmp_path) as journal:
         with pytest.raises(StorageError, match="disk said no"):
             await journal.complete(sale.id, actor="lane[1]")
@@ -144,13 +149,7 @@ async def test_an_approval_journaled_with_completed_is_undone_with_it(tmp_path: 
     the sale stays AUTH_REQUESTED, for a status query at restart."""
     async with open_journal(tmp_path) as journal:
         sale = await drive_to(journal, S.AUTH_REQUESTED)
-    conn = sqlite3.connect(tmp_path / "journal.db")
-    conn.execute(
-        "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox"
-        " BEGIN SELECT RAISE(ABORT, 'disk said no'); END"
-    )
-    conn.commit()
-    conn.close()
+    _fail_outbox_inserts(tmp_path / "journal.db")
     async with open_journal(tmp_path) as journal:
         with pytest.raises(StorageError, match="disk said no"):
             await journal.approve_then(
