@@ -41,6 +41,7 @@ from gateway.journal.states import (
     APPROVED_AT_LANE,
     FORWARD_DONE,
     SETTLED,
+    TRANSITIONS,
     PaymentKind,
     PaymentState,
     check_transition,
@@ -48,9 +49,30 @@ from gateway.journal.states import (
 )
 from gateway.journal.vault import SealedBlob, VaultKey, open_blob, seal
 
-__all__ = ["Store"]
+__all__ = ["Store", "time_letters"]
 
 S = PaymentState
+#: Payments whose last written state :class:`Store` remembers (more than the lanes in flight).
+WRITTEN_KEPT = 1024
+#: Letters of :func:`time_letters`: 26**10 ms reach the year 6400.
+_TIME_LETTERS = 10
+
+
+def time_letters(ms: int) -> str:
+    """``ms`` (since the epoch) as 10 lowercase letters, base 26, most significant first.
+
+    Identifiers start with it so that one made later sorts after one made earlier: a new row
+    lands on the last page of every index keyed on its id (the payments' ids, the events by
+    payment, the outbox, the vault, the idempotency keys), the page the other rows of its group
+    commit wrote too, instead of a page of its own picked at random (docs/journal.md,
+    "Identifiers").
+    """
+    value = min(max(ms, 0), 26**_TIME_LETTERS - 1)
+    letters = []
+    for _ in range(_TIME_LETTERS):
+        value, digit = divmod(value, 26)
+        letters.append(chr(97 + digit))
+    return "".join(reversed(letters))
 #: Columns a transition may set besides the state (never a free-form column name).
 UPDATABLE = frozenset(
     {"masked_pan", "aid", "interface", "auth_code", "response_code", "idempotency_key"}
@@ -90,14 +112,26 @@ class Store:
         self.audit_keys = tuple(
             key.audit_key() for key in (vault_key, *previous_vault_keys) if key is not None
         )
+        #: The state this store last wrote for each recent payment: a hint, never trusted
+        #: (:meth:`transition` updates from it only where the row still holds it).
+        self._written: dict[str, PaymentState] = {}
+
+    def _wrote(self, payment_id: str, state: PaymentState) -> None:
+        written = self._written
+        written.pop(payment_id, None)
+        written[payment_id] = state
+        if len(written) > WRITTEN_KEPT:
+            del written[next(iter(written))]
 
     def now_ms(self) -> int:
         """The injected clock, in whole milliseconds since the epoch."""
         return round(self._clock() * 1000)
 
-    def _token(self, prefix: str, size: int) -> str:
-        # Base32 (letters and 2-7): never a long digit run for the card-data guard to trip on.
-        return prefix + base64.b32encode(self._random(size)).decode().rstrip("=").lower()
+    def _token(self, prefix: str, size: int, now_ms: int) -> str:
+        """``prefix``, the time (:func:`time_letters`), then ``size`` random bytes in Base32
+        (letters and 2-7: never a long digit run for the card-data guard to trip on)."""
+        random_part = base64.b32encode(self._random(size)).decode().rstrip("=").lower()
+        return prefix + time_letters(now_ms) + random_part
 
     @contextmanager
     def _txn(self) -> Iterator[sqlite3.Connection]:
@@ -165,8 +199,8 @@ class Store:
         check_value("actor", actor)
         check_value("items", items)
         items_json = None if items is None else json.dumps(list(items), separators=(",", ":"))
-        payment_id = self._token("pay_", 10)
         now = self.now_ms()
+        payment_id = self._token("pay_", 8, now)
         with self._txn() as conn:
             if refund_of is not None:
                 if till_reference is not None:
@@ -194,6 +228,7 @@ class Store:
                 ),
             ).fetchall()
             self._event(payment_id, now, actor, None, S.CREATED, "")
+            self._wrote(payment_id, S.CREATED)
         return Payment.from_row(row)
 
     def _refund_by_reference(self, original_id: str, till_reference: str) -> Payment | None:
@@ -319,21 +354,34 @@ class Store:
             check_value(column, value)
         if vault_plaintext is not None and self._key is None:
             raise VaultKeyError("no vault key configured: cannot store for forwarding")
-        if new_key:
-            updates["idempotency_key"] = self._token("idem_", 15)
         now = self.now_ms()
+        if new_key:
+            updates["idempotency_key"] = self._token("idem_", 10, now)
         with self._txn() as conn:
-            old = self._state(payment_id)
-            check_transition(payment_id, old, new)
-            assignments = "".join(f", {column} = ?" for column in updates)
             # RETURNING: the row as updated, without reading it again (fetchall ends the
             # statement before the next one, sqlite.org/lang_returning.html)
-            (row,) = conn.execute(
-                f"UPDATE payments SET state = ?, updated_ms = ?{assignments}"  # noqa: S608
-                " WHERE id = ? AND state = ? RETURNING *",
-                (new.value, now, *updates.values(), payment_id, old.value),
-            ).fetchall()
+            update = (
+                f"UPDATE payments SET state = ?, updated_ms = ?"  # noqa: S608
+                f"{''.join(f', {column} = ?' for column in updates)}"
+                " WHERE id = ? AND state = ? RETURNING *"
+            )
+            old = self._written.get(payment_id)
+            rows = []
+            if old is not None and new in TRANSITIONS[old]:
+                # the state this store wrote last, most likely still the row's: no read first
+                # (the WHERE clause makes it so; another state finds no row, then it is read)
+                rows = conn.execute(
+                    update, (new.value, now, *updates.values(), payment_id, old.value)
+                ).fetchall()
+            if not rows:
+                old = self._state(payment_id)
+                check_transition(payment_id, old, new)
+                rows = conn.execute(
+                    update, (new.value, now, *updates.values(), payment_id, old.value)
+                ).fetchall()
+            (row,) = rows
             payment = Payment.from_row(row)
+            self._wrote(payment_id, new)
             self._event(payment_id, now, actor, old, new, reason)
             # a refused void (VOID_PENDING -> COMPLETED) keeps the sale's record as it was sent
             if new in SETTLED and old not in SETTLED and old is not S.VOID_PENDING:
