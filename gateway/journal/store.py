@@ -56,6 +56,8 @@ S = PaymentState
 WRITTEN_KEPT = 1024
 #: Letters of :func:`time_letters`: 26**10 ms reach the year 6400.
 _TIME_LETTERS = 10
+#: "aa", "ab" ... "zz": two base-26 digits at a time.
+_LETTER_PAIRS = tuple(chr(97 + high) + chr(97 + low) for high in range(26) for low in range(26))
 
 
 def time_letters(ms: int) -> str:
@@ -68,11 +70,13 @@ def time_letters(ms: int) -> str:
     "Identifiers").
     """
     value = min(max(ms, 0), 26**_TIME_LETTERS - 1)
-    letters = []
-    for _ in range(_TIME_LETTERS):
-        value, digit = divmod(value, 26)
-        letters.append(chr(97 + digit))
-    return "".join(reversed(letters))
+    pairs = []
+    for _ in range(_TIME_LETTERS // 2):
+        value, pair = divmod(value, 676)
+        pairs.append(_LETTER_PAIRS[pair])
+    return "".join(reversed(pairs))
+
+
 #: Columns a transition may set besides the state (never a free-form column name).
 UPDATABLE = frozenset(
     {"masked_pan", "aid", "interface", "auth_code", "response_code", "idempotency_key"}
