@@ -38,8 +38,9 @@ What a shop feels at load, on one machine:
   clean-clone CI run once measured the floor 60 % slower than the two runs before it, every
   kind and the card alike): a drift far from 1.00 says the after-load ratio is not to be read
   alone; the same floor is also measured *before* the load, on the quiet machine before the
-  daemon starts (``kernel_cpu_per_payment_before_load``, ``daemon_over_kernel_cpu_before_load``):
-  three readings of one baseline, so a run whose machine changed speed shows it;
+  daemon starts (``kernel_cpu_per_payment_before_load``, ``daemon_over_kernel_cpu_before_load``,
+  and ``kernel_floor_after_over_before``: near 1.00 when the machine kept its speed): three
+  readings of one baseline, so a run whose machine changed speed shows it;
 * the page with a journal of ``--big`` payments (built with ``executemany`` in a temporary
   directory, a year of them, a few thousand today): ``/`` and ``/status.json`` of an idle
   one-lane daemon on that file, in this process.
@@ -424,6 +425,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
     quiet = weighted(before, result.kinds)
     print(f"kernel_cpu_per_payment_before_load: {quiet * 1e3:.2f} ms")
     print(f"daemon_over_kernel_cpu_before_load: {daemon_cpu / quiet:.2f} x")
+    print(f"kernel_floor_after_over_before: {kernel / quiet:.2f} x")
     print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
     if commits[0]:  # the journal's group commit (absent before it)
         print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")
