@@ -24,8 +24,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import aiohttp
 
@@ -66,21 +68,20 @@ async def _window(session: aiohttp.ClientSession, base: str, seconds: float) -> 
     return times
 
 
-class _Child:
-    """One daemon child on ``loop``, its own journal, the bench till registered in it."""
+class DaemonSide:
+    """A daemon child with a work directory of its own (its journal); :meth:`stop` ends the
+    child and removes the directory."""
 
-    def __init__(self, loop: str, acquirer_url: str) -> None:
-        self.loop, self.url = loop, acquirer_url
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"posgw-bench-loop-{loop}-"))
-        self.headers = bench_till(self.workdir / "journal.db")
+    def __init__(self, prefix: str, acquirer_url: str) -> None:
+        self.url = acquirer_url
+        self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
         self.process: asyncio.subprocess.Process | None = None
         self.base = ""
+        self.headers: dict[str, str] = {}
 
-    async def start(self) -> None:
-        self.process = await start_daemon_child(
-            self.workdir, self.url, POSGW_BENCH_EVENT_LOOP=self.loop, POSGW_BENCH_SIM_CARDS="inline"
-        )
-        self.base = f"http://127.0.0.1:{await _wait_port(self.process)}"
+    async def _started(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.base = f"http://127.0.0.1:{await _wait_port(process)}"
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -89,48 +90,104 @@ class _Child:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-async def run(rounds: int, seconds: float) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """CPU seconds per payment of each loop, one sample per round; the till times and RSS."""
+class _Child(DaemonSide):
+    """One daemon child on ``loop``, its own journal, the bench till registered in it."""
+
+    def __init__(self, loop: str, acquirer_url: str) -> None:
+        super().__init__(f"posgw-bench-loop-{loop}-", acquirer_url)
+        self.loop = loop
+        self.headers = bench_till(self.workdir / "journal.db")
+
+    async def start(self) -> None:
+        await self._started(await start_daemon_child(
+            self.workdir, self.url, POSGW_BENCH_EVENT_LOOP=self.loop, POSGW_BENCH_SIM_CARDS="inline"
+        ))  # fmt: skip
+
+
+class Side(Protocol):
+    """A started daemon child: its process, base URL and the bench till's headers."""
+
+    process: asyncio.subprocess.Process | None
+    base: str
+    headers: dict[str, str]
+
+    async def start(self) -> None:
+        """Start the child (``process``, ``base`` and ``headers`` are set then)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop the child and remove its files."""
+        ...
+
+
+@dataclass
+class Alternated:
+    """What :func:`alternate` measured, per side: CPU seconds per payment of each round, every
+    till-observed payment time, and the peak RSS after the load."""
+
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    times: dict[str, list[float]] = field(default_factory=dict)
+    rss: dict[str, float] = field(default_factory=dict)
+
+    def print_sides(self) -> None:
+        """Each side's till-observed p99, then each side's peak RSS."""
+        for name, times in self.times.items():
+            print(f"till_payment_p99_{name}: {_p99(times) * 1e3:.1f} ms")
+        for name, rss in self.rss.items():
+            print(f"daemon_peak_rss_{name}: {rss:.1f} MB")
+
+
+async def alternate(sides: Mapping[str, Side], rounds: int, seconds: float) -> Alternated:
+    """Warm each side up (2 s), then ``rounds`` windows of ``seconds`` each, the sides in their
+    order in even rounds and reversed in odd ones; each window's CPU counted until its offline
+    sales are forwarded, over the payments the tills saw end."""
+    found = Alternated({name: [] for name in sides}, {name: [] for name in sides})
+    names = list(sides)
+    sessions = {name: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64),
+                                            headers=side.headers)
+                for name, side in sides.items()}  # fmt: skip
+    try:
+        for name in names:  # warm-up: every path taken once under load
+            await _window(sessions[name], sides[name].base, 2.0)
+        for index in range(rounds):
+            for name in names if index % 2 == 0 else reversed(names):
+                side = sides[name]
+                assert side.process is not None
+                if await _forwarded(side.base, side.headers):
+                    raise RuntimeError("offline sales still wait to be forwarded")
+                before = _cpu_seconds(side.process.pid)
+                ended = await _window(sessions[name], side.base, seconds)
+                if await _forwarded(side.base, side.headers):
+                    raise RuntimeError("offline sales still wait to be forwarded")
+                found.cpu[name].append((_cpu_seconds(side.process.pid) - before) / len(ended))
+                found.times[name].extend(ended)
+        for name, side in sides.items():
+            assert side.process is not None
+            found.rss[name] = _peak_rss_mb(side.process.pid)
+    finally:
+        for session in sessions.values():
+            await session.close()
+    return found
+
+
+async def run_sides(
+    make: Callable[[str, str], Side], names: tuple[str, ...], rounds: int, seconds: float
+) -> Alternated:
+    """One acquirer host on loopback; ``make(name, acquirer_url)`` for each of ``names``,
+    started, then :func:`alternate`; every side stopped whatever happens."""
     from simulator.acquirer_host import AcquirerHost
 
     host = AcquirerHost()
-    samples: dict[str, list[float]] = {loop: [] for loop in LOOPS}
-    times: dict[str, list[float]] = {loop: [] for loop in LOOPS}
-    rss: dict[str, float] = {}
     url = await host.start()
-    children = {loop: _Child(loop, url) for loop in LOOPS}
+    sides = {name: make(name, url) for name in names}
     try:
-        for child in children.values():
-            await child.start()
-        sessions = {loop: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64),
-                                                headers=children[loop].headers)
-                    for loop in LOOPS}  # fmt: skip
-        try:
-            for loop in LOOPS:  # warm-up: every path taken once under load
-                await _window(sessions[loop], children[loop].base, 2.0)
-            for index in range(rounds):
-                for loop in LOOPS if index % 2 == 0 else reversed(LOOPS):
-                    child = children[loop]
-                    assert child.process is not None
-                    if await _forwarded(child.base, child.headers):
-                        raise RuntimeError("offline sales still wait to be forwarded")
-                    before = _cpu_seconds(child.process.pid)
-                    ended = await _window(sessions[loop], child.base, seconds)
-                    if await _forwarded(child.base, child.headers):
-                        raise RuntimeError("offline sales still wait to be forwarded")
-                    samples[loop].append((_cpu_seconds(child.process.pid) - before) / len(ended))
-                    times[loop].extend(ended)
-            for loop, child in children.items():
-                assert child.process is not None
-                rss[loop] = _peak_rss_mb(child.process.pid)
-        finally:
-            for session in sessions.values():
-                await session.close()
+        for side in sides.values():
+            await side.start()
+        return await alternate(sides, rounds, seconds)
     finally:
-        for child in children.values():
-            await child.stop()
+        for side in sides.values():
+            await side.stop()
         await host.stop()
-    return samples, {"times": times, "rss": rss}
 
 
 def _p99(values: list[float]) -> float:
@@ -143,7 +200,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="each window's load")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    samples, extra = asyncio.run(run(args.rounds, args.seconds))
+    found = asyncio.run(run_sides(_Child, LOOPS, args.rounds, args.seconds))
+    samples = found.cpu
     uv, aio = (statistics.median(samples[loop]) for loop in LOOPS)
     ratios = [u / a for u, a in zip(samples["uvloop"], samples["asyncio"], strict=True)]
     print(f"event_loop_rounds: {args.rounds} rounds")
@@ -152,10 +210,7 @@ def main() -> None:
     print(f"asyncio_minus_uvloop_cpu: {(aio - uv) * 1e3:.2f} ms")
     print(f"uvloop_over_asyncio_cpu: {uv / aio:.3f} x")
     print(f"uvloop_over_asyncio_cpu_per_round_median: {statistics.median(ratios):.3f} x")
-    for loop in LOOPS:
-        print(f"till_payment_p99_{loop}: {_p99(extra['times'][loop]) * 1e3:.1f} ms")
-    for loop in LOOPS:
-        print(f"daemon_peak_rss_{loop}: {extra['rss'][loop]:.1f} MB")
+    found.print_sides()
 
 
 if __name__ == "__main__":

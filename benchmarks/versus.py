@@ -26,20 +26,16 @@ import json
 import logging
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from benchmarks.event_loop import _p99, _window  # noqa: E402 - after the sys.path line
-from benchmarks.lanes import _cpu_seconds, _forwarded, _peak_rss_mb, _wait_port  # noqa: E402
+from benchmarks.event_loop import DaemonSide, run_sides  # noqa: E402 - after the sys.path line
 
 #: The tree before session 11's journal changes (time-ordered ids, the remembered state).
 BASELINE = "81dd7d7f3e89a8e1ec351d702ad50f6bb7e72c64"
@@ -51,16 +47,13 @@ _REGISTER = (
 )
 
 
-class _Daemon:
+class _Daemon(DaemonSide):
     """One daemon child of ``tree``'s own ``benchmarks/lanes.py`` on a journal of its own."""
 
     def __init__(self, tree: Path, acquirer_url: str) -> None:
-        self.tree, self.url = tree, acquirer_url
-        self.workdir = Path(tempfile.mkdtemp(prefix="posgw-bench-versus-"))
+        super().__init__("posgw-bench-versus-", acquirer_url)
+        self.tree = tree
         self.env = {**os.environ, "PYTHONPATH": str(tree), "POSGW_BENCH_SIM_CARDS": "inline"}
-        self.process: asyncio.subprocess.Process | None = None
-        self.base = ""
-        self.headers: dict[str, str] = {}
 
     async def start(self) -> None:
         register = await asyncio.create_subprocess_exec(
@@ -71,18 +64,11 @@ class _Daemon:
         if register.returncode != 0:
             raise SystemExit(f"versus: registering the till in {self.tree} failed")
         self.headers = json.loads(out.decode().strip().splitlines()[-1])
-        self.process = await asyncio.create_subprocess_exec(
+        await self._started(await asyncio.create_subprocess_exec(
             sys.executable, str(self.tree / "benchmarks" / "lanes.py"), "--daemon-child",
             str(self.workdir), self.url, cwd=self.tree, env=self.env,
             stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        self.base = f"http://127.0.0.1:{await _wait_port(self.process)}"
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.process.wait(), 30)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        ))  # fmt: skip
 
 
 def _checkout(revision: str, where: Path) -> str:
@@ -100,50 +86,6 @@ def _checkout(revision: str, where: Path) -> str:
     return commit
 
 
-async def run(trees: dict[str, Path], rounds: int, seconds: float) -> dict[str, dict[str, list]]:
-    """CPU seconds per payment of each side, one sample per round; till times; peak RSS."""
-    from simulator.acquirer_host import AcquirerHost
-
-    host = AcquirerHost()
-    found: dict[str, dict[str, list]] = {side: {"cpu": [], "times": [], "rss": []}
-                                          for side in SIDES}  # fmt: skip
-    url = await host.start()
-    daemons = {side: _Daemon(trees[side], url) for side in SIDES}
-    try:
-        for daemon in daemons.values():
-            await daemon.start()
-        sessions = {side: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64),
-                                                headers=daemons[side].headers)
-                    for side in SIDES}  # fmt: skip
-        try:
-            for side in SIDES:  # warm-up: every path taken once under load
-                await _window(sessions[side], daemons[side].base, 2.0)
-            for index in range(rounds):
-                for side in SIDES if index % 2 == 0 else reversed(SIDES):
-                    daemon = daemons[side]
-                    assert daemon.process is not None
-                    if await _forwarded(daemon.base, daemon.headers):
-                        raise RuntimeError("offline sales still wait to be forwarded")
-                    before = _cpu_seconds(daemon.process.pid)
-                    ended = await _window(sessions[side], daemon.base, seconds)
-                    if await _forwarded(daemon.base, daemon.headers):
-                        raise RuntimeError("offline sales still wait to be forwarded")
-                    cpu = _cpu_seconds(daemon.process.pid) - before
-                    found[side]["cpu"].append(cpu / len(ended))
-                    found[side]["times"].extend(ended)
-            for side, daemon in daemons.items():
-                assert daemon.process is not None
-                found[side]["rss"].append(_peak_rss_mb(daemon.process.pid))
-        finally:
-            for session in sessions.values():
-                await session.close()
-    finally:
-        for daemon in daemons.values():
-            await daemon.stop()
-        await host.stop()
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default=BASELINE, help="the earlier commit")
@@ -151,16 +93,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="each window's load")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    checkout = Path(tempfile.mkdtemp(prefix="posgw-bench-base-")) / "tree"
-    commit = _checkout(args.base, checkout)
+    parent = Path(tempfile.mkdtemp(prefix="posgw-bench-base-"))
+    checkout = parent / "tree"
     try:
-        found = asyncio.run(run({"base": checkout, "this": ROOT}, args.rounds, args.seconds))
+        commit = _checkout(args.base, checkout)
+        trees = {"base": checkout, "this": ROOT}
+        found = asyncio.run(
+            run_sides(lambda side, url: _Daemon(trees[side], url), SIDES, args.rounds, args.seconds)
+        )
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=ROOT,
-                       check=False)  # fmt: skip
-        shutil.rmtree(checkout.parent, ignore_errors=True)
-    base, this = (statistics.median(found[side]["cpu"]) for side in SIDES)
-    ratios = [t / b for b, t in zip(found["base"]["cpu"], found["this"]["cpu"], strict=True)]
+        if checkout.exists():
+            subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=ROOT,
+                           check=False)  # fmt: skip
+        shutil.rmtree(parent, ignore_errors=True)
+    base, this = (statistics.median(found.cpu[side]) for side in SIDES)
+    ratios = [t / b for b, t in zip(found.cpu["base"], found.cpu["this"], strict=True)]
     print(f"versus_base_commit: {commit[:12]} commit")
     print(f"versus_rounds: {args.rounds} rounds")
     print(f"daemon_cpu_per_payment_base: {base * 1e3:.3f} ms")
@@ -168,10 +115,7 @@ def main() -> None:
     print(f"this_minus_base_cpu: {(this - base) * 1e3:.3f} ms")
     print(f"this_over_base_cpu: {this / base:.3f} x")
     print(f"this_over_base_cpu_per_round_median: {statistics.median(ratios):.3f} x")
-    for side in SIDES:
-        print(f"till_payment_p99_{side}: {_p99(found[side]['times']) * 1e3:.1f} ms")
-    for side in SIDES:
-        print(f"daemon_peak_rss_{side}: {found[side]['rss'][0]:.1f} MB")
+    found.print_sides()
 
 
 if __name__ == "__main__":
