@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import aiohttp
 
@@ -75,9 +74,14 @@ class DaemonSide:
     def __init__(self, prefix: str, acquirer_url: str) -> None:
         self.url = acquirer_url
         self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        #: Set by :meth:`start`: the child, its base URL, the bench till's headers.
         self.process: asyncio.subprocess.Process | None = None
         self.base = ""
         self.headers: dict[str, str] = {}
+
+    async def start(self) -> None:
+        """Start the child (a subclass's way), then :meth:`_started` with it."""
+        raise NotImplementedError
 
     async def _started(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
@@ -104,22 +108,6 @@ class _Child(DaemonSide):
         ))  # fmt: skip
 
 
-class Side(Protocol):
-    """A started daemon child: its process, base URL and the bench till's headers."""
-
-    process: asyncio.subprocess.Process | None
-    base: str
-    headers: dict[str, str]
-
-    async def start(self) -> None:
-        """Start the child (``process``, ``base`` and ``headers`` are set then)."""
-        ...
-
-    async def stop(self) -> None:
-        """Stop the child and remove its files."""
-        ...
-
-
 @dataclass
 class Alternated:
     """What :func:`alternate` measured, per side: CPU seconds per payment of each round, every
@@ -137,7 +125,7 @@ class Alternated:
             print(f"daemon_peak_rss_{name}: {rss:.1f} MB")
 
 
-async def alternate(sides: Mapping[str, Side], rounds: int, seconds: float) -> Alternated:
+async def alternate(sides: Mapping[str, DaemonSide], rounds: int, seconds: float) -> Alternated:
     """Warm each side up (2 s), then ``rounds`` windows of ``seconds`` each, the sides in their
     order in even rounds and reversed in odd ones; each window's CPU counted until its offline
     sales are forwarded, over the payments the tills saw end."""
@@ -171,7 +159,7 @@ async def alternate(sides: Mapping[str, Side], rounds: int, seconds: float) -> A
 
 
 async def run_sides(
-    make: Callable[[str, str], Side], names: tuple[str, ...], rounds: int, seconds: float
+    make: Callable[[str, str], DaemonSide], names: tuple[str, ...], rounds: int, seconds: float
 ) -> Alternated:
     """One acquirer host on loopback; ``make(name, acquirer_url)`` for each of ``names``,
     started, then :func:`alternate`; every side stopped whatever happens."""
