@@ -58,8 +58,9 @@ def format_event(item: LaneEvent | Gap) -> bytes:
     JSON never holds a raw newline, so each event is one ``data:`` line (WHATWG HTML, 9.2.5).
     """
     if isinstance(item, Gap):
-        gap = {"lane": item.state.data["lane"], "type": "gap", "missed": item.missed}
-        gap.update(after=item.after, at=item.state.data["at"])
+        state = item.state.data
+        gap = {"lane": state["lane"], "type": "gap", "missed": item.missed}
+        gap.update(after=item.after, at=state["at"])
         head = f"event: gap\ndata: {json.dumps(gap)}\n\n".encode()
         return head + format_event(item.state)
     return f"id: {item.seq}\nevent: {item.type}\ndata: {json.dumps(item.data)}\n\n".encode()

@@ -53,11 +53,24 @@ class HubClosed(GatewayError):
 
 @dataclass(frozen=True, slots=True)
 class LaneEvent:
-    """One numbered event; ``data`` is the JSON body (it repeats ``seq`` and ``type``)."""
+    """One numbered event of lane ``lane`` at ``at`` (epoch seconds), with its own ``body``.
+
+    :attr:`data`, the JSON body a till receives, is built when it is read: most events are
+    published with no till subscribed and are never read, and the ISO 8601 text of ``at`` was
+    a third of publishing one.
+    """
 
     seq: int
     type: str
-    data: dict[str, Any]
+    lane: int
+    at: float
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """``{"seq", "lane", "type", "at": ISO 8601, ...body}`` (a new dict at each read)."""
+        return {"seq": self.seq, "lane": self.lane, "type": self.type, "at": _iso(self.at),
+                **self.body}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +231,10 @@ class LaneEvents:
         self.dropped = 0
         self.closed = False
 
-    def _body(self, seq: int, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
-        return {"seq": seq, "lane": self.lane_id, "type": kind, "at": _iso(self._clock()), **fields}
-
     def publish(self, kind: str, **fields: Any) -> LaneEvent:
         """Number an event, keep it in the history and queue it for every subscriber."""
         self.seq += 1
-        event = LaneEvent(self.seq, kind, self._body(self.seq, kind, fields))
+        event = LaneEvent(self.seq, kind, self.lane_id, self._clock(), fields)
         self._history.append(event)
         self.published += 1
         for subscriber in tuple(self._subscribers):
@@ -233,7 +243,7 @@ class LaneEvents:
 
     def state_event(self) -> LaneEvent:
         """The lane as it is now, numbered with the last ``seq`` (not kept, not queued)."""
-        return LaneEvent(self.seq, "state", self._body(self.seq, "state", self._state()))
+        return LaneEvent(self.seq, "state", self.lane_id, self._clock(), self._state())
 
     def subscribe(self, last_id: int | None = None) -> tuple[Subscription, list[LaneEvent | Gap]]:
         """Subscribe; the second item is what to send first.

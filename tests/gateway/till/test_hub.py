@@ -171,3 +171,24 @@ def test_sse_framing_of_an_event_and_of_a_gap() -> None:
     body = json.loads(blocks[0].split("data: ", 1)[1])
     assert body["type"] == "gap" and body["missed"] == 1 and body["lane"] == 3
     assert blocks[1].startswith(f"id: {hub.seq}\nevent: state\n")
+
+
+def test_an_event_read_later_says_when_it_was_published_and_what_it_held() -> None:
+    """The body is built when read (:attr:`LaneEvent.data`): still the publish time and the
+    fields as they were then, whatever the clock and the caller's dict did since."""
+    now = [T0]
+    hub = LaneEvents(5, clock=lambda: now[0])
+    payment = {"id": "p9", "state": "CREATED"}
+    event = hub.publish("payment", payment=dict(payment))
+    now[0] = T0 + 3600.5
+    payment["state"] = "COMPLETED"
+    later = hub.publish("prompt", prompt="IDLE", payment=None)
+    assert event.data == {
+        "seq": later.seq - 1,
+        "lane": 5,
+        "type": "payment",
+        "at": "2023-11-14T22:13:20+00:00",
+        "payment": {"id": "p9", "state": "CREATED"},
+    }
+    assert later.data["at"] == "2023-11-14T23:13:20.500000+00:00"
+    assert event.data == event.data and event.data is not event.data  # a new dict each read
