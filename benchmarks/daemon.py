@@ -143,6 +143,7 @@ class KernelSeries:
             result = await run_contact_transaction(
                 card, config=self.terminal, request=TransactionRequest(amount=AMOUNT), env=env,
                 online=self._online, pinpad=VirtualPinPad("1234"), capk=self.capk,
+                trace=False,  # as the daemon runs it (terminal.trace)
             )  # fmt: skip
             samples.append(pc() - start)
             if result.decision is not Decision.APPROVED:

@@ -30,7 +30,10 @@ What a shop feels at load, on one machine:
   process, no HTTP, no journal, no lane (the issuer's own CPU is taken out), weighted by the
   mix of payments the daemon made: ``daemon_over_kernel_cpu`` is daemon CPU per payment over
   that, measured after the load (30 transactions of each kind, the median), and
-  ``daemon_minus_kernel_cpu`` the difference: what the daemon adds per payment;
+  ``daemon_minus_kernel_cpu`` the difference: what the daemon adds per payment. The kernel runs
+  without its APDU trace there, as in the daemon (``trace=False``, :mod:`terminal.trace`);
+  ``kernel_cpu_per_payment_with_trace`` is the floor with it, as the daemon ran the kernel
+  before session 12, and ``kernel_trace_cpu_per_payment`` what the trace costs;
 * the same floor sampled *during* the load, in a process of its own (one transaction every
   50 ms, each kind in turn, about 5 % of a core): ``daemon_over_kernel_cpu_during_load`` is
   the daemon's CPU over it, and ``kernel_floor_drift`` the floor after the load over the floor
@@ -426,6 +429,10 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
     print(f"kernel_cpu_per_payment_before_load: {quiet * 1e3:.2f} ms")
     print(f"daemon_over_kernel_cpu_before_load: {daemon_cpu / quiet:.2f} x")
     print(f"kernel_floor_after_over_before: {kernel / quiet:.2f} x")
+    # the floor as the kernel ran in the daemon before session 12 (its APDU trace recorded)
+    traced = weighted(await floor_per_kind(trace=True), result.kinds)
+    print(f"kernel_cpu_per_payment_with_trace: {traced * 1e3:.2f} ms")
+    print(f"kernel_trace_cpu_per_payment: {(traced - kernel) * 1e3:.2f} ms")
     print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
     if commits[0]:  # the journal's group commit (absent before it)
         print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")

@@ -149,9 +149,11 @@ class _InProcessCard:
 
 class _Floor:
     """The kernel's entry points as the daemon's reader adapter calls them, on in-process cards,
-    one transaction at a time, its CPU measured with the issuer's taken out."""
+    one transaction at a time, its CPU measured with the issuer's taken out; without the APDU
+    trace, as the daemon runs them, unless ``trace``."""
 
-    def __init__(self) -> None:
+    def __init__(self, trace: bool = False) -> None:
+        self.trace = trace
         from gateway.daemon.config import KernelConfig
         from gateway.daemon.daemon import kernel_config
         from simulator.issuer import IssuerHost
@@ -197,12 +199,12 @@ class _Floor:
         if kind.contactless:  # the kernel's entry points, as the daemon's reader adapter calls them
             result = await run_contactless_payment(
                 card, config=self.terminal, request=request, env=fixed_env(),
-                online=self._online, pinpad=None, on_card_removable=removed,
+                online=self._online, pinpad=None, on_card_removable=removed, trace=self.trace,
             )  # fmt: skip
         else:
             result = await run_contact_transaction(
                 card, config=self.terminal, request=request, env=fixed_env(),
-                online=self._online, pinpad=None, capk=self.capk,
+                online=self._online, pinpad=None, capk=self.capk, trace=self.trace,
             )  # fmt: skip
         cpu = time.thread_time() - start - self.issuer_cpu
         if result.decision is not Decision.APPROVED:
@@ -210,12 +212,12 @@ class _Floor:
         return cpu, card.cpu
 
 
-async def _kernel_cpu(kind: LaneKind, runs: int) -> tuple[float, float]:
+async def _kernel_cpu(kind: LaneKind, runs: int, trace: bool = False) -> tuple[float, float]:
     """Median CPU seconds of one transaction of ``kind`` in process, the issuer's CPU removed,
-    and the median of the virtual card's share of it."""
+    and the median of the virtual card's share of it (``trace``: with the APDU trace)."""
     import statistics
 
-    floor = _Floor()
+    floor = _Floor(trace)
     samples = [await floor.one(kind) for _ in range(runs)]
     return (statistics.median(cpu for cpu, _ in samples),
             statistics.median(card for _, card in samples))  # fmt: skip
@@ -231,10 +233,11 @@ async def kernel_cpu_per_payment(done: dict[str, int], runs: int = 30) -> float:
     return weighted({name: cpu for name, (cpu, _) in measured.items()}, done)
 
 
-async def floor_per_kind(runs: int = 30) -> dict[str, float]:
+async def floor_per_kind(runs: int = 30, trace: bool = False) -> dict[str, float]:
     """Each kind's median CPU seconds per transaction (as :func:`kernel_cpu_per_payment`
-    measures them, printing nothing): the floor before the load."""
-    return {kind.name: (await _kernel_cpu(kind, runs))[0] for kind in MIX}
+    measures them, printing nothing): the floor before the load; ``trace``: with the kernel's
+    APDU trace, which the daemon does not record."""
+    return {kind.name: (await _kernel_cpu(kind, runs, trace))[0] for kind in MIX}
 
 
 def weighted(per_kind: dict[str, float], done: dict[str, int]) -> float:

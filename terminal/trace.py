@@ -18,6 +18,12 @@ with hex already masked, so no later printing can leak card data:
 
 Command data built from a DOL carries values without tags; the kernel passes the DOL so that
 sensitive entries are masked too (:meth:`Tracer.expect_dol`).
+
+Masking every exchange as it happens is 0.3-0.4 ms of CPU a transaction on a 26-exchange
+contact or contactless payment, about a sixth of the kernel's own (docs/performance.md,
+"Session 12"). A caller that never reads the trace runs the kernel with ``trace=False``: its
+:class:`NoTrace` counts the exchanges (the contactless "card removable" index is one) and
+records nothing, so there is nothing to mask and no card data is kept.
 """
 
 from __future__ import annotations
@@ -171,6 +177,8 @@ class Tracer:
 
     def __init__(self) -> None:
         self.entries: list[TraceEntry] = []
+        #: Physical exchanges seen so far (GET RESPONSE included), recorded or not.
+        self.exchanges = 0
         self._dol: list[DolEntry] | None = None
 
     def expect_dol(self, dol: list[DolEntry] | None) -> None:
@@ -179,6 +187,7 @@ class Tracer:
 
     def hook(self, capdu: bytes, rapdu: bytes, seconds: float) -> None:
         """Record one physical exchange (the transport's trace hook)."""
+        self.exchanges += 1
         ins = capdu[1] if len(capdu) > 1 else -1
         name = COMMAND_NAMES.get(ins, f"INS {ins:02X}" if ins >= 0 else "?")
         sw = int.from_bytes(rapdu[-2:], "big") if len(rapdu) >= 2 else 0
@@ -214,3 +223,20 @@ class Tracer:
             # GPO wraps its DOL data in tag 83: the wrapper stays visible, masked by DOL inside.
             return header + "".join(parts) + tail
         return mask_unstructured_hex(capdu)
+
+
+class NoTrace(Tracer):
+    """A tracer that counts the exchanges and records none (``trace=False``, module docstring):
+    ``entries`` stays empty."""
+
+    def expect_dol(self, dol: list[DolEntry] | None) -> None:
+        """Nothing to mask: nothing is recorded."""
+
+    def hook(self, capdu: bytes, rapdu: bytes, seconds: float) -> None:
+        """Count one physical exchange."""
+        self.exchanges += 1
+
+
+def tracer(trace: bool) -> Tracer:
+    """A :class:`Tracer` when ``trace``, else a :class:`NoTrace`."""
+    return Tracer() if trace else NoTrace()

@@ -46,6 +46,7 @@ from terminal.environment import Environment, TransactionRequest, TransactionTyp
 from terminal.errors import ApduError, CardDataError, DolError, TlvError
 from terminal.pinpad import PinPad
 from terminal.result import Decision, TransactionResult
+from terminal.trace import tracer
 from terminal.transport import CardChannel
 
 __all__ = [
@@ -121,6 +122,7 @@ async def run_contact_transaction(
     online: OnlineAuthoriser,
     pinpad: PinPad | None = None,
     capk: CapkStore | None = None,
+    trace: bool = True,
 ) -> TransactionResult:
     """Run one contact EMV transaction over ``channel`` (EMV 4.4 Books 1, 3 and 4).
 
@@ -132,6 +134,8 @@ async def run_contact_transaction(
         online: The online authoriser.
         pinpad: The PIN pad port (``None``: no PIN pad).
         capk: CA public keys (default: those of ``config``).
+        trace: Record the masked APDU trace (``False``: ``trace`` is empty and costs nothing,
+            :mod:`terminal.trace`).
 
     Returns:
         The result, with masked PAN and masked trace.
@@ -140,7 +144,7 @@ async def run_contact_transaction(
         TransportError: when the card channel fails.
     """
     txn = Transaction(
-        io=CardIo(channel),
+        io=CardIo(channel, tracer(trace)),
         config=config,
         request=request,
         env=env,

@@ -72,6 +72,7 @@ async def run_contactless_transaction(
     ui: UiCallback | None = None,
     restart: RestartContext | None = None,
     kernel2: Kernel2Settings | None = None,
+    trace: bool = True,
 ) -> ContactlessResult:
     """Run one contactless transaction through the Entry Point (EMV Contactless Book B, 3).
 
@@ -84,6 +85,8 @@ async def run_contactless_transaction(
         restart: The context of a previous outcome that asked for a restart at B.
         kernel2: Kernel 2 settings for every kernel 2 AID, instead of each AID's ``kernel2``
             configuration (tests and replays).
+        trace: Record the masked APDU trace (``False``: ``trace`` is empty; the card-removal
+            index is counted all the same, :mod:`terminal.trace`).
 
     Returns:
         The outcome with its parameters, trace and card-removal index.
@@ -91,7 +94,7 @@ async def run_contactless_transaction(
     Raises:
         TransportError: when the card channel fails (the caller treats it as Try Again).
     """
-    session = CardSession(channel, ui)
+    session = CardSession(channel, ui, trace=trace)
     combos = combinations(config, request)
     blocked = all_not_allowed(combos)
     if blocked is not None:
@@ -170,8 +173,9 @@ async def _cardholder_choice(
 
 def _finish(session: CardSession, result: ContactlessResult) -> ContactlessResult:
     """Outcome processing (Book B, 3.5.1; Book A, 7.1)."""
-    if session.card_removable_at is None and session.trace:
-        session.card_removable_at = len(session.trace) - 1
+    exchanges = session.io.tracer.exchanges
+    if session.card_removable_at is None and exchanges:
+        session.card_removable_at = exchanges - 1
     params: OutcomeParameters = result.parameters
     if params.ui_on_outcome is not None:
         session.show(params.ui_on_outcome)

@@ -50,6 +50,7 @@ async def run_contactless_payment(
     pinpad: PinPad | None = None,
     on_card_removable: Callable[[], Awaitable[None]] | None = None,
     max_taps: int = MAX_TAPS,
+    trace: bool = True,
 ) -> TransactionResult:
     """One contactless payment, from the first tap to the issuer's answer (module docstring).
 
@@ -62,6 +63,8 @@ async def run_contactless_payment(
         pinpad: The PIN pad, for an online PIN CVM (``None``: no PIN pad).
         on_card_removable: Called once the card may leave, before going online.
         max_taps: How many times a restart outcome is followed.
+        trace: Record the masked APDU trace (``False``: the result's ``trace`` is empty and
+            costs nothing, :mod:`terminal.trace`).
 
     Returns:
         The decision, reason, 8A, masked PAN, AID, final ICC data and the PAN.
@@ -73,7 +76,7 @@ async def run_contactless_payment(
     restart = None
     for _ in range(max(1, max_taps)):
         result = await run_contactless_transaction(
-            channel, config=config, request=request, env=env, restart=restart
+            channel, config=config, request=request, env=env, restart=restart, trace=trace
         )
         if result.restart is None:
             break

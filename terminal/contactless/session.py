@@ -22,6 +22,7 @@ from terminal.contactless.outcome import Message, UiRequest, UiStatus
 from terminal.dol import DolEntry
 from terminal.errors import CardDataError
 from terminal.result import TraceEntry
+from terminal.trace import tracer
 from terminal.transport import CardChannel
 
 __all__ = ["CardSession", "UiCallback", "read_records", "record_tlvs"]
@@ -38,10 +39,14 @@ class CardSession:
     Args:
         channel: The card channel.
         ui: Receives each UI request as it is emitted (may be ``None``).
+        trace: Record the masked APDU trace (``False``: :attr:`trace` stays empty,
+            :mod:`terminal.trace`).
     """
 
-    def __init__(self, channel: CardChannel, ui: UiCallback | None = None) -> None:
-        self.io = CardIo(channel)
+    def __init__(
+        self, channel: CardChannel, ui: UiCallback | None = None, *, trace: bool = True
+    ) -> None:
+        self.io = CardIo(channel, tracer(trace))
         self._ui = ui
         self.ui_requests: list[UiRequest] = []
         self.card_removable_at: int | None = None
@@ -76,9 +81,10 @@ class CardSession:
 
         Emits "Card read OK" once; later calls do nothing.
         """
-        if self.card_removable_at is not None or not self.trace:
+        exchanges = self.io.tracer.exchanges
+        if self.card_removable_at is not None or not exchanges:
             return
-        self.card_removable_at = len(self.trace) - 1
+        self.card_removable_at = exchanges - 1
         self.show(CARD_READ_OK)
 
 
