@@ -3,7 +3,8 @@
 A change worth 0.05-0.1 ms per sale is smaller than this machine's drift between two runs of
 ``benchmarks/lanes.py`` (0.1-0.4 ms), so it is measured here with both daemons up at once. The
 earlier commit (``--base``, by default :data:`BASELINE`, the tree before session 12's changes:
-the kernel run without its APDU trace, the till events built when read) is checked out with ``git worktree`` in a temporary directory; each tree runs its own
+the kernel run without its APDU trace, the till events built when read) is checked out with
+``git worktree`` in a temporary directory; each tree runs its own
 ``benchmarks/lanes.py --daemon-child`` (16 ``sim://`` lanes, virtual cards on the loop,
 ``synchronous=FULL``) on a journal of its own, with the bench till registered by its own code;
 one acquirer host on loopback in this process serves both. Windows of 16 tills paying back to

@@ -19,11 +19,11 @@ with hex already masked, so no later printing can leak card data:
 Command data built from a DOL carries values without tags; the kernel passes the DOL so that
 sensitive entries are masked too (:meth:`Tracer.expect_dol`).
 
-Masking every exchange as it happens is 0.3-0.4 ms of CPU a transaction on a 26-exchange
-contact or contactless payment, about a sixth of the kernel's own (docs/performance.md,
-"Session 12"). A caller that never reads the trace runs the kernel with ``trace=False``: its
-:class:`NoTrace` counts the exchanges (the contactless "card removable" index is one) and
-records nothing, so there is nothing to mask and no card data is kept.
+Masking every exchange as it happens costs 0.27-0.44 ms of CPU a transaction on this project's
+machine (about 26 exchanges; a seventh of the kernel's and the virtual card's CPU together,
+docs/performance.md, "Session 12"). A caller that never reads the trace runs the kernel with
+``trace=False``: its :class:`NoTrace` counts the exchanges (the contactless "card removable"
+index is one) and records nothing, so there is nothing to mask and no card data is kept.
 """
 
 from __future__ import annotations

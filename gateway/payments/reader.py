@@ -25,7 +25,7 @@ decision, 8A, the masked PAN, the AID, the final ICC data and the PAN (for the s
 store-and-forward request of an offline approval only). Nothing re-reads the card's answers.
 
 The kernel runs with ``trace=False``: nothing in the daemon reads its masked APDU trace, and
-masking every exchange was 0.3-0.4 ms of CPU a payment (:mod:`terminal.trace`).
+masking every exchange was 0.2-0.45 ms of CPU a payment (:mod:`terminal.trace`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The daemon runs the kernel without its masked APDU trace (``trace=False``,
-:mod:`terminal.trace`): nothing in the daemon reads it, and masking each exchange cost 0.3-0.4 ms
-of CPU a payment. A contact and a contactless payment end as before, the kernel's exchanges
+:mod:`terminal.trace`): nothing in the daemon reads it, and masking each exchange cost 0.2-0.45
+ms of CPU a payment. A contact and a contactless payment end as before, the kernel's exchanges
 counted and none recorded."""
 
 from __future__ import annotations
