@@ -83,7 +83,7 @@ class TransactionResult:
         signature_required: The receipt needs a signature line (CVM signature).
         authorisation_response_code: Tag 8A (from the issuer, or Y1/Z1/Y3/Z3).
         issuer_script_results: Tag 9F5B (5 bytes per script command performed).
-        trace: The APDU exchanges, masked.
+        trace: The APDU exchanges, masked (empty when the kernel ran with ``trace=False``).
         pan: The PAN digits, for the acquirer request and the store-and-forward vault only:
             never in ``repr`` nor :meth:`to_json`; never log it.
     """

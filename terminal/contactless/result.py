@@ -3,8 +3,9 @@
 :class:`ContactlessResult` carries the outcome parameters of Book A, Table 6-1, the kernel that
 produced them and the same facts as the contact ``TransactionResult``: masked PAN, AID, label,
 ODA method and result, CID, TVR, the ICC data for the authorisation request and the APDU trace.
-``card_removable_at`` is the index in ``trace`` of the last exchange the card had to be in the
-field for (the "remove card" moment, Book A, 7.1).
+``card_removable_at`` is the index, among the physical exchanges (those of ``trace`` when it is
+recorded), of the last exchange the card had to be in the field for (the "remove card" moment,
+Book A, 7.1).
 
 Card data never appears in a repr or in :meth:`ContactlessResult.to_json`: the PAN is masked
 (first 6, last 4), sensitive tags are left out of ``icc_data``, and trace APDUs are masked as they
@@ -74,9 +75,10 @@ class ContactlessResult:
         cid: Cryptogram Information Data (9F27), as returned or deduced (kernel 3).
         tvr: Terminal Verification Results (95).
         icc_data: The data objects for the authorisation request; sensitive tags excluded.
-        trace: Every exchange with the card, in order.
-        card_removable_at: Index in ``trace`` after which the card may leave the field, or
-            ``None`` when the card had to stay until the end (or nothing was exchanged).
+        trace: Every exchange with the card, in order (empty with ``trace=False``).
+        card_removable_at: Index of the exchange (in ``trace`` when recorded) after which the
+            card may leave the field, or ``None`` when the card had to stay until the end (or
+            nothing was exchanged).
         ui_requests: The UI requests emitted, in order.
         restart: The restart context to pass to the next call, when the outcome asks for one.
         replay: Replay statistics, for a replayed transaction.
