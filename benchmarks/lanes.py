@@ -44,13 +44,18 @@ What a shop feels at load, on one machine:
   daemon starts (``kernel_cpu_per_payment_before_load``, ``daemon_over_kernel_cpu_before_load``,
   and ``kernel_floor_after_over_before``: near 1.00 when the machine kept its speed): three
   readings of one baseline, so a run whose machine changed speed shows it;
+* the daemon logs as ``posgw run`` does by default (``--log-level info``,
+  :func:`gateway.daemon.logs.configure_logging`), to a file in its work directory in place of
+  stderr: ``daemon_log_lines_per_payment`` counts the window's lines, and
+  ``daemon_log_card_data_lines`` the lines the journal's card-data guard would refuse (0);
+  ``versus.py`` and ``event_loop.py`` run the child with logging off, on both sides alike;
 * the page with a journal of ``--big`` payments (built with ``executemany`` in a temporary
   directory, a year of them, a few thousand today): ``/`` and ``/status.json`` of an idle
   one-lane daemon on that file, in this process.
 
 Run: ``.venv/bin/python benchmarks/lanes.py [--seconds 20] [--big 1000000]
 [--sim-cards inline|thread] [--till-flow one|two] [--references]
-[--event-loop asyncio|uvloop]`` (about 1.5 min).
+[--event-loop asyncio|uvloop] [--log-level info|warning|off]`` (about 1.5 min).
 """
 
 from __future__ import annotations
@@ -116,6 +121,28 @@ class Load:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime (proc(5))
+
+
+def _system_seconds(pid: int) -> float:
+    """The process's CPU time in the Linux kernel (stime: sockets, ``fsync``, futexes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / TICK
+
+
+_SWITCHES = ("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")
+
+
+def _context_switches(pid: int) -> int:
+    """Context switches of all the process's threads so far, voluntary or not (proc(5))."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended
+            continue
+        total += sum(int(line.split()[1]) for line in status.splitlines()
+                     if line.startswith(_SWITCHES))  # fmt: skip
+    return total
 
 
 def _thread_cpu(pid: int, names: Path) -> dict[str, float]:
@@ -189,7 +216,13 @@ def child_main(workdir: str, acquirer_url: str) -> None:
     from drivers import sim
     from gateway.daemon.daemon import Daemon
 
-    logging.disable(logging.WARNING)
+    level = os.environ.get("POSGW_BENCH_LOG_LEVEL", "off")
+    if level == "off":  # versus.py, event_loop.py: both sides alike, no lines
+        logging.disable(logging.WARNING)
+    else:  # as ``posgw run`` logs, to a file the parent counts (stderr, under systemd)
+        from gateway.daemon.logs import configure_logging
+
+        configure_logging(level, open(Path(workdir) / LOG_NAME, "a", encoding="utf-8"))  # noqa: SIM115
     from gateway.daemon import event_loop
 
     inline = os.environ.get("POSGW_BENCH_SIM_CARDS", "inline") == "inline"
@@ -327,6 +360,29 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT), str(CODE))), **extra}
 
 
+#: The daemon child's log file in its work directory (``--log-level``).
+LOG_NAME = "daemon.log"
+
+
+def _log_lines(workdir: Path) -> int:
+    """Lines the daemon child has logged so far (each record is flushed as it is written)."""
+    try:
+        with open(workdir / LOG_NAME, "rb") as log_file:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: log_file.read(1 << 16), b""))
+    except FileNotFoundError:  # logging off
+        return 0
+
+
+def _card_data_lines(workdir: Path) -> int:
+    """The child's log lines that hold what the card-data guard calls a PAN or track 2."""
+    from gateway.journal.guard import find_card_data
+
+    path = workdir / LOG_NAME
+    if not path.exists():
+        return 0
+    return sum(find_card_data(line) is not None for line in path.read_text().splitlines())
+
+
 async def start_daemon_child(
     workdir: Path, acquirer_url: str, **extra: str
 ) -> asyncio.subprocess.Process:
@@ -364,6 +420,9 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
             names = workdir / "threads.json"
             commits_before = _commits(names)
             cpu_before, threads_before = _cpu_seconds(child.pid), _thread_cpu(child.pid, names)
+            lines_before = _log_lines(workdir)
+            system_before = _system_seconds(child.pid)
+            switches_before = _context_switches(child.pid)
             window_start = time.monotonic()
             floor_child = await asyncio.create_subprocess_exec(  # ends about with the window
                 sys.executable, __file__, "--floor-child", str(max(1.0, seconds - 2.0)),
@@ -377,6 +436,9 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
                 raise
             window = (window_start, time.monotonic())
             cpu = _cpu_seconds(child.pid) - cpu_before
+            lines = _log_lines(workdir) - lines_before
+            system = _system_seconds(child.pid) - system_before
+            switches = _context_switches(child.pid) - switches_before
             floor_out, _ = await floor_child.communicate()
             if floor_child.returncode != 0:
                 raise RuntimeError(f"the floor's process failed: {floor_child.returncode}")
@@ -395,6 +457,7 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
         finally:
             child.send_signal(signal.SIGTERM)
             await asyncio.wait_for(child.wait(), 30)
+        card_data_lines = _card_data_lines(workdir)
     finally:
         await host.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -434,6 +497,11 @@ async def loaded_run(seconds: float, warmup: float, flow: str, references: bool)
     print(f"kernel_cpu_per_payment_with_trace: {traced * 1e3:.2f} ms")
     print(f"kernel_trace_cpu_per_payment: {(traced - kernel) * 1e3:.2f} ms")
     print(f"daemon_cpu_utilisation: {cpu / result.seconds:.2f} cores")
+    print(f"daemon_system_cpu_per_payment: {system / done * 1e3:.2f} ms")
+    print(f"daemon_context_switches_per_payment: {switches / done:.1f} switches")
+    print(f"daemon_log_level: {os.environ.get('POSGW_BENCH_LOG_LEVEL', 'off')}")
+    print(f"daemon_log_lines_per_payment: {lines / done:.2f} lines")
+    print(f"daemon_log_card_data_lines: {card_data_lines} lines")
     if commits[0]:  # the journal's group commit (absent before it)
         print(f"journal_commits_per_payment: {commits[0] / done:.2f} commits")
         print(f"journal_requests_per_commit: {commits[1] / commits[0]:.2f} requests")
@@ -507,6 +575,8 @@ def main() -> None:
                         help="one request per sale (POST ?wait) or two (POST, then GET ?wait)")
     parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="the daemon's event loop (its configuration's event_loop)")
+    parser.add_argument("--log-level", choices=("info", "warning", "off"), default="info",
+                        help="the daemon's logging (info: as posgw run logs by default)")
     parser.add_argument("--references", action="store_true",
                         help="each sale with a till reference of its own (a new one each time)")
     parser.add_argument("--daemon-child", nargs=2, metavar=("WORKDIR", "ACQUIRER"),
@@ -522,6 +592,7 @@ def main() -> None:
         return
     logging.disable(logging.WARNING)
     os.environ["POSGW_BENCH_SIM_CARDS"] = args.sim_cards  # read by the daemon child
+    os.environ["POSGW_BENCH_LOG_LEVEL"] = args.log_level  # and this
     os.environ["POSGW_BENCH_EVENT_LOOP"] = args.event_loop  # so is this
     print(f"sim_cards: {args.sim_cards}")
     print(f"event_loop: {args.event_loop}")

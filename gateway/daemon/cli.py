@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from gateway.daemon.admin import add_admin_commands
 from gateway.daemon.config import ConfigError, load_config
+from gateway.daemon.logs import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -90,11 +91,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, sys.stderr)
     from gateway.daemon import event_loop
     from gateway.daemon.daemon import Daemon
 
