@@ -37,7 +37,7 @@ from gateway.journal import HostApproval, Journal, PaymentKind, PaymentState, Va
 from gateway.journal.audit import AuditNote
 from gateway.journal.card_read import CardRead
 from gateway.journal.schema import configure, migrate
-from gateway.journal.store import Store
+from gateway.journal.store import Store, Via
 
 S = PaymentState
 MASKED, AID = "476173******0119", "A0000000031010"
@@ -106,20 +106,19 @@ def _payment_calls(store: Store, index: int) -> list[Callable[[], Any]]:
         created.append(sale.id)
 
     def read_and(new: PaymentState, **extra: Any) -> Callable[[], None]:
-        def both() -> None:
-            updates = CardRead(MASKED, AID, "contact", actor).updates()
-            store.transition(created[0], S.CARD_READ, actor=actor, updates=updates)
-            store.transition(created[0], new, actor=actor, **extra)
+        def both() -> None:  # CARD_READ passed through, as the journal's calls do
+            read = Via(S.CARD_READ, actor, "", CardRead(MASKED, AID, "contact", actor).updates())
+            store.transition(created[0], new, actor=actor, via=read, **extra)
 
         return both
 
     if index % 3 == 2:
         return [create, read_and(S.STORED_FOR_FORWARDING, updates={"response_code": "Y1"},
                                  vault_plaintext=REQUEST)]  # fmt: skip
+
     def approve_then_complete() -> None:
-        store.transition(created[0], S.APPROVED, actor="acquirer",
-                         updates={"auth_code": "123456", "response_code": "00"})  # fmt: skip
-        store.transition(created[0], S.COMPLETED, actor=actor)
+        approved = Via(S.APPROVED, "acquirer", "", {"auth_code": "123456", "response_code": "00"})
+        store.transition(created[0], S.COMPLETED, actor=actor, via=approved)
 
     return [create, read_and(S.AUTH_REQUESTED, new_key=True), approve_then_complete]
 

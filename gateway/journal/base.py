@@ -11,6 +11,7 @@ most transitions are. The groups of calls (``forwarding``, ``voids``, ``day_call
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import sqlite3
@@ -156,6 +157,17 @@ class JournalBase:
         self.figures.committed(payment)
         self.money.note(payment)
         self._recent.remember(payment)
+
+    def _note_passed(self, passed: PaymentState) -> Callable[[Payment], None]:
+        """The note of a transition that passed through ``passed``
+        (:class:`~gateway.journal.store.Via`): the step noted as the payment in that state,
+        then the payment as committed."""
+
+        def note(payment: Payment) -> None:
+            self._note_change(dataclasses.replace(payment, state=passed))
+            self._note_change(payment)
+
+        return note
 
     def _note_changes(self, payments: tuple[Payment, ...]) -> None:
         """Several changes committed by one request (a step and the one it shares with)."""

@@ -19,6 +19,7 @@ from gateway.journal.errors import VaultError
 from gateway.journal.queries import OfflineExposure, offline_exposure
 from gateway.journal.records import Payment
 from gateway.journal.states import PaymentState
+from gateway.journal.store import Via
 
 __all__ = ["ForwardingCalls"]
 
@@ -50,8 +51,9 @@ class ForwardingCalls(JournalBase):
             actor: Recorded in the event.
             auth_code: An authorisation code, when the scheme's offline flow gives one.
             reason: Recorded in the event.
-            read: A payment still in CREATED: its CARD_READ step, journaled first in the same
-                request (one ``COMMIT``; :mod:`gateway.journal.card_read`).
+            read: A payment still in CREATED: its CARD_READ step, passed through in the same
+                request (one ``COMMIT``, the row written once; :mod:`gateway.journal.card_read`,
+                :class:`~gateway.journal.store.Via`).
 
         Raises:
             VaultKeyError: No vault key configured (nothing is written). IllegalTransition.
@@ -64,22 +66,12 @@ class ForwardingCalls(JournalBase):
                 payment_id, S.STORED_FOR_FORWARDING, actor=actor, reason=reason,
                 updates=updates, vault_plaintext=bytes(request),
             )  # fmt: skip
-        read_updates = read.updates()
-        store = self._s()
-        sealed = bytes(request)
-
-        def both() -> tuple[Payment, Payment]:
-            card = store.transition(
-                payment_id, S.CARD_READ, actor=read.actor, reason=read.reason,
-                updates=read_updates,
-            )  # fmt: skip
-            return card, store.transition(
-                payment_id, S.STORED_FOR_FORWARDING, actor=actor, reason=reason,
-                updates=updates, vault_plaintext=sealed,
-            )  # fmt: skip
-
-        _, stored = await self._run_noting(self._note_changes, both)
-        return stored
+        return await self._run_noting(
+            self._note_passed(S.CARD_READ),
+            self._s().transition, payment_id, S.STORED_FOR_FORWARDING, actor=actor,
+            reason=reason, updates=updates, vault_plaintext=bytes(request),
+            via=Via(S.CARD_READ, read.actor, read.reason, read.updates()),
+        )  # fmt: skip
 
     async def get_for_forwarding(self, payment_id: str) -> tuple[Payment, bytes | None]:
         """The payment as last committed and, when it awaits forwarding, its stored request

@@ -43,7 +43,7 @@ from gateway.journal.records import Event, HostApproval, Payment, Recovery
 from gateway.journal.sale_references import read_references
 from gateway.journal.schema import configure, migrate
 from gateway.journal.states import PaymentKind, PaymentState
-from gateway.journal.store import Store
+from gateway.journal.store import Store, Via
 from gateway.journal.vault import VaultKey
 from gateway.journal.voids import VoidCalls
 from gateway.journal.worker import GroupCommitWorker
@@ -375,7 +375,8 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
     ) -> Payment:
         """CREATED -> CARD_READ -> AUTH_REQUESTED in one request, hence one ``COMMIT``.
 
-        Both events are written, as by :meth:`card_read` then :meth:`request_auth`; CARD_READ
+        Both events are written, as by :meth:`card_read` then :meth:`request_auth`, and the
+        row once (CARD_READ passed through, :class:`~gateway.journal.store.Via`); CARD_READ
         announces no side effect of its own, so sharing AUTH_REQUESTED's commit keeps the rule
         that a state is durable before what it announces (a crash leaves both or neither, and
         CREATED means nothing was sent). One ``fsync`` fewer per online payment.
@@ -386,17 +387,12 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         Raises:
             InvalidRecord: An AID or interface of the wrong shape (nothing is written).
         """
-        updates = card_read_updates(masked_pan, aid, interface)
-        store = self._s()
-
-        def both() -> tuple[Payment, Payment]:
-            read = store.transition(
-                payment_id, S.CARD_READ, actor=actor, reason=reason, updates=updates
-            )
-            return read, store.transition(payment_id, S.AUTH_REQUESTED, actor=actor, new_key=True)
-
-        _, asked = await self._run_noting(self._note_changes, both)
-        return asked
+        read = Via(S.CARD_READ, actor, reason, card_read_updates(masked_pan, aid, interface))
+        return await self._run_noting(
+            self._note_passed(S.CARD_READ),
+            self._s().transition, payment_id, S.AUTH_REQUESTED, actor=actor, new_key=True,
+            via=read,
+        )  # fmt: skip
 
     async def request_auth(self, payment_id: str, *, actor: str) -> Payment:
         """CARD_READ -> AUTH_REQUESTED, storing a new idempotency key before anything is sent.
@@ -453,7 +449,8 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         ``then`` is COMPLETED (the card accepted the host's approval: the outbox row is written
         too) or REVERSAL_PENDING (it did not, or the lane failed after the answer). Both events
         are written, APPROVED's by ``approval.actor``, as by :meth:`approve` then
-        :meth:`complete` or :meth:`request_reversal`. APPROVED announces no side effect of its
+        :meth:`complete` or :meth:`request_reversal`, and the row once (APPROVED passed
+        through, :class:`~gateway.journal.store.Via`). APPROVED announces no side effect of its
         own (the card's second GENERATE AC is the card's, EMV 4.4 Book 3, 10.9): a crash before
         this commit leaves AUTH_REQUESTED or UNKNOWN, which recovery resolves by a status query
         under the stored key, finds approved and reverses, as it reverses APPROVED. One
@@ -467,16 +464,11 @@ class Journal(ForwardingCalls, VoidCalls, DayCalls, OutboxCalls):
         check_code("auth_code", approval.auth_code)
         check_code("response_code", approval.response_code)
         updates = {"auth_code": approval.auth_code, "response_code": approval.response_code}
-        store = self._s()
-
-        def both() -> tuple[Payment, Payment]:
-            approved = store.transition(
-                payment_id, S.APPROVED, actor=approval.actor, updates=updates
-            )
-            return approved, store.transition(payment_id, then, actor=actor, reason=reason)
-
-        _, ended = await self._run_noting(self._note_changes, both)
-        return ended
+        return await self._run_noting(
+            self._note_passed(S.APPROVED),
+            self._s().transition, payment_id, then, actor=actor, reason=reason,
+            via=Via(S.APPROVED, approval.actor, "", updates),
+        )  # fmt: skip
 
     async def decline(
         self, payment_id: str, *, response_code: str | None = None, actor: str, reason: str = ""

@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.journal import audit
@@ -49,7 +50,7 @@ from gateway.journal.states import (
 )
 from gateway.journal.vault import SealedBlob, VaultKey, open_blob, seal
 
-__all__ = ["Store", "time_letters"]
+__all__ = ["Store", "Via", "time_letters"]
 
 S = PaymentState
 #: Payments whose last written state :class:`Store` remembers (more than the lanes in flight).
@@ -87,6 +88,27 @@ _OWN_NUMBERS = frozenset({"completed_ms"})
 _REFUND_VOID = (S.DECLINED.value, S.CANCELLED.value, S.REVERSED.value)
 #: Sale states in which the card is not (or no longer) charged.
 _NOT_CHARGING = (*_REFUND_VOID, S.REVERSAL_PENDING.value, S.VOID_PENDING.value, S.VOIDED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """A state a transition passes through on its way, written in the same ``UPDATE``.
+
+    The step keeps its own event row (by its own actor, with its own reason) and sets its own
+    columns; the row is written once, in the transition's state. Only a step with no side effect
+    of its own may be passed through (not a state that settles, purges the vault or re-queues a
+    record): CREATED -> CARD_READ before AUTH_REQUESTED or STORED_FOR_FORWARDING, AUTH_REQUESTED
+    -> APPROVED before COMPLETED or REVERSAL_PENDING (docs/journal.md, "Steps written once").
+    """
+
+    state: PaymentState
+    actor: str
+    reason: str = ""
+    updates: Mapping[str, str | None] | None = None
+
+
+#: States whose entry writes something besides the row and its event (:meth:`Store.transition`).
+_WITH_SIDE_EFFECTS = SETTLED | FORWARD_DONE | {S.VOIDED}
 
 
 class Store:
@@ -339,17 +361,29 @@ class Store:
         updates: Mapping[str, str | None] | None = None,
         new_key: bool = False,
         vault_plaintext: bytes | None = None,
+        via: Via | None = None,
     ) -> Payment:
         """Move a payment to ``new`` in one transaction, with everything that goes with it.
 
         The event row always; a fresh idempotency key when ``new_key``; the outbox record when
         the payment settles (enters :data:`SETTLED` from outside it); the sealed vault row when
         ``vault_plaintext`` is given; the vault purge when it reaches FORWARDED or FORWARD_DECLINED.
+        With ``via``, the payment passes through ``via.state`` first: its event row and its
+        columns too, the row written once (:class:`Via`).
 
         Raises:
             UnknownPayment, IllegalTransition, CardDataRejected, VaultKeyError.
+            InvalidRecord: a column a transition may not set, or ``via`` a state with side
+            effects.
         """
-        updates = dict(updates or {})
+        if via is None:
+            updates = dict(updates or {})
+        else:
+            if via.state in _WITH_SIDE_EFFECTS:
+                raise InvalidRecord("via", f"{via.state.value} has side effects of its own")
+            check_value("via.actor", via.actor)
+            check_value("via.reason", via.reason)
+            updates = {**(via.updates or {}), **(updates or {})}
         check_value("actor", actor)
         check_value("reason", reason)
         for column, value in updates.items():
@@ -369,9 +403,11 @@ class Store:
                 f"{''.join(f', {column} = ?' for column in updates)}"
                 " WHERE id = ? AND state = ? RETURNING *"
             )
+            step = new if via is None else via.state  # the first step from the row's state
             old = self._written.get(payment_id)
             rows = []
-            if old is not None and new in TRANSITIONS[old]:
+            if old is not None and step in TRANSITIONS[old] and (via is None or new in
+                                                               TRANSITIONS[step]):  # fmt: skip
                 # the state this store wrote last, most likely still the row's: no read first
                 # (the WHERE clause makes it so; another state finds no row, then it is read)
                 rows = conn.execute(
@@ -379,13 +415,18 @@ class Store:
                 ).fetchall()
             if not rows:
                 old = self._state(payment_id)
-                check_transition(payment_id, old, new)
+                check_transition(payment_id, old, step)
+                if via is not None:
+                    check_transition(payment_id, step, new)
                 rows = conn.execute(
                     update, (new.value, now, *updates.values(), payment_id, old.value)
                 ).fetchall()
             (row,) = rows
             payment = Payment.from_row(row)
             self._wrote(payment_id, new)
+            if via is not None:
+                self._event(payment_id, now, via.actor, old, step, via.reason)
+                old = step  # the transition's own step starts where the passed one ended
             self._event(payment_id, now, actor, old, new, reason)
             # a refused void (VOID_PENDING -> COMPLETED) keeps the sale's record as it was sent
             if new in SETTLED and old not in SETTLED and old is not S.VOID_PENDING:

@@ -6,12 +6,17 @@ can start from each state in turn.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
-from gateway.journal import Journal, Payment, PaymentState, VaultKey
+from gateway.journal import Journal, Payment, PaymentKind, PaymentState, VaultKey
 from gateway.journal.journal import _Opening
+from gateway.journal.schema import configure, migrate
+from gateway.journal.store import Store
 
 S = PaymentState
 
@@ -62,6 +67,27 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@contextlib.contextmanager
+def open_store(path: Path, *, seed: int = 1) -> Iterator[Store]:
+    """A :class:`Store` on a real SQLite file at ``path`` (configured and migrated as the journal
+    opens it), on this thread: a fixed clock, seeded randomness, a fresh vault key."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        configure(conn)
+        migrate(conn)
+        rng = random.Random(seed)
+        yield Store(conn, clock=Clock(), random_bytes=rng.randbytes,
+                    vault_key=VaultKey(os.urandom(32)))  # fmt: skip
+    finally:
+        conn.close()
+
+
+def new_sale(store: Store, *, actor: str = "test") -> str:
+    """A 12.50 EUR sale on lane 1, in CREATED; its id."""
+    return store.create(kind=PaymentKind.SALE, lane="1", amount=1250, currency="EUR",
+                        actor=actor, items=None, refund_of=None).id  # fmt: skip
 
 
 def open_journal(

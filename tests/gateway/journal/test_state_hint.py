@@ -8,35 +8,23 @@ judge from what is really there, as it did before the hint existed.
 
 from __future__ import annotations
 
-import os
-import random
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway.journal import IllegalTransition, PaymentKind, PaymentState, VaultKey
-from gateway.journal.schema import configure, migrate
+from gateway.journal import IllegalTransition, PaymentState
 from gateway.journal.store import Store
-from tests.gateway.journal_support import AID, MASKED, Clock
+from tests.gateway.journal_support import AID, MASKED, new_sale, open_store
 
 S = PaymentState
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    conn = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
-    configure(conn)
-    migrate(conn)
-    rng = random.Random(3)
-    yield Store(conn, clock=Clock(), random_bytes=rng.randbytes, vault_key=VaultKey(os.urandom(32)))
-    conn.close()
-
-
-def _sale(store: Store) -> str:
-    return store.create(kind=PaymentKind.SALE, lane="1", amount=1250, currency="EUR",
-                        actor="test", items=None, refund_of=None).id  # fmt: skip
+    with open_store(tmp_path / "journal.db", seed=3) as opened:
+        yield opened
 
 
 def _events(store: Store, payment_id: str) -> list[tuple[str | None, str]]:
@@ -52,7 +40,7 @@ def _behind_its_back(path: Path, payment_id: str, state: PaymentState) -> None:
 
 
 def test_a_state_changed_elsewhere_is_read_and_judged(store: Store, tmp_path: Path) -> None:
-    refused, moved = _sale(store), _sale(store)
+    refused, moved = new_sale(store), new_sale(store)
     _behind_its_back(tmp_path / "journal.db", refused, S.CANCELLED)
     _behind_its_back(tmp_path / "journal.db", moved, S.CARD_READ)
     with pytest.raises(IllegalTransition) as info:  # legal from CREATED, not from CANCELLED
@@ -66,7 +54,7 @@ def test_a_state_changed_elsewhere_is_read_and_judged(store: Store, tmp_path: Pa
 
 
 def test_a_rolled_back_write_leaves_the_committed_state_in_charge(store: Store) -> None:
-    sale = _sale(store)
+    sale = new_sale(store)
     store.conn.execute("BEGIN IMMEDIATE")
     store.transition(sale, S.CARD_READ, actor="test", updates={"masked_pan": MASKED, "aid": AID})
     store.conn.execute("ROLLBACK")  # as a group whose COMMIT failed
@@ -82,7 +70,7 @@ def test_a_rolled_back_write_leaves_the_committed_state_in_charge(store: Store) 
 def test_the_remembered_states_stay_bounded(store: Store) -> None:
     from gateway.journal.store import WRITTEN_KEPT
 
-    sales = [_sale(store) for _ in range(WRITTEN_KEPT + 20)]
+    sales = [new_sale(store) for _ in range(WRITTEN_KEPT + 20)]
     assert len(store._written) == WRITTEN_KEPT
     # the oldest are forgotten, not wrong: their transitions read the row
     for sale in (sales[0], sales[-1]):
