@@ -2,8 +2,8 @@
 
 A change worth 0.05-0.1 ms per sale is smaller than this machine's drift between two runs of
 ``benchmarks/lanes.py`` (0.1-0.4 ms), so it is measured here with both daemons up at once. The
-earlier commit (``--base``, by default :data:`BASELINE`, the tree before session 12's changes:
-the kernel run without its APDU trace, the till events built when read) is checked out with
+earlier commit (``--base``, by default :data:`BASELINE`, the tree before session 13's changes:
+a chain of two journal steps written as one ``UPDATE``) is checked out with
 ``git worktree`` in a temporary directory; each tree runs its own
 ``benchmarks/lanes.py --daemon-child`` (16 ``sim://`` lanes, virtual cards on the loop,
 ``synchronous=FULL``) on a journal of its own, with the bench till registered by its own code;
@@ -38,9 +38,10 @@ sys.path[:0] = [str(ROOT)]
 
 from benchmarks.event_loop import DaemonSide, run_sides  # noqa: E402 - after the sys.path line
 
-#: The tree before session 12's changes (session 11's last commit); session 11's own base, the
-#: tree before its journal changes, was ``81dd7d7f3e89a8e1ec351d702ad50f6bb7e72c64``.
-BASELINE = "2ecc36b6c4e8a896cdbb6aed94d1292d71d7ead4"
+#: The tree before session 13's changes (session 12's last commit). Earlier bases: session 12's,
+#: ``2ecc36b6c4e8a896cdbb6aed94d1292d71d7ead4``; session 11's, the tree before its journal
+#: changes, ``81dd7d7f3e89a8e1ec351d702ad50f6bb7e72c64``.
+BASELINE = "7c3356d80d027281fbc4f5db3d7b501a3133164e"
 SIDES = ("base", "this")
 _REGISTER = (
     "import json, sys; from pathlib import Path; "
