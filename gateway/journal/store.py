@@ -404,10 +404,10 @@ class Store:
                 " WHERE id = ? AND state = ? RETURNING *"
             )
             step = new if via is None else via.state  # the first step from the row's state
+            chain_allowed = via is None or new in TRANSITIONS[step]
             old = self._written.get(payment_id)
             rows = []
-            if old is not None and step in TRANSITIONS[old] and (via is None or new in
-                                                               TRANSITIONS[step]):  # fmt: skip
+            if old is not None and step in TRANSITIONS[old] and chain_allowed:
                 # the state this store wrote last, most likely still the row's: no read first
                 # (the WHERE clause makes it so; another state finds no row, then it is read)
                 rows = conn.execute(
