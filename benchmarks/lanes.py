@@ -118,15 +118,19 @@ class Load:
     page: list[float]
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """``/proc/PID/stat`` after the command name (proc(5): field 3 onwards)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime (proc(5))
 
 
 def _system_seconds(pid: int) -> float:
     """The process's CPU time in the Linux kernel (stime: sockets, ``fsync``, futexes)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[12]) / TICK
+    return int(_stat_fields(pid)[12]) / TICK
 
 
 _SWITCHES = ("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")

@@ -98,7 +98,8 @@ class Via:
     columns; the row is written once, in the transition's state. Only a step with no side effect
     of its own may be passed through (not a state that settles, purges the vault or re-queues a
     record): CREATED -> CARD_READ before AUTH_REQUESTED or STORED_FOR_FORWARDING, AUTH_REQUESTED
-    -> APPROVED before COMPLETED or REVERSAL_PENDING (docs/journal.md, "Steps written once").
+    (or UNKNOWN) -> APPROVED before COMPLETED or REVERSAL_PENDING (docs/journal.md, "Steps
+    written once").
     """
 
     state: PaymentState
